@@ -1,0 +1,82 @@
+//! Shared pieces of the integration tests: the bridge to the independent Python
+//! implementation (`psec`) used by the differential tests.
+//!
+//! The interpreter is `$COFRE_PSEC_PYTHON`, else `.venv/bin/python` in the package root
+//! (what `scripts/test` creates). When neither has `psec`, a differential test is skipped
+//! with a loud message, unless `COFRE_REQUIRE_PSEC=1` (set by `scripts/test` and CI), in
+//! which case it fails: CI can never pass without actually running the comparison.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// Finds a Python interpreter that can `import psec`.
+pub fn psec_python() -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = std::env::var_os("COFRE_PSEC_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::iter::once(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+        ))
+        .collect();
+    for python in candidates {
+        let ok = Command::new(&python)
+            .args(["-c", "import psec"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(python);
+        }
+    }
+    None
+}
+
+/// Runs `tests/oracle/<script>` once with every case as one JSON line on stdin and
+/// returns its one JSON line of output per case. Returns `None` (test skipped) when psec
+/// is not available and not required.
+pub fn psec_batch(script: &str, cases: &[Value]) -> Option<Vec<Value>> {
+    let Some(python) = psec_python() else {
+        if std::env::var("COFRE_REQUIRE_PSEC").as_deref() == Ok("1") {
+            panic!("COFRE_REQUIRE_PSEC=1 but no Python with psec found (run scripts/test)");
+        }
+        eprintln!("SKIPPED differential test {script}: no Python with psec (run scripts/test)");
+        return None;
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracle")
+        .join(script);
+    let mut child = Command::new(python)
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start oracle");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for case in cases {
+            writeln!(stdin, "{case}").expect("write case");
+        }
+    }
+    let out = child.wait_with_output().expect("oracle output");
+    assert!(out.status.success(), "oracle {script} failed");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("oracle JSON"))
+        .collect();
+    assert_eq!(lines.len(), cases.len(), "oracle {script} answered every case");
+    Some(lines)
+}
+
+/// A deterministic, seeded generator for test inputs (not for keys in production).
+pub fn test_rng(seed: u64) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
