@@ -79,11 +79,17 @@ impl Pan {
         out
     }
 
-    /// The 12 rightmost digits excluding the check digit, as ISO 9564 formats 0 and 3
-    /// and the Visa PVV use them.
-    pub fn rightmost12_excluding_check(&self) -> &str {
-        let end = self.len() - 1;
-        self.0.get(end - 12..end).unwrap_or_default()
+    /// The 12 rightmost digits excluding the check digit as digit values, as ISO 9564
+    /// formats 0 and 3 and the Visa PVV use them; a 12-digit PAN has only 11 such digits
+    /// and is padded with a zero on the left (ISO 9564-1 9.3.1.3).
+    pub fn rightmost12_excluding_check(&self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        let body = &self.0.as_bytes()[..self.len() - 1];
+        let take = body.len().min(12);
+        for (o, d) in out[12 - take..].iter_mut().zip(&body[body.len() - take..]) {
+            *o = d - b'0';
+        }
+        out
     }
 }
 
@@ -170,7 +176,10 @@ mod tests {
         assert!(Pan::new("41234567890123a5").is_err());
         let pan = Pan::new("4123456789012345").unwrap();
         assert_eq!(pan.masked(), "412345******2345");
-        assert_eq!(pan.rightmost12_excluding_check(), "345678901234");
+        assert_eq!(pan.rightmost12_excluding_check(), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4]);
+        let short = Pan::new("123456789012").unwrap();
+        assert_eq!(short.rightmost12_excluding_check(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+        assert_eq!(short.masked(), "123456**9012");
         assert_eq!(format!("{pan:?}"), "Pan(412345******2345)");
         assert!(Pan::new_luhn_checked("4123456789012345").is_err());
         assert!(Pan::new_luhn_checked("4111111111111111").is_ok());

@@ -148,8 +148,8 @@ fn require_pan(pan: Option<&Pan>) -> Result<&Pan, Error> {
 /// The format 0/3 PAN field: `0000` + 12 rightmost digits excluding the check digit.
 fn pan_field_8(pan: &Pan) -> [u8; 8] {
     let mut field = [0u8; 8];
-    for (i, d) in pan.rightmost12_excluding_check().bytes().enumerate() {
-        set_nibble(&mut field, 4 + i, d - b'0');
+    for (i, d) in pan.rightmost12_excluding_check().into_iter().enumerate() {
+        set_nibble(&mut field, 4 + i, d);
     }
     field
 }

@@ -110,10 +110,8 @@ pub fn visa_pvv(pvk: &Pvk, pvki: u8, pin: &Pin, pan: &Pan) -> Result<Pvv, Error>
         return Err(Error::Parameter("PVKI must be 0 to 6"));
     }
     let mut tsp = Zeroizing::new([0u8; 16]);
-    let pan11 = pan.rightmost12_excluding_check().get(1..).unwrap_or_default();
-    for (t, d) in tsp.iter_mut().zip(pan11.bytes()) {
-        *t = d - b'0';
-    }
+    // The 11 rightmost PAN digits excluding the check digit.
+    tsp[..11].copy_from_slice(&pan.rightmost12_excluding_check()[1..]);
     tsp[11] = pvki;
     for (t, d) in tsp[12..].iter_mut().zip(pin.expose_secret().bytes()) {
         *t = d - b'0';
