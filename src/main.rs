@@ -1,1 +1,37 @@
-fn main() {}
+//! The `cofre` binary: argument parsing only. Each subcommand lives in `cofre::cli`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// cofre: a software payment HSM for card issuers.
+#[derive(Debug, Parser)]
+#[command(name = "cofre", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Offline calculator: CVV, PVV, IBM 3624, PIN blocks, KCV, MAC, TR-31, tokens, dCVV2.
+    #[command(subcommand)]
+    Calc(cofre::cli::calc::CalcCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Calc(cmd) => cofre::cli::calc::run(cmd).map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("cofre: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -31,7 +31,9 @@ fn aes_key(rng: &mut (impl Rng + RngExt)) -> String {
 }
 
 fn rand_digits(rng: &mut impl RngExt, n: usize) -> String {
-    (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
 }
 
 fn rand_pan(rng: &mut (impl Rng + RngExt)) -> String {
@@ -70,8 +72,17 @@ fn cvv_matches_psec() {
             let p = rand_pan(&mut rng);
             let e = rand_digits(&mut rng, 4);
             let sc = ["000", "999", "101", "201", "226"][rng.random_range(0..5)];
-            let ours = cvv::generate(&cvv::Cvk::new(&key(&k)).unwrap(), &Pan::new(&p).unwrap(), &e, sc).unwrap();
-            (json!({"op":"cvv","key":k,"pan":p,"expiry":e,"service_code":sc}), ours.expose_secret())
+            let ours = cvv::generate(
+                &cvv::Cvk::new(&key(&k)).unwrap(),
+                &Pan::new(&p).unwrap(),
+                &e,
+                sc,
+            )
+            .unwrap();
+            (
+                json!({"op":"cvv","key":k,"pan":p,"expiry":e,"service_code":sc}),
+                ours.expose_secret(),
+            )
         })
         .collect();
     compare(cases);
@@ -87,8 +98,17 @@ fn visa_pvv_matches_psec() {
             let pin_len = rng.random_range(4..=12);
             let pin = rand_digits(&mut rng, pin_len);
             let pvki = rng.random_range(0..=6u8);
-            let ours = pvv::visa_pvv(&Pvk::new(&key(&k)).unwrap(), pvki, &Pin::new(&pin).unwrap(), &Pan::new(&p).unwrap()).unwrap();
-            (json!({"op":"pvv","key":k,"pan":p,"pin":pin,"pvki":pvki}), ours.to_string())
+            let ours = pvv::visa_pvv(
+                &Pvk::new(&key(&k)).unwrap(),
+                pvki,
+                &Pin::new(&pin).unwrap(),
+                &Pan::new(&p).unwrap(),
+            )
+            .unwrap();
+            (
+                json!({"op":"pvv","key":k,"pan":p,"pin":pin,"pvki":pvki}),
+                ours.to_string(),
+            )
         })
         .collect();
     compare(cases);
@@ -115,7 +135,9 @@ fn ibm3624_matches_psec() {
             cases.push((json!({"op":"ibm_offset","key":k,"table":table,"pin":pin,"pan":p,"start":start,"length":length,"pad":pad}), ours.to_string()));
         } else {
             let offset = rand_digits(&mut rng, pin_len);
-            let ours = pvv::ibm3624_pin_from_offset(&pvk, &pan, &params, &Offset::new(&offset).unwrap()).unwrap();
+            let ours =
+                pvv::ibm3624_pin_from_offset(&pvk, &pan, &params, &Offset::new(&offset).unwrap())
+                    .unwrap();
             cases.push((json!({"op":"ibm_pin","key":k,"table":table,"offset":offset,"pan":p,"start":start,"length":length,"pad":pad}), ours.expose_secret().to_owned()));
         }
     }
@@ -137,11 +159,18 @@ fn pin_blocks_cofre_to_psec() {
             if f == 4 {
                 let k = aes_key(&mut rng);
                 let cipher = BlockCipher::aes(&hex::decode(&k).unwrap()).unwrap();
-                let block = pinblock::encipher(format, &cipher, &pin_t, Some(&pan_t), &mut rng).unwrap();
-                (json!({"op":"pb_decode","format":4,"key":k,"block":block.to_hex(),"pan":p}), pin)
+                let block =
+                    pinblock::encipher(format, &cipher, &pin_t, Some(&pan_t), &mut rng).unwrap();
+                (
+                    json!({"op":"pb_decode","format":4,"key":k,"block":block.to_hex(),"pan":p}),
+                    pin,
+                )
             } else {
                 let block = pinblock::encode_clear(format, &pin_t, Some(&pan_t), &mut rng).unwrap();
-                (json!({"op":"pb_decode","format":f,"block":block.to_hex(),"pan":p}), pin)
+                (
+                    json!({"op":"pb_decode","format":f,"block":block.to_hex(),"pan":p}),
+                    pin,
+                )
             }
         })
         .collect();
@@ -171,7 +200,12 @@ fn pin_blocks_psec_to_cofre() {
         let format = Format::from_number(f).unwrap();
         let pan_t = Pan::new(&p).unwrap();
         let got = if f == 4 {
-            pinblock::decipher(format, &BlockCipher::aes(&hex::decode(&k).unwrap()).unwrap(), &block, Some(&pan_t))
+            pinblock::decipher(
+                format,
+                &BlockCipher::aes(&hex::decode(&k).unwrap()).unwrap(),
+                &block,
+                Some(&pan_t),
+            )
         } else {
             pinblock::decode_clear(format, &block, Some(&pan_t))
         }
@@ -190,27 +224,41 @@ fn kcv_and_macs_match_independent_code() {
         let (case, ours) = match i % 5 {
             0 => {
                 let k = tdes_key(&mut rng);
-                let ours = kcv::kcv(cofre::crypto::cipher::Algorithm::Tdes, &key(&k)).unwrap().to_string();
+                let ours = kcv::kcv(cofre::crypto::cipher::Algorithm::Tdes, &key(&k))
+                    .unwrap()
+                    .to_string();
                 (json!({"op":"kcv_tdes","key":k}), ours)
             }
             1 => {
                 let k = aes_key(&mut rng);
-                let ours = kcv::kcv(cofre::crypto::cipher::Algorithm::Aes, &key(&k)).unwrap().to_string();
+                let ours = kcv::kcv(cofre::crypto::cipher::Algorithm::Aes, &key(&k))
+                    .unwrap()
+                    .to_string();
                 (json!({"op":"kcv_aes","key":k}), ours)
             }
             2 => {
                 let k = rand_hex(&mut rng, 16);
-                let ours = hex::encode_upper(mac::retail_mac(&key(&k), &hex::decode(&data).unwrap()).unwrap());
+                let ours = hex::encode_upper(
+                    mac::retail_mac(&key(&k), &hex::decode(&data).unwrap()).unwrap(),
+                );
                 (json!({"op":"retail_mac","key":k,"data":data}), ours)
             }
             3 => {
                 let k = aes_key(&mut rng);
-                let ours = hex::encode_upper(mac::aes_cmac(&key(&k), &hex::decode(&data).unwrap()).unwrap());
+                let ours = hex::encode_upper(
+                    mac::aes_cmac(&key(&k), &hex::decode(&data).unwrap()).unwrap(),
+                );
                 (json!({"op":"aes_cmac","key":k,"data":data}), ours)
             }
             _ => {
-                let k = { let n = rng.random_range(1..80); rand_hex(&mut rng, n) };
-                let ours = hex::encode_upper(mac::hmac_sha256(&hex::decode(&k).unwrap(), &hex::decode(&data).unwrap()));
+                let k = {
+                    let n = rng.random_range(1..80);
+                    rand_hex(&mut rng, n)
+                };
+                let ours = hex::encode_upper(mac::hmac_sha256(
+                    &hex::decode(&k).unwrap(),
+                    &hex::decode(&data).unwrap(),
+                ));
                 (json!({"op":"hmac","key":k,"data":data}), ours)
             }
         };
@@ -226,15 +274,26 @@ fn block_cipher_modes_match_psec() {
     for i in 0..CASES {
         let aes = i % 2 == 0;
         let bs = if aes { 16 } else { 8 };
-        let k = if aes { aes_key(&mut rng) } else { tdes_key(&mut rng) };
+        let k = if aes {
+            aes_key(&mut rng)
+        } else {
+            tdes_key(&mut rng)
+        };
         let blocks = rng.random_range(1..6);
         let data = rand_hex(&mut rng, bs * blocks);
         let iv = rand_hex(&mut rng, bs);
-        let cipher = if aes { BlockCipher::aes(&hex::decode(&k).unwrap()) } else { BlockCipher::tdes(&hex::decode(&k).unwrap()) }.unwrap();
+        let cipher = if aes {
+            BlockCipher::aes(&hex::decode(&k).unwrap())
+        } else {
+            BlockCipher::tdes(&hex::decode(&k).unwrap())
+        }
+        .unwrap();
         let mut buf = hex::decode(&data).unwrap();
         let cbc = i % 4 < 2;
         if cbc {
-            cipher.encrypt_cbc(&hex::decode(&iv).unwrap(), &mut buf).unwrap();
+            cipher
+                .encrypt_cbc(&hex::decode(&iv).unwrap(), &mut buf)
+                .unwrap();
         } else {
             cipher.encrypt_ecb(&mut buf).unwrap();
         }
@@ -244,7 +303,10 @@ fn block_cipher_modes_match_psec() {
             (false, true) => "tdes_cbc",
             (false, false) => "tdes_ecb",
         };
-        cases.push((json!({"op":op,"key":k,"iv":iv,"data":data}), hex::encode_upper(buf)));
+        cases.push((
+            json!({"op":op,"key":k,"iv":iv,"data":data}),
+            hex::encode_upper(buf),
+        ));
     }
     compare(cases);
 }

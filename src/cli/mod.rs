@@ -1,1 +1,5 @@
-//! Subcommands, one file each.
+//! Subcommands of the `cofre` binary, one file each. `main.rs` only parses arguments and
+//! calls into here; each subcommand returns its output or an error the binary prints as
+//! one line on stderr with a non-zero exit.
+
+pub mod calc;

@@ -57,9 +57,14 @@ impl Cvv {
     /// Parses 3 decimal digits.
     pub fn new(digits: &str) -> Result<Self, Error> {
         match digits.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_digit()) => Ok(Self([a - b'0', b - b'0', c - b'0'])),
+            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_digit()) => {
+                Ok(Self([a - b'0', b - b'0', c - b'0']))
+            }
             [_, _, _] => Err(Error::NotDecimal("CVV")),
-            _ => Err(Error::FieldLength { field: "CVV", expected: "3 digits" }),
+            _ => Err(Error::FieldLength {
+                field: "CVV",
+                expected: "3 digits",
+            }),
         }
     }
 
@@ -82,7 +87,10 @@ impl std::fmt::Debug for Cvv {
 fn expiry_digits(expiry: &str) -> Result<[u8; 4], Error> {
     let b = expiry.as_bytes();
     if b.len() != 4 {
-        return Err(Error::FieldLength { field: "expiry", expected: "4 digits (YYMM)" });
+        return Err(Error::FieldLength {
+            field: "expiry",
+            expected: "4 digits (YYMM)",
+        });
     }
     let mut out = [0u8; 4];
     for (o, c) in out.iter_mut().zip(b) {
@@ -100,17 +108,25 @@ pub fn generate(cvk: &Cvk, pan: &Pan, expiry_yymm: &str, service_code: &str) -> 
     let exp = expiry_digits(expiry_yymm)?;
     let sc = service_code.as_bytes();
     if sc.len() != 3 {
-        return Err(Error::FieldLength { field: "service code", expected: "3 digits" });
+        return Err(Error::FieldLength {
+            field: "service code",
+            expected: "3 digits",
+        });
     }
     if !sc.iter().all(|c| c.is_ascii_digit()) {
         return Err(Error::NotDecimal("service code"));
     }
     let mut data = [0u8; 16];
-    let digits = pan.digit_values().chain(exp).chain(sc.iter().map(|c| c - b'0'));
+    let digits = pan
+        .digit_values()
+        .chain(exp)
+        .chain(sc.iter().map(|c| c - b'0'));
     for (i, d) in digits.enumerate() {
         data[i / 2] |= if i % 2 == 0 { d << 4 } else { d };
     }
-    let mut b1 = Array::from([data[0], data[1], data[2], data[3], data[4], data[5], data[6], data[7]]);
+    let mut b1 = Array::from([
+        data[0], data[1], data[2], data[3], data[4], data[5], data[6], data[7],
+    ]);
     cvk.a.encrypt_block(&mut b1);
     for (x, y) in b1.iter_mut().zip(&data[8..]) {
         *x ^= y;
@@ -133,7 +149,13 @@ pub fn generate(cvk: &Cvk, pan: &Pan, expiry_yymm: &str, service_code: &str) -> 
 }
 
 /// Verifies a presented CVV in constant time.
-pub fn verify(cvk: &Cvk, pan: &Pan, expiry_yymm: &str, service_code: &str, presented: &Cvv) -> Result<bool, Error> {
+pub fn verify(
+    cvk: &Cvk,
+    pan: &Pan,
+    expiry_yymm: &str,
+    service_code: &str,
+    presented: &Cvv,
+) -> Result<bool, Error> {
     let computed = generate(cvk, pan, expiry_yymm, service_code)?;
     Ok(ct_eq(&computed.0, &presented.0))
 }
@@ -153,12 +175,21 @@ mod tests {
     fn visa_cvv_published() {
         let k = cvk("0123456789ABCDEFFEDCBA9876543210");
         let p = Pan::new("4123456789012345").unwrap();
-        assert_eq!(generate(&k, &p, "8701", "101").unwrap().expose_secret(), "561");
+        assert_eq!(
+            generate(&k, &p, "8701", "101").unwrap().expose_secret(),
+            "561"
+        );
         let p2 = Pan::new("1234567890123456").unwrap();
-        assert_eq!(generate(&k, &p2, "9912", "220").unwrap().expose_secret(), "170");
+        assert_eq!(
+            generate(&k, &p2, "9912", "220").unwrap().expose_secret(),
+            "170"
+        );
         let k2 = cvk("99999999999999998888888888888888");
         let p3 = Pan::new("2222222222222222").unwrap();
-        assert_eq!(generate(&k2, &p3, "3333", "111").unwrap().expose_secret(), "361");
+        assert_eq!(
+            generate(&k2, &p3, "3333", "111").unwrap().expose_secret(),
+            "361"
+        );
         assert!(verify(&k, &p, "8701", "101", &Cvv::new("561").unwrap()).unwrap());
         assert!(!verify(&k, &p, "8701", "101", &Cvv::new("562").unwrap()).unwrap());
     }

@@ -44,7 +44,11 @@ pub fn retail_mac(key: &ClearKey, data: &[u8]) -> Result<[u8; 8], Error> {
 
 /// CMAC over AES (16/24/32-byte keys) or TDES (16/24-byte keys), per NIST SP 800-38B.
 /// The output is one cipher block (16 bytes for AES, 8 for TDES).
-pub fn cmac(algorithm: super::cipher::Algorithm, key: &ClearKey, data: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn cmac(
+    algorithm: super::cipher::Algorithm,
+    key: &ClearKey,
+    data: &[u8],
+) -> Result<Vec<u8>, Error> {
     use super::cipher::Algorithm;
     let k = key.expose_secret();
     let err = || Error::KeyLength { got: k.len() };
@@ -107,7 +111,12 @@ pub fn generate(algorithm: MacAlgorithm, key: &ClearKey, data: &[u8]) -> Result<
 
 /// Verifies a MAC in constant time. A presented MAC may be truncated (at least 4 bytes),
 /// as payment messages commonly carry the leftmost 4 bytes.
-pub fn verify(algorithm: MacAlgorithm, key: &ClearKey, data: &[u8], mac: &[u8]) -> Result<bool, Error> {
+pub fn verify(
+    algorithm: MacAlgorithm,
+    key: &ClearKey,
+    data: &[u8],
+    mac: &[u8],
+) -> Result<bool, Error> {
     let full = generate(algorithm, key, data)?;
     if mac.len() < 4 || mac.len() > full.len() {
         return Err(Error::FieldLength {
@@ -132,18 +141,30 @@ mod tests {
     fn retail_mac_iso9797_annex_b4() {
         let k = key("0123456789ABCDEFFEDCBA9876543210");
         let d1 = b"Now is the time for all ";
-        assert_eq!(hex::encode_upper(retail_mac(&k, d1).unwrap()), "A1C72E74EA3FA9B6");
+        assert_eq!(
+            hex::encode_upper(retail_mac(&k, d1).unwrap()),
+            "A1C72E74EA3FA9B6"
+        );
         let d2 = b"Now is the time for it";
-        assert_eq!(hex::encode_upper(retail_mac(&k, d2).unwrap()), "2E2B1428CC78254F");
+        assert_eq!(
+            hex::encode_upper(retail_mac(&k, d2).unwrap()),
+            "2E2B1428CC78254F"
+        );
     }
 
     // NIST SP 800-38B Appendix D.1, AES-128 examples 1 and 2.
     #[test]
     fn aes_cmac_sp800_38b() {
         let k = key("2b7e151628aed2a6abf7158809cf4f3c");
-        assert_eq!(hex::encode(aes_cmac(&k, b"").unwrap()), "bb1d6929e95937287fa37d129b756746");
+        assert_eq!(
+            hex::encode(aes_cmac(&k, b"").unwrap()),
+            "bb1d6929e95937287fa37d129b756746"
+        );
         let m = hex::decode("6bc1bee22e409f96e93d7e117393172a").unwrap();
-        assert_eq!(hex::encode(aes_cmac(&k, &m).unwrap()), "070a16b46b4d4144f79bdd9dd04a287c");
+        assert_eq!(
+            hex::encode(aes_cmac(&k, &m).unwrap()),
+            "070a16b46b4d4144f79bdd9dd04a287c"
+        );
     }
 
     // NIST SP 800-38B Appendix D.4 (three-key TDES), example with the empty message.
@@ -169,7 +190,15 @@ mod tests {
         let d = b"Now is the time for all ";
         let mac = hex::decode("A1C72E74").unwrap();
         assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &mac).unwrap());
-        assert!(!verify(MacAlgorithm::Iso9797Alg3, &k, d, &hex::decode("A1C72E75").unwrap()).unwrap());
+        assert!(
+            !verify(
+                MacAlgorithm::Iso9797Alg3,
+                &k,
+                d,
+                &hex::decode("A1C72E75").unwrap()
+            )
+            .unwrap()
+        );
         assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &[1, 2]).is_err());
         assert!(retail_mac(&key("0123456789ABCDEF"), d).is_err());
     }

@@ -137,7 +137,9 @@ pub fn generate(bin: &str, length: usize, rng: &mut impl CryptoRng) -> Result<Pa
         return Err(Error::Parameter("PAN length must be 13 to 19"));
     }
     if bin.is_empty() || bin.len() > 11 || bin.len() >= length {
-        return Err(Error::Parameter("BIN must be 1 to 11 digits and shorter than the PAN"));
+        return Err(Error::Parameter(
+            "BIN must be 1 to 11 digits and shorter than the PAN",
+        ));
     }
     if !bin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::NotDecimal("BIN"));
@@ -176,9 +178,15 @@ mod tests {
         assert!(Pan::new("41234567890123a5").is_err());
         let pan = Pan::new("4123456789012345").unwrap();
         assert_eq!(pan.masked(), "412345******2345");
-        assert_eq!(pan.rightmost12_excluding_check(), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4]);
+        assert_eq!(
+            pan.rightmost12_excluding_check(),
+            [3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4]
+        );
         let short = Pan::new("123456789012").unwrap();
-        assert_eq!(short.rightmost12_excluding_check(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+        assert_eq!(
+            short.rightmost12_excluding_check(),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+        );
         assert_eq!(short.masked(), "123456**9012");
         assert_eq!(format!("{pan:?}"), "Pan(412345******2345)");
         assert!(Pan::new_luhn_checked("4123456789012345").is_err());

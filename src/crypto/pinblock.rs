@@ -217,7 +217,12 @@ pub fn encode_clear_with_fill(
 
 /// Checks `C N PIN fill` and extracts the PIN; `fill_ok` states the format's fill rule
 /// for nibble positions from `2 + N` up to `end`.
-fn take_pin(field: &[u8], control: u8, end: usize, fill_ok: impl Fn(u8) -> bool) -> Result<Pin, Error> {
+fn take_pin(
+    field: &[u8],
+    control: u8,
+    end: usize,
+    fill_ok: impl Fn(u8) -> bool,
+) -> Result<Pin, Error> {
     if nibble(field, 0) != control {
         return Err(PinBlockError::ControlField.into());
     }
@@ -245,7 +250,13 @@ pub fn decode_clear(format: Format, block: &PinBlock, pan: Option<&Pan>) -> Resu
         return Err(Error::Parameter("format 4 is enciphered with AES"));
     }
     let mut field = Zeroizing::new([0u8; 8]);
-    field.copy_from_slice(block.as_bytes().get(..8).filter(|_| block.len == 8).ok_or(PinBlockError::BlockLength)?);
+    field.copy_from_slice(
+        block
+            .as_bytes()
+            .get(..8)
+            .filter(|_| block.len == 8)
+            .ok_or(PinBlockError::BlockLength)?,
+    );
     if format.is_pan_bound() {
         let pan_field = pan_field_8(require_pan(pan)?);
         for (b, p) in field.iter_mut().zip(pan_field) {
@@ -303,7 +314,12 @@ pub fn encipher_with_fill(
 }
 
 /// Deciphers and decodes a PIN block of `format` under `key`.
-pub fn decipher(format: Format, key: &BlockCipher, block: &PinBlock, pan: Option<&Pan>) -> Result<Pin, Error> {
+pub fn decipher(
+    format: Format,
+    key: &BlockCipher,
+    block: &PinBlock,
+    pan: Option<&Pan>,
+) -> Result<Pin, Error> {
     check_key(format, key)?;
     if block.len != format.block_len() {
         return Err(PinBlockError::BlockLength.into());

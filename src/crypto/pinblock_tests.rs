@@ -23,7 +23,12 @@ fn format0_published() {
     let p = pan("5544332211009966");
     let block = encode_clear(Format::Iso0, &pin("1234"), Some(&p), &mut rng()).unwrap();
     assert_eq!(block.to_hex(), "041277CDDEEFF669");
-    let back = decode_clear(Format::Iso0, &PinBlock::from_hex("041277CDDEEFF669").unwrap(), Some(&p)).unwrap();
+    let back = decode_clear(
+        Format::Iso0,
+        &PinBlock::from_hex("041277CDDEEFF669").unwrap(),
+        Some(&p),
+    )
+    .unwrap();
     assert_eq!(back.expose_secret(), "1234");
 }
 
@@ -32,7 +37,12 @@ fn format0_published() {
 fn format2_published() {
     let block = encode_clear(Format::Iso2, &pin("1234"), None, &mut rng()).unwrap();
     assert_eq!(block.to_hex(), "241234FFFFFFFFFF");
-    let back = decode_clear(Format::Iso2, &PinBlock::from_hex("2C123456789012FF").unwrap(), None).unwrap();
+    let back = decode_clear(
+        Format::Iso2,
+        &PinBlock::from_hex("2C123456789012FF").unwrap(),
+        None,
+    )
+    .unwrap();
     assert_eq!(back.expose_secret(), "123456789012");
 }
 
@@ -41,11 +51,21 @@ fn format2_published() {
 #[test]
 fn format3_published() {
     let p = pan("5544332211009966");
-    let back = decode_clear(Format::Iso3, &PinBlock::from_hex("341277EEEFCCB43C").unwrap(), Some(&p)).unwrap();
+    let back = decode_clear(
+        Format::Iso3,
+        &PinBlock::from_hex("341277EEEFCCB43C").unwrap(),
+        Some(&p),
+    )
+    .unwrap();
     assert_eq!(back.expose_secret(), "1234");
     let block = encode_clear(Format::Iso3, &pin("1234"), Some(&p), &mut rng()).unwrap();
     assert!(block.to_hex().starts_with("341277"));
-    assert_eq!(decode_clear(Format::Iso3, &block, Some(&p)).unwrap().expose_secret(), "1234");
+    assert_eq!(
+        decode_clear(Format::Iso3, &block, Some(&p))
+            .unwrap()
+            .expose_secret(),
+        "1234"
+    );
 }
 
 // ISO 9564-1 format 1: control 1, length, PIN, then transaction-field fill of any value.
@@ -54,7 +74,12 @@ fn format1_layout_and_round_trip() {
     let fill = [0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0];
     let block = encode_clear_with_fill(Format::Iso1, &pin("1234"), None, &fill).unwrap();
     assert_eq!(block.to_hex(), "141234789ABCDEF0");
-    assert_eq!(decode_clear(Format::Iso1, &block, None).unwrap().expose_secret(), "1234");
+    assert_eq!(
+        decode_clear(Format::Iso1, &block, None)
+            .unwrap()
+            .expose_secret(),
+        "1234"
+    );
 }
 
 // Format 4 PAN field: psec `encode_pan_field_iso_4` docstring example.
@@ -77,7 +102,13 @@ fn format4_published() {
     let fill = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
     let block = encipher_with_fill(Format::Iso4, &key, &pin("1234"), Some(&p), &fill).unwrap();
     assert_eq!(block.to_hex(), "7CDF645C86CAF763AE34637A66997534");
-    let back = decipher(Format::Iso4, &key, &PinBlock::from_hex("E4BE5B623AF7E006AC319E5B93544564").unwrap(), Some(&p)).unwrap();
+    let back = decipher(
+        Format::Iso4,
+        &key,
+        &PinBlock::from_hex("E4BE5B623AF7E006AC319E5B93544564").unwrap(),
+        Some(&p),
+    )
+    .unwrap();
     assert_eq!(back.expose_secret(), "1234");
     // Wrong PAN: the second decipher step produces garbage, caught by a typed rule.
     assert!(decipher(Format::Iso4, &key, &block, Some(&pan("1234567890123457"))).is_err());
@@ -85,13 +116,20 @@ fn format4_published() {
 
 #[test]
 fn enciphered_round_trips_every_format_and_length() {
-    let tdes = BlockCipher::tdes(&hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap()).unwrap();
+    let tdes =
+        BlockCipher::tdes(&hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap()).unwrap();
     let aes = BlockCipher::aes(&[7u8; 32]).unwrap();
     let p = pan("4111111111111111");
     let mut r = rng();
     for len in 4..=12 {
         let pn = random_pin(len, &mut r).unwrap();
-        for f in [Format::Iso0, Format::Iso1, Format::Iso2, Format::Iso3, Format::Iso4] {
+        for f in [
+            Format::Iso0,
+            Format::Iso1,
+            Format::Iso2,
+            Format::Iso3,
+            Format::Iso4,
+        ] {
             let key = if f == Format::Iso4 { &aes } else { &tdes };
             let block = encipher(f, key, &pn, Some(&p), &mut r).unwrap();
             assert_eq!(block.as_bytes().len(), f.block_len());
@@ -104,12 +142,22 @@ fn enciphered_round_trips_every_format_and_length() {
 #[test]
 fn malformed_blocks_get_typed_errors() {
     let p = pan("5544332211009966");
-    let d = |f, h: &str| err(decode_clear(f, &PinBlock::from_hex(h).unwrap(), Some(&p)).unwrap_err());
+    let d =
+        |f, h: &str| err(decode_clear(f, &PinBlock::from_hex(h).unwrap(), Some(&p)).unwrap_err());
     // Format 2 expected, control nibble 0.
-    assert_eq!(d(Format::Iso2, "041234FFFFFFFFFF"), PinBlockError::ControlField);
+    assert_eq!(
+        d(Format::Iso2, "041234FFFFFFFFFF"),
+        PinBlockError::ControlField
+    );
     // Length nibble 3 and 13.
-    assert_eq!(d(Format::Iso2, "23123FFFFFFFFFFF"), PinBlockError::LengthNibble);
-    assert_eq!(d(Format::Iso2, "2D1234567890123F"), PinBlockError::LengthNibble);
+    assert_eq!(
+        d(Format::Iso2, "23123FFFFFFFFFFF"),
+        PinBlockError::LengthNibble
+    );
+    assert_eq!(
+        d(Format::Iso2, "2D1234567890123F"),
+        PinBlockError::LengthNibble
+    );
     // A non-decimal PIN digit.
     assert_eq!(d(Format::Iso2, "2412A4FFFFFFFFFF"), PinBlockError::PinDigit);
     // Fill must be F for formats 0 and 2...
@@ -122,9 +170,19 @@ fn malformed_blocks_get_typed_errors() {
     assert!(PinBlock::from_hex("zz1277CDDEEFF669").is_err());
     assert!(Format::from_number(5).is_err());
     let aes16 = PinBlock::from_hex("7CDF645C86CAF763AE34637A66997534").unwrap();
-    assert_eq!(err(decode_clear(Format::Iso0, &aes16, Some(&p)).unwrap_err()), PinBlockError::BlockLength);
+    assert_eq!(
+        err(decode_clear(Format::Iso0, &aes16, Some(&p)).unwrap_err()),
+        PinBlockError::BlockLength
+    );
     // A PAN-bound format without a PAN, and a key of the wrong family.
-    assert!(decode_clear(Format::Iso0, &PinBlock::from_hex("041277CDDEEFF669").unwrap(), None).is_err());
+    assert!(
+        decode_clear(
+            Format::Iso0,
+            &PinBlock::from_hex("041277CDDEEFF669").unwrap(),
+            None
+        )
+        .is_err()
+    );
     let tdes = BlockCipher::tdes(&[1u8; 16]).unwrap();
     assert!(decipher(Format::Iso4, &tdes, &aes16, Some(&p)).is_err());
 }
@@ -154,6 +212,9 @@ fn random_pins_are_uniform_enough() {
     }
     // 8000 digits, 800 expected each; a biased generator (e.g. byte % 10) would still pass
     // this loose bound, so it guards only against gross errors like a constant digit.
-    assert!(counts.iter().all(|&c| (600..1000).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (600..1000).contains(&c)),
+        "{counts:?}"
+    );
     assert!(random_pin(3, &mut r).is_err());
 }

@@ -90,7 +90,10 @@ impl std::str::FromStr for Pvv {
     fn from_str(s: &str) -> Result<Self, Error> {
         let b = s.as_bytes();
         if b.len() != 4 {
-            return Err(Error::FieldLength { field: "PVV", expected: "4 digits" });
+            return Err(Error::FieldLength {
+                field: "PVV",
+                expected: "4 digits",
+            });
         }
         let mut out = [0u8; 4];
         for (o, c) in out.iter_mut().zip(b) {
@@ -136,7 +139,13 @@ pub fn visa_pvv(pvk: &Pvk, pvki: u8, pin: &Pin, pan: &Pan) -> Result<Pvv, Error>
 }
 
 /// Verifies a PIN against a stored PVV in constant time.
-pub fn verify_visa_pvv(pvk: &Pvk, pvki: u8, pin: &Pin, pan: &Pan, pvv: &Pvv) -> Result<bool, Error> {
+pub fn verify_visa_pvv(
+    pvk: &Pvk,
+    pvki: u8,
+    pin: &Pin,
+    pan: &Pan,
+    pvv: &Pvv,
+) -> Result<bool, Error> {
     let computed = visa_pvv(pvk, pvki, pin, pan)?;
     Ok(ct_eq(&computed.0, &pvv.0))
 }
@@ -156,10 +165,18 @@ pub struct Ibm3624Params {
 
 impl Ibm3624Params {
     /// Parses the table (16 decimal digits) and the pad (one hex character).
-    pub fn new(table: &str, validation_start: usize, validation_length: usize, pad: &str) -> Result<Self, Error> {
+    pub fn new(
+        table: &str,
+        validation_start: usize,
+        validation_length: usize,
+        pad: &str,
+    ) -> Result<Self, Error> {
         let tb = table.as_bytes();
         if tb.len() != 16 {
-            return Err(Error::FieldLength { field: "decimalisation table", expected: "16 digits" });
+            return Err(Error::FieldLength {
+                field: "decimalisation table",
+                expected: "16 digits",
+            });
         }
         let mut decimalisation_table = [0u8; 16];
         for (o, c) in decimalisation_table.iter_mut().zip(tb) {
@@ -170,12 +187,22 @@ impl Ibm3624Params {
         }
         let pad = match pad.as_bytes() {
             [c] => char::from(*c).to_digit(16).ok_or(Error::Hex("pad"))? as u8,
-            _ => return Err(Error::FieldLength { field: "pad", expected: "one hex character" }),
+            _ => {
+                return Err(Error::FieldLength {
+                    field: "pad",
+                    expected: "one hex character",
+                });
+            }
         };
         if !(1..=16).contains(&validation_length) {
             return Err(Error::Parameter("validation length must be 1 to 16"));
         }
-        Ok(Self { decimalisation_table, validation_start, validation_length, pad })
+        Ok(Self {
+            decimalisation_table,
+            validation_start,
+            validation_length,
+            pad,
+        })
     }
 
     /// The common default: table 0123456789012345, the 12 rightmost PAN digits excluding
@@ -198,7 +225,10 @@ impl Offset {
     /// Parses 4 to 12 decimal digits.
     pub fn new(digits: &str) -> Result<Self, Error> {
         if !(4..=12).contains(&digits.len()) {
-            return Err(Error::FieldLength { field: "offset", expected: "4 to 12 digits" });
+            return Err(Error::FieldLength {
+                field: "offset",
+                expected: "4 to 12 digits",
+            });
         }
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::NotDecimal("offset"));
@@ -224,9 +254,19 @@ impl std::fmt::Display for Offset {
 }
 
 /// The decimalised intermediate PIN (16 digits) for this PAN.
-fn intermediate(pvk: &Pvk, pan: &Pan, params: &Ibm3624Params) -> Result<Zeroizing<[u8; 16]>, Error> {
-    let end = params.validation_start.checked_add(params.validation_length).ok_or(Error::Parameter("validation data outside the PAN"))?;
-    let data = pan.digits().get(params.validation_start..end).ok_or(Error::Parameter("validation data outside the PAN"))?;
+fn intermediate(
+    pvk: &Pvk,
+    pan: &Pan,
+    params: &Ibm3624Params,
+) -> Result<Zeroizing<[u8; 16]>, Error> {
+    let end = params
+        .validation_start
+        .checked_add(params.validation_length)
+        .ok_or(Error::Parameter("validation data outside the PAN"))?;
+    let data = pan
+        .digits()
+        .get(params.validation_start..end)
+        .ok_or(Error::Parameter("validation data outside the PAN"))?;
     let mut vd = [params.pad; 16];
     for (v, d) in vd.iter_mut().zip(data.bytes()) {
         *v = d - b'0';
@@ -240,7 +280,12 @@ fn intermediate(pvk: &Pvk, pan: &Pan, params: &Ibm3624Params) -> Result<Zeroizin
 }
 
 /// The natural PIN of `len` digits (4 to 12): the PIN an offset of all zeros selects.
-pub fn ibm3624_natural_pin(pvk: &Pvk, pan: &Pan, params: &Ibm3624Params, len: usize) -> Result<Pin, Error> {
+pub fn ibm3624_natural_pin(
+    pvk: &Pvk,
+    pan: &Pan,
+    params: &Ibm3624Params,
+    len: usize,
+) -> Result<Pin, Error> {
     if !(Pin::MIN_LEN..=Pin::MAX_LEN).contains(&len) {
         return Err(Error::PinLength { got: len });
     }
@@ -249,7 +294,12 @@ pub fn ibm3624_natural_pin(pvk: &Pvk, pan: &Pan, params: &Ibm3624Params, len: us
 }
 
 /// The offset that makes `pin` the customer-selected PIN: digit-wise `(pin - natural) mod 10`.
-pub fn ibm3624_offset(pvk: &Pvk, pin: &Pin, pan: &Pan, params: &Ibm3624Params) -> Result<Offset, Error> {
+pub fn ibm3624_offset(
+    pvk: &Pvk,
+    pin: &Pin,
+    pan: &Pan,
+    params: &Ibm3624Params,
+) -> Result<Offset, Error> {
     let inter = intermediate(pvk, pan, params)?;
     Ok(Offset(
         pin.expose_secret()
@@ -261,15 +311,33 @@ pub fn ibm3624_offset(pvk: &Pvk, pin: &Pin, pan: &Pan, params: &Ibm3624Params) -
 }
 
 /// The PIN an offset selects: digit-wise `(natural + offset) mod 10`.
-pub fn ibm3624_pin_from_offset(pvk: &Pvk, pan: &Pan, params: &Ibm3624Params, offset: &Offset) -> Result<Pin, Error> {
+pub fn ibm3624_pin_from_offset(
+    pvk: &Pvk,
+    pan: &Pan,
+    params: &Ibm3624Params,
+    offset: &Offset,
+) -> Result<Pin, Error> {
     let inter = intermediate(pvk, pan, params)?;
-    let digits: Zeroizing<Vec<u8>> = Zeroizing::new(offset.0.iter().zip(inter.iter()).map(|(o, n)| (o + n) % 10).collect());
+    let digits: Zeroizing<Vec<u8>> = Zeroizing::new(
+        offset
+            .0
+            .iter()
+            .zip(inter.iter())
+            .map(|(o, n)| (o + n) % 10)
+            .collect(),
+    );
     Pin::from_digit_values(&digits)
 }
 
 /// Verifies a PIN against an offset in constant time. A PIN whose length differs from the
 /// offset's fails (the offset length is the PIN length in the 3624 method).
-pub fn verify_ibm3624(pvk: &Pvk, pin: &Pin, pan: &Pan, params: &Ibm3624Params, offset: &Offset) -> Result<bool, Error> {
+pub fn verify_ibm3624(
+    pvk: &Pvk,
+    pin: &Pin,
+    pan: &Pan,
+    params: &Ibm3624Params,
+    offset: &Offset,
+) -> Result<bool, Error> {
     let computed = ibm3624_offset(pvk, pin, pan, params)?;
     Ok(ct_eq(&computed.0, &offset.0))
 }
@@ -294,9 +362,24 @@ mod tests {
     #[test]
     fn visa_pvv_published() {
         let k = pvk();
-        assert_eq!(visa_pvv(&k, 1, &pin("4524"), &pan("1122334455667788")).unwrap().to_string(), "8523");
-        assert_eq!(visa_pvv(&k, 1, &pin("1234"), &pan("4123456789012345")).unwrap().to_string(), "1894");
-        assert_eq!(visa_pvv(&k, 3, &pin("4524"), &pan("1122334455667788")).unwrap().to_string(), "4021");
+        assert_eq!(
+            visa_pvv(&k, 1, &pin("4524"), &pan("1122334455667788"))
+                .unwrap()
+                .to_string(),
+            "8523"
+        );
+        assert_eq!(
+            visa_pvv(&k, 1, &pin("1234"), &pan("4123456789012345"))
+                .unwrap()
+                .to_string(),
+            "1894"
+        );
+        assert_eq!(
+            visa_pvv(&k, 3, &pin("4524"), &pan("1122334455667788"))
+                .unwrap()
+                .to_string(),
+            "4021"
+        );
         let stored: Pvv = "8523".parse().unwrap();
         assert!(verify_visa_pvv(&k, 1, &pin("4524"), &pan("1122334455667788"), &stored).unwrap());
         assert!(!verify_visa_pvv(&k, 1, &pin("4525"), &pan("1122334455667788"), &stored).unwrap());
@@ -311,14 +394,26 @@ mod tests {
         let k = pvk();
         let p = pan("1122334455667788");
         let params = Ibm3624Params::new("1234567890123456", 0, 16, "F").unwrap();
-        assert_eq!(ibm3624_natural_pin(&k, &p, &params, 4).unwrap().expose_secret(), "4524");
+        assert_eq!(
+            ibm3624_natural_pin(&k, &p, &params, 4)
+                .unwrap()
+                .expose_secret(),
+            "4524"
+        );
         let off = ibm3624_offset(&k, &pin("1234"), &p, &params).unwrap();
         assert_eq!(off.to_string(), "7710");
-        assert_eq!(ibm3624_pin_from_offset(&k, &p, &params, &off).unwrap().expose_secret(), "1234");
+        assert_eq!(
+            ibm3624_pin_from_offset(&k, &p, &params, &off)
+                .unwrap()
+                .expose_secret(),
+            "1234"
+        );
         assert!(verify_ibm3624(&k, &pin("1234"), &p, &params, &off).unwrap());
         assert!(!verify_ibm3624(&k, &pin("1235"), &p, &params, &off).unwrap());
         assert!(!verify_ibm3624(&k, &pin("12340"), &p, &params, &off).unwrap());
-        assert!(verify_ibm3624(&k, &pin("4524"), &p, &params, &Offset::new("0000").unwrap()).unwrap());
+        assert!(
+            verify_ibm3624(&k, &pin("4524"), &p, &params, &Offset::new("0000").unwrap()).unwrap()
+        );
     }
 
     #[test]
@@ -329,7 +424,10 @@ mod tests {
         assert!(Ibm3624Params::new("1234567890123456", 0, 17, "F").is_err());
         let params = Ibm3624Params::new("1234567890123456", 10, 12, "F").unwrap();
         assert!(ibm3624_offset(&pvk(), &pin("1234"), &pan("1122334455667788"), &params).is_err());
-        let huge = Ibm3624Params { validation_start: usize::MAX, ..params };
+        let huge = Ibm3624Params {
+            validation_start: usize::MAX,
+            ..params
+        };
         assert!(ibm3624_offset(&pvk(), &pin("1234"), &pan("1122334455667788"), &huge).is_err());
         assert!(Offset::new("123").is_err());
         assert!(Pvk::new(&ClearKey::from_bytes(&[1; 8]).unwrap()).is_err());

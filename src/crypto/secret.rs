@@ -146,7 +146,9 @@ mod tests {
 
     #[test]
     fn key_errors_do_not_echo_input() {
-        let err = ClearKey::from_hex("ZZ23456789ABCDEF").unwrap_err().to_string();
+        let err = ClearKey::from_hex("ZZ23456789ABCDEF")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("ZZ23"));
         assert!(ClearKey::from_bytes(&[]).is_err());
     }

@@ -101,12 +101,22 @@ impl Ff1Cipher {
 
 /// FF1 encryption of a numeral string (each numeral < radix), exposed for the NIST
 /// known-answer tests and the calculator.
-pub fn ff1_encrypt(key: &ClearKey, radix: u32, tweak: &[u8], numerals: &[u16]) -> Result<Vec<u16>, Error> {
+pub fn ff1_encrypt(
+    key: &ClearKey,
+    radix: u32,
+    tweak: &[u8],
+    numerals: &[u16],
+) -> Result<Vec<u16>, Error> {
     Ff1Cipher::new(key.expose_secret(), radix)?.run(true, tweak, numerals.to_vec())
 }
 
 /// FF1 decryption of a numeral string.
-pub fn ff1_decrypt(key: &ClearKey, radix: u32, tweak: &[u8], numerals: &[u16]) -> Result<Vec<u16>, Error> {
+pub fn ff1_decrypt(
+    key: &ClearKey,
+    radix: u32,
+    tweak: &[u8],
+    numerals: &[u16],
+) -> Result<Vec<u16>, Error> {
     Ff1Cipher::new(key.expose_secret(), radix)?.run(false, tweak, numerals.to_vec())
 }
 
@@ -147,11 +157,18 @@ impl TokenKey {
     pub fn tokenise(&self, pan: &Pan, alphabet: Alphabet) -> Result<String, Error> {
         let (bin, last4) = (pan.bin6(), pan.last4());
         let tweak = frame(bin, &[], last4);
-        let mut middle: Vec<u16> = pan.digit_values().skip(6).take(pan.len() - 10).map(u16::from).collect();
+        let mut middle: Vec<u16> = pan
+            .digit_values()
+            .skip(6)
+            .take(pan.len() - 10)
+            .map(u16::from)
+            .collect();
         let in_target: fn(&str, &[u16], &str) -> bool = match alphabet {
             Alphabet::Numeric => {
                 if pan.len() < 16 {
-                    return Err(Error::Token("numeric tokens need a PAN of at least 16 digits"));
+                    return Err(Error::Token(
+                        "numeric tokens need a PAN of at least 16 digits",
+                    ));
                 }
                 if !pan.is_luhn_valid() {
                     return Err(Error::PanLuhn);
@@ -163,7 +180,9 @@ impl TokenKey {
             }
             Alphabet::Alphanumeric => {
                 if pan.len() < 14 {
-                    return Err(Error::Token("alphanumeric tokens need a PAN of at least 14 digits"));
+                    return Err(Error::Token(
+                        "alphanumeric tokens need a PAN of at least 14 digits",
+                    ));
                 }
                 if let Some(first) = middle.first_mut() {
                     *first += 10;
@@ -185,7 +204,11 @@ impl TokenKey {
     pub fn detokenise(&self, token: &str, alphabet: Alphabet) -> Result<Pan, Error> {
         let t = token.trim().to_ascii_lowercase();
         let len = t.len();
-        let min = if alphabet == Alphabet::Numeric { 16 } else { 14 };
+        let min = if alphabet == Alphabet::Numeric {
+            16
+        } else {
+            14
+        };
         if !(min..=19).contains(&len) {
             return Err(Error::Token("token length out of range"));
         }
@@ -227,7 +250,11 @@ impl TokenKey {
                 }
             }
             Alphabet::Alphanumeric => match middle.split_first_mut() {
-                Some((first, others)) if (10..20).contains(first) && others.iter().all(|&n| n < 10) => *first -= 10,
+                Some((first, others))
+                    if (10..20).contains(first) && others.iter().all(|&n| n < 10) =>
+                {
+                    *first -= 10
+                }
                 _ => return Err(Error::Token("not a token under this key")),
             },
         }

@@ -55,7 +55,11 @@ fn numeric_tokens_keep_frame_and_never_pass_luhn() {
             assert_eq!(&tok[len - 4..], pan.last4());
             assert!(!luhn_valid(tok.as_bytes()), "token must fail Luhn");
             assert_ne!(tok, pan.digits());
-            assert_eq!(k.tokenise(&pan, Alphabet::Numeric).unwrap(), tok, "deterministic");
+            assert_eq!(
+                k.tokenise(&pan, Alphabet::Numeric).unwrap(),
+                tok,
+                "deterministic"
+            );
             assert_eq!(k.detokenise(&tok, Alphabet::Numeric).unwrap(), pan);
         }
     }
@@ -73,7 +77,11 @@ fn alphanumeric_tokens_always_have_a_letter() {
             assert!(tok.bytes().any(|b| b.is_ascii_lowercase()));
             assert_eq!(&tok[..6], pan.bin6());
             assert_eq!(k.detokenise(&tok, Alphabet::Alphanumeric).unwrap(), pan);
-            assert_eq!(k.detokenise(&tok.to_ascii_uppercase(), Alphabet::Alphanumeric).unwrap(), pan);
+            assert_eq!(
+                k.detokenise(&tok.to_ascii_uppercase(), Alphabet::Alphanumeric)
+                    .unwrap(),
+                pan
+            );
         }
     }
 }
@@ -86,16 +94,37 @@ fn different_keys_give_different_tokens_and_refusals() {
     let t1 = k1.tokenise(&pan, Alphabet::Numeric).unwrap();
     assert_ne!(t1, k2.tokenise(&pan, Alphabet::Numeric).unwrap());
     // A Luhn-valid string is never a numeric token.
-    assert!(k1.detokenise("4111111111111111", Alphabet::Numeric).is_err());
+    assert!(
+        k1.detokenise("4111111111111111", Alphabet::Numeric)
+            .is_err()
+    );
     // Out-of-alphabet, short and frame-breaking inputs.
-    assert!(k1.detokenise("41111111111x1112", Alphabet::Numeric).is_err());
+    assert!(
+        k1.detokenise("41111111111x1112", Alphabet::Numeric)
+            .is_err()
+    );
     assert!(k1.detokenise("411111111", Alphabet::Numeric).is_err());
-    assert!(k1.detokenise("a111111111111112", Alphabet::Alphanumeric).is_err());
-    assert!(k1.detokenise("4111111111111112", Alphabet::Alphanumeric).is_err());
+    assert!(
+        k1.detokenise("a111111111111112", Alphabet::Alphanumeric)
+            .is_err()
+    );
+    assert!(
+        k1.detokenise("4111111111111112", Alphabet::Alphanumeric)
+            .is_err()
+    );
     // Rules on the input PAN.
-    assert!(k1.tokenise(&Pan::new("4111111111111112").unwrap(), Alphabet::Numeric).is_err());
-    assert!(k1.tokenise(&Pan::new("411111111111116").unwrap(), Alphabet::Numeric).is_err());
-    assert!(k1.tokenise(&Pan::new("4111111111116").unwrap(), Alphabet::Alphanumeric).is_err());
+    assert!(
+        k1.tokenise(&Pan::new("4111111111111112").unwrap(), Alphabet::Numeric)
+            .is_err()
+    );
+    assert!(
+        k1.tokenise(&Pan::new("411111111111116").unwrap(), Alphabet::Numeric)
+            .is_err()
+    );
+    assert!(
+        k1.tokenise(&Pan::new("4111111111116").unwrap(), Alphabet::Alphanumeric)
+            .is_err()
+    );
     assert!(TokenKey::new(&ClearKey::from_bytes(&[1u8; 20]).unwrap()).is_err());
 }
 

@@ -71,7 +71,11 @@ pub fn psec_batch(script: &str, cases: &[Value]) -> Option<Vec<Value>> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("oracle JSON"))
         .collect();
-    assert_eq!(lines.len(), cases.len(), "oracle {script} answered every case");
+    assert_eq!(
+        lines.len(),
+        cases.len(),
+        "oracle {script} answered every case"
+    );
     Some(lines)
 }
 
