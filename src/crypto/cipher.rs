@@ -135,7 +135,7 @@ impl BlockCipher {
 
     fn check_aligned(&self, len: usize) -> Result<(), Error> {
         let block = self.block_size();
-        if len == 0 || len % block != 0 {
+        if len == 0 || !len.is_multiple_of(block) {
             return Err(Error::BlockAlignment { len, block });
         }
         Ok(())

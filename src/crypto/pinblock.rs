@@ -128,12 +128,16 @@ impl std::fmt::Debug for PinBlock {
 /// Nibble `i` of a byte string (high nibble first).
 fn nibble(bytes: &[u8], i: usize) -> u8 {
     let b = bytes.get(i / 2).copied().unwrap_or(0);
-    if i % 2 == 0 { b >> 4 } else { b & 0x0F }
+    if i.is_multiple_of(2) {
+        b >> 4
+    } else {
+        b & 0x0F
+    }
 }
 
 fn set_nibble(bytes: &mut [u8], i: usize, v: u8) {
     if let Some(b) = bytes.get_mut(i / 2) {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             *b = (*b & 0x0F) | (v << 4);
         } else {
             *b = (*b & 0xF0) | (v & 0x0F);

@@ -24,6 +24,12 @@ impl ClearKey {
         Ok(Self(Zeroizing::new(bytes.to_vec())))
     }
 
+    /// Wraps a fixed-size array (derived keys, generated keys): the length is known at
+    /// compile time, so this cannot fail.
+    pub fn from_array<const N: usize>(bytes: &[u8; N]) -> Self {
+        Self(Zeroizing::new(bytes.to_vec()))
+    }
+
     /// Parses hex (either case). The error never echoes the input.
     pub fn from_hex(hex_text: &str) -> Result<Self, Error> {
         let bytes = Zeroizing::new(hex::decode(hex_text.trim()).map_err(|_| Error::Hex("key"))?);

@@ -10,6 +10,7 @@
 //!      with this BIN and last 4;
 //!   3. FF1 is applied to the middle digits, repeatedly, until the result is in N again
 //!      (cycle walking, which makes FF1 a permutation of N; on average 1.1 calls).
+//!
 //!   Detokenising walks back with FF1⁻¹ and un-bumps; the result must be Luhn-valid, so a
 //!   string that is not a token under this key is refused 9 times in 10.
 //! * **Alphanumeric** (FF1, radix 36, lower-case `0-9a-z`): same frame (BIN and last 4

@@ -58,13 +58,14 @@ pub fn psec_batch(script: &str, cases: &[Value]) -> Option<Vec<Value>> {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start oracle");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for case in cases {
-            writeln!(stdin, "{case}").expect("write case");
-        }
-    }
+    // Feed the cases from another thread: the oracle answers as it reads, and a writer
+    // that waited for all input to be taken before reading would deadlock once the
+    // output pipe fills.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input: String = cases.iter().map(|c| format!("{c}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("oracle output");
+    writer.join().expect("writer thread").expect("write cases");
     assert!(out.status.success(), "oracle {script} failed");
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .expect("utf8")
