@@ -13,7 +13,39 @@ use crate::crypto::pan::{self, Pan};
 use crate::crypto::pinblock::{self, Format, PinBlock};
 use crate::crypto::pvv::{self, Ibm3624Params, Offset, Pvk};
 use crate::crypto::token::{self, Alphabet, TokenKey};
-use crate::crypto::{ClearKey, Error, Pin, cvv, kcv};
+use crate::crypto::{ClearKey, Error, Pin, cvv, dcvv2, kcv, tr31};
+
+fn run_tr31(cmd: Tr31Command) -> Result<String, Error> {
+    match cmd {
+        Tr31Command::Wrap {
+            kbpk,
+            header,
+            key: k,
+        } => {
+            let header = tr31::Header::parse(&header)?;
+            tr31::wrap(&key(&kbpk)?, &header, &key(&k)?, &mut rand::rng())
+        }
+        Tr31Command::Unwrap { kbpk, block } => {
+            let (header, k) = tr31::unwrap(&key(&kbpk)?, &block)?;
+            let algorithm = match header.algorithm() {
+                tr31::KeyAlgorithm::Aes => Some(Algorithm::Aes),
+                tr31::KeyAlgorithm::Tdes => Some(Algorithm::Tdes),
+                _ => None,
+            };
+            let check = match algorithm {
+                Some(a) => kcv::kcv(a, &k)?.to_string(),
+                None => "-".to_owned(),
+            };
+            // The header as it stands in the block (its length field is the block's).
+            let header_len = header.to_string().len();
+            let shown = block.trim().get(..header_len).unwrap_or_default();
+            Ok(format!(
+                "{shown} {} {check}",
+                hex::encode_upper(k.expose_secret())
+            ))
+        }
+    }
+}
 
 /// The calculator's commands.
 #[derive(Debug, Subcommand)]
@@ -124,6 +156,38 @@ pub enum CalcCommand {
         #[arg(long)]
         pan: String,
     },
+    /// TR-31 / X9.143 key blocks: wrap (versions B, D) and unwrap (A, B, C, D).
+    #[command(subcommand)]
+    Tr31(Tr31Command),
+    /// Dynamic CVV2 (protocol/dcvv2.md) for a counter, or for the time step holding
+    /// `--unix-time` (T0 0, 300-second steps unless given).
+    Dcvv2 {
+        /// dCVV2 key (HMAC-SHA256), 16 or 32 bytes hex.
+        #[arg(long)]
+        key: String,
+        /// Card number.
+        #[arg(long)]
+        pan: String,
+        /// Expiry, YYMM.
+        #[arg(long)]
+        expiry: String,
+        /// Counter moving factor.
+        #[arg(
+            long,
+            conflicts_with = "unix_time",
+            required_unless_present = "unix_time"
+        )]
+        counter: Option<u64>,
+        /// Unix time in seconds; the moving factor is its time step.
+        #[arg(long)]
+        unix_time: Option<u64>,
+        /// Start of time step 0, Unix seconds.
+        #[arg(long, default_value_t = dcvv2::DEFAULT_T0)]
+        t0: u64,
+        /// Time step length in seconds.
+        #[arg(long, default_value_t = dcvv2::DEFAULT_STEP_SECONDS)]
+        step: u64,
+    },
     /// Random Luhn-valid PAN for a BIN.
     Pan {
         /// Issuer BIN (leading digits).
@@ -132,6 +196,32 @@ pub enum CalcCommand {
         /// PAN length, 13-19.
         #[arg(long, default_value_t = 16)]
         length: usize,
+    },
+}
+
+/// `cofre calc tr31 ...`.
+#[derive(Debug, Subcommand)]
+pub enum Tr31Command {
+    /// Wraps a key: prints the key block. The header's length field is recomputed.
+    Wrap {
+        /// Key block protection key, hex (B: TDES 16/24 bytes; D: AES 16/24/32 bytes).
+        #[arg(long)]
+        kbpk: String,
+        /// Header: at least the 16-character fixed header, optional blocks after it.
+        #[arg(long)]
+        header: String,
+        /// The key to wrap, hex.
+        #[arg(long)]
+        key: String,
+    },
+    /// Unwraps a key block: prints `<header> <key hex> <KCV>` after the MAC verifies.
+    Unwrap {
+        /// Key block protection key, hex.
+        #[arg(long)]
+        kbpk: String,
+        /// The key block.
+        #[arg(long)]
+        block: String,
     },
 }
 
@@ -366,6 +456,25 @@ pub fn run(cmd: CalcCommand) -> Result<String, Error> {
             .to_owned()),
         CalcCommand::LookupToken { key: k, pan } => {
             Ok(token::lookup_token(&key(&k)?, &Pan::new(&pan)?))
+        }
+        CalcCommand::Tr31(cmd) => run_tr31(cmd),
+        CalcCommand::Dcvv2 {
+            key: k,
+            pan,
+            expiry,
+            counter,
+            unix_time,
+            t0,
+            step,
+        } => {
+            let factor = match (counter, unix_time) {
+                (Some(c), _) => c,
+                (None, Some(t)) => dcvv2::time_step(t, t0, step)?,
+                (None, None) => return Err(Error::Parameter("give --counter or --unix-time")),
+            };
+            Ok(dcvv2::dcvv2(&key(&k)?, &pan, &expiry, factor)?
+                .expose_secret()
+                .to_owned())
         }
         CalcCommand::Pan { bin, length } => Ok(pan::generate(&bin, length, &mut rand::rng())?
             .digits()
