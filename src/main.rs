@@ -17,12 +17,16 @@ enum Command {
     /// Offline calculator: CVV, PVV, IBM 3624, PIN blocks, KCV, MAC, TR-31, tokens, dCVV2.
     #[command(subcommand)]
     Calc(cofre::cli::calc::CalcCommand),
+    /// Key management: LMK ceremony, the key store, rotation, TR-31 import/export, audit.
+    #[command(subcommand)]
+    Keys(cofre::cli::keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Calc(cmd) => cofre::cli::calc::run(cmd).map_err(|e| e.to_string()),
+        Command::Keys(cmd) => cofre::cli::keys::run(cmd).map_err(|e| e.to_string()),
     };
     match result {
         Ok(line) => {

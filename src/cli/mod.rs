@@ -3,3 +3,4 @@
 //! one line on stderr with a non-zero exit.
 
 pub mod calc;
+pub mod keys;

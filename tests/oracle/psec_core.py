@@ -74,6 +74,12 @@ def answer(c):
         return psec.des.encrypt_tdes_ecb(h(c["key"]), h(c["data"])).hex().upper()
     if op == "aes_ecb":
         return psec.aes.encrypt_aes_ecb(h(c["key"]), h(c["data"])).hex().upper()
+    if op == "tr31_unwrap":
+        header, key = psec.tr31.unwrap(h(c["kbpk"]), c["block"])
+        return {"key": key.hex().upper(), "usage": header.key_usage, "algorithm": header.algorithm,
+                "mode": header.mode_of_use, "exportability": header.exportability}
+    if op == "tr31_wrap":
+        return psec.tr31.wrap(h(c["kbpk"]), c["header"], h(c["key"]))
     raise ValueError("unknown op " + op)
 
 

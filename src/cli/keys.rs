@@ -1,0 +1,531 @@
+//! `cofre keys`: what a security team runs. The LMK comes from component files or a
+//! systemd credential file, never from an argument or the environment; working-key
+//! components come from files too, so no clear key appears in a process list or a shell
+//! history. Every change to the store appends an audit line first, then saves the store
+//! with the new audit head.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use clap::{Args, Subcommand};
+
+use crate::crypto::ClearKey;
+use crate::crypto::kcv::Kcv;
+use crate::keys::Tr31Import;
+use crate::keys::audit::{self, AuditEvent};
+use crate::keys::devpki::DevPki;
+use crate::keys::lmk::{self, Lmk, LmkSource};
+use crate::keys::store::{KeyRecord, KeyStore, NewKey, write_atomic};
+use crate::keys::{KeyAlgorithm, KeyKind, KeysError};
+
+/// Where the LMK comes from.
+#[derive(Debug, Args)]
+pub struct LmkArgs {
+    /// An LMK component file (repeat for each component, at least 2).
+    #[arg(long = "lmk-component", value_name = "FILE")]
+    components: Vec<PathBuf>,
+    /// A file holding the combined LMK (default: $CREDENTIALS_DIRECTORY/cofre-lmk).
+    #[arg(
+        long = "lmk-credential",
+        value_name = "FILE",
+        conflicts_with = "components"
+    )]
+    credential: Option<PathBuf>,
+}
+
+impl LmkArgs {
+    /// The configured source.
+    pub fn source(&self) -> Result<LmkSource, KeysError> {
+        if let Some(c) = &self.credential {
+            return Ok(LmkSource::Credential(c.clone()));
+        }
+        if !self.components.is_empty() {
+            return Ok(LmkSource::Components(self.components.clone()));
+        }
+        LmkSource::from_credentials_directory()
+            .ok_or_else(|| KeysError::Lmk("no LMK: give --lmk-component files or --lmk-credential, or run under systemd with the cofre-lmk credential".into()))
+    }
+
+    fn load(&self) -> Result<Lmk, KeysError> {
+        let lmk = self.source()?.load()?;
+        if !lmk.is_locked_in_memory() {
+            eprintln!("warning: could not lock the LMK in memory (raise LimitMEMLOCK); continuing");
+        }
+        Ok(lmk)
+    }
+}
+
+/// Store, LMK and operator, shared by every store command.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The key store file.
+    #[arg(long, value_name = "FILE")]
+    store: PathBuf,
+    #[command(flatten)]
+    lmk: LmkArgs,
+    /// The audit log (default: audit.log beside the store).
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// Who is acting, for the audit log (default: $USER).
+    #[arg(long)]
+    operator: Option<String>,
+}
+
+impl StoreArgs {
+    fn audit_path(&self) -> PathBuf {
+        self.audit.clone().unwrap_or_else(|| {
+            self.store
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("audit.log")
+        })
+    }
+
+    fn operator(&self) -> String {
+        self.operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// `cofre keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate LMK components for a ceremony; prints each component's KCV and the LMK KCV.
+    Ceremony {
+        /// Number of components (custodians), at least 2.
+        #[arg(long, default_value_t = 3)]
+        components: usize,
+        /// Write component-N.txt files here (mode 0600), one per custodian.
+        #[arg(long, value_name = "DIR", required_unless_present = "print")]
+        out_dir: Option<PathBuf>,
+        /// Print the components instead (once; for a ceremony room with no disk).
+        #[arg(long)]
+        print: bool,
+    },
+    /// Recompute the LMK KCV from its components (or credential) to check them.
+    LmkKcv {
+        #[command(flatten)]
+        lmk: LmkArgs,
+    },
+    /// Create an empty key store under the LMK.
+    Init {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Generate a random key.
+    Generate {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        key: KeySpec,
+    },
+    /// Import a key from clear component files, or from a TR-31 block under a KEK.
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Key id.
+        #[arg(long)]
+        id: String,
+        /// Key kind (required for components; for TR-31 taken from the block if omitted).
+        #[arg(long)]
+        kind: Option<KeyKind>,
+        /// Algorithm for components (default: the kind's first).
+        #[arg(long)]
+        algorithm: Option<KeyAlgorithm>,
+        /// A clear component file (`component = <hex>`, optional `kcv = <hex>`); repeat.
+        #[arg(long = "component-file", value_name = "FILE", conflicts_with = "tr31")]
+        component_files: Vec<PathBuf>,
+        /// Expected KCV of the combined key.
+        #[arg(long)]
+        kcv: Option<Kcv>,
+        /// Mark the key exportable (default: the kind's default).
+        #[arg(long)]
+        exportable: Option<bool>,
+        /// A TR-31 key block.
+        #[arg(long, requires = "kek")]
+        tr31: Option<String>,
+        /// The KEK id the block is wrapped under.
+        #[arg(long)]
+        kek: Option<String>,
+    },
+    /// Export a key as a TR-31 block under a KEK (B for a TDES KEK, D for AES).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Key id.
+        #[arg(long)]
+        id: String,
+        /// Version (default: the active one).
+        #[arg(long)]
+        version: Option<u32>,
+        /// KEK id.
+        #[arg(long)]
+        kek: String,
+    },
+    /// List ids, versions, status and KCVs (never key material).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// New version becomes active; the previous one verifies only.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Key id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Retire a version: it no longer generates or verifies.
+    Retire {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Key id.
+        #[arg(long)]
+        id: String,
+        /// Version.
+        #[arg(long)]
+        version: u32,
+    },
+    /// Re-wrap every key under a new LMK. Shows both LMK KCVs; writes only with --yes.
+    Rewrap {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A component file of the new LMK (repeat).
+        #[arg(long = "new-lmk-component", value_name = "FILE")]
+        new_components: Vec<PathBuf>,
+        /// A file with the new combined LMK.
+        #[arg(
+            long = "new-lmk-credential",
+            value_name = "FILE",
+            conflicts_with = "new_components"
+        )]
+        new_credential: Option<PathBuf>,
+        /// Write, after the KCVs were checked.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Verify the audit log chain (and that no line was cut from its end).
+    AuditVerify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Write an INSECURE development PKI: CA, daemon server certificate, client certificates.
+    DevPki {
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A client certificate Common Name (repeat).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+    },
+}
+
+/// What to generate.
+#[derive(Debug, Args)]
+pub struct KeySpec {
+    /// Key id, e.g. pvk.visa.issuer1.
+    #[arg(long)]
+    id: String,
+    /// Key kind.
+    #[arg(long)]
+    kind: KeyKind,
+    /// Algorithm (default: the kind's first).
+    #[arg(long)]
+    algorithm: Option<KeyAlgorithm>,
+    /// Length in bytes (default: the kind's default).
+    #[arg(long)]
+    length: Option<usize>,
+    /// Exportable under a KEK (default: the kind's default).
+    #[arg(long)]
+    exportable: Option<bool>,
+}
+
+fn show(r: &KeyRecord) -> String {
+    format!(
+        "{} v{} {} {} {} kcv={} exportable={} created={}",
+        r.id, r.version, r.kind, r.algorithm, r.status, r.kcv, r.exportable, r.created
+    )
+}
+
+/// Applies a change: audit line first (durable), then the store with the new head.
+fn commit(
+    args: &StoreArgs,
+    lmk: &Lmk,
+    store: &mut KeyStore,
+    op: &str,
+    record: Option<&KeyRecord>,
+    key_id: &str,
+) -> Result<(), KeysError> {
+    let event = AuditEvent {
+        who: args.operator(),
+        op: op.into(),
+        key_id: key_id.into(),
+        version: record.map(|r| r.version),
+        kcv: record.map(|r| r.kcv.clone()),
+    };
+    let head = audit::append(
+        &args.audit_path(),
+        lmk,
+        event,
+        humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+    )?;
+    store.set_audit_head(head);
+    store.save(&args.store, lmk)
+}
+
+fn open(args: &StoreArgs) -> Result<(Lmk, KeyStore), KeysError> {
+    let lmk = args.lmk.load()?;
+    let store = KeyStore::load(&args.store, &lmk)?;
+    Ok((lmk, store))
+}
+
+/// Runs one `keys` command; returns the lines to print.
+pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
+    let mut rng = rand::rng();
+    match cmd {
+        KeysCommand::Ceremony {
+            components,
+            out_dir,
+            print,
+        } => {
+            let (parts, kcv) = lmk::ceremony(components, &mut rng)?;
+            let mut out = Vec::new();
+            for (i, c) in parts.iter().enumerate() {
+                let text = c.to_file_text(i + 1, components);
+                match &out_dir {
+                    Some(dir) if !print => {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| KeysError::Io(format!("{}: {e}", dir.display())))?;
+                        let path = dir.join(format!("component-{}.txt", i + 1));
+                        write_private(&path, text.as_bytes())?;
+                        out.push(format!(
+                            "component {} of {components}: kcv {} -> {}",
+                            i + 1,
+                            c.kcv(),
+                            path.display()
+                        ));
+                    }
+                    _ => out.push((*text).to_string()),
+                }
+            }
+            out.push(format!("LMK kcv {kcv}"));
+            Ok(out.join("\n"))
+        }
+        KeysCommand::LmkKcv { lmk } => Ok(lmk.load()?.kcv().to_string()),
+        KeysCommand::Init { store } => {
+            if store.store.exists() {
+                return Err(KeysError::Invalid(format!(
+                    "{} already exists",
+                    store.store.display()
+                )));
+            }
+            let lmk = store.lmk.load()?;
+            let mut s = KeyStore::new(&lmk);
+            commit(&store, &lmk, &mut s, "init", None, "*")?;
+            Ok(format!(
+                "created {} under LMK kcv {}",
+                store.store.display(),
+                lmk.kcv()
+            ))
+        }
+        KeysCommand::Generate { store, key } => {
+            let (lmk, mut s) = open(&store)?;
+            let spec = NewKey {
+                id: key.id,
+                kind: key.kind,
+                algorithm: key.algorithm,
+                length: key.length,
+                exportable: key.exportable,
+            };
+            let r = s.generate(&lmk, &spec, SystemTime::now(), &mut rng)?;
+            commit(&store, &lmk, &mut s, "generate", Some(&r), &r.id)?;
+            Ok(show(&r))
+        }
+        KeysCommand::Import {
+            store,
+            id,
+            kind,
+            algorithm,
+            component_files,
+            kcv,
+            exportable,
+            tr31,
+            kek,
+        } => {
+            let (lmk, mut s) = open(&store)?;
+            let r = if let (Some(block), Some(kek)) = (tr31, kek) {
+                s.import_tr31(
+                    &lmk,
+                    &Tr31Import {
+                        id: &id,
+                        kind,
+                        kek_id: &kek,
+                        block: &block,
+                    },
+                    SystemTime::now(),
+                    &mut rng,
+                )?
+            } else {
+                let kind = kind.ok_or_else(|| {
+                    KeysError::Invalid("--kind is required with --component-file".into())
+                })?;
+                match component_files.len() {
+                    0 => {
+                        return Err(KeysError::Invalid(
+                            "give --component-file (2 or more for split knowledge)".into(),
+                        ));
+                    }
+                    1 => eprintln!("warning: single-component import: no split knowledge"),
+                    _ => {}
+                }
+                let parts = component_files
+                    .iter()
+                    .map(|p| read_component(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let spec = NewKey {
+                    id: id.clone(),
+                    kind,
+                    algorithm,
+                    length: None,
+                    exportable,
+                };
+                s.import_components(&lmk, &spec, &parts, kcv, SystemTime::now(), &mut rng)?
+            };
+            commit(&store, &lmk, &mut s, "import", Some(&r), &r.id)?;
+            Ok(show(&r))
+        }
+        KeysCommand::Export {
+            store,
+            id,
+            version,
+            kek,
+        } => {
+            let (lmk, mut s) = open(&store)?;
+            let (block, r) = s.export_tr31(&id, version, &kek, &mut rng)?;
+            commit(&store, &lmk, &mut s, "export", Some(&r), &id)?;
+            Ok(block)
+        }
+        KeysCommand::List { store } => {
+            let (_, s) = open(&store)?;
+            let mut lines = vec![format!("# LMK kcv {}", s.lmk_kcv())];
+            lines.extend(s.list().into_iter().map(show));
+            Ok(lines.join("\n"))
+        }
+        KeysCommand::Rotate { store, id } => {
+            let (lmk, mut s) = open(&store)?;
+            let r = s.rotate(&lmk, &id, SystemTime::now(), &mut rng)?;
+            commit(&store, &lmk, &mut s, "rotate", Some(&r), &id)?;
+            Ok(show(&r))
+        }
+        KeysCommand::Retire { store, id, version } => {
+            let (lmk, mut s) = open(&store)?;
+            let r = s.retire(&id, version)?;
+            commit(&store, &lmk, &mut s, "retire", Some(&r), &id)?;
+            Ok(show(&r))
+        }
+        KeysCommand::Rewrap {
+            store,
+            new_components,
+            new_credential,
+            yes,
+        } => {
+            let (old, s) = open(&store)?;
+            let new_source = match new_credential {
+                Some(c) => LmkSource::Credential(c),
+                None => LmkSource::Components(new_components),
+            };
+            let new = new_source.load()?;
+            let summary = format!(
+                "current LMK kcv {}\nnew LMK kcv     {}\nkeys to re-wrap {}",
+                old.kcv(),
+                new.kcv(),
+                s.list().len()
+            );
+            if !yes {
+                return Err(KeysError::Invalid(format!(
+                    "{summary}\nnothing written: check both KCVs, then re-run with --yes"
+                )));
+            }
+            let backup = store
+                .store
+                .with_extension(format!("pre-rewrap-{}", old.kcv()));
+            std::fs::copy(&store.store, &backup)
+                .map_err(|e| KeysError::Io(format!("{}: {e}", backup.display())))?;
+            let mut rewrapped = s.rewrap(&new, &mut rng)?;
+            // The audit chain moves to the new LMK's key: the rewrap line is the last one
+            // under the old LMK, and a new chain starts under the new one.
+            let event = AuditEvent {
+                who: store.operator(),
+                op: "rewrap".into(),
+                key_id: "*".into(),
+                version: None,
+                kcv: Some(new.kcv().to_string()),
+            };
+            audit::append(
+                &store.audit_path(),
+                &old,
+                event,
+                humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            )?;
+            let audit_path = store.audit_path();
+            let archived = audit_path.with_extension(format!("log.lmk-{}", old.kcv()));
+            std::fs::rename(&audit_path, &archived)
+                .map_err(|e| KeysError::Io(format!("{}: {e}", archived.display())))?;
+            commit(&store, &new, &mut rewrapped, "rewrap", None, "*")?;
+            Ok(format!(
+                "{summary}\nre-wrapped; previous store kept as {}; previous audit log archived as {}",
+                backup.display(),
+                archived.display()
+            ))
+        }
+        KeysCommand::DevPki { out, clients } => {
+            let names: Vec<&str> = clients.iter().map(String::as_str).collect();
+            DevPki::generate("cofre development CA (INSECURE)", &names)?.write(&out)?;
+            Ok(format!(
+                "wrote an INSECURE development PKI to {}",
+                out.display()
+            ))
+        }
+        KeysCommand::AuditVerify { store } => {
+            let (lmk, s) = open(&store)?;
+            let n = audit::verify(&store.audit_path(), &lmk, s.audit_head())?;
+            Ok(format!("audit log intact: {n} lines"))
+        }
+    }
+}
+
+fn read_component(path: &Path) -> Result<(ClearKey, Option<Kcv>), KeysError> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| KeysError::Io(format!("{}: {e}", path.display())))?,
+    );
+    let mut key = None;
+    let mut kcv = None;
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+            Some(("component", v)) => key = Some(ClearKey::from_hex(v)?),
+            Some(("kcv", v)) => kcv = Some(v.parse()?),
+            _ => {
+                return Err(KeysError::Invalid(format!(
+                    "{}: unexpected line",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok((
+        key.ok_or_else(|| KeysError::Invalid(format!("{}: no component line", path.display())))?,
+        kcv,
+    ))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeysError> {
+    // write_atomic creates the file with mode 0600 from the start.
+    write_atomic(path, bytes)
+}

@@ -1,0 +1,325 @@
+//! Key types and the usage rules between them and operations.
+//!
+//! Every working key has a [`KeyKind`]; every operation the daemon performs names the
+//! [`Operation`] it needs; [`KeyKind::check`] is the one place that says which may do
+//! which. A PIN verification key can't generate a CVV, a CVK can't encrypt a PIN block, a
+//! KEK can't touch data: each refusal is [`KeysError::WrongUsage`]. The TR-31 header that
+//! protects each key in the store carries the matching usage, algorithm and mode of use,
+//! so the binding also survives export and import.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::KeysError;
+
+/// The kinds of working key the daemon uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    /// Zone PIN key: PIN blocks between hosts/switches (TDES or AES).
+    Zpk,
+    /// Terminal PIN key: PIN blocks from terminals (TDES or AES).
+    Tpk,
+    /// PIN verification key: Visa PVV and IBM 3624 (TDES).
+    Pvk,
+    /// Card verification key: CVV, CVV2, iCVV (double-length TDES).
+    Cvk,
+    /// Dynamic CVV2 key (HMAC-SHA256).
+    Dcvv2,
+    /// FF1 PAN token key (AES).
+    Token,
+    /// Lookup-token key (HMAC-SHA256).
+    Lookup,
+    /// MAC key: retail MAC (TDES), CMAC (AES) or HMAC.
+    Mac,
+    /// Key-encryption key for TR-31 import and export (TDES or AES).
+    Kek,
+    /// Client transport key: encrypts security codes and PINs delivered to a caller.
+    Transport,
+}
+
+/// The key's cipher family as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// Triple DES, 16 or 24 bytes.
+    Tdes,
+    /// AES, 16, 24 or 32 bytes.
+    Aes,
+    /// HMAC-SHA256 key, 32 bytes.
+    Hmac,
+}
+
+/// What a key is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Encipher or decipher a PIN block (verify, translate).
+    PinBlock,
+    /// Generate or verify a Visa PVV / IBM 3624 offset.
+    PinVerification,
+    /// Generate or verify CVV / CVV2 / iCVV.
+    CardVerification,
+    /// Generate or verify a dynamic CVV2.
+    DynamicCvv2,
+    /// Tokenise or detokenise a PAN.
+    Tokenise,
+    /// Compute a lookup token.
+    LookupToken,
+    /// Generate or verify a MAC.
+    Mac,
+    /// Wrap or unwrap a TR-31 key block for import or export.
+    KeyWrap,
+    /// Encrypt a value for delivery to a caller.
+    TransportEncrypt,
+}
+
+impl KeyKind {
+    /// Every kind, for listings and tests.
+    pub const ALL: [KeyKind; 10] = [
+        KeyKind::Zpk,
+        KeyKind::Tpk,
+        KeyKind::Pvk,
+        KeyKind::Cvk,
+        KeyKind::Dcvv2,
+        KeyKind::Token,
+        KeyKind::Lookup,
+        KeyKind::Mac,
+        KeyKind::Kek,
+        KeyKind::Transport,
+    ];
+
+    /// The one operation this kind may perform.
+    pub fn operation(self) -> Operation {
+        match self {
+            KeyKind::Zpk | KeyKind::Tpk => Operation::PinBlock,
+            KeyKind::Pvk => Operation::PinVerification,
+            KeyKind::Cvk => Operation::CardVerification,
+            KeyKind::Dcvv2 => Operation::DynamicCvv2,
+            KeyKind::Token => Operation::Tokenise,
+            KeyKind::Lookup => Operation::LookupToken,
+            KeyKind::Mac => Operation::Mac,
+            KeyKind::Kek => Operation::KeyWrap,
+            KeyKind::Transport => Operation::TransportEncrypt,
+        }
+    }
+
+    /// Refuses any operation but this kind's own.
+    pub fn check(self, operation: Operation) -> Result<(), KeysError> {
+        if self.operation() == operation {
+            Ok(())
+        } else {
+            Err(KeysError::WrongUsage {
+                kind: self,
+                operation,
+            })
+        }
+    }
+
+    /// Algorithms this kind may have.
+    pub fn allowed_algorithms(self) -> &'static [KeyAlgorithm] {
+        use KeyAlgorithm::*;
+        match self {
+            KeyKind::Zpk | KeyKind::Tpk | KeyKind::Kek | KeyKind::Transport => &[Tdes, Aes],
+            KeyKind::Pvk | KeyKind::Cvk => &[Tdes],
+            KeyKind::Dcvv2 | KeyKind::Lookup => &[Hmac],
+            KeyKind::Token => &[Aes],
+            KeyKind::Mac => &[Tdes, Aes, Hmac],
+        }
+    }
+
+    /// Key lengths in bytes this kind accepts for `algorithm`; the first is the default.
+    pub fn allowed_lengths(self, algorithm: KeyAlgorithm) -> &'static [usize] {
+        match (self, algorithm) {
+            // CVV and the retail MAC are defined for double-length keys only.
+            (KeyKind::Cvk, _) | (KeyKind::Mac, KeyAlgorithm::Tdes) => &[16],
+            (_, KeyAlgorithm::Tdes) => &[16, 24],
+            (_, KeyAlgorithm::Aes) => &[32, 16, 24],
+            (_, KeyAlgorithm::Hmac) => &[32],
+        }
+    }
+
+    /// Checks an algorithm and length for this kind.
+    pub fn check_shape(self, algorithm: KeyAlgorithm, len: usize) -> Result<(), KeysError> {
+        if !self.allowed_algorithms().contains(&algorithm) {
+            return Err(KeysError::Invalid(format!(
+                "a {self} key cannot be {algorithm}"
+            )));
+        }
+        if !self.allowed_lengths(algorithm).contains(&len) {
+            return Err(KeysError::Invalid(format!(
+                "a {algorithm} {self} key cannot be {len} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// TR-31 key usage code. `10` and `11` are in the numeric range ANSI X9.143 leaves for
+    /// proprietary use: no standard usage describes a dCVV2 or lookup-token HMAC key.
+    pub fn tr31_usage(self, algorithm: KeyAlgorithm) -> &'static str {
+        match (self, algorithm) {
+            (KeyKind::Zpk | KeyKind::Tpk, _) => "P0",
+            (KeyKind::Pvk, _) => "V0",
+            (KeyKind::Cvk, _) => "C0",
+            (KeyKind::Dcvv2, _) => "10",
+            (KeyKind::Token, _) => "D0",
+            (KeyKind::Lookup, _) => "11",
+            (KeyKind::Mac, KeyAlgorithm::Tdes) => "M3",
+            (KeyKind::Mac, KeyAlgorithm::Aes) => "M6",
+            (KeyKind::Mac, KeyAlgorithm::Hmac) => "M7",
+            (KeyKind::Kek, _) => "K0",
+            (KeyKind::Transport, _) => "D0",
+        }
+    }
+
+    /// TR-31 mode of use: B both ways, C generate and verify, E encrypt only.
+    pub fn tr31_mode(self) -> char {
+        match self {
+            KeyKind::Zpk | KeyKind::Tpk | KeyKind::Token | KeyKind::Kek => 'B',
+            KeyKind::Pvk | KeyKind::Cvk | KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac => 'C',
+            KeyKind::Transport => 'E',
+        }
+    }
+
+    /// Whether a new key of this kind may be exported under a KEK by default. KEKs, token
+    /// keys and the HMAC keys stay in this HSM unless generated with `--exportable`.
+    pub fn exportable_by_default(self) -> bool {
+        !matches!(
+            self,
+            KeyKind::Kek | KeyKind::Token | KeyKind::Lookup | KeyKind::Dcvv2
+        )
+    }
+
+    /// The kind a TR-31 usage code maps to on import, when the operator does not say.
+    pub fn from_tr31_usage(usage: &str) -> Option<KeyKind> {
+        Some(match usage {
+            "P0" => KeyKind::Zpk,
+            "V0" | "V1" | "V2" => KeyKind::Pvk,
+            "C0" => KeyKind::Cvk,
+            "10" => KeyKind::Dcvv2,
+            "11" => KeyKind::Lookup,
+            "M3" | "M6" | "M7" => KeyKind::Mac,
+            "K0" | "K1" => KeyKind::Kek,
+            "D0" => KeyKind::Transport,
+            _ => return None,
+        })
+    }
+}
+
+impl KeyAlgorithm {
+    /// TR-31 algorithm code.
+    pub fn tr31_code(self) -> char {
+        match self {
+            KeyAlgorithm::Tdes => 'T',
+            KeyAlgorithm::Aes => 'A',
+            KeyAlgorithm::Hmac => 'H',
+        }
+    }
+
+    /// From a TR-31 algorithm code.
+    pub fn from_tr31_code(c: char) -> Option<Self> {
+        match c {
+            'T' => Some(KeyAlgorithm::Tdes),
+            'A' => Some(KeyAlgorithm::Aes),
+            'H' => Some(KeyAlgorithm::Hmac),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! names {
+    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $(Self::$variant => $name),* })
+            }
+        }
+        impl FromStr for $ty {
+            type Err = KeysError;
+            fn from_str(s: &str) -> Result<Self, KeysError> {
+                match s { $($name => Ok(Self::$variant),)* _ => Err(KeysError::Invalid(format!(
+                    concat!("unknown ", stringify!($ty), " {:?} (one of: ", $($name, " ",)* ")"), s))) }
+            }
+        }
+    };
+}
+
+names!(KeyKind { Zpk => "zpk", Tpk => "tpk", Pvk => "pvk", Cvk => "cvk", Dcvv2 => "dcvv2", Token => "token",
+    Lookup => "lookup", Mac => "mac", Kek => "kek", Transport => "transport" });
+names!(KeyAlgorithm { Tdes => "tdes", Aes => "aes", Hmac => "hmac" });
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::PinBlock => "PIN block encryption",
+            Operation::PinVerification => "PIN verification (PVV / IBM 3624)",
+            Operation::CardVerification => "card verification (CVV)",
+            Operation::DynamicCvv2 => "dynamic CVV2",
+            Operation::Tokenise => "tokenisation",
+            Operation::LookupToken => "lookup tokens",
+            Operation::Mac => "MAC",
+            Operation::KeyWrap => "key wrapping",
+            Operation::TransportEncrypt => "transport encryption",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL_OPS: [Operation; 9] = [
+        Operation::PinBlock,
+        Operation::PinVerification,
+        Operation::CardVerification,
+        Operation::DynamicCvv2,
+        Operation::Tokenise,
+        Operation::LookupToken,
+        Operation::Mac,
+        Operation::KeyWrap,
+        Operation::TransportEncrypt,
+    ];
+
+    #[test]
+    fn every_kind_does_exactly_its_own_operation() {
+        for kind in KeyKind::ALL {
+            let allowed: Vec<_> = ALL_OPS
+                .iter()
+                .filter(|op| kind.check(**op).is_ok())
+                .collect();
+            assert_eq!(allowed, vec![&kind.operation()], "{kind}");
+            for op in ALL_OPS.iter().filter(|op| **op != kind.operation()) {
+                match kind.check(*op) {
+                    Err(KeysError::WrongUsage { kind: k, operation }) => {
+                        assert_eq!((k, operation), (kind, *op))
+                    }
+                    other => panic!("{kind} {op}: {other:?}"),
+                }
+            }
+        }
+        // The examples security teams ask about first.
+        assert!(KeyKind::Pvk.check(Operation::CardVerification).is_err());
+        assert!(KeyKind::Cvk.check(Operation::PinBlock).is_err());
+        assert!(KeyKind::Kek.check(Operation::Mac).is_err());
+        assert!(KeyKind::Kek.check(Operation::TransportEncrypt).is_err());
+    }
+
+    #[test]
+    fn shapes_and_names() {
+        assert!(KeyKind::Cvk.check_shape(KeyAlgorithm::Tdes, 16).is_ok());
+        assert!(KeyKind::Cvk.check_shape(KeyAlgorithm::Tdes, 24).is_err());
+        assert!(KeyKind::Cvk.check_shape(KeyAlgorithm::Aes, 16).is_err());
+        assert!(KeyKind::Token.check_shape(KeyAlgorithm::Aes, 32).is_ok());
+        assert!(KeyKind::Dcvv2.check_shape(KeyAlgorithm::Hmac, 32).is_ok());
+        for kind in KeyKind::ALL {
+            assert_eq!(kind.to_string().parse::<KeyKind>().unwrap(), kind);
+            for alg in kind.allowed_algorithms() {
+                let usage = kind.tr31_usage(*alg);
+                assert_eq!(usage.len(), 2);
+                assert!(KeyKind::from_tr31_usage(usage).is_some());
+            }
+        }
+        assert!("hsm".parse::<KeyKind>().is_err());
+    }
+}
