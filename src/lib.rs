@@ -7,5 +7,7 @@
 
 pub mod cli;
 pub mod crypto;
+pub mod client;
+pub mod hsm;
 pub mod keys;
 pub mod protocol;

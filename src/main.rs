@@ -20,11 +20,17 @@ enum Command {
     /// Key management: LMK ceremony, the key store, rotation, TR-31 import/export, audit.
     #[command(subcommand)]
     Keys(cofre::cli::keys::KeysCommand),
+    /// Runs the HSM daemon (mutual TLS, binary protocol; see protocol/README.md).
+    Hsm(cofre::cli::hsm::HsmArgs),
+    /// One protocol call to a running daemon, from a shell.
+    Client(cofre::cli::client::ClientArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Hsm(args) => return cofre::cli::hsm::run(args),
+        Command::Client(args) => cofre::cli::client::run(args),
         Command::Calc(cmd) => cofre::cli::calc::run(cmd).map_err(|e| e.to_string()),
         Command::Keys(cmd) => cofre::cli::keys::run(cmd).map_err(|e| e.to_string()),
     };

@@ -3,4 +3,6 @@
 //! one line on stderr with a non-zero exit.
 
 pub mod calc;
+pub mod client;
+pub mod hsm;
 pub mod keys;
