@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod crypto;
 pub mod client;
+pub mod crypto;
 pub mod hsm;
 pub mod keys;
 pub mod protocol;

@@ -1,12 +1,113 @@
-//! `cofre hsm`: runs the daemon.
+//! `cofre hsm --config <file>`: runs the daemon.
+//!
+//! Order of work: harden the process (no core dumps; the LMK is locked in memory as it
+//! is loaded), read and check the whole configuration (exit 64 on any problem, before a
+//! port is bound), bind, print `listening on <addr>` (and `metrics on <addr>`) to
+//! stdout, serve until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
+use crate::hsm::{HsmConfig, server};
+
 /// Arguments of `cofre hsm`.
 #[derive(Debug, Args)]
-pub struct HsmArgs {}
+pub struct HsmArgs {
+    /// Configuration file (TOML; see the README, "Daemon configuration").
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Listen here instead of the configured address (e.g. 127.0.0.1:0 for tests).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Serve metrics here instead of the configured address.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+}
 
-/// Runs the daemon until SIGTERM; returns the exit code.
-pub fn run(_args: HsmArgs) -> std::process::ExitCode {
-    std::process::ExitCode::FAILURE
+/// Exit status for a bad configuration (EX_CONFIG in sysexits.h is 78; EX_USAGE is 64,
+/// which the issue and most service managers' docs use for "fix your config").
+const EXIT_CONFIG: u8 = 64;
+
+/// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
+pub fn run(args: HsmArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COFRE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    for warning in crate::keys::lmk::harden_process() {
+        tracing::warn!("{warning}");
+    }
+    let config = match HsmConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cofre hsm: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let listen = args.listen.unwrap_or(config.listen);
+    let metrics_listen = args.metrics_listen.or(config.metrics_listen);
+    let shared = match server::load(config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("cofre hsm: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if !shared.lmk.is_locked_in_memory() {
+        tracing::warn!("the LMK could not be locked in memory (mlock refused); raise LimitMEMLOCK");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cofre hsm: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listeners = match server::Listeners::bind(listen, metrics_listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cofre hsm: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Ok(a) = listeners.protocol.local_addr() {
+            println!("listening on {a}");
+        }
+        if let Some(Ok(a)) = listeners.metrics.as_ref().map(|m| m.local_addr()) {
+            println!("metrics on {a}");
+        }
+        tracing::info!(lmk_kcv = %shared.secrets.lmk_kcv, "cofre hsm ready");
+        server::run(shared, listeners, stop_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

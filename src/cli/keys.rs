@@ -243,10 +243,7 @@ pub struct KeySpec {
 }
 
 fn show(r: &KeyRecord) -> String {
-    format!(
-        "{} v{} {} {} {} kcv={} exportable={} created={}",
-        r.id, r.version, r.kind, r.algorithm, r.status, r.kcv, r.exportable, r.created
-    )
+    r.summary()
 }
 
 /// Applies a change: audit line first (durable), then the store with the new head.

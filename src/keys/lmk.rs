@@ -142,6 +142,10 @@ pub enum Purpose {
     AuditChain,
     /// AES-256 key that encrypts PINs "under the LMK" (the PIN blob hosts store).
     PinEncryption,
+    /// AES-256 CMAC key that authenticates PIN blobs.
+    PinBlobMac,
+    /// HMAC-SHA256 key that names cards in the counter store (never the clear PAN).
+    CardCounterKey,
 }
 
 impl Purpose {
@@ -151,6 +155,8 @@ impl Purpose {
             Purpose::StoreMac => b"cofre/lmk/v1/store-mac",
             Purpose::AuditChain => b"cofre/lmk/v1/audit-chain",
             Purpose::PinEncryption => b"cofre/lmk/v1/pin-encryption",
+            Purpose::PinBlobMac => b"cofre/lmk/v1/pin-blob-mac",
+            Purpose::CardCounterKey => b"cofre/lmk/v1/card-counter-key",
         }
     }
 }

@@ -100,6 +100,24 @@ pub struct LoadedKey {
     pub key: ClearKey,
 }
 
+impl KeyRecord {
+    /// One line for listings: `id vN kind algorithm status kcv=… exportable=… created=…`.
+    /// Never key material.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} v{} {} {} {} kcv={} exportable={} created={}",
+            self.id,
+            self.version,
+            self.kind,
+            self.algorithm,
+            self.status,
+            self.kcv,
+            self.exportable,
+            self.created
+        )
+    }
+}
+
 struct Entry {
     record: KeyRecord,
     key: ClearKey,
@@ -342,6 +360,16 @@ impl KeyStore {
             kcv: e.record.kcv.clone(),
             key: e.key.clone(),
         }
+    }
+
+    /// Every key version that is not retired, with its status and clear material: what
+    /// the daemon expands into its key cache at load.
+    pub fn usable_versions(&self) -> Vec<(Status, LoadedKey)> {
+        self.entries
+            .iter()
+            .filter(|e| e.record.status != Status::Retired)
+            .map(|e| (e.record.status, Self::loaded(e)))
+            .collect()
     }
 
     /// The active version, for generating: usage-checked.

@@ -335,6 +335,7 @@ impl<'a> Fields<'a> {
 /// recorded as an error reported by [`FieldsWriter::finish`], never truncated.
 pub struct FieldsWriter<'a> {
     buf: &'a mut Vec<u8>,
+    start: usize,
     error: Option<FieldError>,
 }
 
@@ -349,7 +350,19 @@ impl fmt::Debug for FieldsWriter<'_> {
 impl<'a> FieldsWriter<'a> {
     /// Writes into `buf` (after whatever is already there).
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
-        Self { buf, error: None }
+        let start = buf.len();
+        Self {
+            buf,
+            start,
+            error: None,
+        }
+    }
+
+    /// Drops every field written so far (an operation that fails after writing some
+    /// fields answers with the error fields only).
+    pub fn reset(&mut self) {
+        self.buf.truncate(self.start);
+        self.error = None;
     }
 
     fn put(&mut self, tag: Tag, value: &[u8]) -> &mut Self {

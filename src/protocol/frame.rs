@@ -172,3 +172,32 @@ pub fn encode_response(
     }
     r
 }
+
+/// Appends a response frame whose status is decided by the body writer: `body` writes
+/// fields and returns the status (resetting the writer first if it fails half-way).
+/// On a field error nothing is appended.
+pub fn encode_response_with(
+    buf: &mut Vec<u8>,
+    opcode: u16,
+    request_id: u32,
+    body: impl FnOnce(&mut FieldsWriter<'_>) -> Status,
+) -> Result<Status, FieldError> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&[VERSION, Kind::Response as u8]);
+    buf.extend_from_slice(&opcode.to_be_bytes());
+    buf.extend_from_slice(&request_id.to_be_bytes());
+    let status_at = buf.len();
+    buf.extend_from_slice(&[0, 0]);
+    let mut w = FieldsWriter::new(buf);
+    let status = body(&mut w);
+    let r = w
+        .finish()
+        .and_then(|()| patch_length(buf, start))
+        .map(|()| status);
+    match r {
+        Ok(s) => buf[status_at..status_at + 2].copy_from_slice(&s.code().to_be_bytes()),
+        Err(_) => buf.truncate(start),
+    }
+    r
+}

@@ -20,7 +20,7 @@ mod status;
 pub use fields::{FieldError, FieldType, Fields, FieldsWriter, Tag};
 pub use frame::{
     FrameError, Kind, RequestHeader, ResponseHeader, decode_request, decode_response,
-    encode_request, encode_response, frame_length,
+    encode_request, encode_response, encode_response_with, frame_length,
 };
 pub use opcode::Opcode;
 pub use status::Status;

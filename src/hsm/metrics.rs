@@ -1,0 +1,138 @@
+//! Prometheus metrics, served as plain text on their own listener (loopback by
+//! default). Labels hold operation names, status names and key ids/versions only:
+//! never a PAN, a token, a PIN or key material.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::keyring::KeyRing;
+
+/// The daemon's metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by operation and status.
+    pub requests: IntCounterVec,
+    /// Latency by operation.
+    pub latency: HistogramVec,
+    /// Open connections.
+    pub connections: IntGauge,
+    /// Connections refused at the TLS handshake.
+    pub handshake_failures: IntCounter,
+    key_versions: IntGaugeVec,
+}
+
+fn registered<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: Result<T, prometheus::Error>,
+) -> Result<T, String> {
+    let m = metric.map_err(|e| e.to_string())?;
+    registry
+        .register(Box::new(m.clone()))
+        .map_err(|e| e.to_string())?;
+    Ok(m)
+}
+
+impl Metrics {
+    /// Creates the registry and every metric.
+    pub fn new() -> Result<Self, String> {
+        let registry = Registry::new();
+        let requests = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("cofre_requests_total", "Requests by operation and status"),
+                &["operation", "status"],
+            ),
+        )?;
+        let latency = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "cofre_request_duration_seconds",
+                    "Time from request read to response queued",
+                )
+                .buckets(vec![
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ]),
+                &["operation"],
+            ),
+        )?;
+        let connections = registered(
+            &registry,
+            IntGauge::new("cofre_connections_open", "Open client connections"),
+        )?;
+        let handshake_failures = registered(
+            &registry,
+            IntCounter::new(
+                "cofre_tls_handshake_failures_total",
+                "Connections refused during the TLS handshake (no or wrong client certificate)",
+            ),
+        )?;
+        let key_versions = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "cofre_key_version",
+                    "Usable key versions (1 active, 0 verify-only)",
+                ),
+                &["key", "version"],
+            ),
+        )?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            connections,
+            handshake_failures,
+            key_versions,
+        })
+    }
+
+    /// Records the key versions in use.
+    pub fn set_key_versions(&self, ring: &KeyRing) {
+        self.key_versions.reset();
+        for (id, version, status) in ring.versions() {
+            self.key_versions
+                .with_label_values(&[id, &version.to_string()])
+                .set(i64::from(status == crate::keys::Status::Active));
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Serves `GET /metrics` (any path) over HTTP/1.0 until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = self.clone();
+            tokio::spawn(async move {
+                let mut req = [0u8; 1024];
+                let read =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut req));
+                if !matches!(read.await, Ok(Ok(n)) if n > 0) {
+                    return;
+                }
+                let body = metrics.render();
+                let head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Startup and the accept loop. Everything that can be wrong with the configuration is
+//! found by [`load`] before any port is bound; [`run`] then serves until SIGTERM
+//! (graceful: in-flight requests are answered) and reloads on SIGHUP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use super::config::HsmConfig;
+use super::keyring::KeyRing;
+use super::metrics::Metrics;
+use super::ops::DaemonSecrets;
+use super::policy::Policy;
+use super::state::Shared;
+use super::{connection, tls};
+use crate::keys::{KeyStore, LmkSource};
+
+/// Loads and checks everything the daemon needs: LMK, key store, configured keys,
+/// policy, TLS files. Errors are one line naming the file or setting.
+pub fn load(config: HsmConfig) -> Result<Shared, String> {
+    let source = if config.lmk_components.is_empty() {
+        LmkSource::from_credentials_directory().ok_or(
+            "no lmk_components in the config and no $CREDENTIALS_DIRECTORY/cofre-lmk credential",
+        )?
+    } else {
+        LmkSource::Components(config.lmk_components.clone())
+    };
+    let lmk = source.load().map_err(|e| e.to_string())?;
+    let store = KeyStore::load(&config.key_store, &lmk).map_err(|e| e.to_string())?;
+    let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
+    ring.active(&config.token_key, crate::keys::Operation::Tokenise)
+        .map_err(|e| format!("token_key: {e}"))?;
+    ring.active(&config.lookup_key, crate::keys::Operation::LookupToken)
+        .map_err(|e| format!("lookup_key: {e}"))?;
+    if let Ok(text) = std::fs::read_to_string(&config.audit_log) {
+        crate::keys::audit::verify_text(&text, &lmk).map_err(|e| e.to_string())?;
+    }
+    let policy = Policy::load(&config.policy)?;
+    let tls = tls::server_config(&config.tls)?;
+    let secrets = DaemonSecrets::new(&lmk, &config.token_key, &config.lookup_key)
+        .map_err(|e| e.to_string())?;
+    let metrics = Metrics::new()?;
+    metrics.set_key_versions(&ring);
+    Ok(Shared::new(
+        config, lmk, secrets, store, ring, policy, tls, metrics,
+    ))
+}
+
+/// Re-reads the key store, policy and TLS files (SIGHUP). On any error the old ones
+/// stay in force and the error is returned for the log.
+pub fn reload(shared: &Shared) -> Result<(), String> {
+    let c = &shared.config;
+    let store = KeyStore::load(&c.key_store, &shared.lmk).map_err(|e| e.to_string())?;
+    let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
+    let policy = Policy::load(&c.policy)?;
+    let tls = tls::server_config(&c.tls)?;
+    *shared.lock_store() = store;
+    shared.set_ring(ring);
+    shared.set_policy(policy);
+    shared.set_tls(tls);
+    Ok(())
+}
+
+/// Bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Protocol listener.
+    pub protocol: TcpListener,
+    /// Metrics listener.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the configured (or overriding) addresses.
+    pub async fn bind(protocol: SocketAddr, metrics: Option<SocketAddr>) -> std::io::Result<Self> {
+        let protocol = TcpListener::bind(protocol).await?;
+        let metrics = match metrics {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        Ok(Self { protocol, metrics })
+    }
+}
+
+/// Serves until `stop` fires (SIGTERM in the binary), then drains.
+pub async fn run(
+    shared: Arc<Shared>,
+    listeners: Listeners,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    if let Some(m) = listeners.metrics {
+        tokio::spawn(shared.metrics.clone().serve(m));
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let limit = Arc::new(Semaphore::new(shared.config.limits.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(stop);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hangup => match reload(&shared) {
+                Ok(()) => tracing::info!("reloaded key store, policy and certificates"),
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),
+            },
+            (permit, accepted) = async {
+                // Wait for a free connection slot first: beyond max_connections new
+                // connections stay in the listen backlog. Dropping this future (on a
+                // signal) releases the slot; accept() is cancellation-safe.
+                let permit = Arc::clone(&limit).acquire_owned().await;
+                (permit, listeners.protocol.accept().await)
+            } => {
+                let Ok(permit) = permit else { break };
+                let Ok((tcp, _)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                let rx = shutdown_rx.clone();
+                connections.spawn(async move {
+                    connection::serve(shared, tcp, rx).await;
+                    drop(permit);
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    tracing::info!("shutting down: answering in-flight requests");
+    let _ = shutdown_tx.send(true);
+    let grace = shared.config.limits.shutdown_grace;
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+        connections.abort_all();
+    }
+}
