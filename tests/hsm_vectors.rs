@@ -18,7 +18,7 @@ use cofre::crypto::cipher::BlockCipher;
 use cofre::crypto::pan::Pan;
 use cofre::crypto::pinblock::{self, Format};
 use cofre::protocol::{self, FieldsWriter, Opcode, Tag};
-use daemon::{Daemon, Raw};
+use daemon::Daemon;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocol/vectors")
