@@ -1,7 +1,7 @@
 //! `cofre`: a software payment HSM for card issuers.
 //!
 //! The crate is one library with one binary. Dependencies point one way:
-//! `cli -> crypto` today; later `cli -> hsm -> {protocol, keys}`, `keys -> crypto`.
+//! `cli -> hsm -> {protocol, keys}`, `keys -> crypto`, `cli -> client -> protocol`.
 //! [`crypto`] is pure: no I/O, no async, no clock; randomness comes in as a parameter.
 #![forbid(unsafe_code)]
 

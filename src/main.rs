@@ -24,12 +24,15 @@ enum Command {
     Hsm(cofre::cli::hsm::HsmArgs),
     /// One protocol call to a running daemon, from a shell.
     Client(cofre::cli::client::ClientArgs),
+    /// Starts the whole system on the INSECURE example keys (keys-example/).
+    Up(cofre::cli::up::UpArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hsm(args) => return cofre::cli::hsm::run(args),
+        Command::Up(args) => return cofre::cli::up::run(args),
         Command::Client(args) => cofre::cli::client::run(args),
         Command::Calc(cmd) => cofre::cli::calc::run(cmd).map_err(|e| e.to_string()),
         Command::Keys(cmd) => cofre::cli::keys::run(cmd).map_err(|e| e.to_string()),

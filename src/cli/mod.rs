@@ -6,3 +6,4 @@ pub mod calc;
 pub mod client;
 pub mod hsm;
 pub mod keys;
+pub mod up;
