@@ -531,6 +531,142 @@ fn write_vectors() {
                 .bytes(Tag::Mac, &m);
         },
     );
+    w.add(
+        "lockout.txt",
+        "pin.verify with the wrong PIN: the failure is counted before the answer",
+        host,
+        op(Opcode::PinVerify),
+        &[],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .str(Tag::Key, "zpk.example")
+                .u8(Tag::Format, 0)
+                .bytes(Tag::PinBlock, &wrong)
+                .str(Tag::Pvk, "pvk.example")
+                .str(Tag::Pvv, &pvv);
+        },
+    );
+    w.add(
+        "lockout.txt",
+        "pin.attempts after one wrong PIN (last_failure is the time)",
+        host,
+        op(Opcode::PinAttempts),
+        &["last_failure"],
+        |f| {
+            f.str(Tag::Pan, PAN);
+        },
+    );
+    w.add(
+        "lockout.txt",
+        "pin.attempts.reset",
+        host,
+        op(Opcode::PinAttemptsReset),
+        &[],
+        |f| {
+            f.str(Tag::Pan, PAN);
+        },
+    );
+    w.add(
+        "lockout.txt",
+        "pin.guard.reset (security officer)",
+        "security-officer-1",
+        op(Opcode::GuardReset),
+        &[],
+        |_| {},
+    );
+    let card2 = "5500000000000004";
+    w.add(
+        "dcvv2.txt",
+        "dcvv2.enable for 5500000000000004",
+        host,
+        op(Opcode::Dcvv2Enable),
+        &[],
+        |f| {
+            f.str(Tag::Pan, card2);
+        },
+    );
+    w.add(
+        "dcvv2.txt",
+        "dcvv2.state",
+        host,
+        op(Opcode::Dcvv2State),
+        &[],
+        |f| {
+            f.str(Tag::Pan, card2);
+        },
+    );
+    let cvv2_2 = {
+        let mut c = w.d.connect(host);
+        c.call(Opcode::CvvGenerate, |f| {
+            f.str(Tag::Pan, card2)
+                .str(Tag::Key, "cvk.example")
+                .str(Tag::Expiry, "2812")
+                .str(Tag::ServiceCode, "201");
+        })
+        .str(Tag::Cvv2)
+    };
+    w.add(
+        "dcvv2.txt",
+        "cvv.verify of the static CVV2 while dCVV2 is on: verification_failed, reason dcvv2_active",
+        host,
+        op(Opcode::CvvVerify),
+        &[],
+        |f| {
+            f.str(Tag::Pan, card2)
+                .str(Tag::Key, "cvk.example")
+                .str(Tag::Expiry, "2812")
+                .str(Tag::ServiceCode, "000")
+                .str(Tag::Cvv, &cvv2_2);
+        },
+    );
+    let code2 = {
+        let mut c = w.d.connect(host);
+        c.call(Opcode::Dcvv2Generate, |f| {
+            f.str(Tag::Pan, card2)
+                .str(Tag::Key, "dcvv2.example")
+                .str(Tag::Expiry, "2812")
+                .u64(Tag::Counter, 7);
+        })
+        .str(Tag::Dcvv2)
+    };
+    w.add(
+        "dcvv2.txt",
+        "dcvv2.verify counter 7",
+        host,
+        op(Opcode::Dcvv2Verify),
+        &[],
+        |f| {
+            f.str(Tag::Pan, card2)
+                .str(Tag::Key, "dcvv2.example")
+                .str(Tag::Expiry, "2812")
+                .u64(Tag::Counter, 7)
+                .str(Tag::Dcvv2, &code2);
+        },
+    );
+    w.add(
+        "dcvv2.txt",
+        "the same code again: replayed",
+        host,
+        op(Opcode::Dcvv2Verify),
+        &[],
+        |f| {
+            f.str(Tag::Pan, card2)
+                .str(Tag::Key, "dcvv2.example")
+                .str(Tag::Expiry, "2812")
+                .u64(Tag::Counter, 7)
+                .str(Tag::Dcvv2, &code2);
+        },
+    );
+    w.add(
+        "dcvv2.txt",
+        "dcvv2.disable",
+        host,
+        op(Opcode::Dcvv2Disable),
+        &[],
+        |f| {
+            f.str(Tag::Pan, card2);
+        },
+    );
     let so = "security-officer-1";
     w.add(
         "keys.txt",

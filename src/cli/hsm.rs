@@ -75,6 +75,12 @@ pub fn run(args: HsmArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // A write past RLIMIT_FSIZE must fail with an error the counter store reports,
+        // not kill the daemon: taking SIGXFSZ over replaces its default action.
+        #[cfg(unix)]
+        let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+            nix::sys::signal::Signal::SIGXFSZ as i32,
+        ));
         let listeners = match server::Listeners::bind(listen, metrics_listen).await {
             Ok(l) => l,
             Err(e) => {

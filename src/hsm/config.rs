@@ -23,9 +23,59 @@ struct File {
     policy: PathBuf,
     token_key: String,
     lookup_key: String,
+    state_dir: PathBuf,
     tls: TlsFile,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    lockout: LockoutFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockoutFile {
+    pin_limit: Option<u32>,
+    dcvv2_limit: Option<u32>,
+    #[serde(default)]
+    bin_limits: Vec<BinLimit>,
+    guard_failures_per_minute: Option<u64>,
+    guard_refuse: Option<bool>,
+}
+
+/// A PIN try limit for PANs starting with `prefix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinLimit {
+    /// Leading PAN digits.
+    pub prefix: String,
+    /// Tries allowed.
+    pub limit: u32,
+}
+
+/// Lockout settings.
+#[derive(Debug, Clone)]
+pub struct Lockout {
+    /// PIN tries before lock (default 3).
+    pub pin_limit: u32,
+    /// dCVV2 tries before lock (default 3).
+    pub dcvv2_limit: u32,
+    /// Per-BIN PIN limits; the longest matching prefix wins.
+    pub bin_limits: Vec<BinLimit>,
+    /// PIN failures per minute, across all cards, that raise the brute-force alert.
+    pub guard_failures_per_minute: u64,
+    /// Whether the alert also refuses PIN verification until reset.
+    pub guard_refuse: bool,
+}
+
+impl Lockout {
+    /// The PIN limit for a PAN.
+    pub fn pin_limit_for(&self, pan: &str) -> u32 {
+        self.bin_limits
+            .iter()
+            .filter(|b| pan.starts_with(&b.prefix))
+            .max_by_key(|b| b.prefix.len())
+            .map_or(self.pin_limit, |b| b.limit)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +161,10 @@ pub struct HsmConfig {
     pub tls: TlsPaths,
     /// Limits.
     pub limits: Limits,
+    /// Directory of the counter store.
+    pub state_dir: PathBuf,
+    /// Lockout settings.
+    pub lockout: Lockout,
 }
 
 fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, String> {
@@ -163,6 +217,27 @@ impl HsmConfig {
                 "lmk_components needs at least 2 files (or none: systemd credential)".into(),
             );
         }
+        let lo = f.lockout;
+        let lockout = Lockout {
+            pin_limit: lo.pin_limit.unwrap_or(3),
+            dcvv2_limit: lo.dcvv2_limit.unwrap_or(3),
+            bin_limits: lo.bin_limits,
+            guard_failures_per_minute: lo.guard_failures_per_minute.unwrap_or(1000),
+            guard_refuse: lo.guard_refuse.unwrap_or(false),
+        };
+        if lockout.pin_limit == 0
+            || lockout.dcvv2_limit == 0
+            || lockout.bin_limits.iter().any(|b| b.limit == 0)
+        {
+            return Err("lockout limits must be at least 1".into());
+        }
+        if lockout
+            .bin_limits
+            .iter()
+            .any(|b| b.prefix.is_empty() || !b.prefix.bytes().all(|c| c.is_ascii_digit()))
+        {
+            return Err("lockout.bin_limits prefixes must be digits".into());
+        }
         let metrics_listen = match f.metrics_listen.as_deref() {
             None | Some("") => None,
             Some(m) => Some(addr("metrics_listen", m)?),
@@ -182,6 +257,8 @@ impl HsmConfig {
                 key: path(f.tls.key),
             },
             limits,
+            state_dir: path(f.state_dir),
+            lockout,
         })
     }
 

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
-use super::ops::{self, Ctx, OpError};
+use super::ops::{self, Ctx, OpError, counted};
 use super::state::Shared;
 use super::tls;
 use crate::protocol::{
@@ -279,6 +279,9 @@ impl Reader {
             now_unix,
             uptime: self.shared.started.elapsed().as_secs(),
         };
+        if counted::handles(op) {
+            return self.counted(op, opcode, id, body, &ctx, started).await;
+        }
         let (frame, status) = respond(opcode, id, |w| {
             let r = Fields::parse_strict(body)
                 .map_err(OpError::from)
@@ -290,6 +293,87 @@ impl Reader {
         });
         self.record(op_name, status, started);
         self.send(frame).await
+    }
+
+    /// A counted operation: answered now when nothing must be written, otherwise after
+    /// the counter store has made the change durable (the reader goes on meanwhile).
+    async fn counted(
+        &self,
+        op: Opcode,
+        opcode: u16,
+        id: u32,
+        body: &[u8],
+        ctx: &Ctx<'_>,
+        started: Instant,
+    ) -> bool {
+        let shared = &self.shared;
+        let cc = counted::CountCtx {
+            store: &shared.counters,
+            card_key: &shared.card_key,
+            lockout: &shared.config.lockout,
+            guard: &shared.guard,
+        };
+        let mut fields_out = Vec::new();
+        let plan = {
+            let mut w = crate::protocol::FieldsWriter::new(&mut fields_out);
+            let plan = match Fields::parse_strict(body)
+                .map_err(OpError::from)
+                .and_then(|f| ops::authorise_keys(ctx.role, &f, op).map(|()| f))
+            {
+                Ok(f) => counted::plan(ctx, &cc, op, &f, &mut w),
+                Err(e) => counted::Plan::Now(Err(e)),
+            };
+            if w.finish().is_err() {
+                counted::Plan::Now(Err(OpError::new(
+                    Status::Internal,
+                    "response could not be encoded",
+                )))
+            } else {
+                plan
+            }
+        };
+        match plan {
+            counted::Plan::Now(r) => {
+                let (frame, status) = respond(opcode, id, |w| {
+                    w.encoded(&fields_out);
+                    finish(w, r)
+                });
+                self.record(op.name(), status, started);
+                self.send(frame).await
+            }
+            counted::Plan::Commit(change, then) => {
+                let shared = Arc::clone(&self.shared);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = shared.counters.apply(change).await;
+                    if matches!(then, counted::Then::Failed(_)) {
+                        use super::counters::Outcome;
+                        if let Ok(
+                            Outcome::Pin(t)
+                            | Outcome::Dcvv2(super::counters::Dcvv2State { tries: t, .. }, _),
+                        ) = &result
+                            && t.locked
+                        {
+                            shared.metrics.lockouts.inc();
+                        }
+                    }
+                    let (frame, status) = respond(opcode, id, |w| {
+                        w.encoded(&fields_out);
+                        let r = counted::after_commit(then, result, w);
+                        finish(w, r)
+                    });
+                    let m = &shared.metrics;
+                    m.requests
+                        .with_label_values(&[op.name(), status.name()])
+                        .inc();
+                    m.latency
+                        .with_label_values(&[op.name()])
+                        .observe(started.elapsed().as_secs_f64());
+                    let _ = tx.send(frame).await;
+                });
+                true
+            }
+        }
     }
 }
 

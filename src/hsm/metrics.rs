@@ -24,6 +24,10 @@ pub struct Metrics {
     /// Connections refused at the TLS handshake.
     pub handshake_failures: IntCounter,
     key_versions: IntGaugeVec,
+    /// Cards that reached their PIN or dCVV2 try limit.
+    pub lockouts: IntCounter,
+    /// 1 while the brute-force guard is tripped.
+    pub guard_alert: IntGauge,
 }
 
 fn registered<T: prometheus::core::Collector + Clone + 'static>(
@@ -83,7 +87,23 @@ impl Metrics {
                 &["key", "version"],
             ),
         )?;
+        let lockouts = registered(
+            &registry,
+            IntCounter::new(
+                "cofre_lockouts_total",
+                "Cards locked by reaching their PIN or dCVV2 try limit",
+            ),
+        )?;
+        let guard_alert = registered(
+            &registry,
+            IntGauge::new(
+                "cofre_bruteforce_guard_alert",
+                "1 while PIN failures per minute across all cards are over the configured rate",
+            ),
+        )?;
         Ok(Self {
+            lockouts,
+            guard_alert,
             registry,
             requests,
             latency,

@@ -8,6 +8,8 @@
 
 pub mod config;
 mod connection;
+pub mod counters;
+pub mod guard;
 pub mod keyring;
 pub mod metrics;
 pub mod ops;

@@ -41,10 +41,12 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
     let tls = tls::server_config(&config.tls)?;
     let secrets = DaemonSecrets::new(&lmk, &config.token_key, &config.lookup_key)
         .map_err(|e| e.to_string())?;
+    let counters =
+        super::counters::CounterStore::open(&config.state_dir).map_err(|e| e.to_string())?;
     let metrics = Metrics::new()?;
     metrics.set_key_versions(&ring);
     Ok(Shared::new(
-        config, lmk, secrets, store, ring, policy, tls, metrics,
+        config, lmk, secrets, store, ring, policy, tls, metrics, counters,
     ))
 }
 

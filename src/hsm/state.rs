@@ -8,10 +8,13 @@ use std::time::Instant;
 use rustls::ServerConfig;
 
 use super::config::HsmConfig;
+use super::counters::CounterStore;
+use super::guard::Guard;
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
 use super::policy::Policy;
+use crate::crypto::ClearKey;
 use crate::keys::{KeyStore, Lmk};
 
 /// The daemon's shared state.
@@ -32,6 +35,12 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Start time (health's uptime).
     pub started: Instant,
+    /// PIN try counters and dCVV2 state.
+    pub counters: CounterStore,
+    /// LMK-derived key naming cards in the counter store.
+    pub card_key: ClearKey,
+    /// The brute-force guard.
+    pub guard: Guard,
 }
 
 fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -61,7 +70,10 @@ impl Shared {
         policy: Policy,
         tls: ServerConfig,
         metrics: Metrics,
+        counters: CounterStore,
     ) -> Self {
+        let card_key = lmk.derive(crate::keys::lmk::Purpose::CardCounterKey);
+        let metrics_alert = metrics.guard_alert.clone();
         Self {
             config,
             lmk,
@@ -72,6 +84,9 @@ impl Shared {
             tls: RwLock::new(Arc::new(tls)),
             metrics,
             started: Instant::now(),
+            counters,
+            card_key,
+            guard: Guard::with_alert(metrics_alert),
         }
     }
 

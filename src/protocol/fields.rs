@@ -122,7 +122,13 @@ tags! {
     LmkKcv = 0x61, "lmk_kcv", Str, "KCV of the loaded LMK.";
     Uptime = 0x62, "uptime", U64, "Seconds since the daemon started.";
     Role = 0x63, "role", Str, "The caller's role.";
+    Attempts = 0x70, "attempts", U32, "Failed tries counted.";
+    Limit = 0x71, "limit", U32, "Tries allowed before the card locks.";
+    Locked = 0x72, "locked", Bool, "Whether the card is locked.";
+    LastFailure = 0x73, "last_failure", U64, "Unix time of the last failure (0: none).";
+    Dcvv2Enabled = 0x74, "dcvv2_enabled", Bool, "Whether dynamic CVV2 is on for the card.";
     Message = 0xF0, "message", Str, "Short reason for a non-ok status (never secret).";
+    Reason = 0xF2, "reason", Str, "Machine-readable detail of a status (e.g. dcvv2_active).";
     Field = 0xF1, "field", U8, "Tag of the field a malformed_field status is about.";
 }
 
@@ -383,6 +389,18 @@ impl<'a> FieldsWriter<'a> {
     /// A string or text field.
     pub fn str(&mut self, tag: Tag, value: &str) -> &mut Self {
         self.put(tag, value.as_bytes())
+    }
+
+    /// Fields already encoded by another writer (a body prepared before a commit).
+    pub fn encoded(&mut self, fields: &[u8]) -> &mut Self {
+        if self.error.is_none() {
+            if let Err(e) = Fields::parse_lenient(fields) {
+                self.error = Some(e);
+            } else {
+                self.buf.extend_from_slice(fields);
+            }
+        }
+        self
     }
 
     /// A bytes field.

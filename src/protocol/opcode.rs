@@ -48,11 +48,17 @@ opcodes! {
     PinGenerate = 0x0022, "pin.generate", "Random PIN: PVV or offset, LMK-encrypted PIN, optional delivery.";
     PinChange = 0x0023, "pin.change", "Old and new PIN blocks: new PVV or offset and new LMK-encrypted PIN.";
     PinDeliver = 0x0024, "pin.deliver", "An LMK-encrypted PIN re-enciphered under a delivery key.";
+    PinAttempts = 0x0025, "pin.attempts", "A card's PIN try counter: attempts, limit, locked, last failure.";
+    PinAttemptsReset = 0x0026, "pin.attempts.reset", "Clear a card's PIN try counter.";
+    GuardReset = 0x0027, "pin.guard.reset", "Lift the global brute-force guard.";
     CvvGenerate = 0x0030, "cvv.generate", "CVV, CVV2 and iCVV for a card.";
     CvvVerify = 0x0031, "cvv.verify", "Verify a presented CVV, CVV2 or iCVV.";
     SecurityCodesExport = 0x0032, "card.codes.export", "CVV, CVV2, iCVV and PIN encrypted under a transport key.";
     Dcvv2Generate = 0x0040, "dcvv2.generate", "A dynamic CVV2 for the current time step or a counter.";
     Dcvv2Verify = 0x0041, "dcvv2.verify", "Verify a dynamic CVV2.";
+    Dcvv2Enable = 0x0042, "dcvv2.enable", "Turn dynamic CVV2 on for a card (static CVV2 then fails).";
+    Dcvv2Disable = 0x0043, "dcvv2.disable", "Turn dynamic CVV2 off for a card.";
+    Dcvv2State = 0x0044, "dcvv2.state", "A card's dCVV2 state: enabled, tries, locked.";
     MacGenerate = 0x0050, "mac.generate", "MAC over data.";
     MacVerify = 0x0051, "mac.verify", "Verify a MAC.";
     KeyList = 0x0060, "key.list", "Key ids, versions, status and KCVs.";

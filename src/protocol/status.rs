@@ -53,6 +53,10 @@ statuses! {
     InvalidToken = 15, "invalid_token", "The value is not a PAN token under the token key.";
     InvalidBlob = 16, "invalid_blob", "The LMK-encrypted PIN does not verify for this card.";
     KeyBlockRefused = 17, "key_block_refused", "A TR-31 key block failed its MAC or a header rule.";
+    Replayed = 18, "replayed", "The dCVV2 code was already used.";
+    Expired = 19, "expired", "The dCVV2 code belongs to a time step outside the window.";
+    StoreUnavailable = 20, "store_unavailable", "The counter store cannot record attempts, so PIN and dCVV2 verification are refused.";
+    BruteForceGuard = 21, "brute_force_guard", "PIN verification is suspended by the global brute-force guard.";
 }
 
 impl fmt::Display for Status {

@@ -46,6 +46,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 pub struct Daemon {
+    pub keep_dir: bool,
     pub child: Child,
     pub addr: String,
     pub metrics: String,
@@ -85,12 +86,20 @@ impl Daemon {
         let addr = next().strip_prefix("listening on ").unwrap().to_owned();
         let metrics = next().strip_prefix("metrics on ").unwrap().to_owned();
         Self {
+            keep_dir: false,
             child,
             addr,
             metrics,
             dir,
             log,
         }
+    }
+
+    /// Starts on `dir` and leaves the directory in place when dropped.
+    pub fn start_in_keep(dir: &Path) -> Self {
+        let mut d = Self::start_in(dir.to_path_buf());
+        d.keep_dir = true;
+        d
     }
 
     pub fn connect(&self, identity: &str) -> Raw {
@@ -125,7 +134,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::env::var_os("COFRE_KEEP_TEST_DIRS").is_none() {
+        if !self.keep_dir && std::env::var_os("COFRE_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

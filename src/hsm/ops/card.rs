@@ -247,8 +247,10 @@ pub fn dcvv2_generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>)
     Ok(())
 }
 
-/// dcvv2.verify (stateless here: one-time use and lockout are the counter store's).
-pub fn dcvv2_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+/// dCVV2 verification without state: the matched moving factor and key version, or
+/// `verification_failed` (`expired` when the code matches a step outside the window but
+/// within the widest window the scheme allows).
+pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpError> {
     f.only(&with_card(&[
         Tag::Key,
         Tag::Expiry,
@@ -267,17 +269,29 @@ pub fn dcvv2_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -
         back: side,
         forward: side,
     };
+    let widest = dcvv2::Window {
+        back: dcvv2::MAX_WINDOW_SIDE,
+        forward: dcvv2::MAX_WINDOW_SIDE,
+    };
     let (expiry, presented) = (f.req_str(Tag::Expiry)?, f.req_str(Tag::Dcvv2)?);
-    for k in ctx
+    let versions = ctx
         .ring
-        .verifying(f.req_str(Tag::Key)?, Operation::DynamicCvv2)?
-    {
+        .verifying(f.req_str(Tag::Key)?, Operation::DynamicCvv2)?;
+    for k in versions {
         let m = dcvv2::verify_window(&k.key, pan.digits(), expiry, factor, window, presented)
             .map_err(bad(Tag::Dcvv2))?;
         if let Some(m) = m {
-            out.u64(Tag::MovingFactor, m)
-                .u32(Tag::KeyVersion, k.version);
-            return Ok(());
+            return Ok((pan, m, k.version));
+        }
+    }
+    for k in versions {
+        if let Ok(Some(_)) =
+            dcvv2::verify_window(&k.key, pan.digits(), expiry, factor, widest, presented)
+        {
+            return Err(OpError::new(
+                Status::Expired,
+                "dCVV2 code is outside its validity window",
+            ));
         }
     }
     Err(OpError::new(

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod card;
+pub mod counted;
 mod pin;
 mod secrets;
 
@@ -43,6 +44,8 @@ pub struct OpError {
     pub message: String,
     /// Tag of the field at fault.
     pub field: Option<u8>,
+    /// Machine-readable detail (e.g. `dcvv2_active`).
+    pub reason: Option<&'static str>,
 }
 
 impl OpError {
@@ -52,7 +55,14 @@ impl OpError {
             status,
             message: message.into(),
             field: None,
+            reason: None,
         }
+    }
+
+    /// Adds a machine-readable reason.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// A malformed field.
@@ -61,6 +71,7 @@ impl OpError {
             status: Status::MalformedField,
             message: message.into(),
             field: Some(tag.code()),
+            reason: None,
         }
     }
 
@@ -69,6 +80,9 @@ impl OpError {
         out.str(Tag::Message, &sanitize(&self.message));
         if let Some(f) = self.field {
             out.u8(Tag::Field, f);
+        }
+        if let Some(r) = self.reason {
+            out.str(Tag::Reason, r);
         }
     }
 }
@@ -88,6 +102,7 @@ impl From<FieldError> for OpError {
             status: Status::MalformedField,
             message: e.to_string(),
             field: Some(e.tag),
+            reason: None,
         }
     }
 }
@@ -167,16 +182,11 @@ pub fn execute(ctx: &Ctx<'_>, op: Opcode, f: &Fields<'_>, out: &mut FieldsWriter
         Opcode::PanGenerate => card::pan_generate(ctx, f, out),
         Opcode::Tokenise => card::tokenise(ctx, f, out),
         Opcode::Detokenise => card::detokenise_op(ctx, f, out),
-        Opcode::PinVerify => pin::verify(ctx, f, out).map(|_| ()),
         Opcode::PinTranslate => pin::translate(ctx, f, out),
-        Opcode::PinGenerate => pin::generate(ctx, f, out),
-        Opcode::PinChange => pin::change(ctx, f, out),
         Opcode::PinDeliver => pin::deliver(ctx, f, out),
         Opcode::CvvGenerate => card::cvv_generate(ctx, f, out),
-        Opcode::CvvVerify => card::cvv_verify(ctx, f, out),
         Opcode::SecurityCodesExport => card::codes_export(ctx, f, out),
         Opcode::Dcvv2Generate => card::dcvv2_generate(ctx, f, out),
-        Opcode::Dcvv2Verify => card::dcvv2_verify(ctx, f, out),
         Opcode::MacGenerate => card::mac_generate(ctx, f, out),
         Opcode::MacVerify => card::mac_verify(ctx, f, out),
         _ => Err(OpError::new(
