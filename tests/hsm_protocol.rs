@@ -450,3 +450,80 @@ fn connection_limit_holds_new_connections_back() {
     let mut third = Raw { tls: third };
     assert_eq!(third.call(Opcode::Health, |_| {}).status(), Status::Ok);
 }
+
+#[test]
+fn systemd_readiness_is_sent_once_listening() {
+    let dir = daemon::scratch("notify");
+    let sock_path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .args(["hsm", "--config"])
+        .arg(dir.join("hsm.toml"))
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn lmk_from_the_systemd_credential() {
+    let dir = scratch_with(
+        "credential",
+        &[(
+            "lmk_components = [\"lmk/component-1.txt\", \"lmk/component-2.txt\"]",
+            "",
+        )],
+    );
+    let creds = dir.join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .current_dir(&dir)
+        .args([
+            "keys",
+            "lmk-combine",
+            "--lmk-component",
+            "lmk/component-1.txt",
+            "--lmk-component",
+            "lmk/component-2.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(creds.join("cofre-lmk"), &out.stdout).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .args(["hsm", "--config"])
+        .arg(dir.join("hsm.toml"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let line = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let addr = line.strip_prefix("listening on ").unwrap();
+    let r = Raw::connect(addr, "issuing-host-1")
+        .unwrap()
+        .call(Opcode::Health, |_| {});
+    assert_eq!(r.str(Tag::LmkKcv), "35146C");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -95,6 +95,7 @@ pub fn run(args: HsmArgs) -> ExitCode {
             println!("metrics on {a}");
         }
         tracing::info!(lmk_kcv = %shared.secrets.lmk_kcv, "cofre hsm ready");
+        crate::hsm::notify::notify("READY=1");
         server::run(shared, listeners, stop_signal()).await;
         ExitCode::SUCCESS
     })

@@ -109,6 +109,12 @@ pub enum KeysCommand {
         #[command(flatten)]
         lmk: LmkArgs,
     },
+    /// Print the combined LMK (64 hex characters) for `systemd-creds encrypt`. Refuses
+    /// to write to a terminal: pipe it straight into the credential encryption.
+    LmkCombine {
+        #[command(flatten)]
+        lmk: LmkArgs,
+    },
     /// Create an empty key store under the LMK.
     Init {
         #[command(flatten)]
@@ -311,6 +317,20 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             Ok(out.join("\n"))
         }
         KeysCommand::LmkKcv { lmk } => Ok(lmk.load()?.kcv().to_string()),
+        KeysCommand::LmkCombine { lmk } => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return Err(KeysError::Lmk(
+                    "refusing to print the LMK on a terminal; pipe it into systemd-creds encrypt"
+                        .into(),
+                ));
+            }
+            let lmk = lmk.load()?;
+            eprintln!(
+                "LMK kcv {} (combined; for the systemd credential)",
+                lmk.kcv()
+            );
+            Ok(lmk.to_credential_text().to_string())
+        }
         KeysCommand::Init { store } => {
             if store.store.exists() {
                 return Err(KeysError::Invalid(format!(

@@ -284,6 +284,16 @@ mod tests {
     }
 
     #[test]
+    fn production_example_parses() {
+        let c = HsmConfig::parse(include_str!("../../systemd/hsm.toml"), Path::new("/")).unwrap();
+        assert!(
+            c.lmk_components.is_empty(),
+            "the LMK comes from the credential"
+        );
+        assert_eq!(c.state_dir, Path::new("/var/lib/cofre-hsm/state"));
+    }
+
+    #[test]
     fn bad_configs_name_the_setting() {
         let base = include_str!("../../keys-example/hsm.toml");
         let bad = |from: &str, to: &str| {

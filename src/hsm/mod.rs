@@ -12,6 +12,7 @@ pub mod counters;
 pub mod guard;
 pub mod keyring;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod policy;
 pub mod server;

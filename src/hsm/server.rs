@@ -115,10 +115,14 @@ pub async fn run(
         let hangup = std::future::pending::<()>();
         tokio::select! {
             _ = &mut stop => break,
-            _ = hangup => match reload(&shared) {
-                Ok(()) => tracing::info!("reloaded key store, policy and certificates"),
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),
-            },
+            _ = hangup => {
+                super::notify::notify("RELOADING=1");
+                match reload(&shared) {
+                    Ok(()) => tracing::info!("reloaded key store, policy and certificates"),
+                    Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),
+                }
+                super::notify::notify("READY=1");
+            }
             (permit, accepted) = async {
                 // Wait for a free connection slot first: beyond max_connections new
                 // connections stay in the listen backlog. Dropping this future (on a
@@ -140,6 +144,7 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down: answering in-flight requests");
+    super::notify::notify("STOPPING=1");
     let _ = shutdown_tx.send(true);
     let grace = shared.config.limits.shutdown_grace;
     let drained = tokio::time::timeout(grace, async {

@@ -194,6 +194,13 @@ impl Lmk {
         }
     }
 
+    /// The combined LMK as 64 hex characters: the content of the systemd credential
+    /// `cofre-lmk` (`cofre keys lmk-combine | systemd-creds encrypt ...`). Secret: only
+    /// for piping into the credential encryption, never for display.
+    pub fn to_credential_text(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode_upper(&self.key[..]))
+    }
+
     /// Whether the LMK pages are locked in RAM (mlock succeeded).
     pub fn is_locked_in_memory(&self) -> bool {
         self.locked
