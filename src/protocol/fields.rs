@@ -214,6 +214,11 @@ fn walk(body: &[u8]) -> impl Iterator<Item = Result<(u8, &[u8]), FieldError>> {
 }
 
 impl<'a> Fields<'a> {
+    /// No fields.
+    pub const fn empty() -> Self {
+        Self { body: &[] }
+    }
+
     /// Parses a request body strictly (see the module comment).
     pub fn parse_strict(body: &'a [u8]) -> Result<Self, FieldError> {
         let mut seen = [0u64; 4];
