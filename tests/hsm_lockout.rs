@@ -386,6 +386,7 @@ fn damaged_counter_stores_are_refused_at_start() {
     }
     let out = start_fails(&dir);
     assert!(out.contains("format 0 is not supported"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
     // A truncated file.
     let dir = scratch_with("truncated", &[]);
     drop(Daemon::start_in_keep(&dir));
@@ -396,6 +397,7 @@ fn damaged_counter_stores_are_refused_at_start() {
     drop(f);
     let out = start_fails(&dir);
     assert!(out.contains("counters.redb"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn start_fails(dir: &std::path::Path) -> String {
