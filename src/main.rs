@@ -26,6 +26,8 @@ enum Command {
     Client(cofre::cli::client::ClientArgs),
     /// Starts the whole system on the INSECURE example keys (keys-example/).
     Up(cofre::cli::up::UpArgs),
+    /// Load generator: a live daemon (or --spawn one), and/or in process.
+    Bench(cofre::cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Hsm(args) => return cofre::cli::hsm::run(args),
         Command::Up(args) => return cofre::cli::up::run(args),
         Command::Client(args) => cofre::cli::client::run(args),
+        Command::Bench(args) => cofre::cli::bench::run(args),
         Command::Calc(cmd) => cofre::cli::calc::run(cmd).map_err(|e| e.to_string()),
         Command::Keys(cmd) => cofre::cli::keys::run(cmd).map_err(|e| e.to_string()),
     };

@@ -88,6 +88,23 @@ pub fn run(args: HsmArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Signal handlers exist before anyone is told the daemon is up.
+        use tokio::signal::unix::{SignalKind, signal};
+        let (term, int, hup) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        );
+        let (Ok(mut term), Ok(mut int)) = (term, int) else {
+            eprintln!("cofre hsm: cannot install signal handlers");
+            return ExitCode::FAILURE;
+        };
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
         if let Ok(a) = listeners.protocol.local_addr() {
             println!("listening on {a}");
         }
@@ -96,25 +113,7 @@ pub fn run(args: HsmArgs) -> ExitCode {
         }
         tracing::info!(lmk_kcv = %shared.secrets.lmk_kcv, "cofre hsm ready");
         crate::hsm::notify::notify("READY=1");
-        server::run(shared, listeners, stop_signal()).await;
+        server::run(shared, listeners, stop, hup.ok()).await;
         ExitCode::SUCCESS
     })
-}
-
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

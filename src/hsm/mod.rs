@@ -11,6 +11,7 @@ mod connection;
 pub mod counters;
 pub mod guard;
 pub mod keyring;
+pub mod local;
 pub mod metrics;
 pub mod notify;
 pub mod ops;

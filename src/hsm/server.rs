@@ -86,11 +86,14 @@ impl Listeners {
     }
 }
 
-/// Serves until `stop` fires (SIGTERM in the binary), then drains.
+/// Serves until `stop` fires (SIGTERM in the binary), then drains. `hup` is the
+/// SIGHUP stream, registered by the caller before it announces readiness (a signal
+/// that arrives before its handler exists would kill the process).
 pub async fn run(
     shared: Arc<Shared>,
     listeners: Listeners,
     stop: impl std::future::Future<Output = ()>,
+    mut hup: Option<tokio::signal::unix::Signal>,
 ) {
     if let Some(m) = listeners.metrics {
         tokio::spawn(shared.metrics.clone().serve(m));
@@ -99,10 +102,7 @@ pub async fn run(
     let limit = Arc::new(Semaphore::new(shared.config.limits.max_connections));
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stop);
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
-        #[cfg(unix)]
         let hangup = async {
             match hup.as_mut() {
                 Some(h) => {
@@ -111,8 +111,6 @@ pub async fn run(
                 None => std::future::pending::<()>().await,
             }
         };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<()>();
         tokio::select! {
             _ = &mut stop => break,
             _ = hangup => {

@@ -1,0 +1,60 @@
+//! `cofre bench` as a smoke test: it spawns its own daemon on the example keys, runs
+//! the mix over the wire and in process for a second, and prints one JSON object per
+//! operation with the documented fields. Figures are printed, never asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[test]
+fn bench_spawn_in_process_json() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "bench",
+            "--spawn",
+            "--in-process",
+            "--duration",
+            "1",
+            "--operation",
+            "mix",
+            "--json",
+            "--connections",
+            "2",
+            "--depth",
+            "16",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let modes: Vec<&str> = lines.iter().filter_map(|v| v["mode"].as_str()).collect();
+    assert_eq!(modes, ["wire", "in-process"]);
+    for v in lines.iter().filter(|v| v.get("mode").is_some()) {
+        for key in ["operation", "ops_per_sec", "p50_us", "p99_us", "errors"] {
+            assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+        assert_eq!(v["errors"], 0, "{v}");
+        assert!(v["requests"].as_u64().unwrap() > 0);
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|v| v.get("wire_over_in_process").is_some())
+    );
+    assert!(lines.iter().any(|v| v.get("daemon_idle_rss_mb").is_some()));
+    // A non-loopback target is refused without --allow-remote.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["bench", "--address", "192.0.2.1:7300", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
