@@ -159,11 +159,7 @@ impl Reader {
     }
 
     fn record(&self, op: &str, status: Status, started: Instant) {
-        let m = &self.shared.metrics;
-        m.requests.with_label_values(&[op, status.name()]).inc();
-        m.latency
-            .with_label_values(&[op])
-            .observe(started.elapsed().as_secs_f64());
+        self.shared.metrics.record(op, status, started);
     }
 
     /// Handles one request payload; `false` closes the connection.
@@ -250,13 +246,7 @@ impl Reader {
                         });
                     finish(w, r)
                 });
-                let m = &shared.metrics;
-                m.requests
-                    .with_label_values(&[op.name(), status.name()])
-                    .inc();
-                m.latency
-                    .with_label_values(&[op.name()])
-                    .observe(started.elapsed().as_secs_f64());
+                shared.metrics.record(op.name(), status, started);
                 if status == Status::Ok {
                     tracing::info!(
                         identity = &*identity,
@@ -362,13 +352,7 @@ impl Reader {
                         let r = counted::after_commit(then, result, w);
                         finish(w, r)
                     });
-                    let m = &shared.metrics;
-                    m.requests
-                        .with_label_values(&[op.name(), status.name()])
-                        .inc();
-                    m.latency
-                        .with_label_values(&[op.name()])
-                        .observe(started.elapsed().as_secs_f64());
+                    shared.metrics.record(op.name(), status, started);
                     let _ = tx.send(frame).await;
                 });
                 true

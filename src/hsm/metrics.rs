@@ -113,6 +113,21 @@ impl Metrics {
         })
     }
 
+    /// Counts one answered request and its latency.
+    pub fn record(
+        &self,
+        operation: &str,
+        status: crate::protocol::Status,
+        started: std::time::Instant,
+    ) {
+        self.requests
+            .with_label_values(&[operation, status.name()])
+            .inc();
+        self.latency
+            .with_label_values(&[operation])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     /// Records the key versions in use.
     pub fn set_key_versions(&self, ring: &KeyRing) {
         self.key_versions.reset();

@@ -158,19 +158,11 @@ pub fn encode_response(
     status: Status,
     body: impl FnOnce(&mut FieldsWriter<'_>),
 ) -> Result<(), FieldError> {
-    let start = buf.len();
-    buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&[VERSION, Kind::Response as u8]);
-    buf.extend_from_slice(&opcode.to_be_bytes());
-    buf.extend_from_slice(&request_id.to_be_bytes());
-    buf.extend_from_slice(&status.code().to_be_bytes());
-    let mut w = FieldsWriter::new(buf);
-    body(&mut w);
-    let r = w.finish().and_then(|()| patch_length(buf, start));
-    if r.is_err() {
-        buf.truncate(start);
-    }
-    r
+    encode_response_with(buf, opcode, request_id, |w| {
+        body(w);
+        status
+    })
+    .map(|_| ())
 }
 
 /// Appends a response frame whose status is decided by the body writer: `body` writes
