@@ -146,7 +146,7 @@ fn check_block(id: [u8; 2], data: &[u8]) -> Result<(), Tr31Error> {
 }
 
 /// A key block header. Every field holds a valid value; the length field is not kept:
-/// [`Header::to_string`] writes the header's own length and `wrap` the whole block's.
+/// `Header::to_string` writes the header's own length and `wrap` the whole block's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Header {
     version: Version,
