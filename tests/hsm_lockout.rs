@@ -175,7 +175,8 @@ fn brute_force_guard_refuses_until_the_security_officer_resets_it() {
         "4000001234567865",
     ];
     let mut statuses = Vec::new();
-    for card in cards.iter().cycle().take(8) {
+    // 12 failures: even if a minute boundary falls inside the run, one side has 6 > 5.
+    for card in cards.iter().cycle().take(12) {
         statuses.push(verify(&mut c, card, "0000"));
     }
     assert!(statuses.contains(&Status::BruteForceGuard), "{statuses:?}");
@@ -270,9 +271,14 @@ fn dcvv2_one_time_use_expiry_and_static_cvv2() {
     assert!(expired_seen);
     // Wrong codes lock dCVV2 after 3 failures (its own counter, not the PIN's).
     let wrong = format!("{:03}", (code.parse::<u32>().unwrap() + 500) % 1000);
+    // (A wrong code may, one time in a few hundred, be the right one for a step inside
+    // the window: keep trying until the lock shows, at most a few more times.)
     let mut last = Status::Ok;
-    for _ in 0..4 {
+    for _ in 0..8 {
         last = verify_code(&mut c, &wrong);
+        if last == Status::PinLocked {
+            break;
+        }
     }
     assert_eq!(last, Status::PinLocked);
     let r = c.call(Opcode::Dcvv2State, |w| {
