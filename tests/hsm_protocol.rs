@@ -511,7 +511,7 @@ fn lmk_from_the_systemd_credential() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
         .args(["hsm", "--config"])
         .arg(dir.join("hsm.toml"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
         .env("CREDENTIALS_DIRECTORY", &creds)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -239,7 +239,8 @@ impl HsmConfig {
             return Err("lockout.bin_limits prefixes must be digits".into());
         }
         let metrics_listen = match f.metrics_listen.as_deref() {
-            None | Some("") => None,
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 7301))),
+            Some("off") => None,
             Some(m) => Some(addr("metrics_listen", m)?),
         };
         Ok(Self {
