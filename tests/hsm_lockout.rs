@@ -153,6 +153,20 @@ fn concurrent_failures_on_one_card_are_counted_exactly() {
     assert_eq!(failed, 320);
     let mut c = d.connect("issuing-host-1");
     assert_eq!(attempts(&mut c, CARD), (320, false));
+    // Group commit: the 320 durable failures took fewer transactions than failures.
+    let m = d.metrics_text();
+    let value = |name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    let (commits, changes) = (
+        value("cofre_counter_commits_total "),
+        value("cofre_counter_changes_total "),
+    );
+    println!("group commit: {changes} changes in {commits} transactions");
+    assert_eq!(changes, 320);
+    assert!(commits < changes, "{commits} commits for {changes} changes");
 }
 
 #[test]

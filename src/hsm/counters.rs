@@ -160,6 +160,34 @@ pub struct CounterStore {
     jobs: Option<std::sync::mpsc::Sender<(Change, Reply)>>,
     committer: Option<std::thread::JoinHandle<()>>,
     broken: Arc<AtomicBool>,
+    stats: CommitStats,
+}
+
+/// How many durable transactions carried how many changes (group commit at work).
+#[derive(Debug, Clone)]
+pub struct CommitStats {
+    /// Durable write transactions committed.
+    pub commits: prometheus::IntCounter,
+    /// Changes applied by them.
+    pub changes: prometheus::IntCounter,
+}
+
+impl CommitStats {
+    fn new() -> Result<Self, String> {
+        let c = |name: &str, help: &str| {
+            prometheus::IntCounter::new(name, help).map_err(|e| e.to_string())
+        };
+        Ok(Self {
+            commits: c(
+                "cofre_counter_commits_total",
+                "Durable counter-store transactions",
+            )?,
+            changes: c(
+                "cofre_counter_changes_total",
+                "Counter changes (failures, resets, dCVV2 uses) those transactions carried",
+            )?,
+        })
+    }
 }
 
 impl Drop for CounterStore {
@@ -225,10 +253,11 @@ impl CounterStore {
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::channel();
         let broken = Arc::new(AtomicBool::new(false));
-        let (cdb, cbroken) = (Arc::clone(&db), Arc::clone(&broken));
+        let stats = CommitStats::new().map_err(open_err)?;
+        let (cdb, cbroken, cstats) = (Arc::clone(&db), Arc::clone(&broken), stats.clone());
         let handle = std::thread::Builder::new()
             .name("cofre-counters".into())
-            .spawn(move || committer(&cdb, &rx, &cbroken))
+            .spawn(move || committer(&cdb, &rx, &cbroken, &cstats))
             .map_err(|e| open_err(e.to_string()))?;
         Ok(Self {
             db,
@@ -236,7 +265,13 @@ impl CounterStore {
             jobs: Some(tx),
             committer: Some(handle),
             broken,
+            stats,
         })
+    }
+
+    /// The commit counters (registered in the daemon's metrics).
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
     }
 
     /// Whether the last commit failed (PIN verification must be refused).
@@ -375,7 +410,12 @@ fn probe(db: &Database) -> bool {
     ok && txn.commit().is_ok()
 }
 
-fn committer(db: &Database, rx: &std::sync::mpsc::Receiver<(Change, Reply)>, broken: &AtomicBool) {
+fn committer(
+    db: &Database,
+    rx: &std::sync::mpsc::Receiver<(Change, Reply)>,
+    broken: &AtomicBool,
+    stats: &CommitStats,
+) {
     loop {
         let first = if broken.load(Ordering::Acquire) {
             match rx.recv_timeout(Duration::from_secs(1)) {
@@ -403,6 +443,8 @@ fn committer(db: &Database, rx: &std::sync::mpsc::Receiver<(Change, Reply)>, bro
         }
         match commit_batch(db, &batch) {
             Ok(outcomes) => {
+                stats.commits.inc();
+                stats.changes.inc_by(outcomes.len() as u64);
                 for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }

@@ -113,6 +113,19 @@ impl Metrics {
         })
     }
 
+    /// Adds the counter store's commit counters to the registry.
+    pub fn register_commit_stats(
+        &self,
+        stats: &super::counters::CommitStats,
+    ) -> Result<(), String> {
+        for c in [&stats.commits, &stats.changes] {
+            self.registry
+                .register(Box::new(c.clone()))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Counts one answered request and its latency.
     pub fn record(
         &self,

@@ -44,6 +44,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
     let counters =
         super::counters::CounterStore::open(&config.state_dir).map_err(|e| e.to_string())?;
     let metrics = Metrics::new()?;
+    metrics.register_commit_stats(counters.stats())?;
     metrics.set_key_versions(&ring);
     Ok(Shared::new(
         config, lmk, secrets, store, ring, policy, tls, metrics, counters,
