@@ -56,7 +56,7 @@ impl Role {
 /// The loaded policy.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    clients: HashMap<String, Role>,
+    clients: HashMap<String, std::sync::Arc<Role>>,
 }
 
 impl Policy {
@@ -80,11 +80,11 @@ impl Policy {
                 .ok_or_else(|| format!("client {identity:?} names undefined role {role_name:?}"))?;
             clients.insert(
                 identity,
-                Role {
+                std::sync::Arc::new(Role {
                     name: role_name.clone(),
                     operations: role.operations.clone(),
                     keys: role.keys.clone(),
-                },
+                }),
             );
         }
         Ok(Self { clients })
@@ -96,8 +96,8 @@ impl Policy {
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// The role of an identity, if it has one.
-    pub fn role(&self, identity: &str) -> Option<&Role> {
+    /// The role of an identity, if it has one (shared: cloning it is cheap).
+    pub fn role(&self, identity: &str) -> Option<&std::sync::Arc<Role>> {
         self.clients.get(identity)
     }
 }
