@@ -5,6 +5,7 @@
 //! [`crypto`] is pure: no I/O, no async, no clock; randomness comes in as a parameter.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod client;
 pub mod crypto;
