@@ -468,10 +468,13 @@ fn systemd_readiness_is_sent_once_listening() {
         .arg(dir.join("hsm.toml"))
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
         .env("NOTIFY_SOCKET", &sock_path)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Nobody reads the daemon's stdout: its "listening on" line meets a closed pipe,
+    // which must not stop it.
+    drop(child.stdout.take());
     let mut buf = [0u8; 64];
     let n = sock.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"READY=1");

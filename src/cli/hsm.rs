@@ -105,11 +105,18 @@ pub fn run(args: HsmArgs) -> ExitCode {
                 _ = int.recv() => {}
             }
         };
-        if let Ok(a) = listeners.protocol.local_addr() {
-            println!("listening on {a}");
-        }
-        if let Some(Ok(a)) = listeners.metrics.as_ref().map(|m| m.local_addr()) {
-            println!("metrics on {a}");
+        // Not println!: a reader that has gone away (a closed pipe) must not stop the
+        // daemon, so write errors on stdout are ignored.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if let Ok(a) = listeners.protocol.local_addr() {
+                let _ = writeln!(out, "listening on {a}");
+            }
+            if let Some(Ok(a)) = listeners.metrics.as_ref().map(|m| m.local_addr()) {
+                let _ = writeln!(out, "metrics on {a}");
+            }
+            let _ = out.flush();
         }
         tracing::info!(lmk_kcv = %shared.secrets.lmk_kcv, "cofre hsm ready");
         crate::hsm::notify::notify("READY=1");
