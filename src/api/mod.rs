@@ -4,4 +4,5 @@
 //! PostgreSQL (by URL) through one migration set. Must not touch: keys, PINs, clear
 //! PANs; every secret operation goes to the daemon through [`crate::client`].
 
+pub mod openapi;
 pub mod store;
