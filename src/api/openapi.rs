@@ -316,11 +316,7 @@ impl Spec {
                     fail(format!("below the minimum {min}"));
                 }
             }
-            Some("boolean") => {
-                if !value.is_boolean() {
-                    fail("must be true or false".into());
-                }
-            }
+            Some("boolean") if !value.is_boolean() => fail("must be true or false".into()),
             _ => {}
         }
     }
