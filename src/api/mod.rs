@@ -4,5 +4,6 @@
 //! PostgreSQL (by URL) through one migration set. Must not touch: keys, PINs, clear
 //! PANs; every secret operation goes to the daemon through [`crate::client`].
 
+pub mod auth;
 pub mod openapi;
 pub mod store;

@@ -1,0 +1,300 @@
+//! Authentication as the processor does it (shared/firstvision README): `POST /token`
+//! with HTTP Basic (api key : secret) answers a Bearer token valid 900 s; every other
+//! call carries `apikey`, `X-ClientID`, `Authorization: Bearer ...`, `Timestamp` (epoch
+//! milliseconds, accepted within 5 minutes), `X-Client-Request-Id` (1-40 characters) and
+//! `Signature` = Base64(HMAC-SHA256(secret, apikey + X-Client-Request-Id + Timestamp +
+//! body)).
+//!
+//! The HMAC needs the client's secret itself, so secrets are kept **encrypted** at rest
+//! (never clear): AES-256-CBC then HMAC-SHA256 (encrypt-then-MAC) under two keys derived
+//! from the facade key, which is delivered like the LMK (a file or a systemd
+//! credential). Pure: the time and the random source come in as parameters; the HTTP
+//! layer owns the headers and the idempotency store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::crypto::cipher::BlockCipher;
+use crate::crypto::mac::hmac_sha256;
+use crate::crypto::{ClearKey, ct_eq};
+
+/// Tokens live this long.
+pub const TOKEN_TTL_MS: u64 = 900_000;
+/// Timestamps are accepted this far from the facade's clock, either way.
+pub const TIMESTAMP_WINDOW_MS: u64 = 300_000;
+/// Longest `X-Client-Request-Id`.
+pub const MAX_REQUEST_ID: usize = 40;
+
+/// Why a call is refused (all answered 401 in the processor's error shape).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// A required header is missing or malformed.
+    #[error("missing or malformed header {0}")]
+    Header(&'static str),
+    /// Unknown api key, wrong secret, or `X-ClientID` not the key's client.
+    #[error("unknown client or wrong credentials")]
+    Credentials,
+    /// The Bearer token is unknown, expired, or another client's.
+    #[error("invalid or expired token")]
+    Token,
+    /// `Timestamp` outside the accepted window.
+    #[error("stale timestamp")]
+    Stale,
+    /// `Signature` does not verify.
+    #[error("signature does not verify")]
+    Signature,
+    /// The facade key or a sealed secret is unusable.
+    #[error("client secret store: {0}")]
+    Store(String),
+}
+
+fn derive(key: &ClearKey, label: &[u8]) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(hmac_sha256(key.expose_secret(), label))
+}
+
+/// Seals a client secret under the facade key: hex of IV || CBC || MAC(16).
+pub fn seal_secret(
+    facade_key: &ClearKey,
+    secret: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<String, AuthError> {
+    let enc = derive(facade_key, b"cofre/api/v1/secret-enc");
+    let mac = derive(facade_key, b"cofre/api/v1/secret-mac");
+    let cipher = BlockCipher::aes(&enc[..]).map_err(|e| AuthError::Store(e.to_string()))?;
+    let mut iv = [0u8; 16];
+    rng.fill_bytes(&mut iv);
+    let mut body = Zeroizing::new(secret.to_vec());
+    body.push(0x80);
+    while !body.len().is_multiple_of(16) {
+        body.push(0);
+    }
+    cipher
+        .encrypt_cbc(&iv, &mut body)
+        .map_err(|e| AuthError::Store(e.to_string()))?;
+    let mut out = iv.to_vec();
+    out.extend_from_slice(&body);
+    let tag = hmac_sha256(&mac[..], &out);
+    out.extend_from_slice(&tag[..16]);
+    Ok(hex::encode_upper(out))
+}
+
+/// Opens a sealed secret (MAC checked in constant time first).
+pub fn open_secret(
+    facade_key: &ClearKey,
+    sealed_hex: &str,
+) -> Result<Zeroizing<Vec<u8>>, AuthError> {
+    let bad =
+        || AuthError::Store("a sealed client secret does not verify under the facade key".into());
+    let raw = hex::decode(sealed_hex.trim()).map_err(|_| bad())?;
+    if raw.len() < 16 + 16 + 16 || (raw.len() - 32) % 16 != 0 {
+        return Err(bad());
+    }
+    let enc = derive(facade_key, b"cofre/api/v1/secret-enc");
+    let mac = derive(facade_key, b"cofre/api/v1/secret-mac");
+    let (data, tag) = raw.split_at(raw.len() - 16);
+    if !ct_eq(&hmac_sha256(&mac[..], data)[..16], tag) {
+        return Err(bad());
+    }
+    let (iv, ct) = data.split_at(16);
+    let cipher = BlockCipher::aes(&enc[..]).map_err(|e| AuthError::Store(e.to_string()))?;
+    let mut body = Zeroizing::new(ct.to_vec());
+    cipher.decrypt_cbc(iv, &mut body).map_err(|_| bad())?;
+    let end = body.iter().rposition(|b| *b == 0x80).ok_or_else(bad)?;
+    body.truncate(end);
+    Ok(body)
+}
+
+/// A registered API client.
+pub struct ApiClient {
+    /// `X-ClientID`.
+    pub client_id: String,
+    /// `apikey`.
+    pub api_key: String,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiClient({}, [REDACTED secret])", self.client_id)
+    }
+}
+
+impl ApiClient {
+    /// A client with its (opened) secret.
+    pub fn new(client_id: &str, api_key: &str, secret: Zeroizing<Vec<u8>>) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            api_key: api_key.to_owned(),
+            secret,
+        }
+    }
+}
+
+/// The signature of a call: Base64(HMAC-SHA256(secret, apikey + request id + timestamp + body)).
+pub fn signature(
+    secret: &[u8],
+    api_key: &str,
+    request_id: &str,
+    timestamp: &str,
+    body: &[u8],
+) -> String {
+    let mut data =
+        Vec::with_capacity(api_key.len() + request_id.len() + timestamp.len() + body.len());
+    data.extend_from_slice(api_key.as_bytes());
+    data.extend_from_slice(request_id.as_bytes());
+    data.extend_from_slice(timestamp.as_bytes());
+    data.extend_from_slice(body);
+    B64.encode(hmac_sha256(secret, &data))
+}
+
+/// The headers of a call, as the HTTP layer read them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallHeaders<'a> {
+    /// `apikey`.
+    pub api_key: Option<&'a str>,
+    /// `X-ClientID`.
+    pub client_id: Option<&'a str>,
+    /// `Authorization`.
+    pub authorization: Option<&'a str>,
+    /// `Timestamp`.
+    pub timestamp: Option<&'a str>,
+    /// `X-Client-Request-Id`.
+    pub request_id: Option<&'a str>,
+    /// `Signature`.
+    pub signature: Option<&'a str>,
+}
+
+/// An issued token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The bearer token.
+    pub access_token: String,
+    /// Seconds it is valid.
+    pub expires_in: u64,
+}
+
+/// Registered clients and live tokens.
+#[derive(Default)]
+pub struct Authenticator {
+    clients: HashMap<String, ApiClient>,
+    tokens: Mutex<HashMap<String, (String, u64)>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    // Bearer tokens are credentials: count them, never show them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("clients", &self.clients.len())
+            .field("live_tokens", &self.tokens().len())
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// From the registered clients.
+    pub fn new(clients: Vec<ApiClient>) -> Self {
+        Self {
+            clients: clients
+                .into_iter()
+                .map(|c| (c.api_key.clone(), c))
+                .collect(),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u64)>> {
+        match self.tokens.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// `POST /token`: checks `Authorization: Basic base64(apikey:secret)`.
+    pub fn issue_token(
+        &self,
+        authorization: Option<&str>,
+        now_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Grant, AuthError> {
+        let basic = authorization
+            .and_then(|a| a.strip_prefix("Basic "))
+            .ok_or(AuthError::Header("Authorization"))?;
+        let decoded = Zeroizing::new(
+            B64.decode(basic.trim())
+                .map_err(|_| AuthError::Header("Authorization"))?,
+        );
+        let sep = decoded
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or(AuthError::Header("Authorization"))?;
+        let (key, secret) = (&decoded[..sep], &decoded[sep + 1..]);
+        let key = std::str::from_utf8(key).map_err(|_| AuthError::Credentials)?;
+        let client = self.clients.get(key).ok_or(AuthError::Credentials)?;
+        if !ct_eq(&client.secret, secret) {
+            return Err(AuthError::Credentials);
+        }
+        let mut raw = [0u8; 24];
+        rng.fill_bytes(&mut raw);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let mut tokens = self.tokens();
+        tokens.retain(|_, (_, exp)| *exp > now_ms);
+        tokens.insert(
+            token.clone(),
+            (client.api_key.clone(), now_ms + TOKEN_TTL_MS),
+        );
+        Ok(Grant {
+            access_token: token,
+            expires_in: TOKEN_TTL_MS / 1000,
+        })
+    }
+
+    /// Checks a call; returns its client id and request id. Replays of a request id are
+    /// the idempotency store's to judge (same body: the first answer; other body: refused).
+    pub fn check<'h>(
+        &self,
+        h: &CallHeaders<'h>,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(&str, &'h str), AuthError> {
+        let api_key = h.api_key.ok_or(AuthError::Header("apikey"))?;
+        let client = self.clients.get(api_key).ok_or(AuthError::Credentials)?;
+        if h.client_id != Some(client.client_id.as_str()) {
+            return Err(AuthError::Credentials);
+        }
+        let bearer = h
+            .authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .ok_or(AuthError::Header("Authorization"))?;
+        match self.tokens().get(bearer.trim()) {
+            Some((key, exp)) if key == api_key && *exp > now_ms => {}
+            _ => return Err(AuthError::Token),
+        }
+        let ts_text = h.timestamp.ok_or(AuthError::Header("Timestamp"))?;
+        let ts: u64 = ts_text
+            .parse()
+            .map_err(|_| AuthError::Header("Timestamp"))?;
+        if ts.abs_diff(now_ms) > TIMESTAMP_WINDOW_MS {
+            return Err(AuthError::Stale);
+        }
+        let request_id = h
+            .request_id
+            .filter(|r| !r.is_empty() && r.len() <= MAX_REQUEST_ID)
+            .ok_or(AuthError::Header("X-Client-Request-Id"))?;
+        let presented = h.signature.ok_or(AuthError::Header("Signature"))?;
+        let expected = signature(&client.secret, api_key, request_id, ts_text, body);
+        if !ct_eq(expected.as_bytes(), presented.trim().as_bytes()) {
+            return Err(AuthError::Signature);
+        }
+        Ok((client.client_id.as_str(), request_id))
+    }
+}
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod tests;
