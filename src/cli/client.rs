@@ -1,22 +1,28 @@
-//! `cofre client <operation> [--<field> <value>]...`: one protocol call from a shell.
+//! `cofre client [options] <operation> [--<field> <value>]...`: one protocol call from a
+//! shell.
 //!
-//! The operation is its protocol name (`pin.verify`, `health`, ...); each field is given
-//! by its protocol name with `-` or `_` (`--pin-block`), its value in the field's type:
-//! decimal for numbers, `true`/`false`, hex for bytes, text otherwise. Every operation
-//! of protocol/README.md is reachable this way, and nothing needs updating when one is
-//! added.
+//! The operation is its protocol name (`health`, `pin.verify`, `key.list`, ...); each
+//! field is given by its protocol name, `_` or `-` alike (`--pin-block`), with its value
+//! in the field's type: decimal for numbers, `true`/`false`, upper- or lower-case hex for
+//! bytes, text otherwise. Every operation of protocol/README.md is reachable this way,
+//! and nothing here needs updating when one is added. Options before the operation
+//! configure the client (`--key` there is the client's private key; after the
+//! operation it is the request's `key` field); `--json` may also come after it.
 //!
-//! Output: the status then `name=value` pairs on one line (bytes in upper-case hex), or
-//! with `--json` one JSON object. The exit status is 0 for `ok`, 1 for any other status
-//! (the line is still printed, on stderr) and for connection or usage errors.
+//! Output: the status then `name=value` pairs on one line (bytes in upper-case hex,
+//! values with spaces quoted), or with `--json` one JSON object with `status` and every
+//! field by its name. Exit status: any answer of the daemon is printed, but only `ok`
+//! exits 0. Other statuses (`verification_failed` included, so scripts can test a
+//! verification by the exit status) return the line as the error, which the binary
+//! prints on stderr after `cofre: ` and exits 1; so do connection and usage errors.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::client::{Client, ClientConfig};
-use crate::protocol::{FieldType, Opcode, Status, Tag};
+use crate::client::{Client, ClientConfig, Response};
+use crate::protocol::{FieldType, Opcode, Tag};
 
 /// Arguments of `cofre client`.
 #[derive(Debug, Args)]
@@ -27,7 +33,7 @@ pub struct ClientArgs {
     /// Client identity: uses `<pki>/client-<identity>.pem` and its key.
     #[arg(long, default_value = "issuing-host-1")]
     pub identity: String,
-    /// Directory of the example PKI.
+    /// Directory of the certificates (relative to the current directory).
     #[arg(long, default_value = "keys-example/pki")]
     pub pki: PathBuf,
     /// CA certificate (overrides `<pki>/ca.pem`).
@@ -39,20 +45,30 @@ pub struct ClientArgs {
     /// Client private key (overrides the identity's).
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Name the daemon's certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    pub server_name: String,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for the answer.
+    /// Seconds to wait for the answer (and for each connection attempt).
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
-    /// The operation's protocol name, e.g. `pin.verify`.
-    pub operation: String,
-    /// Fields: `--<name> <value>` pairs.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub fields: Vec<String>,
+    /// The operation and its fields, by protocol name: `pin.verify --pan ... --key ...`.
+    ///
+    /// Everything after the operation is a field, `--key` included: one argument list,
+    /// so that clap never takes a field for one of the options above.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "OPERATION [--FIELD VALUE]"
+    )]
+    pub call: Vec<String>,
 }
 
 /// A parsed field value.
+#[derive(Debug, PartialEq)]
 enum Value {
     U8(u8),
     U32(u32),
@@ -62,10 +78,16 @@ enum Value {
     Bytes(Vec<u8>),
 }
 
-fn parse_fields(args: &[String]) -> Result<Vec<(Tag, Value)>, String> {
+/// The fields of the command line, and whether `--json` was among them.
+fn parse_fields(args: &[String]) -> Result<(Vec<(Tag, Value)>, bool), String> {
     let mut out = Vec::new();
+    let mut json = false;
     let mut it = args.iter();
     while let Some(name) = it.next() {
+        if name == "--json" {
+            json = true;
+            continue;
+        }
         let bare = name
             .strip_prefix("--")
             .ok_or_else(|| format!("expected --<field>, got {name:?}"))?
@@ -78,6 +100,7 @@ fn parse_fields(args: &[String]) -> Result<Vec<(Tag, Value)>, String> {
                 format!("unknown field --{bare} (see protocol/README.md, \"Field tags\")")
             })?;
         let raw = it.next().ok_or_else(|| format!("--{bare} needs a value"))?;
+        // The value is not repeated: it may be a PAN or a PIN block.
         let bad = || format!("--{bare}: not a valid {:?} value", tag.field_type());
         let v = match tag.field_type() {
             FieldType::U8 => Value::U8(raw.parse().map_err(|_| bad())?),
@@ -89,85 +112,92 @@ fn parse_fields(args: &[String]) -> Result<Vec<(Tag, Value)>, String> {
         };
         out.push((tag, v));
     }
-    Ok(out)
+    Ok((out, json))
 }
 
-fn render(r: &crate::client::Response, json: bool) -> String {
-    let status = r.status().map_or_else(
-        || format!("status_{}", r.status_code),
-        |s| s.name().to_owned(),
-    );
+/// One field's value as JSON and as text.
+fn field_value(tag: Tag, v: &[u8]) -> (serde_json::Value, String) {
+    match tag.field_type() {
+        FieldType::U8 | FieldType::U32 | FieldType::U64 => {
+            let n = v.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+            (n.into(), n.to_string())
+        }
+        FieldType::Bool => {
+            let b = v.first() == Some(&1);
+            (b.into(), b.to_string())
+        }
+        FieldType::Str | FieldType::Text => {
+            let s = String::from_utf8_lossy(v).into_owned();
+            (s.clone().into(), s)
+        }
+        FieldType::Bytes => {
+            let h = hex::encode_upper(v);
+            (h.clone().into(), h)
+        }
+    }
+}
+
+fn render(r: &Response, json: bool) -> String {
     let fields = r.fields();
-    let values: Vec<(String, serde_json::Value, String)> = fields
+    let values = fields
         .iter()
-        .map(|(tag, v)| {
-            let (j, text) = match tag.field_type() {
-                FieldType::U8 | FieldType::U32 | FieldType::U64 => {
-                    let n = v.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
-                    (serde_json::Value::from(n), n.to_string())
-                }
-                FieldType::Bool => {
-                    let b = v.first() == Some(&1);
-                    (serde_json::Value::from(b), b.to_string())
-                }
-                FieldType::Str | FieldType::Text => {
-                    let s = String::from_utf8_lossy(v).into_owned();
-                    (serde_json::Value::from(s.clone()), s)
-                }
-                FieldType::Bytes => {
-                    let h = hex::encode_upper(v);
-                    (serde_json::Value::from(h.clone()), h)
-                }
-            };
-            (tag.name().to_owned(), j, text)
-        })
-        .collect();
+        .map(|(tag, v)| (tag.name(), field_value(tag, v)));
     if json {
         let mut map = serde_json::Map::new();
-        map.insert("status".into(), status.into());
-        for (name, j, _) in values {
-            map.insert(name, j);
+        map.insert("status".into(), r.status_name().into());
+        for (name, (j, _)) in values {
+            map.insert(name.to_owned(), j);
         }
         serde_json::Value::Object(map).to_string()
     } else {
-        let mut line = status;
-        for (name, _, text) in values {
-            if text.contains(' ') || text.contains('\n') {
-                line.push_str(&format!(" {name}={text:?}"));
-            } else {
-                line.push_str(&format!(" {name}={text}"));
-            }
+        let mut line = r.status_name();
+        for (name, (_, text)) in values {
+            let quote = text.is_empty() || text.contains([' ', '\n', '"', '=']);
+            line.push(' ');
+            line.push_str(name);
+            line.push('=');
+            line.push_str(&if quote { format!("{text:?}") } else { text });
         }
         line
     }
 }
 
-/// Runs one call and returns the line to print.
+fn config(args: &ClientArgs) -> ClientConfig {
+    let mut config = ClientConfig::for_identity(args.addresses.clone(), &args.pki, &args.identity);
+    if let Some(ca) = &args.ca {
+        config.ca.clone_from(ca);
+    }
+    if let Some(c) = &args.cert {
+        config.cert.clone_from(c);
+    }
+    if let Some(k) = &args.key {
+        config.key.clone_from(k);
+    }
+    config.server_name.clone_from(&args.server_name);
+    config.timeout = Duration::from_secs(args.timeout.max(1));
+    config
+}
+
+/// Runs one call and returns the line to print (see the module comment for the exit
+/// status).
 pub fn run(args: ClientArgs) -> Result<String, String> {
-    let op = Opcode::from_name(&args.operation).ok_or_else(|| {
+    let Some((operation, fields)) = args.call.split_first() else {
+        return Err("no operation given".into());
+    };
+    let op = Opcode::from_name(operation).ok_or_else(|| {
         let names: Vec<&str> = Opcode::ALL.iter().map(|o| o.name()).collect();
         format!(
-            "unknown operation {:?} (one of: {})",
-            args.operation,
+            "unknown operation {operation:?} (one of: {})",
             names.join(", ")
         )
     })?;
-    let fields = parse_fields(&args.fields)?;
-    let mut config = ClientConfig::for_identity(args.addresses.clone(), &args.pki, &args.identity);
-    if let Some(ca) = args.ca {
-        config.ca = ca;
-    }
-    if let Some(c) = args.cert {
-        config.cert = c;
-    }
-    if let Some(k) = args.key {
-        config.key = k;
-    }
-    config.timeout = Duration::from_secs(args.timeout.max(1));
+    let (fields, json_after) = parse_fields(fields)?;
+    let json = args.json || json_after;
+    let config = config(&args);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("async runtime: {e}"))?;
     let response = runtime.block_on(async {
         let client = Client::connect(config).await.map_err(|e| e.to_string())?;
         client
@@ -186,10 +216,96 @@ pub fn run(args: ClientArgs) -> Result<String, String> {
             .await
             .map_err(|e| e.to_string())
     })?;
-    let line = render(&response, args.json);
-    if response.status() == Some(Status::Ok) {
+    let line = render(&response, json);
+    if response.is_ok() {
         Ok(line)
     } else {
         Err(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::protocol::{LENGTH_PREFIX, Status, encode_response};
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn fields_by_spec_name_in_their_types() {
+        let (f, json) = parse_fields(&strings(&[
+            "--pin-block",
+            "0a1B",
+            "--format",
+            "4",
+            "--json",
+            "--token_version",
+            "7",
+            "--exportable",
+            "true",
+            "--counter",
+            "18446744073709551615",
+            "--key",
+            "zpk.example",
+        ]))
+        .unwrap();
+        assert!(json);
+        assert_eq!(
+            f,
+            vec![
+                (Tag::PinBlock, Value::Bytes(vec![0x0A, 0x1B])),
+                (Tag::Format, Value::U8(4)),
+                (Tag::TokenVersion, Value::U32(7)),
+                (Tag::Exportable, Value::Bool(true)),
+                (Tag::Counter, Value::U64(u64::MAX)),
+                (Tag::Key, Value::Str("zpk.example".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_one_line_errors_without_the_value() {
+        for (args, expect) in [
+            (&["--nope", "1"][..], "unknown field --nope"),
+            (&["--format"][..], "--format needs a value"),
+            (&["--format", "300"][..], "--format: not a valid"),
+            (
+                &["--pin-block", "4111111111111111x"][..],
+                "--pin_block: not a valid",
+            ),
+            (&["pan"][..], "expected --<field>"),
+        ] {
+            let e = parse_fields(&strings(args)).unwrap_err();
+            assert!(e.contains(expect), "{e}");
+            assert!(!e.contains("4111111111111111x") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn rendering_as_a_line_and_as_json() {
+        let mut buf = Vec::new();
+        encode_response(&mut buf, 0x0061, 1, Status::Ok, |w| {
+            w.str(Tag::Kcv, "08D7B4")
+                .u32(Tag::KeyVersion, 2)
+                .bytes(Tag::Mac, &[0xAB, 0x01])
+                .bool(Tag::Locked, false)
+                .str(Tag::Listing, "a v1 zpk\nb v2");
+        })
+        .unwrap();
+        let (_, r) = Response::decode(buf.split_off(LENGTH_PREFIX)).unwrap();
+        assert_eq!(
+            render(&r, false),
+            r#"ok kcv=08D7B4 key_version=2 mac=AB01 locked=false listing="a v1 zpk\nb v2""#
+        );
+        let v: serde_json::Value = serde_json::from_str(&render(&r, true)).unwrap();
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["key_version"], 2);
+        assert_eq!(v["mac"], "AB01");
+        assert_eq!(v["locked"], false);
+        assert_eq!(v["listing"], "a v1 zpk\nb v2");
     }
 }

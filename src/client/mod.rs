@@ -2,13 +2,26 @@
 //! (many requests in flight, responses matched by request id in any order), with
 //! failover across daemon addresses and a typed call for every operation.
 //!
-//! Uses only [`crate::protocol`]; never imports `hsm` or `keys`. Errors and `Debug`
-//! output never contain request or response field values (PANs, PIN blocks, keys).
+//! Owns: TLS setup, the connection pool, request ids, and turning statuses into typed
+//! outcomes. Uses only [`crate::protocol`]; never imports `hsm` or `keys`. Errors and
+//! `Debug` output never contain field values (PANs, PIN blocks, PVVs, keys).
+//!
+//! Shapes of the typed calls: a result with several fields is the [`Response`], read
+//! with its getters by [`Tag`](crate::protocol::Tag) (`str(Tag::Token)`); a single
+//! value is returned typed (`detokenise` gives the PAN); a check answers
+//! [`Verification`] (a wrong PIN is an answer, not an error); every other non-ok status
+//! is [`ClientError::Status`].
+//! [`Client::call`] reaches any operation with any fields.
 
-mod calls;
+mod card_calls;
 mod connection;
+mod key_calls;
+mod pin_calls;
+mod requests;
+mod response;
+mod routing;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,35 +30,43 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::sync::Mutex;
 
-pub use calls::{Card, IbmParams, PinReference, Verification};
+pub use requests::{
+    Alphabet, Card, Dcvv2Moment, Dcvv2Request, IbmParams, KeyGenerateRequest, PanGenerateRequest,
+    PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinReference,
+    PinTranslateRequest, Verification,
+};
+pub use response::Response;
+
 use connection::Connection;
 
-use crate::protocol::{Fields, FieldsWriter, Opcode, Status, Tag, decode_response};
+use crate::protocol::{FieldsWriter, Opcode, Status};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Daemon addresses (`host:port`), tried in order when (re)connecting.
+    /// Daemon addresses (`host:port`), tried in order whenever a connection is opened.
     pub addresses: Vec<String>,
-    /// CA that signed the daemon's certificate.
+    /// CA that signed the daemon's certificate (PEM).
     pub ca: PathBuf,
-    /// This client's certificate (its Common Name is its identity at the daemon).
+    /// This client's certificate chain (PEM; its Common Name is its identity).
     pub cert: PathBuf,
-    /// This client's private key.
+    /// This client's private key (PEM).
     pub key: PathBuf,
     /// Name to verify in the daemon's certificate.
     pub server_name: String,
-    /// Connections in the pool.
+    /// Connections in the pool; calls are spread over them round-robin.
     pub connections: usize,
-    /// Requests in flight per connection (the daemon's default limit is 256).
+    /// Requests in flight per connection (the daemon answers `overloaded` above its own
+    /// limit, 256 by default).
     pub max_in_flight: usize,
-    /// Time limit per request (and per connection attempt).
+    /// Time limit per request, and per TCP connect and TLS handshake.
     pub timeout: Duration,
 }
 
 impl ClientConfig {
-    /// Defaults for the example PKI: `dir/ca.pem`, `dir/client-<identity>.pem` and key.
-    pub fn for_identity(addresses: Vec<String>, pki: &std::path::Path, identity: &str) -> Self {
+    /// Defaults, with the certificate files of `identity` in a directory laid out like
+    /// `keys-example/pki`: `ca.pem`, `client-<identity>.pem`, `client-<identity>-key.pem`.
+    pub fn for_identity(addresses: Vec<String>, pki: &Path, identity: &str) -> Self {
         Self {
             addresses,
             ca: pki.join("ca.pem"),
@@ -59,109 +80,40 @@ impl ClientConfig {
     }
 }
 
-/// Why a call failed. Never carries field values.
+/// Why a call failed. Never carries a field value.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// Bad configuration (files, names).
+    /// Bad configuration: unreadable certificate or key files, no address, a bad name.
     #[error("client configuration: {0}")]
     Config(String),
-    /// No daemon address could be reached, or TLS failed.
+    /// The TLS handshake failed, or the daemon sent a TLS alert (e.g. it refused this
+    /// client's certificate).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// No daemon address could be reached, or the connection broke; requests that
+    /// were waiting on it may or may not have been executed.
     #[error("connection: {0}")]
     Connection(String),
-    /// No response in time.
+    /// No response within the configured time; the request may still be executed.
     #[error("no response within {0:?}")]
     Timeout(Duration),
-    /// The daemon sent something that is not a valid frame.
+    /// The daemon sent something that is not a valid response.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The request cannot be encoded (a value does not fit its field's type); nothing
+    /// was sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// The daemon answered with a non-ok status.
     #[error("{status}: {message}")]
     Status {
-        /// The status (or `internal` for a code this client does not know).
+        /// The status (`internal` for a code this client does not know; the message
+        /// then names the code).
         status: Status,
-        /// The daemon's short reason.
+        /// The daemon's short reason (never secret).
         message: String,
     },
-}
-
-/// A response: status and the body's fields (owned).
-#[derive(Clone)]
-pub struct Response {
-    /// The raw status code.
-    pub status_code: u16,
-    payload: Vec<u8>,
-}
-
-impl std::fmt::Debug for Response {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Response({:?})", self.status())
-    }
-}
-
-impl Response {
-    fn new(status_code: u16, payload: Vec<u8>) -> Result<Self, ClientError> {
-        decode_response(&payload).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok(Self {
-            status_code,
-            payload,
-        })
-    }
-
-    /// The status, if this client knows the code.
-    pub fn status(&self) -> Option<Status> {
-        Status::from_code(self.status_code)
-    }
-
-    /// The body fields.
-    pub fn fields(&self) -> Fields<'_> {
-        match decode_response(&self.payload) {
-            Ok((_, f)) => f,
-            // Checked in `new`; an empty body is the safe fallback.
-            Err(_) => Fields::empty(),
-        }
-    }
-
-    /// A string field.
-    pub fn str(&self, tag: Tag) -> Option<String> {
-        self.fields().str(tag).ok().flatten().map(str::to_owned)
-    }
-
-    /// A bytes field.
-    pub fn bytes(&self, tag: Tag) -> Option<Vec<u8>> {
-        self.fields().bytes(tag).ok().flatten().map(<[u8]>::to_vec)
-    }
-
-    /// A u32 field.
-    pub fn u32(&self, tag: Tag) -> Option<u32> {
-        self.fields().u32(tag).ok().flatten()
-    }
-
-    /// A u64 field.
-    pub fn u64(&self, tag: Tag) -> Option<u64> {
-        self.fields().u64(tag).ok().flatten()
-    }
-
-    /// A bool field.
-    pub fn bool(&self, tag: Tag) -> Option<bool> {
-        self.fields().bool(tag).ok().flatten()
-    }
-
-    /// The daemon's message for a non-ok status.
-    pub fn message(&self) -> String {
-        self.str(Tag::Message).unwrap_or_default()
-    }
-
-    /// `Ok(self)` for status ok, else the status as an error.
-    pub fn ok(self) -> Result<Self, ClientError> {
-        match self.status() {
-            Some(Status::Ok) => Ok(self),
-            other => Err(ClientError::Status {
-                status: other.unwrap_or(Status::Internal),
-                message: self.message(),
-            }),
-        }
-    }
 }
 
 /// The client: cheap to clone, safe to share between tasks.
@@ -174,6 +126,7 @@ struct Inner {
     config: ClientConfig,
     tls: tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
+    /// One slot per pooled connection; `None` until first used.
     pool: Vec<Mutex<Option<Arc<Connection>>>>,
     next: AtomicUsize,
 }
@@ -183,38 +136,52 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("Client")
             .field("addresses", &self.config.addresses)
             .field("connections", &self.pool.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
+/// TLS 1.3 only, ring, the configured CA as the only root, and the client certificate.
 fn tls_config(c: &ClientConfig) -> Result<rustls::ClientConfig, ClientError> {
-    let cfg = |e: String| ClientError::Config(e);
+    let at = |path: &Path| {
+        let shown = path.display().to_string();
+        move |e: rustls::pki_types::pem::Error| ClientError::Config(format!("{shown}: {e}"))
+    };
     let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        CertificateDer::pem_file_iter(&c.ca).map_err(|e| cfg(format!("{}: {e}", c.ca.display())))?
-    {
-        let cert = cert.map_err(|e| cfg(format!("{}: {e}", c.ca.display())))?;
+    for cert in CertificateDer::pem_file_iter(&c.ca).map_err(at(&c.ca))? {
         roots
-            .add(cert)
-            .map_err(|e| cfg(format!("{}: {e}", c.ca.display())))?;
+            .add(cert.map_err(at(&c.ca))?)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", c.ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(ClientError::Config(format!(
+            "{}: no certificate",
+            c.ca.display()
+        )));
     }
     let chain: Vec<_> = CertificateDer::pem_file_iter(&c.cert)
-        .map_err(|e| cfg(format!("{}: {e}", c.cert.display())))?
+        .map_err(at(&c.cert))?
         .collect::<Result<_, _>>()
-        .map_err(|e| cfg(format!("{}: {e}", c.cert.display())))?;
-    let key = PrivateKeyDer::from_pem_file(&c.key)
-        .map_err(|e| cfg(format!("{}: {e}", c.key.display())))?;
+        .map_err(at(&c.cert))?;
+    if chain.is_empty() {
+        return Err(ClientError::Config(format!(
+            "{}: no certificate",
+            c.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&c.key).map_err(at(&c.key))?;
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| cfg(e.to_string()))?
+        .map_err(|e| ClientError::Config(e.to_string()))?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
-        .map_err(|e| cfg(e.to_string()))
+        .map_err(|e| ClientError::Config(format!("{}: {e}", c.key.display())))
 }
 
 impl Client {
-    /// Builds the client and opens the first connection (so a wrong address or
-    /// certificate is reported here).
+    /// Reads the certificates and opens the first connection, so a wrong path, address
+    /// or CA is reported here rather than at the first call. (A daemon refusing the
+    /// client certificate shows at the first call: TLS 1.3 reports it after the
+    /// handshake.)
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
         if config.addresses.is_empty() {
             return Err(ClientError::Config("no daemon address".into()));
@@ -238,36 +205,68 @@ impl Client {
         Ok(client)
     }
 
-    async fn open(&self) -> Result<Arc<Connection>, ClientError> {
+    /// Opens a connection to the first address that answers (failover). The error
+    /// names every address tried; it is [`ClientError::Tls`] if any daemon was reached
+    /// but the handshake failed, since retrying will not fix that.
+    async fn open(&self) -> Result<Connection, ClientError> {
         let c = &self.inner.config;
-        let mut last = String::from("no address");
+        let mut failures = Vec::new();
+        let mut tls_failed = false;
         for addr in &c.addresses {
-            match Connection::open(addr, &self.inner.tls, self.inner.server_name.clone(), c).await {
-                Ok(conn) => return Ok(Arc::new(conn)),
-                Err(e) => last = format!("{addr}: {e}"),
+            let opened = Connection::open(
+                addr,
+                &self.inner.tls,
+                self.inner.server_name.clone(),
+                c.timeout,
+                c.max_in_flight,
+            )
+            .await;
+            match opened {
+                Ok(conn) => return Ok(conn),
+                Err(ClientError::Tls(e)) => {
+                    tls_failed = true;
+                    failures.push(format!("{addr}: TLS handshake: {e}"));
+                }
+                Err(ClientError::Connection(e)) => failures.push(format!("{addr}: {e}")),
+                Err(e) => failures.push(format!("{addr}: {e}")),
             }
         }
-        Err(ClientError::Connection(last))
+        let all = failures.join("; ");
+        Err(if tls_failed {
+            ClientError::Tls(all)
+        } else {
+            ClientError::Connection(all)
+        })
     }
 
+    /// The pooled connection of `slot`, reopened if it died. The slot stays locked
+    /// while opening, so concurrent callers wait for one reconnection instead of
+    /// racing their own.
     async fn connection(&self, slot: usize) -> Result<Arc<Connection>, ClientError> {
-        let mut guard = self.inner.pool[slot % self.inner.pool.len()].lock().await;
-        if let Some(c) = guard.as_ref().filter(|c| c.is_alive()) {
+        let pool = &self.inner.pool;
+        let Some(cell) = pool.get(slot % pool.len().max(1)) else {
+            return Err(ClientError::Config("empty connection pool".into()));
+        };
+        let mut cell = cell.lock().await;
+        if let Some(c) = cell.as_ref().filter(|c| c.is_alive()) {
             return Ok(Arc::clone(c));
         }
-        let conn = self.open().await?;
-        *guard = Some(Arc::clone(&conn));
+        let conn = Arc::new(self.open().await?);
+        *cell = Some(Arc::clone(&conn));
         Ok(conn)
     }
 
-    /// Sends one request built by `body` and waits for its response (any status).
+    /// Sends one request whose fields `body` writes, and waits for its response,
+    /// whatever the status (see [`Response::ok`]). Calls go round-robin over the pool.
+    /// A failed call is not retried: the daemon may have executed it.
     pub async fn call(
         &self,
-        op: Opcode,
+        opcode: Opcode,
         body: impl FnOnce(&mut FieldsWriter<'_>),
     ) -> Result<Response, ClientError> {
         let slot = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let conn = self.connection(slot).await?;
-        conn.call(op.code(), body, self.inner.config.timeout).await
+        conn.call(opcode.code(), body, self.inner.config.timeout)
+            .await
     }
 }

@@ -1,0 +1,145 @@
+//! Typed calls for PINs: verification, translation, generation, change, delivery and
+//! the try counters (protocol/README.md, "pin.*").
+
+use super::requests::{
+    Card, PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinReference,
+    PinTranslateRequest, Verification,
+};
+use super::{Client, ClientError, Response};
+use crate::protocol::{Opcode, Status, Tag};
+
+impl Client {
+    /// pin.verify of an enciphered PIN block against the card's PVV or offset. A wrong
+    /// PIN is [`Verification::Failed`] (counted by the daemon), a locked card
+    /// [`Verification::Locked`]; `invalid_pin_block` (wrong key or PAN) is an error.
+    pub async fn pin_verify(
+        &self,
+        card: &Card,
+        key: &str,
+        format: u8,
+        pin_block: &[u8],
+        pvk: &str,
+        reference: &PinReference,
+    ) -> Result<Verification, ClientError> {
+        let r = self
+            .call(Opcode::PinVerify, |w| {
+                card.write(w);
+                w.str(Tag::Key, key)
+                    .u8(Tag::Format, format)
+                    .bytes(Tag::PinBlock, pin_block)
+                    .str(Tag::Pvk, pvk);
+                reference.write(w);
+            })
+            .await?;
+        Verification::from_response(r)
+    }
+
+    /// pin.translate: the PIN block under the destination key and format.
+    pub async fn pin_translate(&self, req: &PinTranslateRequest) -> Result<Vec<u8>, ClientError> {
+        self.call(Opcode::PinTranslate, |w| {
+            req.card.write(w);
+            w.str(Tag::Key, &req.key)
+                .u8(Tag::Format, req.format)
+                .bytes(Tag::PinBlock, &req.pin_block)
+                .str(Tag::DestKey, &req.dest_key)
+                .u8(Tag::DestFormat, req.dest_format);
+            if let Some(p) = &req.dest_pan {
+                w.str(Tag::DestPan, p);
+            }
+        })
+        .await?
+        .ok()?
+        .need_bytes(Tag::PinBlock)
+    }
+
+    /// pin.generate: `pvv` or `offset`, `pvk_version`, `pin_blob`, and with a delivery
+    /// `delivery_block` and `transport_key_version`. The clear PIN never leaves the
+    /// daemon.
+    pub async fn pin_generate(&self, req: &PinGenerateRequest) -> Result<Response, ClientError> {
+        self.call(Opcode::PinGenerate, |w| {
+            req.card.write(w);
+            w.str(Tag::Pvk, &req.pvk);
+            match &req.method {
+                PinMethod::Pvv { pvki } => {
+                    w.u8(Tag::Method, 0).u8(Tag::Pvki, *pvki);
+                }
+                PinMethod::Ibm3624(params) => {
+                    w.u8(Tag::Method, 1);
+                    if let Some(p) = params {
+                        p.write(w);
+                    }
+                }
+            }
+            if let Some(n) = req.pin_length {
+                w.u8(Tag::PinLength, n);
+            }
+            if let Some(d) = &req.delivery {
+                d.write(w);
+            }
+        })
+        .await?
+        .ok()
+    }
+
+    /// pin.change: the old PIN is verified first; a wrong one is
+    /// [`PinChange::WrongPin`], not an error.
+    pub async fn pin_change(&self, req: &PinChangeRequest) -> Result<PinChange, ClientError> {
+        let r = self
+            .call(Opcode::PinChange, |w| {
+                req.card.write(w);
+                w.str(Tag::Key, &req.key)
+                    .u8(Tag::Format, req.format)
+                    .bytes(Tag::PinBlock, &req.pin_block)
+                    .bytes(Tag::NewPinBlock, &req.new_pin_block)
+                    .str(Tag::Pvk, &req.pvk);
+                req.reference.write(w);
+            })
+            .await?;
+        match r.status() {
+            Some(Status::Ok) => Ok(PinChange::Changed(r)),
+            Some(Status::VerificationFailed) => Ok(PinChange::WrongPin),
+            Some(Status::PinLocked) => Ok(PinChange::Locked),
+            _ => Err(r.status_error()),
+        }
+    }
+
+    /// pin.deliver: the PIN of an LMK-encrypted blob as a PIN block under the delivery
+    /// key. A blob of another card, or altered, is `invalid_blob`.
+    pub async fn pin_deliver(
+        &self,
+        card: &Card,
+        pin_blob: &[u8],
+        delivery: &PinDelivery,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.call(Opcode::PinDeliver, |w| {
+            card.write(w);
+            w.bytes(Tag::PinBlob, pin_blob);
+            delivery.write(w);
+        })
+        .await?
+        .ok()?
+        .need_bytes(Tag::DeliveryBlock)
+    }
+
+    /// pin.attempts: `attempts`, `limit`, `locked`, `last_failure`.
+    pub async fn pin_attempts(&self, card: &Card) -> Result<Response, ClientError> {
+        self.call(Opcode::PinAttempts, |w| card.write(w))
+            .await?
+            .ok()
+    }
+
+    /// pin.attempts.reset: the same fields as pin.attempts, after the reset.
+    pub async fn pin_attempts_reset(&self, card: &Card) -> Result<Response, ClientError> {
+        self.call(Opcode::PinAttemptsReset, |w| card.write(w))
+            .await?
+            .ok()
+    }
+
+    /// pin.guard.reset: lifts the global brute-force guard (security officer).
+    pub async fn guard_reset(&self) -> Result<(), ClientError> {
+        self.call(Opcode::GuardReset, |_| {})
+            .await?
+            .ok()
+            .map(|_| ())
+    }
+}
