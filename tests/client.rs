@@ -8,9 +8,7 @@ mod daemon;
 use std::process::Command;
 
 use cofre::client::{Card, Client, ClientConfig, ClientError, PinReference, Verification};
-use cofre::crypto::cipher::BlockCipher;
 use cofre::crypto::pan::{self, Pan};
-use cofre::crypto::pinblock::{self, Format};
 use cofre::crypto::{ClearKey, Pin, cvv, pvv};
 use cofre::protocol::{Status, Tag};
 use daemon::Daemon;
@@ -22,17 +20,7 @@ fn config(addresses: Vec<String>, identity: &str) -> ClientConfig {
 }
 
 fn block(pan: &str, pin: &str) -> Vec<u8> {
-    let k = BlockCipher::tdes(&hex::decode(ZPK).unwrap()).unwrap();
-    pinblock::encipher(
-        Format::Iso0,
-        &k,
-        &Pin::new(pin).unwrap(),
-        Some(&Pan::new(pan).unwrap()),
-        &mut rand::rng(),
-    )
-    .unwrap()
-    .as_bytes()
-    .to_vec()
+    daemon::iso0_block(pan, pin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

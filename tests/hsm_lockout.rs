@@ -5,9 +5,7 @@
 
 mod daemon;
 
-use cofre::crypto::cipher::BlockCipher;
 use cofre::crypto::pan::Pan;
-use cofre::crypto::pinblock::{self, Format};
 use cofre::crypto::{ClearKey, Pin, pvv};
 use cofre::protocol::{Opcode, Status, Tag};
 use daemon::{Daemon, Raw, scratch_with};
@@ -18,17 +16,7 @@ const ZPK: &str = "0123456789ABCDEFFEDCBA9876543210";
 const CARD: &str = "4000001234567899";
 
 fn block(pan: &str, pin: &str) -> Vec<u8> {
-    let k = BlockCipher::tdes(&hex::decode(ZPK).unwrap()).unwrap();
-    pinblock::encipher(
-        Format::Iso0,
-        &k,
-        &Pin::new(pin).unwrap(),
-        Some(&Pan::new(pan).unwrap()),
-        &mut rand::rng(),
-    )
-    .unwrap()
-    .as_bytes()
-    .to_vec()
+    daemon::iso0_block(pan, pin)
 }
 
 fn pvv_of(pan: &str, pin: &str) -> String {

@@ -154,7 +154,7 @@ pub fn signature(
 }
 
 /// The headers of a call, as the HTTP layer read them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct CallHeaders<'a> {
     /// `apikey`.
     pub api_key: Option<&'a str>,
@@ -171,12 +171,32 @@ pub struct CallHeaders<'a> {
 }
 
 /// An issued token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The bearer token.
     pub access_token: String,
     /// Seconds it is valid.
     pub expires_in: u64,
+}
+
+// The bearer token and the signature are credentials: Debug names the client only.
+impl std::fmt::Debug for CallHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallHeaders")
+            .field("client_id", &self.client_id)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Grant([REDACTED token], expires_in: {})",
+            self.expires_in
+        )
+    }
 }
 
 /// Registered clients and live tokens.

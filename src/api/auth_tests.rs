@@ -105,7 +105,7 @@ fn token_then_signed_calls_and_every_refusal() {
         Err(AuthError::Header("Signature"))
     );
     // Errors and Debug never show the secret or a token.
-    let shown = format!("{:?} {:?}", a, AuthError::Signature);
+    let shown = format!("{:?} {:?} {:?} {:?}", a, AuthError::Signature, good, grant);
     assert!(!shown.contains("example-secret") && !shown.contains(&grant.access_token));
 }
 

@@ -138,6 +138,19 @@ pub struct NewKey {
     pub exportable: Option<bool>,
 }
 
+impl NewKey {
+    /// Version 1 of this new key, with the kind's default exportability unless given.
+    fn first_slot(&self, algorithm: KeyAlgorithm) -> Slot<'_> {
+        Slot {
+            id: &self.id,
+            kind: self.kind,
+            algorithm,
+            exportable: self.exportable.unwrap_or(self.kind.exportable_by_default()),
+            version: 1,
+        }
+    }
+}
+
 /// The key store in memory.
 pub struct KeyStore {
     lmk_kcv: Kcv,
@@ -489,19 +502,7 @@ impl KeyStore {
         });
         spec.kind.check_shape(algorithm, len)?;
         let key = random_key(algorithm, len, rng)?;
-        self.insert(
-            lmk,
-            Slot {
-                id: &spec.id,
-                kind: spec.kind,
-                algorithm,
-                exportable: spec.exportable.unwrap_or(spec.kind.exportable_by_default()),
-                version: 1,
-            },
-            key,
-            now,
-            rng,
-        )
+        self.insert(lmk, spec.first_slot(algorithm), key, now, rng)
     }
 
     /// Imports a key from clear components (XOR), each checked against its KCV when one is
@@ -548,19 +549,7 @@ impl KeyStore {
                 "combined key has KCV {got}, expected {e}"
             )));
         }
-        self.insert(
-            lmk,
-            Slot {
-                id: &spec.id,
-                kind: spec.kind,
-                algorithm,
-                exportable: spec.exportable.unwrap_or(spec.kind.exportable_by_default()),
-                version: 1,
-            },
-            key,
-            now,
-            rng,
-        )
+        self.insert(lmk, spec.first_slot(algorithm), key, now, rng)
     }
 
     /// Imports a TR-31 block wrapped under a KEK in this store (any usable KEK version).

@@ -267,3 +267,19 @@ impl Raw {
         r
     }
 }
+
+/// An ISO 9564 format 0 PIN block under the example ZPK (`zpk.example`).
+pub fn iso0_block(pan: &str, pin: &str) -> Vec<u8> {
+    let zpk = hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap();
+    let k = cofre::crypto::cipher::BlockCipher::tdes(&zpk).unwrap();
+    cofre::crypto::pinblock::encipher(
+        cofre::crypto::pinblock::Format::Iso0,
+        &k,
+        &cofre::crypto::Pin::new(pin).unwrap(),
+        Some(&cofre::crypto::pan::Pan::new(pan).unwrap()),
+        &mut rand::rng(),
+    )
+    .unwrap()
+    .as_bytes()
+    .to_vec()
+}

@@ -132,7 +132,7 @@ fn plan_inner(
                 return Err(locked());
             }
             let result = if op == Opcode::PinVerify {
-                pin::verify(ctx, f, out).map(|_| ())
+                pin::verify(ctx, f, out)
             } else {
                 pin::change(ctx, f, out)
             };

@@ -177,20 +177,20 @@ fn check_pin(
     Ok(matched)
 }
 
-/// pin.verify. Returns whether the PIN verified (the caller counts failures).
-pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> Result<bool, OpError> {
-    f.only(&allowed(&[
-        &[
-            Tag::Key,
-            Tag::Format,
-            Tag::PinBlock,
-            Tag::Pvk,
-            Tag::Pvv,
-            Tag::Pvki,
-            Tag::Offset,
-        ],
-        IBM,
-    ]))?;
+/// The fields of pin.verify; pin.change takes these and `new_pin_block`.
+const VERIFY_FIELDS: &[Tag] = &[
+    Tag::Key,
+    Tag::Format,
+    Tag::PinBlock,
+    Tag::Pvk,
+    Tag::Pvv,
+    Tag::Pvki,
+    Tag::Offset,
+];
+
+/// pin.verify: `ok`, or `verification_failed` (the caller counts failures).
+pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+    f.only(&allowed(&[VERIFY_FIELDS, IBM]))?;
     let (pan, _) = card(ctx, f)?;
     let reference = reference(f, &pan)?;
     let format = format(f, Tag::Format, None)?;
@@ -199,7 +199,7 @@ pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> Resu
         Some(pvk_version) => {
             out.u32(Tag::KeyVersion, key_version)
                 .u32(Tag::PvkVersion, pvk_version);
-            Ok(true)
+            Ok(())
         }
         None => Err(OpError::new(
             Status::VerificationFailed,
@@ -357,19 +357,7 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> Op
 
 /// pin.change: verify the old PIN block, then derive the new reference and blob.
 pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
-    f.only(&allowed(&[
-        &[
-            Tag::Key,
-            Tag::Format,
-            Tag::PinBlock,
-            Tag::NewPinBlock,
-            Tag::Pvk,
-            Tag::Pvv,
-            Tag::Pvki,
-            Tag::Offset,
-        ],
-        IBM,
-    ]))?;
+    f.only(&allowed(&[VERIFY_FIELDS, &[Tag::NewPinBlock], IBM]))?;
     let (pan, _) = card(ctx, f)?;
     let reference = reference(f, &pan)?;
     let fmt = format(f, Tag::Format, None)?;
