@@ -22,6 +22,9 @@ enum Command {
     Keys(cofre::cli::keys::KeysCommand),
     /// Runs the HSM daemon (mutual TLS, binary protocol; see protocol/README.md).
     Hsm(cofre::cli::hsm::HsmArgs),
+    /// The REST facade: records, the issuing flow, the cardholder API.
+    #[command(subcommand)]
+    Api(cofre::cli::api::ApiCommand),
     /// One protocol call to a running daemon, from a shell.
     Client(cofre::cli::client::ClientArgs),
     /// Starts the whole system on the INSECURE example keys (keys-example/).
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hsm(args) => return cofre::cli::hsm::run(args),
         Command::Up(args) => return cofre::cli::up::run(args),
+        Command::Api(cmd) => return cofre::cli::api::run(cmd),
         Command::Client(args) => cofre::cli::client::run(args),
         Command::Bench(args) => cofre::cli::bench::run(args),
         Command::Calc(cmd) => cofre::cli::calc::run(cmd).map_err(|e| e.to_string()),

@@ -72,6 +72,8 @@ async fn exercise(store: &Store) {
         pvv: "0651".into(),
         pin_blob: "01AB".into(),
         body: json!({"embossingName": "MARIA SILVA"}),
+        credit_limit: 0,
+        tenant: String::new(),
     };
     let e = store
         .create_card("client-a", card(other.id, &token, &unique()))

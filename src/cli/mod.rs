@@ -2,6 +2,7 @@
 //! calls into here; each subcommand returns its output or an error the binary prints as
 //! one line on stderr with a non-zero exit.
 
+pub mod api;
 pub mod bench;
 pub mod calc;
 pub mod client;

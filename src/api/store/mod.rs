@@ -12,6 +12,9 @@ use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+mod idempotency;
+pub use idempotency::Claim;
+
 /// What the store can refuse.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -30,7 +33,7 @@ pub enum StoreError {
     Database(String),
 }
 
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -39,14 +42,14 @@ fn db(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A fresh 12-digit record number (random: numbers reveal nothing about volumes).
-fn new_id() -> i64 {
+pub(crate) fn new_id() -> i64 {
     rand::rng().random_range(100_000_000_000..1_000_000_000_000)
 }
 
@@ -63,6 +66,8 @@ pub struct Customer {
     pub body: serde_json::Value,
     /// `active`, `inactive`, ...
     pub status: String,
+    /// The API tenant that owns the record.
+    pub tenant: String,
 }
 
 /// An account record.
@@ -82,6 +87,8 @@ pub struct Account {
     pub body: serde_json::Value,
     /// Status.
     pub status: String,
+    /// The API tenant that owns the record.
+    pub tenant: String,
 }
 
 /// A card record (no clear PAN, PIN or CVV).
@@ -111,10 +118,23 @@ pub struct Card {
     pub pvv: String,
     /// The LMK-encrypted PIN from the daemon, hex.
     pub pin_blob: String,
-    /// `inactive` until activation, then `active`, `blocked`, ...
+    /// `inactive` until activation, then `active`, `blocked`, `lost`, `stolen`,
+    /// `replaced`, `cancelled`.
     pub status: String,
-    /// The request body as received.
+    /// The request body as received (and later non-secret changes merged in).
     pub body: serde_json::Value,
+    /// `active` or `blocked` (PIN use blocked by the issuer, beside the daemon's lockout).
+    pub pin_status: String,
+    /// The processor block code last applied (empty: none).
+    pub block_code: String,
+    /// Card credit limit in minor units (0: the account's).
+    pub credit_limit: i64,
+    /// The card that replaced this one, if reissued.
+    pub replaced_by: Option<i64>,
+    /// Dynamic CVV2: `on` once asked for (static CVV2 refused), `off`.
+    pub dcvv2: String,
+    /// The API tenant (client's issuer/store id) that owns the record.
+    pub tenant: String,
 }
 
 /// One history row.
@@ -163,6 +183,10 @@ pub struct NewCard {
     pub pin_blob: String,
     /// The request body.
     pub body: serde_json::Value,
+    /// Card credit limit in minor units (0: the account's).
+    pub credit_limit: i64,
+    /// Owning tenant.
+    pub tenant: String,
 }
 
 /// The store.
@@ -234,16 +258,32 @@ impl Store {
         name: &str,
         body: &serde_json::Value,
     ) -> Result<Customer, StoreError> {
+        self.create_customer_with_id(actor, "", new_id(), document, name, body)
+            .await
+    }
+
+    /// Creates a customer with a chosen number for a tenant; number and document must
+    /// be new.
+    pub async fn create_customer_with_id(
+        &self,
+        actor: &str,
+        tenant: &str,
+        id: i64,
+        document: &str,
+        name: &str,
+        body: &serde_json::Value,
+    ) -> Result<Customer, StoreError> {
         let c = Customer {
-            id: new_id(),
+            id,
             document: document.to_owned(),
             name: name.to_owned(),
             body: body.clone(),
             status: "active".into(),
+            tenant: tenant.to_owned(),
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
         let now = now_ms();
-        sqlx::query("INSERT INTO customers (id, document, name, body, status, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO customers (id, document, name, body, status, created_ms, updated_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(c.id)
             .bind(&c.document)
             .bind(&c.name)
@@ -251,6 +291,7 @@ impl Store {
             .bind(&c.status)
             .bind(now)
             .bind(now)
+            .bind(&c.tenant)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -271,20 +312,145 @@ impl Store {
 
     /// A customer by number.
     pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
-        let row =
-            sqlx::query("SELECT id, document, name, body, status FROM customers WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?
-                .ok_or(StoreError::NotFound("customer"))?;
+        let row = sqlx::query(
+            "SELECT id, document, name, body, status, tenant FROM customers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("customer"))?;
         Ok(Customer {
             id: row.try_get(0).map_err(db)?,
             document: row.try_get(1).map_err(db)?,
             name: row.try_get(2).map_err(db)?,
             body: json(&row.try_get::<String, _>(3).map_err(db)?),
             status: row.try_get(4).map_err(db)?,
+            tenant: row.try_get(5).map_err(db)?,
         })
+    }
+
+    /// A customer by document.
+    pub async fn customer_by_document(
+        &self,
+        document: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        let id: Option<i64> = sqlx::query("SELECT id FROM customers WHERE document = $1")
+            .bind(document)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(db)?;
+        match id {
+            Some(id) => Ok(Some(self.customer(id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies `change` to a customer (name, document, body, status), with history.
+    pub async fn update_customer(
+        &self,
+        actor: &str,
+        id: i64,
+        action: &str,
+        change: impl FnOnce(&mut Customer),
+    ) -> Result<Customer, StoreError> {
+        let before = self.customer(id).await?;
+        let mut after = before.clone();
+        change(&mut after);
+        after.id = before.id;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE customers SET document = $1, name = $2, body = $3, status = $4, updated_ms = $5 WHERE id = $6")
+            .bind(&after.document)
+            .bind(&after.name)
+            .bind(after.body.to_string())
+            .bind(&after.status)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let to_json =
+            |c: &Customer| serde_json::to_value(c).map_err(|e| StoreError::Database(e.to_string()));
+        Self::history(
+            &mut tx,
+            "customer",
+            id,
+            actor,
+            action,
+            Some(&to_json(&before)?),
+            Some(&to_json(&after)?),
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(after)
+    }
+
+    /// Applies `change` to an account (product, limit, cycle day, body, status), with history.
+    pub async fn update_account(
+        &self,
+        actor: &str,
+        id: i64,
+        action: &str,
+        change: impl FnOnce(&mut Account),
+    ) -> Result<Account, StoreError> {
+        let before = self.account(id).await?;
+        let mut after = before.clone();
+        change(&mut after);
+        after.id = before.id;
+        after.customer_id = before.customer_id;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE accounts SET product = $1, credit_limit = $2, cycle_day = $3, body = $4, status = $5, updated_ms = $6 WHERE id = $7")
+            .bind(&after.product)
+            .bind(after.credit_limit)
+            .bind(after.cycle_day)
+            .bind(after.body.to_string())
+            .bind(&after.status)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let to_json =
+            |a: &Account| serde_json::to_value(a).map_err(|e| StoreError::Database(e.to_string()));
+        Self::history(
+            &mut tx,
+            "account",
+            id,
+            actor,
+            action,
+            Some(&to_json(&before)?),
+            Some(&to_json(&after)?),
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(after)
+    }
+
+    /// The accounts of a customer, oldest first.
+    pub async fn accounts_of(&self, customer_id: i64) -> Result<Vec<Account>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query("SELECT id FROM accounts WHERE customer_id = $1 ORDER BY created_ms, id")
+                .bind(customer_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.account(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// The pool, for modules that keep their own tables (same database, same migrations).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Creates an account for an existing customer.
@@ -297,22 +463,50 @@ impl Store {
         cycle_day: i64,
         body: &serde_json::Value,
     ) -> Result<Account, StoreError> {
+        let tenant = self.customer(customer_id).await?.tenant;
+        self.create_account_with_id(
+            actor,
+            &tenant,
+            new_id(),
+            customer_id,
+            product,
+            credit_limit,
+            cycle_day,
+            body,
+        )
+        .await
+    }
+
+    /// Creates an account with a chosen number for a tenant.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_account_with_id(
+        &self,
+        actor: &str,
+        tenant: &str,
+        id: i64,
+        customer_id: i64,
+        product: &str,
+        credit_limit: i64,
+        cycle_day: i64,
+        body: &serde_json::Value,
+    ) -> Result<Account, StoreError> {
         self.customer(customer_id).await?;
         if !(1..=31).contains(&cycle_day) {
             return Err(StoreError::Rule("billing cycle day must be 1-31".into()));
         }
         let a = Account {
-            id: new_id(),
+            id,
             customer_id,
             product: product.to_owned(),
             credit_limit,
             cycle_day,
             body: body.clone(),
             status: "active".into(),
+            tenant: tenant.to_owned(),
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
         let now = now_ms();
-        sqlx::query("INSERT INTO accounts (id, customer_id, product, credit_limit, cycle_day, body, status, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        sqlx::query("INSERT INTO accounts (id, customer_id, product, credit_limit, cycle_day, body, status, created_ms, updated_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(a.id)
             .bind(a.customer_id)
             .bind(&a.product)
@@ -322,6 +516,7 @@ impl Store {
             .bind(&a.status)
             .bind(now)
             .bind(now)
+            .bind(&a.tenant)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -342,7 +537,7 @@ impl Store {
 
     /// An account by number.
     pub async fn account(&self, id: i64) -> Result<Account, StoreError> {
-        let row = sqlx::query("SELECT id, customer_id, product, credit_limit, cycle_day, body, status FROM accounts WHERE id = $1")
+        let row = sqlx::query("SELECT id, customer_id, product, credit_limit, cycle_day, body, status, tenant FROM accounts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -356,6 +551,7 @@ impl Store {
             cycle_day: row.try_get(4).map_err(db)?,
             body: json(&row.try_get::<String, _>(5).map_err(db)?),
             status: row.try_get(6).map_err(db)?,
+            tenant: row.try_get(7).map_err(db)?,
         })
     }
 
@@ -382,10 +578,16 @@ impl Store {
             pin_blob: new.pin_blob,
             status: "inactive".into(),
             body: new.body,
+            pin_status: "active".into(),
+            block_code: String::new(),
+            credit_limit: new.credit_limit,
+            replaced_by: None,
+            dcvv2: "off".into(),
+            tenant: new.tenant,
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
         let now = now_ms();
-        sqlx::query("INSERT INTO cards (id, account_id, customer_id, token, token_version, lookup_token, masked_pan, kind, expiry, service_code, pvv, pin_blob, status, body, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+        sqlx::query("INSERT INTO cards (id, account_id, customer_id, token, token_version, lookup_token, masked_pan, kind, expiry, service_code, pvv, pin_blob, status, body, created_ms, updated_ms, credit_limit, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
             .bind(c.id)
             .bind(c.account_id)
             .bind(c.customer_id)
@@ -402,6 +604,8 @@ impl Store {
             .bind(c.body.to_string())
             .bind(now)
             .bind(now)
+            .bind(c.credit_limit)
+            .bind(&c.tenant)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -413,28 +617,94 @@ impl Store {
 
     /// A card by record id.
     pub async fn card(&self, id: i64) -> Result<Card, StoreError> {
-        let row = sqlx::query("SELECT id, account_id, customer_id, token, token_version, lookup_token, masked_pan, kind, expiry, service_code, pvv, pin_blob, status, body FROM cards WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
+        self.card_where("id = $1", CardKey::Id(id))
+            .await?
+            .ok_or(StoreError::NotFound("card"))
+    }
+
+    /// A card by PAN token.
+    pub async fn card_by_token(&self, token: &str) -> Result<Option<Card>, StoreError> {
+        self.card_where("token = $1", CardKey::Text(token)).await
+    }
+
+    /// A card by lookup token (the HMAC of its PAN).
+    pub async fn card_by_lookup(&self, lookup_token: &str) -> Result<Option<Card>, StoreError> {
+        self.card_where("lookup_token = $1", CardKey::Text(lookup_token))
+            .await
+    }
+
+    /// The cards of an account, oldest first.
+    pub async fn cards_of_account(&self, account_id: i64) -> Result<Vec<Card>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CARD_COLUMNS} FROM cards WHERE account_id = $1 ORDER BY created_ms, id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(card_from_row).collect()
+    }
+
+    async fn card_where(
+        &self,
+        condition: &str,
+        key: CardKey<'_>,
+    ) -> Result<Option<Card>, StoreError> {
+        let sql = format!("SELECT {CARD_COLUMNS} FROM cards WHERE {condition}");
+        let q = sqlx::query(&sql);
+        let q = match key {
+            CardKey::Id(id) => q.bind(id),
+            CardKey::Text(t) => q.bind(t.to_owned()),
+        };
+        q.fetch_optional(&self.pool)
             .await
             .map_err(db)?
-            .ok_or(StoreError::NotFound("card"))?;
-        Ok(Card {
-            id: row.try_get(0).map_err(db)?,
-            account_id: row.try_get(1).map_err(db)?,
-            customer_id: row.try_get(2).map_err(db)?,
-            token: row.try_get(3).map_err(db)?,
-            token_version: row.try_get(4).map_err(db)?,
-            lookup_token: row.try_get(5).map_err(db)?,
-            masked_pan: row.try_get(6).map_err(db)?,
-            kind: row.try_get(7).map_err(db)?,
-            expiry: row.try_get(8).map_err(db)?,
-            service_code: row.try_get(9).map_err(db)?,
-            pvv: row.try_get(10).map_err(db)?,
-            pin_blob: row.try_get(11).map_err(db)?,
-            status: row.try_get(12).map_err(db)?,
-            body: json(&row.try_get::<String, _>(13).map_err(db)?),
-        })
+            .as_ref()
+            .map(card_from_row)
+            .transpose()
+    }
+
+    /// Applies `change` to a card and writes every mutable column, with a history row
+    /// (`action`, before/after of the non-secret fields), in one transaction.
+    pub async fn update_card(
+        &self,
+        actor: &str,
+        id: i64,
+        action: &str,
+        change: impl FnOnce(&mut Card),
+    ) -> Result<Card, StoreError> {
+        let before = self.card(id).await?;
+        let mut after = before.clone();
+        change(&mut after);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE cards SET status = $1, body = $2, pin_status = $3, block_code = $4, credit_limit = $5, replaced_by = $6, dcvv2 = $7, pvv = $8, pin_blob = $9, expiry = $10, updated_ms = $11 WHERE id = $12")
+            .bind(&after.status)
+            .bind(after.body.to_string())
+            .bind(&after.pin_status)
+            .bind(&after.block_code)
+            .bind(after.credit_limit)
+            .bind(after.replaced_by)
+            .bind(&after.dcvv2)
+            .bind(&after.pvv)
+            .bind(&after.pin_blob)
+            .bind(&after.expiry)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Self::history(
+            &mut tx,
+            "card",
+            id,
+            actor,
+            action,
+            Some(&card_public(&before)),
+            Some(&card_public(&after)),
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(after)
     }
 
     /// Changes a card's status (activation, block, ...), with history.
@@ -444,29 +714,8 @@ impl Store {
         id: i64,
         status: &str,
     ) -> Result<Card, StoreError> {
-        let before = self.card(id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("UPDATE cards SET status = $1, updated_ms = $2 WHERE id = $3")
-            .bind(status)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
+        self.update_card(actor, id, "status", |c| c.status = status.to_owned())
             .await
-            .map_err(db)?;
-        let mut after = before.clone();
-        after.status = status.to_owned();
-        Self::history(
-            &mut tx,
-            "card",
-            id,
-            actor,
-            "status",
-            Some(&card_public(&before)),
-            Some(&card_public(&after)),
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        Ok(after)
     }
 
     /// The history of a record, oldest first.
@@ -501,12 +750,46 @@ impl Store {
     }
 }
 
+const CARD_COLUMNS: &str = "id, account_id, customer_id, token, token_version, lookup_token, masked_pan, kind, expiry, service_code, pvv, pin_blob, status, body, pin_status, block_code, credit_limit, replaced_by, dcvv2, tenant";
+
+enum CardKey<'a> {
+    Id(i64),
+    Text(&'a str),
+}
+
+fn card_from_row(row: &sqlx::any::AnyRow) -> Result<Card, StoreError> {
+    Ok(Card {
+        id: row.try_get(0).map_err(db)?,
+        account_id: row.try_get(1).map_err(db)?,
+        customer_id: row.try_get(2).map_err(db)?,
+        token: row.try_get(3).map_err(db)?,
+        token_version: row.try_get(4).map_err(db)?,
+        lookup_token: row.try_get(5).map_err(db)?,
+        masked_pan: row.try_get(6).map_err(db)?,
+        kind: row.try_get(7).map_err(db)?,
+        expiry: row.try_get(8).map_err(db)?,
+        service_code: row.try_get(9).map_err(db)?,
+        pvv: row.try_get(10).map_err(db)?,
+        pin_blob: row.try_get(11).map_err(db)?,
+        status: row.try_get(12).map_err(db)?,
+        body: json(&row.try_get::<String, _>(13).map_err(db)?),
+        pin_status: row.try_get(14).map_err(db)?,
+        block_code: row.try_get(15).map_err(db)?,
+        credit_limit: row.try_get(16).map_err(db)?,
+        replaced_by: row.try_get(17).map_err(db)?,
+        dcvv2: row.try_get(18).map_err(db)?,
+        tenant: row.try_get(19).map_err(db)?,
+    })
+}
+
 /// The history view of a card: everything but the PIN blob (opaque, but no reason to
 /// copy it around).
 fn card_public(c: &Card) -> serde_json::Value {
     serde_json::json!({
         "id": c.id, "account_id": c.account_id, "customer_id": c.customer_id,
         "token": c.token, "masked_pan": c.masked_pan, "kind": c.kind, "expiry": c.expiry,
-        "service_code": c.service_code, "status": c.status,
+        "service_code": c.service_code, "status": c.status, "pin_status": c.pin_status,
+        "block_code": c.block_code, "credit_limit": c.credit_limit,
+        "replaced_by": c.replaced_by, "dcvv2": c.dcvv2, "tenant": c.tenant,
     })
 }

@@ -1,0 +1,8 @@
+//! The cardholder API `/api/v1/portadores` (in progress).
+
+use super::http::Route;
+
+/// This module's routes.
+pub fn routes() -> Vec<Route> {
+    Vec::new()
+}

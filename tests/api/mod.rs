@@ -1,0 +1,453 @@
+//! Test harness for the REST facade: a real `cofre hsm` and a real `cofre api` process
+//! on loopback over a private copy of `keys-example/`, on a fresh SQLite file or a fresh
+//! PostgreSQL database (`COFRE_TEST_POSTGRES_URL`, whose role may create databases;
+//! `.ci/run` sets it up), and a small HTTP/1.1 client that signs calls as the processor's
+//! clients do. Every processor-path response can be checked against the spec with
+//! [`Resp::check`].
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../daemon/mod.rs"]
+pub mod daemon;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use cofre::api::auth::signature;
+use cofre::api::openapi::Spec;
+use serde_json::Value;
+
+pub use daemon::Daemon;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// The two example clients (keys-example/api-clients.toml).
+pub const CLIENT_1: (&str, &str, &str) = (
+    "example-client",
+    "example-api-key",
+    "example-secret-not-for-production",
+);
+/// A second tenant.
+pub const CLIENT_2: (&str, &str, &str) = (
+    "example-client-2",
+    "example-api-key-2",
+    "example-secret-2-not-for-production",
+);
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file in the scratch directory.
+    Sqlite,
+    /// A fresh database on the server of `COFRE_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// The PostgreSQL URL, or `None` (test skipped) unless `COFRE_REQUIRE_POSTGRES=1`.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("COFRE_TEST_POSTGRES_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            if std::env::var("COFRE_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("COFRE_REQUIRE_POSTGRES=1 but COFRE_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("SKIPPED PostgreSQL half: set COFRE_TEST_POSTGRES_URL (scripts/test does)");
+            None
+        }
+    }
+}
+
+/// Creates a fresh database on the server of `url`; returns its URL.
+pub fn fresh_postgres(url: &str) -> String {
+    let name = format!(
+        "cofre_t_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 1_000_000
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let base = url.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+/// A daemon and a facade.
+pub struct System {
+    pub hsm: Daemon,
+    pub api: Child,
+    pub addr: String,
+    pub dir: PathBuf,
+    pub db: Db,
+    pub database: String,
+    pub log: PathBuf,
+}
+
+impl System {
+    /// Starts both on a fresh database; `None` if that database kind is not available.
+    pub fn start(name: &str, db: Db) -> Option<Self> {
+        Self::start_with(name, db, &[])
+    }
+
+    /// Starts both, with text edits applied to the copy's api.toml.
+    pub fn start_with(name: &str, db: Db, edits: &[(&str, &str)]) -> Option<Self> {
+        let database = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(fresh_postgres(&postgres_url()?)),
+        };
+        let hsm = Daemon::start(name);
+        let dir = hsm.dir.clone();
+        let config = dir.join("api.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "api.toml has no {from:?}");
+            text = text.replace(from, to);
+        }
+        // Tests log every response that breaks the spec.
+        text = text.replacen("max_body", "check_responses = true\nmax_body", 1);
+        std::fs::write(&config, text).unwrap();
+        let database =
+            database.unwrap_or_else(|| format!("sqlite://{}", dir.join("state/api.db").display()));
+        let log = dir.join("api.log");
+        let mut api = Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .args(["api", "run", "--config"])
+            .arg(&config)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--hsm",
+                &hsm.addr,
+                "--database",
+                &database,
+            ])
+            .env("COFRE_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start cofre api");
+        let mut lines = BufReader::new(api.stdout.take().unwrap()).lines();
+        let line = lines
+            .next()
+            .unwrap_or_else(|| {
+                panic!(
+                    "api exited: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .unwrap();
+        let addr = line.strip_prefix("listening on ").unwrap().to_owned();
+        Some(Self {
+            hsm,
+            api,
+            addr,
+            dir,
+            db,
+            database,
+            log,
+        })
+    }
+
+    /// The facade's log so far.
+    pub fn api_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A signed-in client.
+    pub fn client(&self, who: (&str, &str, &str)) -> Api {
+        let mut api = Api {
+            addr: self.addr.clone(),
+            client_id: who.0.to_owned(),
+            api_key: who.1.to_owned(),
+            secret: who.2.to_owned(),
+            token: String::new(),
+        };
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", who.1, who.2));
+        let r = raw_http(
+            &self.addr,
+            "POST",
+            "/token",
+            &[
+                ("Authorization", format!("Basic {basic}")),
+                ("Content-Type", "application/x-www-form-urlencoded".into()),
+            ],
+            b"grant_type=client_credentials",
+        );
+        assert_eq!(r.status, 200, "token: {}", r.text);
+        api.token = r.json["access_token"].as_str().unwrap().to_owned();
+        api
+    }
+
+    /// Dumps every table of the database as text (for secrecy checks).
+    pub fn dump_database(&self) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&self.database).await.unwrap();
+            let tables_sql = match self.db {
+                Db::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
+                Db::Postgres => "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            };
+            let tables: Vec<String> = sqlx::query_scalar(tables_sql)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            let mut out = String::new();
+            for t in tables.into_iter().filter(|t| !t.starts_with("_sqlx")) {
+                let sql = match self.db {
+                    Db::Sqlite => format!("SELECT * FROM \"{t}\""),
+                    Db::Postgres => format!("SELECT CAST(row_to_json(x) AS TEXT) FROM \"{t}\" x"),
+                };
+                let rows = sqlx::query(&sql).fetch_all(&pool).await.unwrap();
+                out.push_str(&format!("== {t}\n"));
+                for row in rows {
+                    use sqlx::Row;
+                    for i in 0..row.len() {
+                        let cell = row
+                            .try_get::<String, _>(i)
+                            .map(|s| s.to_string())
+                            .or_else(|_| row.try_get::<i64, _>(i).map(|n| n.to_string()))
+                            .or_else(|_| {
+                                row.try_get::<Option<String>, _>(i)
+                                    .map(|s| s.unwrap_or_default())
+                            })
+                            .or_else(|_| {
+                                row.try_get::<Option<i64>, _>(i)
+                                    .map(|n| n.map(|n| n.to_string()).unwrap_or_default())
+                            })
+                            .or_else(|_| row.try_get::<Vec<u8>, _>(i).map(hex::encode))
+                            .unwrap_or_default();
+                        out.push_str(&cell);
+                        out.push('|');
+                    }
+                    out.push('\n');
+                }
+            }
+            pool.close().await;
+            out
+        })
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        let _ = self.api.kill();
+        let _ = self.api.wait();
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    /// A header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Checks the body against the processor's spec for `method spec_path` and this
+    /// status (statuses the spec gives no schema for are not checked); panics with the
+    /// violations.
+    pub fn check(&self, method: &str, spec_path: &str) -> &Self {
+        let spec = Spec::firstvision();
+        let ops = &spec.document()["paths"][spec_path][method.to_ascii_lowercase()];
+        assert!(!ops.is_null(), "the spec has no {method} {spec_path}");
+        if let Some(schema) =
+            spec.response_schema(spec_path, &method.to_ascii_lowercase(), self.status)
+        {
+            let v = spec.validate(schema, &self.json);
+            assert!(
+                v.is_empty(),
+                "{method} {spec_path} {}: response breaks the spec: {v:?}\n{}",
+                self.status,
+                self.text
+            );
+        }
+        self
+    }
+
+    /// Asserts the status, printing the body otherwise.
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        self
+    }
+
+    /// The processor-shape error code (`error.code`) or problem+json `code`.
+    pub fn code(&self) -> String {
+        self.json["error"]["code"]
+            .as_str()
+            .or_else(|| self.json["code"].as_str())
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// One HTTP/1.1 exchange (Connection: close).
+pub fn raw_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    // The server may answer (413) before reading all of a large body.
+    let _ = s.write_all(&bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        text: body,
+        json,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A signed-in API client.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub addr: String,
+    pub client_id: String,
+    pub api_key: String,
+    pub secret: String,
+    pub token: String,
+}
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    format!(
+        "t-{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    )
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+impl Api {
+    /// The signed headers of a call with `body`, request id `rid`, timestamp `ts`.
+    pub fn headers(&self, rid: &str, ts: u64, body: &[u8]) -> Vec<(&'static str, String)> {
+        let ts = ts.to_string();
+        vec![
+            ("apikey", self.api_key.clone()),
+            ("X-ClientID", self.client_id.clone()),
+            ("Authorization", format!("Bearer {}", self.token)),
+            ("Timestamp", ts.clone()),
+            ("X-Client-Request-Id", rid.to_owned()),
+            (
+                "Signature",
+                signature(self.secret.as_bytes(), &self.api_key, rid, &ts, body),
+            ),
+            ("Content-Type", "application/json".into()),
+        ]
+    }
+
+    /// A signed call with a JSON body (`Null`: no body) and a fresh request id.
+    pub fn call(&self, method: &str, path: &str, body: &Value) -> Resp {
+        self.call_rid(method, path, body, &request_id())
+    }
+
+    /// A signed call with a given request id.
+    pub fn call_rid(&self, method: &str, path: &str, body: &Value, rid: &str) -> Resp {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        self.call_raw(method, path, &bytes, rid, now_ms())
+    }
+
+    /// A signed call with raw bytes, request id and timestamp.
+    pub fn call_raw(&self, method: &str, path: &str, body: &[u8], rid: &str, ts: u64) -> Resp {
+        let headers = self.headers(rid, ts, body);
+        raw_http(&self.addr, method, path, &headers, body)
+    }
+}
