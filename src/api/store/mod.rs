@@ -12,7 +12,11 @@ use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+mod cards_ops;
 mod idempotency;
+mod mass;
+mod portadores;
+mod portadores_extra;
 pub use idempotency::Claim;
 
 /// What the store can refuse.

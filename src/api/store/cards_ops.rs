@@ -1,0 +1,1 @@
+//! Store methods for the cards ops module (in progress).

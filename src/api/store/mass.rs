@@ -1,0 +1,1 @@
+//! Store methods for the mass module (in progress).

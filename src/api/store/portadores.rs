@@ -1,0 +1,1 @@
+//! Store methods for the portadores module (in progress).

@@ -1,0 +1,1 @@
+//! Store methods for the portadores extra module (in progress).
