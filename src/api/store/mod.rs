@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Row};
 
 mod cards_ops;
 mod idempotency;
+mod issuing;
 mod mass;
 mod portadores;
 mod portadores_extra;

@@ -1,0 +1,1 @@
+//! Store methods for accounts and embosser records (in progress).
