@@ -1,8 +1,39 @@
-//! The cardholder API `/api/v1/portadores` (in progress).
+//! The cardholder API `/api/v1/portadores` (Brazilian issuers): a portador is a customer
+//! with its account(s) and card(s) in the same records as the processor operations; the
+//! Portuguese fields are kept in the customer's body. Errors are RFC 9457 problem+json.
+//!
+//! Module map: `common` (loading a tenant's portador, shared helpers), `br` (CPF, CNPJ,
+//! CEP, UF, dates, money), `contas` (account opening PF/PJ), `consultas` (lookups),
+//! `alteracoes` (changes, limits, cycle, product); `bloqueios`, `vipagem`,
+//! `dependentes`, `senhas`, `historico`, `telefones`, `referencias`.
+
+pub mod alteracoes;
+pub mod bloqueios;
+pub mod br;
+pub mod common;
+pub mod consultas;
+pub mod contas;
+pub mod dependentes;
+pub mod historico;
+pub mod referencias;
+pub mod senhas;
+pub mod telefones;
+pub mod vipagem;
 
 use super::http::Route;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
-    Vec::new()
+    let mut r = Vec::new();
+    r.extend(contas::routes());
+    r.extend(consultas::routes());
+    r.extend(alteracoes::routes());
+    r.extend(bloqueios::routes());
+    r.extend(vipagem::routes());
+    r.extend(dependentes::routes());
+    r.extend(senhas::routes());
+    r.extend(historico::routes());
+    r.extend(telefones::routes());
+    r.extend(referencias::routes());
+    r
 }

@@ -1,0 +1,1 @@
+//! CPF, CNPJ, CEP, UF, dates and money rules (in progress).
