@@ -11,4 +11,5 @@ pub mod client;
 pub mod crypto;
 pub mod hsm;
 pub mod keys;
+pub mod notify;
 pub mod protocol;

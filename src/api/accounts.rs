@@ -1,8 +1,280 @@
-//! (in progress)
+//! Accounts: `POST /account/add-L8V3` (= `/account`) and the instant account and card
+//! `POST /account/v2/instantCard`.
+//!
+//! Choices where the processor's documents are silent:
+//! * The account's product is the request's `organization` + `logo`, which must be a
+//!   configured product (`422 unknown_product`); it is stored as `ORG/LOGO` (e.g.
+//!   `800/1`, see [`product_code`]) and decides the BIN of the account's cards.
+//! * `creditLimit` is in major units with at most two decimals (`5000.00`) and is kept in
+//!   minor units; negative, not finite or above 10^13 minor units is
+//!   `422 limit_out_of_range`. Absent: 0.
+//! * The billing cycle day is `billingCycle`, 1-31 (`422 invalid_cycle_day`); absent on
+//!   `add-L8V3` (where the spec does not require it): day 1.
+//! * `accountNumber` all zeros or absent asks cofre to assign one; another value is the
+//!   number wanted (`422 duplicate` if taken), as for customers.
+//! * The whole request body is stored with the account (fields cofre does not act on are
+//!   kept, none dropped).
+//! * Instant card: `accountCreateFlag` `Y` creates the account (its `accountNumber` must
+//!   then be empty or zeros), `N` puts the card on the existing account
+//!   `accountData.accountNumber` of the customer. `embosserData.digitalCardFlag` 1 makes a
+//!   digital-wallet card, else a physical credit card. The card is active at once;
+//!   account and card are written in one transaction.
 
-use super::http::Route;
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use super::config::Product;
+use super::customers::owned_customer;
+use super::embosser::{CardSpec, expiry_date, new_card};
+use super::http::{ApiError, Ctx, Reply, Route};
+use super::issuing::{card_number, number, number_field};
+use super::server::App;
+use super::store::{Account, StoreError};
+use crate::handler;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
-    Vec::new()
+    vec![
+        Route::processor(
+            Method::POST,
+            "/account/add-L8V3",
+            "/account/add-L8V3",
+            handler!(add),
+        ),
+        Route::processor(Method::POST, "/account", "/account/add-L8V3", handler!(add)),
+        Route::processor(
+            Method::POST,
+            "/account/v2/instantCard",
+            "/account/v2/instantCard",
+            handler!(instant_card),
+        ),
+    ]
+}
+
+/// The largest credit or purchase limit, in minor units.
+pub const MAX_LIMIT_MINOR: i64 = 10_000_000_000_000;
+
+/// How an account names its product.
+pub fn product_code(p: &Product) -> String {
+    format!("{}/{}", p.organization, p.logo)
+}
+
+/// The configured product of an account (`None`: its code names no product today).
+pub fn product_of<'a>(app: &'a App, account: &Account) -> Option<&'a Product> {
+    let (org, logo) = account.product.split_once('/')?;
+    let (org, logo) = (org.parse().ok()?, logo.parse().ok()?);
+    app.config.product(org, Some(logo))
+}
+
+/// A configured product by organization and logo, else `422 unknown_product`.
+pub fn product<'a>(
+    app: &'a App,
+    org: &Value,
+    logo: &Value,
+    field: &str,
+) -> Result<&'a Product, ApiError> {
+    let unknown = || {
+        ApiError::unprocessable(
+            "unknown_product",
+            "no product for this organization and logo",
+        )
+        .field(field)
+    };
+    let (Some(org), Some(logo)) = (org.as_i64(), logo.as_i64()) else {
+        return Err(unknown());
+    };
+    app.config.product(org, Some(logo)).ok_or_else(unknown)
+}
+
+/// An amount in major units (JSON number, absent = 0) as minor units, range-checked.
+pub fn minor_units(v: &Value, field: &str) -> Result<i64, ApiError> {
+    let out_of_range = || {
+        ApiError::unprocessable(
+            "limit_out_of_range",
+            format!("{field}: 0 to 100000000000.00"),
+        )
+        .field(field)
+    };
+    let major = match v {
+        Value::Null => return Ok(0),
+        Value::Number(n) => n.as_f64().ok_or_else(out_of_range)?,
+        _ => return Err(out_of_range()),
+    };
+    if !major.is_finite() || major < 0.0 {
+        return Err(out_of_range());
+    }
+    let minor = (major * 100.0).round();
+    // The bound is checked on the float, before the conversion could saturate.
+    #[allow(clippy::cast_precision_loss)]
+    if minor > MAX_LIMIT_MINOR as f64 {
+        return Err(out_of_range());
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(minor as i64)
+}
+
+/// A billing cycle day (absent: `default`).
+fn cycle_day(v: &Value, field: &str, default: Option<i64>) -> Result<i64, ApiError> {
+    let bad = || ApiError::unprocessable("invalid_cycle_day", "the billing cycle day is 1-31");
+    match (v.as_i64(), default) {
+        (Some(d), _) if (1..=31).contains(&d) => Ok(d),
+        (None, Some(d)) if v.is_null() => Ok(d),
+        _ => Err(bad().field(field)),
+    }
+}
+
+/// The account number a client asks for: `None` to have one assigned.
+fn wanted_account(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        v => Ok(Some(number_field(v, field)?).filter(|n| *n != 0)),
+    }
+}
+
+async fn account_free(ctx: &Ctx, id: i64, field: &str) -> Result<(), ApiError> {
+    match ctx.app.store.account(id).await {
+        Ok(_) => {
+            Err(ApiError::unprocessable("duplicate", "this account number is in use").field(field))
+        }
+        Err(StoreError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+    let base = "/accountData";
+    let data = ctx.at(base);
+    let customer_field = format!("{base}/customerNumber");
+    let customer_id = number_field(&data["customerNumber"], &customer_field)?;
+    let customer = owned_customer(&ctx, customer_id, &customer_field).await?;
+    let product = product(
+        &ctx.app,
+        &data["organization"],
+        &data["logo"],
+        &format!("{base}/logo"),
+    )?;
+    let limit = minor_units(&data["creditLimit"], &format!("{base}/creditLimit"))?;
+    let cycle = cycle_day(
+        &data["billingCycle"],
+        &format!("{base}/billingCycle"),
+        Some(1),
+    )?;
+    let number_field_name = format!("{base}/accountNumber");
+    let id = match wanted_account(&data["accountNumber"], &number_field_name)? {
+        Some(id) => {
+            account_free(&ctx, id, &number_field_name).await?;
+            id
+        }
+        None => super::store::new_id(),
+    };
+    let a = ctx
+        .app
+        .store
+        .create_account_with_id(
+            &ctx.client_id,
+            &ctx.tenant,
+            id,
+            customer.id,
+            &product_code(product),
+            limit,
+            cycle,
+            &ctx.body,
+        )
+        .await?;
+    tracing::info!(account = a.id, customer = customer.id, "account added");
+    Reply::ok(json!({
+        "organization": product.organization,
+        "accountNumber": number(a.id),
+    }))
+}
+
+async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
+    let customer_id = number_field(&ctx.body["customerNumber"], "/customerNumber")?;
+    let customer = owned_customer(&ctx, customer_id, "/customerNumber").await?;
+    let org = &ctx.body["organizationNumber"];
+    let requested = product(&ctx.app, org, &ctx.body["logo"], "/logo")?;
+    let data = ctx.at("/accountData");
+    let acct_field = "/accountData/accountNumber";
+    let wanted = wanted_account(&data["accountNumber"], acct_field)?;
+    let create = match ctx.body["accountCreateFlag"].as_str() {
+        Some("Y") => true,
+        Some("N") => false,
+        _ => {
+            return Err(
+                ApiError::unprocessable("invalid_flag", "accountCreateFlag is Y or N")
+                    .field("/accountCreateFlag"),
+            );
+        }
+    };
+    let account = if create {
+        if wanted.is_some() {
+            return Err(ApiError::unprocessable(
+                "account_number_not_allowed",
+                "the account number must be empty or zeros when accountCreateFlag is Y",
+            )
+            .field(acct_field));
+        }
+        Account {
+            id: super::store::new_id(),
+            customer_id: customer.id,
+            product: product_code(requested),
+            credit_limit: minor_units(&data["creditLimit"], "/accountData/creditLimit")?,
+            cycle_day: cycle_day(&data["billingCycle"], "/accountData/billingCycle", None)?,
+            body: ctx.body.clone(),
+            status: "active".into(),
+            tenant: ctx.tenant.clone(),
+        }
+    } else {
+        let not_found = || {
+            ApiError::unprocessable("account_not_found", "no such account of this customer")
+                .field(acct_field)
+        };
+        let id = wanted.ok_or_else(not_found)?;
+        let a = match ctx.app.store.account(id).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound(_)) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        if a.customer_id != customer.id || !(a.tenant.is_empty() || a.tenant == ctx.tenant) {
+            return Err(not_found());
+        }
+        a
+    };
+    // A card on an existing account takes that account's product (its BIN).
+    let product = product_of(&ctx.app, &account).unwrap_or(requested);
+    let emb_base = "/embosserData";
+    let emb = ctx.at(emb_base);
+    let kind = match emb["digitalCardFlag"].as_i64() {
+        Some(1) => "digital-wallet",
+        Some(0) | None => "physical-credit",
+        Some(_) => {
+            return Err(
+                ApiError::unprocessable("invalid_flag", "digitalCardFlag is 0 or 1")
+                    .field("/embosserData/digitalCardFlag"),
+            );
+        }
+    };
+    let spec = CardSpec::read(emb, emb_base, product, &customer, Some(kind))?;
+    let new = new_card(&ctx, product, &account, &customer, &spec, ctx.body.clone()).await?;
+    let (a, card) = ctx
+        .app
+        .store
+        .create_instant(&ctx.client_id, account, create, new)
+        .await?;
+    tracing::info!(account = a.id, card = card.id, "instant card issued");
+    #[allow(clippy::cast_precision_loss)]
+    let limit = a.credit_limit as f64 / 100.0;
+    let mut out = json!({
+        "organizationNumber": product.organization,
+        "logo": product.logo,
+        "customerNumber": number(customer.id),
+        "accountNumber": number(a.id),
+        "cardNumber": card_number(&card),
+        "creditLimit": limit,
+    });
+    if let Some(d) = expiry_date(&card.expiry) {
+        out["cardExpiryDate"] = json!(d);
+    }
+    Reply::ok(out)
 }

@@ -195,8 +195,8 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
         .map_err(|e| format!("listen {}: {e}", app.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "cofre api listening");
-    println!("listening on {addr}");
-    crate::hsm::notify::notify("READY=1");
+    println!("api listening on http://{addr}");
+    crate::notify::notify("READY=1");
     let router = router(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
@@ -209,7 +209,7 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
-            crate::hsm::notify::notify("STOPPING=1");
+            crate::notify::notify("STOPPING=1");
             tracing::info!("cofre api stopping");
         })
         .await

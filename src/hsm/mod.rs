@@ -13,7 +13,7 @@ pub mod guard;
 pub mod keyring;
 pub mod local;
 pub mod metrics;
-pub mod notify;
+pub use crate::notify;
 pub mod ops;
 pub mod policy;
 pub mod server;

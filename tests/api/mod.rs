@@ -153,7 +153,10 @@ impl System {
                 )
             })
             .unwrap();
-        let addr = line.strip_prefix("listening on ").unwrap().to_owned();
+        let addr = line
+            .strip_prefix("api listening on http://")
+            .unwrap()
+            .to_owned();
         Some(Self {
             hsm,
             api,
@@ -207,7 +210,9 @@ impl System {
             let pool = sqlx::AnyPool::connect(&self.database).await.unwrap();
             let tables_sql = match self.db {
                 Db::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
-                Db::Postgres => "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                Db::Postgres => {
+                    "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = 'public'"
+                }
             };
             let tables: Vec<String> = sqlx::query_scalar(tables_sql)
                 .fetch_all(&pool)

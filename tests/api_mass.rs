@@ -1,0 +1,371 @@
+//! Mass card issue over HTTP against real `cofre hsm` and `cofre api` processes, on SQLite
+//! and PostgreSQL: refused requests create nothing; a batch of 1,000 cards runs in the
+//! background to `done`, every card distinct, and its embosser file decrypts (with the
+//! bureau's clear example transport key) to Luhn-valid PANs of the product's BIN that
+//! appear nowhere in the database, the file or the log; a queued request is updated and
+//! another cancelled.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use api::{Api, CLIENT_1, Db, System};
+use cofre::crypto::cipher::BlockCipher;
+use cofre::crypto::pan::luhn_valid;
+use serde_json::{Value, json};
+
+const SPEC: &str = "/cards/mass-card-issue-L8V3";
+/// `transport.example` in keys-example/README.md (the bureau's copy).
+const BUREAU_KEY: &str = "11111111111111112222222222222222";
+
+fn expiry_date() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let year: u32 = now[0..4].parse().unwrap();
+    format!("{}-12-31", year + 4)
+}
+
+fn body(logo: i64, quantity: i64) -> Value {
+    json!({
+        "organizationNumber": 800, "logo": logo, "cardType": 1, "functionType": "A", "status": 1,
+        "bankOrigin": 1, "branch": 1, "minimumQuantity": 0, "quantityToCreate": quantity,
+        "creditLimit": 0, "blockCode1": "", "blockCode2": "", "embosserCode": "A",
+        "promoCode": "", "scheme": 0, "userCode1": 0, "userCode2": 0, "userCode3": 0,
+        "customerNumber": "0000000000000000000", "expiryDate": expiry_date(),
+        "prepaidCardFlag": 1, "prepaidPlanNumber": 0, "emblem": 0
+    })
+}
+
+/// IV || TDES-CBC(data || 80 00..) (protocol/README.md, "Transport encryption").
+fn decrypt(hex_text: &str) -> String {
+    let bytes = hex::decode(hex_text).unwrap();
+    assert!(
+        bytes.len() >= 16 && bytes.len().is_multiple_of(8),
+        "bad ciphertext length"
+    );
+    let (iv, data) = bytes.split_at(8);
+    let mut data = data.to_vec();
+    BlockCipher::tdes(&hex::decode(BUREAU_KEY).unwrap())
+        .unwrap()
+        .decrypt_cbc(iv, &mut data)
+        .unwrap();
+    let end = data.iter().rposition(|&b| b == 0x80).expect("padding");
+    assert!(data[end + 1..].iter().all(|&b| b == 0), "padding");
+    String::from_utf8(data[..end].to_vec()).unwrap()
+}
+
+fn wait_done(c: &Api, id: &str) -> (Value, Vec<i64>) {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let r = c.call("GET", &format!("/cofre/v1/mass-issues/{id}"), &Value::Null);
+        r.expect(200);
+        let issued = r.json["issued"].as_i64().unwrap();
+        seen.push(issued);
+        match r.json["state"].as_str().unwrap() {
+            "done" | "failed" | "cancelled" => return (r.json.clone(), seen),
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "mass issue not done in 120 s: {}",
+            r.text
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// (token, lookup_token) of every card of a batch, read from the database.
+fn batch_rows(sys: &System, id: i64) -> Vec<(String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT token, lookup_token FROM batch_cards WHERE mass_issue_id = $1")
+                .bind(id)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        rows
+    })
+}
+
+fn count(sys: &System, sql: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    })
+}
+
+/// Every table as JSON rows. `System::dump_database` cannot list PostgreSQL tables yet
+/// (`pg_tables.tablename` is of type `name`, which `sqlx::Any` cannot decode), so the
+/// PostgreSQL half casts it here.
+fn dump_postgres(sys: &System) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(tables.iter().any(|t| t == "batch_cards"));
+        let mut out = String::new();
+        for t in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT CAST(row_to_json(x) AS TEXT) FROM \"{t}\" x"
+            ))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
+        }
+        pool.close().await;
+        out
+    })
+}
+
+fn refused(c: &Api, body: &Value, status: u16, code: &str, field: &str) {
+    let r = c.call("POST", SPEC, body);
+    r.expect(status).check("POST", SPEC);
+    assert_eq!(r.code(), code, "{}", r.text);
+    assert_eq!(r.json["error"]["field"], field, "{}", r.text);
+}
+
+fn mass_issue(db: Db) {
+    let Some(sys) = System::start("api-mass", db) else {
+        return;
+    };
+    let c = sys.client(CLIENT_1);
+    let inquiry = format!("{SPEC}?organizationNumber=800&logo=1&serviceType=1");
+
+    // Refused: nothing is created.
+    refused(
+        &c,
+        &body(1, 0),
+        422,
+        "quantity_out_of_range",
+        "/quantityToCreate",
+    );
+    refused(
+        &c,
+        &body(1, 10_001),
+        422,
+        "quantity_out_of_range",
+        "/quantityToCreate",
+    );
+    refused(&c, &body(9, 10), 422, "unknown_product", "/logo");
+    let mut bad = body(1, 10);
+    bad["organizationNumber"] = json!(801);
+    refused(&c, &bad, 422, "unknown_product", "/organizationNumber");
+    let mut bad = body(1, 10);
+    bad["expiryDate"] = json!("2001-01-01");
+    refused(&c, &bad, 422, "invalid_expiry_date", "/expiryDate");
+    let mut bad = body(1, 10);
+    bad["functionType"] = json!("M");
+    refused(&c, &bad, 422, "mass_issue_not_found", "/logo");
+    let mut bad = body(1, 10);
+    bad["quantityToCreate"] = json!("many");
+    refused(&c, &bad, 400, "schema_violation", "/quantityToCreate");
+    let mut bad = body(1, 10);
+    bad.as_object_mut().unwrap().remove("expiryDate");
+    let r = c.call("POST", SPEC, &bad);
+    r.expect(400);
+    assert_eq!(r.code(), "schema_violation");
+    let r = c.call("GET", &inquiry, &Value::Null);
+    r.expect(422).check("GET", SPEC);
+    assert_eq!(r.code(), "mass_issue_not_found");
+    assert_eq!(count(&sys, "SELECT COUNT(*) FROM mass_issues"), 0);
+    assert_eq!(count(&sys, "SELECT COUNT(*) FROM batch_cards"), 0);
+    let r = c.call("GET", &format!("{SPEC}?logo=1&serviceType=1"), &Value::Null);
+    r.expect(400);
+    assert_eq!(r.code(), "missing_parameter");
+
+    // The batch: answered at once, run in the background.
+    let asked = Instant::now();
+    let r = c.call("POST", SPEC, &body(1, 1000));
+    r.expect(200).check("POST", SPEC);
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    let out = &r.json["outputArea"];
+    assert_eq!(out["addStatus"], 1);
+    assert_eq!(out["quantityToCreate"], 1000);
+    assert_eq!(out["logo"], 1);
+    let id = out["massIssueId"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 19);
+
+    // While it runs: a request for another product waits queued, so it can be updated
+    // (then made with the new quantity) and a third one cancelled.
+    let r = c.call("POST", SPEC, &body(2, 5));
+    r.expect(200).check("POST", SPEC);
+    let second = r.json["outputArea"]["massIssueId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c.call("POST", SPEC, &body(2, 7));
+    r.expect(200).check("POST", SPEC);
+    assert_eq!(r.json["outputArea"]["addStatus"], 2, "{}", r.text);
+    assert_eq!(r.json["outputArea"]["massIssueId"], second.as_str());
+    let r = c.call("POST", SPEC, &body(3, 5));
+    r.expect(200).check("POST", SPEC);
+    let third = r.json["outputArea"]["massIssueId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut cancel = body(3, 5);
+    cancel["status"] = json!(9);
+    let r = c.call("POST", SPEC, &cancel);
+    r.expect(200).check("POST", SPEC);
+    assert_eq!(r.json["outputArea"]["addStatus"], 9);
+    assert_eq!(r.json["outputArea"]["massIssueState"], "cancelled");
+
+    let (done, seen) = wait_done(&c, &id);
+    let took = asked.elapsed();
+    eprintln!("1000 cards in {took:?}; progress polled: {seen:?}");
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["requested"], 1000);
+    assert_eq!(done["issued"], 1000);
+    assert_eq!(done["failed"], 0);
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went back");
+    let name = done["fileName"].as_str().unwrap().to_owned();
+
+    // The processor's inquiry: progress and the cards, by page.
+    let r = c.call("GET", &inquiry, &Value::Null);
+    r.expect(200).check("GET", SPEC);
+    let out = &r.json["outputArea"];
+    assert_eq!(out["massIssueId"], id.as_str());
+    assert_eq!(out["totalCardsCount"], 1000);
+    assert_eq!(out["totalPagesCount"], 20);
+    assert_eq!(out["hasMoreRecords"], true);
+    assert_eq!(out["cards"].as_array().unwrap().len(), 50);
+    let r = c.call("GET", &format!("{inquiry}&page=20"), &Value::Null);
+    r.expect(200).check("GET", SPEC);
+    assert_eq!(r.json["outputArea"]["hasMoreRecords"], false);
+    assert_eq!(r.json["outputArea"]["cards"].as_array().unwrap().len(), 50);
+
+    // 1,000 batch cards, all distinct.
+    let rows = batch_rows(&sys, id.parse().unwrap());
+    assert_eq!(rows.len(), 1000);
+    let tokens: HashSet<_> = rows.iter().map(|r| &r.0).collect();
+    let lookups: HashSet<_> = rows.iter().map(|r| &r.1).collect();
+    assert_eq!(tokens.len(), rows.len());
+    assert_eq!(lookups.len(), rows.len());
+
+    // The embosser file, through the API and on disk.
+    let r = c.call(
+        "GET",
+        &format!("/cofre/v1/mass-issues/{id}/embosser-file"),
+        &Value::Null,
+    );
+    r.expect(200);
+    assert_eq!(r.json["name"], name.as_str());
+    let lines: Vec<String> = r.json["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    let disk = std::fs::read_to_string(sys.dir.join("state/embosser").join(&name)).unwrap();
+    assert_eq!(disk.lines().collect::<Vec<_>>(), lines);
+    assert_eq!(lines.len(), 1002);
+    let header: Vec<&str> = lines[0].split('|').collect();
+    assert_eq!(header[..4], ["H", "COFRE-EMBOSSER", "1", id.as_str()]);
+    assert_eq!(lines[1001], "T|001000");
+    let mut pans = HashSet::new();
+    for (i, line) in lines[1..1001].iter().enumerate() {
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f.len(), 8, "{line}");
+        assert_eq!(f[0], "D");
+        assert_eq!(f[1], format!("{:06}", i + 1));
+        assert_eq!(f[2], "classic");
+        assert_eq!(f[5], "201");
+        let pan = decrypt(f[6]);
+        assert_eq!(pan.len(), 16);
+        assert!(pan.starts_with("455555"));
+        assert!(luhn_valid(pan.as_bytes()));
+        assert_eq!(f[3], format!("{}******{}", &pan[..6], &pan[12..]));
+        assert!(!line.contains(&pan));
+        if i < 5 {
+            let codes = decrypt(f[7]);
+            let parts: Vec<&str> = codes.split(';').collect();
+            assert_eq!(parts.len(), 4, "codes fields");
+            for (p, name) in parts.iter().zip(["CVV=", "CVV2=", "ICVV=", "PIN="]) {
+                let v = p.strip_prefix(name).expect("codes field name");
+                assert!(v.bytes().all(|b| b.is_ascii_digit()) && v.len() >= 3);
+            }
+        }
+        pans.insert(pan);
+    }
+    assert_eq!(pans.len(), 1000, "a PAN repeats");
+
+    // No clear PAN anywhere.
+    let dump = match db {
+        Db::Sqlite => sys.dump_database(),
+        Db::Postgres => dump_postgres(&sys),
+    };
+    let log = sys.api_log();
+    assert!(
+        dump.contains(rows[0].0.as_str()),
+        "the dump has no batch card"
+    );
+    assert!(!log.contains("response breaks the spec"), "{log}");
+    for pan in &pans {
+        assert!(!dump.contains(pan.as_str()), "a PAN is in the database");
+        assert!(!disk.contains(pan.as_str()), "a PAN is in the file");
+        assert!(!log.contains(pan.as_str()), "a PAN is in the log");
+    }
+
+    // The queued request ran with its updated quantity; the cancelled one never ran.
+    let (second, _) = wait_done(&c, &second);
+    assert_eq!(second["state"], "done");
+    assert_eq!(second["issued"], 7);
+    let r = c.call(
+        "GET",
+        &format!("/cofre/v1/mass-issues/{third}"),
+        &Value::Null,
+    );
+    r.expect(200);
+    assert_eq!(r.json["state"], "cancelled");
+    assert_eq!(r.json["issued"], 0);
+    let r = c.call(
+        "GET",
+        &format!("/cofre/v1/mass-issues/{third}/embosser-file"),
+        &Value::Null,
+    );
+    r.expect(409);
+    assert_eq!(r.code(), "mass_issue_not_done");
+    let r = c.call("GET", "/cofre/v1/mass-issues/123", &Value::Null);
+    r.expect(404);
+    assert_eq!(r.code(), "mass_issue_not_found");
+    // Nothing queued any more: modify is refused.
+    let mut modify = body(1, 10);
+    modify["functionType"] = json!("M");
+    refused(&c, &modify, 422, "mass_issue_not_found", "/logo");
+}
+
+#[test]
+fn mass_issue_sqlite() {
+    mass_issue(Db::Sqlite);
+}
+
+#[test]
+fn mass_issue_postgres() {
+    mass_issue(Db::Postgres);
+}
