@@ -475,3 +475,83 @@ fn card_token_dcvv2_and_mac_operations() {
         assert!(!log.contains(secret), "log leaks a secret");
     }
 }
+
+/// card.codes.export `format` 1: one TDES-ECB block per value under the transport key,
+/// each decoding as protocol/README.md describes; AES transport keys are refused.
+#[test]
+fn codes_export_one_block_per_value() {
+    let d = Daemon::start("codes-blocks");
+    let mut c = d.connect("issuing-host-1");
+    let cvk = cvv::Cvk::new(&ClearKey::from_hex(CVK).unwrap()).unwrap();
+    let expect = |sc: &str| {
+        cvv::generate(&cvk, &pan(), "2812", sc)
+            .unwrap()
+            .expose_secret()
+    };
+    let r = c.call(Opcode::PinGenerate, |w| {
+        w.str(Tag::Pan, PAN).str(Tag::Pvk, "pvk.example");
+    });
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    let blob = r.bytes(Tag::PinBlob);
+    let pvv = r.str(Tag::Pvv);
+    let export = |c: &mut Raw, key: &str, blob: Option<&[u8]>| {
+        c.call(Opcode::SecurityCodesExport, |w| {
+            w.str(Tag::Pan, PAN)
+                .str(Tag::Key, "cvk.example")
+                .str(Tag::Expiry, "2812")
+                .str(Tag::ServiceCode, "201")
+                .str(Tag::TransportKey, key)
+                .u8(Tag::Format, 1);
+            if let Some(b) = blob {
+                w.bytes(Tag::PinBlob, b);
+            }
+        })
+    };
+    let transport = tdes(TRANSPORT);
+    let clear = |enc: &[u8]| -> Vec<String> {
+        enc.chunks(8)
+            .map(|b| {
+                let mut b = b.to_vec();
+                transport.decrypt_ecb(&mut b).unwrap();
+                hex::encode_upper(b)
+            })
+            .collect()
+    };
+    // Two exports: same codes, different random fill.
+    let r1 = export(&mut c, "transport.example", Some(&blob));
+    assert_eq!(r1.status(), Status::Ok, "{}", r1.message());
+    let r2 = export(&mut c, "transport.example", Some(&blob));
+    let (e1, e2) = (r1.bytes(Tag::Encrypted), r2.bytes(Tag::Encrypted));
+    assert_eq!(e1.len(), 32);
+    assert_ne!(e1, e2, "fill must be random");
+    let blocks = clear(&e1);
+    for (b, sc) in blocks.iter().zip(["201", "000", "999"]) {
+        assert_eq!(&b[..2], "13", "{b}");
+        assert_eq!(&b[2..5], expect(sc));
+        assert!(b[5..].bytes().all(|x| x.is_ascii_hexdigit()));
+    }
+    assert_eq!(
+        clear(&e2)[..3].iter().map(|b| &b[..5]).collect::<Vec<_>>(),
+        blocks[..3].iter().map(|b| &b[..5]).collect::<Vec<_>>()
+    );
+    let pin_block = PinBlock::from_hex(&blocks[3]).unwrap();
+    let pin = pinblock::decode_clear(Format::Iso1, &pin_block, None).unwrap();
+    assert_eq!(pvv_of(pin.expose_secret()), pvv);
+
+    // Without a blob: three blocks.
+    let r = export(&mut c, "transport.example", None);
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(r.bytes(Tag::Encrypted).len(), 24);
+    // AES transport key, unknown layout.
+    let r = export(&mut c, "transport.example.aes", None);
+    assert_eq!(r.status(), Status::WrongKeyUsage);
+    let r = c.call(Opcode::SecurityCodesExport, |w| {
+        w.str(Tag::Pan, PAN)
+            .str(Tag::Key, "cvk.example")
+            .str(Tag::Expiry, "2812")
+            .str(Tag::ServiceCode, "201")
+            .str(Tag::TransportKey, "transport.example")
+            .u8(Tag::Format, 2);
+    });
+    assert_eq!(r.status(), Status::MalformedField);
+}

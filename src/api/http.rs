@@ -8,8 +8,9 @@
 //! 3. parse the JSON (`400 invalid_json`) and validate it against the operation's
 //!    schema in the processor's spec (`400 schema_violation`, naming the field);
 //! 4. claim the idempotency key (`Idempotency-Key`, else `X-Client-Request-Id`): a
-//!    repeat with the same method, path and body gets the first answer unchanged; with
-//!    another body `409 request_id_reused`; while the first runs `409 request_in_progress`;
+//!    repeat with the same method, path and body gets the first answer unchanged (a
+//!    `GET` is answered afresh; its answer is not stored); with another request
+//!    `409 request_id_reused`; while the first runs `409 request_in_progress`;
 //! 5. run the handler; 2xx and 4xx answers are recorded for step 4, 5xx answers are not
 //!    (the key is released so that a retry runs).
 //!
@@ -490,6 +491,9 @@ pub async fn dispatch(
     let hash = hex::encode(h.finalize());
     match app.store.idempotency_claim(&client_id, &key, &hash).await {
         Ok(Claim::Fresh) => {}
+        // A read is answered afresh: replaying a stored copy of, say, an embosser file
+        // would only duplicate data; the id is still bound to this exact request.
+        Ok(Claim::Replay { .. }) if route.method == Method::GET => {}
         Ok(Claim::Replay { status, response }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let ct = if style == Style::Problem && !status.is_success() {
@@ -567,7 +571,16 @@ pub async fn dispatch(
         }
     } else if let Err(e) = app
         .store
-        .idempotency_finish(&client_id, &key, status.as_u16(), &text)
+        .idempotency_finish(
+            &client_id,
+            &key,
+            status.as_u16(),
+            if route.method == Method::GET {
+                ""
+            } else {
+                &text
+            },
+        )
         .await
     {
         tracing::error!(error = %e, "idempotency record failed");

@@ -297,8 +297,12 @@ async fn create(
             &ctx.body,
         )
         .await?;
-    let app = Arc::clone(&ctx.app);
-    let id = m.id;
+    schedule(Arc::clone(&ctx.app), m.id);
+    Ok(m)
+}
+
+/// Runs a queued batch in the background, one batch at a time.
+fn schedule(app: Arc<crate::api::server::App>, id: i64) {
     tokio::spawn(async move {
         let Ok(_turn) = BATCHES.acquire().await else {
             return;
@@ -311,7 +315,27 @@ async fn create(
             }
         }
     });
-    Ok(m)
+}
+
+/// At start: a batch that was `running` when the facade stopped is marked `failed`
+/// (`interrupted`; its cards so far are kept, no file is written: submit a new
+/// request), and `queued` batches are scheduled again.
+pub async fn recover(app: &Arc<crate::api::server::App>) -> Result<(), String> {
+    let (interrupted, queued) = app
+        .store
+        .mass_issue_recover()
+        .await
+        .map_err(|e| format!("mass issue recovery: {e}"))?;
+    for id in interrupted {
+        tracing::warn!(
+            mass_issue = id,
+            "mass issue interrupted by a restart: marked failed"
+        );
+    }
+    for id in queued {
+        schedule(Arc::clone(app), id);
+    }
+    Ok(())
 }
 
 /// A query parameter of 1 to `max` digits.

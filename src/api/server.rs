@@ -65,14 +65,16 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
             Err(e) => return Err(format!("hsm: {e}")),
         }
     };
-    Ok(Arc::new(App {
+    let app = Arc::new(App {
         config,
         store,
         hsm,
         auth,
         tenants,
         spec: Spec::firstvision(),
-    }))
+    });
+    super::mass::recover(&app).await?;
+    Ok(app)
 }
 
 fn filter(m: &axum::http::Method) -> MethodFilter {

@@ -131,6 +131,34 @@ impl Client {
         .need_bytes(Tag::Encrypted)
     }
 
+    /// card.codes.export with `format` 1: CVV, CVV2 and iCVV blocks, then the PIN block
+    /// when `pin_blob` is given, each 8 bytes of TDES-ECB under the (TDES) transport
+    /// key (protocol/README.md, card.codes.export).
+    pub async fn codes_export_blocks(
+        &self,
+        card: &Card,
+        cvk: &str,
+        expiry: &str,
+        service_code: &str,
+        transport_key: &str,
+        pin_blob: Option<&[u8]>,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.call(Opcode::SecurityCodesExport, |w| {
+            card.write(w);
+            w.str(Tag::Key, cvk)
+                .str(Tag::Expiry, expiry)
+                .str(Tag::ServiceCode, service_code)
+                .str(Tag::TransportKey, transport_key)
+                .u8(Tag::Format, 1);
+            if let Some(b) = pin_blob {
+                w.bytes(Tag::PinBlob, b);
+            }
+        })
+        .await?
+        .ok()?
+        .need_bytes(Tag::Encrypted)
+    }
+
     /// dcvv2.generate: `dcvv2`, `moving_factor`, `key_version`.
     pub async fn dcvv2_generate(&self, req: &Dcvv2Request) -> Result<Response, ClientError> {
         self.call(Opcode::Dcvv2Generate, |w| {

@@ -192,6 +192,32 @@ impl Store {
         self.mass_issue(id).await.map(Some)
     }
 
+    /// Startup recovery: every `running` request becomes `failed` (`interrupted`, with
+    /// history); returns those ids and the ids still `queued`, oldest first.
+    pub async fn mass_issue_recover(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+        let ids = |state: &'static str| async move {
+            sqlx::query("SELECT id FROM mass_issues WHERE state = $1 ORDER BY created_ms, id")
+                .bind(state)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.try_get::<i64, _>(0).map_err(db))
+                .collect::<Result<Vec<i64>, StoreError>>()
+        };
+        let running = ids("running").await?;
+        for id in &running {
+            self.mass_issue_finish(
+                *id,
+                "failed",
+                "interrupted: the facade restarted during the batch",
+                "",
+            )
+            .await?;
+        }
+        Ok((running, ids("queued").await?))
+    }
+
     /// Moves a `queued` request to `running`; `None` if it is not queued (cancelled).
     pub async fn mass_issue_start(&self, id: i64) -> Result<Option<MassIssue>, StoreError> {
         let done = sqlx::query(

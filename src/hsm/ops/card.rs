@@ -3,9 +3,10 @@
 
 use zeroize::Zeroizing;
 
-use crate::crypto::cipher::BlockCipher;
+use crate::crypto::cipher::{Algorithm, BlockCipher};
 use crate::crypto::mac::{self, MacAlgorithm};
 use crate::crypto::pan::{self, Pan};
+use crate::crypto::pinblock::{self, Format};
 use crate::crypto::token::{self, Alphabet};
 use crate::crypto::{cvv, dcvv2};
 use crate::keys::{KeyAlgorithm, Operation};
@@ -177,7 +178,9 @@ pub fn cvv_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> 
     }
 }
 
-/// card.codes.export.
+/// card.codes.export. Without `format` the codes travel as one text under
+/// transport encryption; `format` 1 asks for the processor's layout, one TDES-ECB
+/// block per value (see `value_blocks`).
 pub fn codes_export(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&with_card(&[
         Tag::Key,
@@ -185,29 +188,85 @@ pub fn codes_export(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -
         Tag::ServiceCode,
         Tag::TransportKey,
         Tag::PinBlob,
+        Tag::Format,
     ]))?;
+    let layout = f.u8(Tag::Format)?;
+    if layout.is_some_and(|l| l != BLOCK_LAYOUT) {
+        return Err(OpError::field(
+            Tag::Format,
+            "format must be 1 (one block per value) or absent",
+        ));
+    }
     let (pan, _) = card(ctx, f)?;
     let (cvk, version) = cvk_active(ctx, f)?;
     let c = codes(cvk, &pan, f)?;
     let pin = pin::open_blob(ctx, f, &pan)?;
     let (cipher, tv) = transport(ctx, f.req_str(Tag::TransportKey)?)?;
-    let mut text = Zeroizing::new(format!(
-        "CVV={};CVV2={};ICVV={}",
-        c.cvv.expose_secret(),
-        c.cvv2.expose_secret(),
-        c.icvv.expose_secret()
-    ));
-    if let Some(p) = pin {
-        text.push_str(";PIN=");
-        text.push_str(p.expose_secret());
-    }
-    out.bytes(
-        Tag::Encrypted,
-        &transport_encrypt(cipher, text.as_bytes(), &mut rand::rng())?,
-    )
-    .u32(Tag::KeyVersion, version)
-    .u32(Tag::TransportKeyVersion, tv);
+    let encrypted = if layout.is_some() {
+        value_blocks(cipher, &c, pin.as_ref(), &mut rand::rng())?
+    } else {
+        let mut text = Zeroizing::new(format!(
+            "CVV={};CVV2={};ICVV={}",
+            c.cvv.expose_secret(),
+            c.cvv2.expose_secret(),
+            c.icvv.expose_secret()
+        ));
+        if let Some(p) = &pin {
+            text.push_str(";PIN=");
+            text.push_str(p.expose_secret());
+        }
+        transport_encrypt(cipher, text.as_bytes(), &mut rand::rng())?
+    };
+    out.bytes(Tag::Encrypted, &encrypted)
+        .u32(Tag::KeyVersion, version)
+        .u32(Tag::TransportKeyVersion, tv);
     Ok(())
+}
+
+/// The `format` value of card.codes.export that asks for one block per value.
+pub const BLOCK_LAYOUT: u8 = 1;
+
+/// The processor's layout (SecurityValuesDetailsV2Response: each value is 16 hex
+/// characters, one 8-byte block under a double-length TDES key): CVV, CVV2, iCVV and,
+/// with a PIN, the PIN, each enciphered alone with TDES-ECB under the transport key.
+/// A code block is laid out as an ISO 9564-1 format 1 PIN block (`1`, the length
+/// nibble 3, the digits, random fill nibbles), so a receiver decodes all four with one
+/// routine; the PIN block is ISO 9564 format 1 (no PAN needed). An AES transport key is
+/// `wrong_key_usage`: the processor's blocks are 8 bytes.
+fn value_blocks(
+    cipher: &BlockCipher,
+    c: &Codes,
+    pin: Option<&crate::crypto::Pin>,
+    rng: &mut impl rand::CryptoRng,
+) -> Result<Vec<u8>, OpError> {
+    if cipher.algorithm() != Algorithm::Tdes {
+        return Err(OpError::new(
+            Status::WrongKeyUsage,
+            "format 1 needs a TDES transport key",
+        ));
+    }
+    let failed = |_| OpError::new(Status::Internal, "code block encryption failed");
+    let mut out = Vec::with_capacity(32);
+    for code in [&c.cvv, &c.cvv2, &c.icvv] {
+        let mut block = Zeroizing::new([0u8; 8]);
+        rng.fill_bytes(&mut block[..]);
+        let digits = Zeroizing::new(code.expose_secret());
+        // Nibbles: 1, 3, d1, d2, d3, then 11 random fill nibbles.
+        let &[d1, d2, d3] = digits.as_bytes() else {
+            return Err(OpError::new(Status::Internal, "a CVV is not 3 digits"));
+        };
+        let (d1, d2, d3) = (d1 - b'0', d2 - b'0', d3 - b'0');
+        block[0] = 0x13;
+        block[1] = (d1 << 4) | d2;
+        block[2] = (d3 << 4) | (block[2] & 0x0F);
+        cipher.encrypt_ecb(&mut block[..]).map_err(failed)?;
+        out.extend_from_slice(&block[..]);
+    }
+    if let Some(p) = pin {
+        let b = pinblock::encipher(Format::Iso1, cipher, p, None, rng).map_err(failed)?;
+        out.extend_from_slice(b.as_bytes());
+    }
+    Ok(out)
 }
 
 fn moving_factor(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<u64, OpError> {
