@@ -8,6 +8,7 @@
 
 #[path = "../daemon/mod.rs"]
 pub mod daemon;
+pub mod flow;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
