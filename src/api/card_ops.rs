@@ -286,6 +286,15 @@ async fn refuse(ctx: &Ctx, card: &Card, err: ApiError) -> ApiError {
     {
         return e.into();
     }
+    // The cardholder's occurrences (GET /api/v1/portadores/{id}/ocorrencias) show it too.
+    if let Err(e) = ctx
+        .app
+        .store
+        .record_occurrence(card.customer_id, "pin_refused", err.code, &ctx.client_id)
+        .await
+    {
+        return e.into();
+    }
     tracing::info!(card = card.id, code = err.code, "PIN validation refused");
     err
 }
