@@ -27,7 +27,9 @@ pub fn not_found() -> ApiError {
 pub fn parse_id(text: &str) -> Result<i64, ApiError> {
     let t = text.trim();
     if t.is_empty() || t.len() > 19 || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::unprocessable("invalid_id", "idPortador: 1-19 digits").field("idPortador"));
+        return Err(
+            ApiError::unprocessable("invalid_id", "idPortador: 1-19 digits").field("idPortador"),
+        );
     }
     t.parse().map_err(|_| not_found())
 }
