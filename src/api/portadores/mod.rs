@@ -3,18 +3,19 @@
 //! Portuguese fields are kept in the customer's body. Errors are RFC 9457 problem+json.
 //!
 //! Module map: `common` (loading a tenant's portador, shared helpers), `br` (CPF, CNPJ,
-//! CEP, UF, dates, money), `contas` (account opening PF/PJ), `consultas` (lookups),
-//! `alteracoes` (changes, limits, cycle, product); `bloqueios`, `vipagem`,
-//! `dependentes`, `senhas`, `historico`, `telefones`, `referencias`.
+//! CEP, UF, dates, money, name folding), `cadastro` (account opening PF/PJ), `busca`
+//! (lookups), `mudancas` (changes, limits and their history, cycle, product);
+//! `bloqueios`, `vipagem`, `dependentes`, `senhas`, `historico`, `telefones`,
+//! `referencias`.
 
-pub mod alteracoes;
 pub mod bloqueios;
 pub mod br;
+pub mod busca;
+pub mod cadastro;
 pub mod common;
-pub mod consultas;
-pub mod contas;
 pub mod dependentes;
 pub mod historico;
+pub mod mudancas;
 pub mod referencias;
 pub mod senhas;
 pub mod telefones;
@@ -25,9 +26,9 @@ use super::http::Route;
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
     let mut r = Vec::new();
-    r.extend(contas::routes());
-    r.extend(consultas::routes());
-    r.extend(alteracoes::routes());
+    r.extend(cadastro::routes());
+    r.extend(busca::routes());
+    r.extend(mudancas::routes());
     r.extend(bloqueios::routes());
     r.extend(vipagem::routes());
     r.extend(dependentes::routes());

@@ -4,8 +4,8 @@
 //! `portador_occupations`), so an issuer edits data, not code. Each item is
 //! `{id, codigo, descricao}`.
 //!
-//! Also the OpenAPI helpers the part-B modules share ([`operation`], [`path_id`],
-//! [`code_list_schema`]).
+//! Also the OpenAPI helpers the other portadores modules share (`operation`, `path_id`,
+//! `code_list_schema`).
 
 use axum::http::Method;
 use serde_json::{Value, json};

@@ -17,6 +17,7 @@ mod idempotency;
 mod issuing;
 mod mass;
 mod portadores;
+pub use portadores::LimitChange;
 mod portadores_extra;
 pub use idempotency::Claim;
 
