@@ -110,27 +110,9 @@ fn doc_by_cpf() -> Value {
     )
 }
 
-/// The 11 digits of a CPF with valid check digits (dots, dash and spaces allowed).
+/// The 11 digits of a CPF with valid check digits (see [`super::br::cpf`]).
 pub(super) fn cpf_digits(text: &str) -> Option<String> {
-    let d: String = text
-        .chars()
-        .filter(|c| !matches!(c, '.' | '-' | ' '))
-        .collect();
-    if d.len() != 11 || !d.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: Vec<u32> = d.bytes().map(|b| u32::from(b - b'0')).collect();
-    if n.iter().all(|x| *x == n[0]) {
-        return None;
-    }
-    let check = |len: usize| {
-        let sum: u32 = (0..len)
-            .map(|i| n[i] * (u32::try_from(len).unwrap_or(0) + 1 - u32::try_from(i).unwrap_or(0)))
-            .sum();
-        let r = (sum * 10) % 11;
-        if r == 10 { 0 } else { r }
-    };
-    (check(9) == n[9] && check(10) == n[10]).then_some(d)
+    super::br::cpf(text)
 }
 
 fn text_field(
