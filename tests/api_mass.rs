@@ -255,6 +255,19 @@ fn mass_issue(db: Db) {
     assert_eq!(out["totalPagesCount"], 20);
     assert_eq!(out["hasMoreRecords"], true);
     assert_eq!(out["cards"].as_array().unwrap().len(), 50);
+    // Cursor pagination walks the same 1,000 cards.
+    let mut cursor = out["nextCursor"].as_str().unwrap().to_owned();
+    let mut walked = 50;
+    loop {
+        let r = c.call("GET", &format!("{inquiry}&cursor={cursor}"), &Value::Null);
+        r.expect(200).check("GET", SPEC);
+        walked += r.json["outputArea"]["cards"].as_array().unwrap().len();
+        match r.json["outputArea"]["nextCursor"].as_str() {
+            Some(n) => cursor = n.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, 1000);
     let r = c.call("GET", &format!("{inquiry}&page=20"), &Value::Null);
     r.expect(200).check("GET", SPEC);
     assert_eq!(r.json["outputArea"]["hasMoreRecords"], false);

@@ -32,7 +32,7 @@
 //! * The inquiry (`organizationNumber`, `logo`, `serviceType` = card type) answers the
 //!   processor's card list: one card per batch card (`cardNumber` its PAN token padded
 //!   to 19, `cardStatus` `0` and `isActive` false: stock without a cardholder), 50 a page
-//!   (`page`, from 1, a cofre addition), `totalCardsCount` the cards made so far, plus
+//!   (`page`, from 1, or `cursor` = the previous answer's `nextCursor`; cofre additions), `totalCardsCount` the cards made so far, plus
 //!   `massIssueId`, `state`, `requested`, `issued`, `failed`, `fileName`.
 
 use std::sync::Arc;
@@ -363,6 +363,12 @@ async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
         None => 1,
         Some(_) => query_number(&ctx, "page", 6)?.max(1),
     };
+    // Cursor pagination (cofre's lists all offer it): `cursor` is the `nextCursor` of the
+    // previous answer (the last card sequence seen); it takes precedence over `page`.
+    let cursor = match ctx.query("cursor") {
+        None => None,
+        Some(_) => Some(query_number(&ctx, "cursor", 6)?),
+    };
     if ctx.app.config.product(org, Some(logo)).is_none() {
         return Err(ApiError::unprocessable(
             "unknown_product",
@@ -382,9 +388,12 @@ async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
     let cards = ctx
         .app
         .store
-        .batch_cards(m.id, (page - 1) * PAGE, PAGE)
+        .batch_cards(m.id, cursor.unwrap_or((page - 1) * PAGE), PAGE)
         .await?;
     let pages = ((m.issued + PAGE - 1) / PAGE).max(1);
+    let offset = cursor.unwrap_or((page - 1) * PAGE);
+    let next = offset + i64::try_from(cards.len()).unwrap_or(0);
+    let page = cursor.map_or(page, |c| c / PAGE + 1);
     let cards: Vec<Value> = cards
         .iter()
         .map(|c| {
@@ -397,7 +406,8 @@ async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
         })
         .collect();
     Reply::ok(json!({ "outputArea": {
-        "hasMoreRecords": page < pages,
+        "hasMoreRecords": next < m.issued,
+        "nextCursor": (next < m.issued).then(|| next.to_string()),
         "totalCardsCount": m.issued,
         "totalPagesCount": pages,
         "currentPage": page,
