@@ -22,21 +22,7 @@ const ACTION: &str = "/cards/embosser/cardAction-L8V2";
 const INSTANT: &str = "/account/v2/instantCard";
 
 fn customer_body(doc: &str) -> Value {
-    json!({
-        "customerData": {
-            "customerKeyData": {"organizationNumber": 800, "customerNumber": "0000000000000000000", "accountNumber": "0000000000000000000"},
-            "ownerCoOwnerData": {"ownerData": {
-                "nameLine1": "MARIA DA SILVA", "identificationNumber": doc, "dateOfBirth": "1990-02-28",
-                "houseAddress1": "Rua das Flores 10", "city": "Sao Paulo", "state": "SP", "postalCode": "01001000",
-                "countryCode": "BRA", "mobilePhoneNumber": "11-99999-0000", "email": "maria@example.com",
-                "address2Indicator": "", "address2Line1": "", "address2Line2": "", "address2Line3": "",
-                "address3Indicator": "", "address3Line1": "", "address3Line2": "", "address3Line3": "",
-                "city2": "", "city3": "", "countryCode2": "", "countryCode3": "", "cuit": "20374645497", "ffNumber": "",
-                "income": 5000, "ivaPosition": "1", "occupationCode": "123456", "postalCode2": "", "postalCode3": "",
-                "statement2Indicator": "", "userDate3": "2023-01-13"
-            }}
-        }
-    })
+    api::flow::customer_named("MARIA DA SILVA", doc)
 }
 
 fn account_body(customer: &str, limit: Value) -> Value {

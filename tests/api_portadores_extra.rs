@@ -26,21 +26,7 @@ const TRANSPORT: &str = "11111111111111112222222222222222";
 const HOLDER_CPF: &str = "52998224725";
 
 fn customer_body(doc: &str) -> Value {
-    json!({
-        "customerData": {
-            "customerKeyData": {"organizationNumber": 800, "customerNumber": "0000000000000000000", "accountNumber": "0000000000000000000"},
-            "ownerCoOwnerData": {"ownerData": {
-                "nameLine1": "JOSE DA SILVA", "identificationNumber": doc, "dateOfBirth": "1980-05-17",
-                "houseAddress1": "Av. Epitacio Pessoa 4020", "city": "Joao Pessoa", "state": "PB", "postalCode": "58070000",
-                "countryCode": "BRA", "mobilePhoneNumber": "83-99999-9999", "email": "jose@example.com",
-                "address2Indicator": "", "address2Line1": "", "address2Line2": "", "address2Line3": "",
-                "address3Indicator": "", "address3Line1": "", "address3Line2": "", "address3Line3": "",
-                "city2": "", "city3": "", "countryCode2": "", "countryCode3": "", "cuit": "20374645497", "ffNumber": "",
-                "income": 5000, "ivaPosition": "1", "occupationCode": "123456", "postalCode2": "", "postalCode3": "",
-                "statement2Indicator": "", "userDate3": "2023-01-13"
-            }}
-        }
-    })
+    api::flow::customer_named("JOSE DA SILVA", doc)
 }
 
 struct Holder {

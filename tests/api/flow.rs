@@ -20,13 +20,18 @@ pub const CVK: &str = "0123456789ABCDEFFEDCBA9876543210";
 pub const PVK: &str = "0123456789ABCDEFFEDCBA9876543210";
 
 pub fn customer_body(doc: &str) -> Value {
+    customer_named("JOAO PEREIRA", doc)
+}
+
+/// A customer-add body that passes the processor's schema, for `name` and document `doc`.
+pub fn customer_named(name: &str, doc: &str) -> Value {
     json!({
         "customerData": {
             "customerKeyData": {"organizationNumber": 800, "customerNumber": "0000000000000000000", "accountNumber": "0000000000000000000"},
             "ownerCoOwnerData": {"ownerData": {
-                "nameLine1": "JOAO PEREIRA", "identificationNumber": doc, "dateOfBirth": "1985-07-14",
+                "nameLine1": name, "identificationNumber": doc, "dateOfBirth": "1985-07-14",
                 "houseAddress1": "Rua das Flores 10", "city": "Sao Paulo", "state": "SP", "postalCode": "01001000",
-                "countryCode": "BRA", "mobilePhoneNumber": "11-99999-0000", "email": "joao@example.com",
+                "countryCode": "BRA", "mobilePhoneNumber": "11-99999-0000", "email": "cliente@example.com",
                 "address2Indicator": "", "address2Line1": "", "address2Line2": "", "address2Line3": "",
                 "address3Indicator": "", "address3Line1": "", "address3Line2": "", "address3Line3": "",
                 "city2": "", "city3": "", "countryCode2": "", "countryCode3": "", "cuit": "20374645497", "ffNumber": "",

@@ -4,7 +4,7 @@
 
 use super::{Account, Card, CardKey, NewCard, Store, StoreError, card_public, db, new_id, now_ms};
 
-fn card_of(new: NewCard, status: &str) -> Card {
+pub(super) fn card_of(new: NewCard, status: &str) -> Card {
     Card {
         id: new_id(),
         account_id: new.account_id,
@@ -29,7 +29,7 @@ fn card_of(new: NewCard, status: &str) -> Card {
     }
 }
 
-async fn insert_card(
+pub(super) async fn insert_card(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     c: &Card,
 ) -> Result<(), StoreError> {
@@ -57,6 +57,31 @@ async fn insert_card(
         .await
         .map_err(db)?;
     Ok(())
+}
+
+/// Inserts an account and its `create` history row.
+pub(super) async fn insert_account(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &str,
+    a: &Account,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    sqlx::query("INSERT INTO accounts (id, customer_id, product, credit_limit, cycle_day, body, status, created_ms, updated_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind(a.id)
+        .bind(a.customer_id)
+        .bind(&a.product)
+        .bind(a.credit_limit)
+        .bind(a.cycle_day)
+        .bind(a.body.to_string())
+        .bind(&a.status)
+        .bind(now)
+        .bind(now)
+        .bind(&a.tenant)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    let after = serde_json::to_value(a).map_err(|e| StoreError::Database(e.to_string()))?;
+    Store::history(tx, "account", a.id, actor, "create", None, Some(&after)).await
 }
 
 impl Store {
@@ -97,32 +122,7 @@ impl Store {
             ..account
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let now = now_ms();
-        sqlx::query("INSERT INTO accounts (id, customer_id, product, credit_limit, cycle_day, body, status, created_ms, updated_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(a.id)
-            .bind(a.customer_id)
-            .bind(&a.product)
-            .bind(a.credit_limit)
-            .bind(a.cycle_day)
-            .bind(a.body.to_string())
-            .bind(&a.status)
-            .bind(now)
-            .bind(now)
-            .bind(&a.tenant)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let after = serde_json::to_value(&a).map_err(|e| StoreError::Database(e.to_string()))?;
-        Self::history(
-            &mut tx,
-            "account",
-            a.id,
-            actor,
-            "create",
-            None,
-            Some(&after),
-        )
-        .await?;
+        insert_account(&mut tx, actor, &a).await?;
         let c = Self::insert_instant_card(&mut tx, actor, &a, card).await?;
         tx.commit().await.map_err(db)?;
         Ok((a, c))

@@ -511,32 +511,7 @@ impl Store {
             tenant: tenant.to_owned(),
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let now = now_ms();
-        sqlx::query("INSERT INTO accounts (id, customer_id, product, credit_limit, cycle_day, body, status, created_ms, updated_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(a.id)
-            .bind(a.customer_id)
-            .bind(&a.product)
-            .bind(a.credit_limit)
-            .bind(a.cycle_day)
-            .bind(a.body.to_string())
-            .bind(&a.status)
-            .bind(now)
-            .bind(now)
-            .bind(&a.tenant)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let after = serde_json::to_value(&a).map_err(|e| StoreError::Database(e.to_string()))?;
-        Self::history(
-            &mut tx,
-            "account",
-            a.id,
-            actor,
-            "create",
-            None,
-            Some(&after),
-        )
-        .await?;
+        issuing::insert_account(&mut tx, actor, &a).await?;
         tx.commit().await.map_err(db)?;
         Ok(a)
     }
@@ -569,54 +544,19 @@ impl Store {
                 "the account does not belong to the customer".into(),
             ));
         }
-        let c = Card {
-            id: new_id(),
-            account_id: new.account_id,
-            customer_id: new.customer_id,
-            token: new.token,
-            token_version: new.token_version,
-            lookup_token: new.lookup_token,
-            masked_pan: new.masked_pan,
-            kind: new.kind,
-            expiry: new.expiry,
-            service_code: new.service_code,
-            pvv: new.pvv,
-            pin_blob: new.pin_blob,
-            status: "inactive".into(),
-            body: new.body,
-            pin_status: "active".into(),
-            block_code: String::new(),
-            credit_limit: new.credit_limit,
-            replaced_by: None,
-            dcvv2: "off".into(),
-            tenant: new.tenant,
-        };
+        let c = issuing::card_of(new, "inactive");
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let now = now_ms();
-        sqlx::query("INSERT INTO cards (id, account_id, customer_id, token, token_version, lookup_token, masked_pan, kind, expiry, service_code, pvv, pin_blob, status, body, created_ms, updated_ms, credit_limit, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
-            .bind(c.id)
-            .bind(c.account_id)
-            .bind(c.customer_id)
-            .bind(&c.token)
-            .bind(c.token_version)
-            .bind(&c.lookup_token)
-            .bind(&c.masked_pan)
-            .bind(&c.kind)
-            .bind(&c.expiry)
-            .bind(&c.service_code)
-            .bind(&c.pvv)
-            .bind(&c.pin_blob)
-            .bind(&c.status)
-            .bind(c.body.to_string())
-            .bind(now)
-            .bind(now)
-            .bind(c.credit_limit)
-            .bind(&c.tenant)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let after = card_public(&c);
-        Self::history(&mut tx, "card", c.id, actor, "create", None, Some(&after)).await?;
+        issuing::insert_card(&mut tx, &c).await?;
+        Self::history(
+            &mut tx,
+            "card",
+            c.id,
+            actor,
+            "create",
+            None,
+            Some(&card_public(&c)),
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(c)
     }
