@@ -338,6 +338,8 @@ fn processor_examples_pass_the_gateway_and_answers_follow_the_spec() {
 #[test]
 fn cofre_up_starts_both() {
     let dir = api::daemon::scratch("up");
+    // As on a fresh checkout: no state yet (the daemon and the facade create it).
+    let _ = std::fs::remove_dir_all(dir.join("state"));
     let ports: Vec<String> = (0..3)
         .map(|_| {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -359,11 +361,24 @@ fn cofre_up_starts_both() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let Some(Ok(line)) = lines.next() else { break };
-        seen.push(line);
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("cofre up did not report both listeners within 60 s: {seen:?}");
+            }
+        }
     }
     assert!(
         seen.iter()

@@ -76,6 +76,13 @@ pub fn run(args: UpArgs) -> ExitCode {
         hsm: Some(hsm_target),
         hsm_wait: 30,
     });
+    // The facade has stopped (a signal, or it could not start): stop the daemon too,
+    // rather than leave it running without the process anyone is watching.
+    if let Err(e) =
+        nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM)
+    {
+        eprintln!("cofre up: cannot stop the daemon: {e}");
+    }
     let hsm = hsm.join().unwrap_or(ExitCode::FAILURE);
     if api == ExitCode::SUCCESS { hsm } else { api }
 }

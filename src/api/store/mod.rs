@@ -212,6 +212,15 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
         let url = if let Some(path) = url.strip_prefix("sqlite://") {
+            // The file is created on first start, and so is its directory.
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(file).parent()
+                && !dir.as_os_str().is_empty()
+                && !file.starts_with(':')
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
+            }
             if path.contains('?') {
                 url.to_owned()
             } else {
