@@ -1,4 +1,4 @@
-//! The cardholder API, part B, over HTTP against real `cofre hsm` and `cofre api`
+//! The cardholder API (blocks, vipagem, dependents, PINs, history, phones, reference data) over HTTP against real `cofre hsm` and `cofre api`
 //! processes on SQLite and PostgreSQL: blocks, vipagem, dependents, PIN change and PIN
 //! delivery by SMS (the outbox payload decrypted with the example transport key),
 //! history, phones with SMS confirmation, reference data, bad input per endpoint, and

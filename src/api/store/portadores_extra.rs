@@ -1,4 +1,4 @@
-//! Store methods of the cardholder API, part B (tables of `migrations/0007`): block
+//! Store methods of the cardholder API's blocks, dependents, phones and history (tables of `migrations/0007`): block
 //! types, occurrences, delinquencies, dependents, phones and their SMS confirmation
 //! codes, the SMS outbox, reference tables, and the paginated history of a portador.
 //! Nothing here holds a clear PAN, PIN or key; confirmation codes are kept as hashes.
