@@ -127,6 +127,9 @@ fn authentication_is_enforced() {
     let r = c.call_raw("POST", "/customer", &big, &request_id(), now);
     r.expect(413);
     assert_eq!(r.code(), "body_too_large");
+    // /token has the same cap.
+    let r = api::raw_http(&sys.addr, "POST", "/token", &[], &big);
+    r.expect(413);
     // Nothing above was stored.
     let dump = sys.dump_database();
     assert!(!dump.contains("11122233344"));

@@ -392,13 +392,6 @@ fn cofre_up_starts_both() {
     );
     let r = raw_http(&ports[2], "GET", "/openapi.json", &[], b"");
     r.expect(200);
-    let sys_client = api::Api {
-        addr: ports[2].clone(),
-        client_id: CLIENT_1.0.into(),
-        api_key: CLIENT_1.1.into(),
-        secret: CLIENT_1.2.into(),
-        token: String::new(),
-    };
     let basic = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         format!("{}:{}", CLIENT_1.1, CLIENT_1.2),
@@ -411,7 +404,6 @@ fn cofre_up_starts_both() {
         b"grant_type=client_credentials",
     );
     t.expect(200);
-    drop(sys_client);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -194,17 +194,16 @@ impl ApiConfig {
                 return Err(format!("products: service_code {sc:?} is not 3 digits"));
             }
         }
-        let mut hsm = ClientConfig {
+        let hsm = ClientConfig {
             addresses: file.hsm.addresses,
             ca: rel(&file.hsm.ca),
             cert: rel(&file.hsm.cert),
             key: rel(&file.hsm.key),
             server_name: file.hsm.server_name.unwrap_or_else(|| "localhost".into()),
             connections: file.hsm.connections.unwrap_or(2).clamp(1, 64),
-            max_in_flight: 256,
+            max_in_flight: 128,
             timeout: file.hsm.timeout.unwrap_or(Duration::from_secs(10)),
         };
-        hsm.max_in_flight = 128;
         Ok(Self {
             listen,
             database,

@@ -191,14 +191,9 @@ async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .app
         .store
         .update_customer(&ctx.client_id, customer.id, "update", |c| {
-            let mut body = c.body.clone();
-            let slot = body
-                .as_object_mut()
-                .map(|o| o.entry("update").or_insert(json!({})));
-            if let Some(slot) = slot {
-                merge(slot, &patch);
+            if let Some(o) = c.body.as_object_mut() {
+                merge(o.entry("update").or_insert(json!({})), &patch);
             }
-            c.body = body;
             c.name = name;
             c.status = if status == 1 {
                 "active".into()

@@ -104,12 +104,11 @@ fn slug(path: &str) -> String {
 }
 
 /// The document as served (pretty JSON with a final newline), built once.
-pub fn openapi_text() -> String {
+pub fn openapi_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| {
         let mut t = serde_json::to_string_pretty(&openapi()).unwrap_or_default();
         t.push('\n');
         t
     })
-    .clone()
 }

@@ -110,6 +110,7 @@ pub fn router(app: Arc<App>) -> Router {
     for (path, mr) in by_path {
         router = router.route(path, mr.fallback(method_not_allowed));
     }
+    let max_body = app.config.max_body;
     router
         .route("/token", post(token).fallback(method_not_allowed))
         .route(
@@ -117,6 +118,8 @@ pub fn router(app: Arc<App>) -> Router {
             get(openapi_json).fallback(method_not_allowed),
         )
         .fallback(not_found)
+        // Bodies read by extractors (`/token`) get the same cap as `dispatch` applies.
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
 

@@ -116,19 +116,15 @@ impl Client {
         transport_key: &str,
         pin_blob: Option<&[u8]>,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Opcode::SecurityCodesExport, |w| {
-            card.write(w);
-            w.str(Tag::Key, cvk)
-                .str(Tag::Expiry, expiry)
-                .str(Tag::ServiceCode, service_code)
-                .str(Tag::TransportKey, transport_key);
-            if let Some(b) = pin_blob {
-                w.bytes(Tag::PinBlob, b);
-            }
-        })
-        .await?
-        .ok()?
-        .need_bytes(Tag::Encrypted)
+        let codes = CodesExport {
+            card,
+            cvk,
+            expiry,
+            service_code,
+            transport_key,
+            pin_blob,
+        };
+        self.codes_export_as(&codes, None).await
     }
 
     /// card.codes.export with `format` 1: CVV, CVV2 and iCVV blocks, then the PIN block
@@ -143,14 +139,32 @@ impl Client {
         transport_key: &str,
         pin_blob: Option<&[u8]>,
     ) -> Result<Vec<u8>, ClientError> {
+        let codes = CodesExport {
+            card,
+            cvk,
+            expiry,
+            service_code,
+            transport_key,
+            pin_blob,
+        };
+        self.codes_export_as(&codes, Some(1)).await
+    }
+
+    async fn codes_export_as(
+        &self,
+        c: &CodesExport<'_>,
+        format: Option<u8>,
+    ) -> Result<Vec<u8>, ClientError> {
         self.call(Opcode::SecurityCodesExport, |w| {
-            card.write(w);
-            w.str(Tag::Key, cvk)
-                .str(Tag::Expiry, expiry)
-                .str(Tag::ServiceCode, service_code)
-                .str(Tag::TransportKey, transport_key)
-                .u8(Tag::Format, 1);
-            if let Some(b) = pin_blob {
+            c.card.write(w);
+            w.str(Tag::Key, c.cvk)
+                .str(Tag::Expiry, c.expiry)
+                .str(Tag::ServiceCode, c.service_code)
+                .str(Tag::TransportKey, c.transport_key);
+            if let Some(f) = format {
+                w.u8(Tag::Format, f);
+            }
+            if let Some(b) = c.pin_blob {
                 w.bytes(Tag::PinBlob, b);
             }
         })
@@ -235,4 +249,14 @@ impl Client {
             .await?;
         Verification::from_response(r)
     }
+}
+
+/// The arguments both forms of card.codes.export share.
+struct CodesExport<'a> {
+    card: &'a Card,
+    cvk: &'a str,
+    expiry: &'a str,
+    service_code: &'a str,
+    transport_key: &'a str,
+    pin_blob: Option<&'a [u8]>,
 }

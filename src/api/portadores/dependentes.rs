@@ -110,11 +110,6 @@ fn doc_by_cpf() -> Value {
     )
 }
 
-/// The 11 digits of a CPF with valid check digits (see [`super::br::cpf`]).
-pub(super) fn cpf_digits(text: &str) -> Option<String> {
-    super::br::cpf(text)
-}
-
 fn text_field(
     v: &Value,
     field: &str,
@@ -177,7 +172,7 @@ fn parse_dependents(body: &Value, holder_document: &str) -> Result<Vec<Dependent
             );
         }
         let name = text_field(&d["nome"], &at("nome"), 100, true)?.unwrap_or_default();
-        let cpf = d["cpf"].as_str().and_then(cpf_digits).ok_or_else(|| {
+        let cpf = d["cpf"].as_str().and_then(super::br::cpf).ok_or_else(|| {
             ApiError::unprocessable("cpf_invalido", "invalid CPF").field(at("cpf"))
         })?;
         if cpf == holder_document || out.iter().any(|o| o.cpf == cpf) {
@@ -352,7 +347,7 @@ async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 async fn by_cpf(ctx: Ctx) -> Result<Reply, ApiError> {
     let cpf = ctx
         .query("cpf")
-        .and_then(cpf_digits)
+        .and_then(super::br::cpf)
         .ok_or_else(|| ApiError::unprocessable("cpf_invalido", "invalid CPF").field("cpf"))?;
     let holder = ctx
         .app

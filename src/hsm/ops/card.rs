@@ -250,12 +250,15 @@ fn value_blocks(
     for code in [&c.cvv, &c.cvv2, &c.icvv] {
         let mut block = Zeroizing::new([0u8; 8]);
         rng.fill_bytes(&mut block[..]);
-        let digits = Zeroizing::new(code.expose_secret());
         // Nibbles: 1, 3, d1, d2, d3, then 11 random fill nibbles.
-        let &[d1, d2, d3] = digits.as_bytes() else {
-            return Err(OpError::new(Status::Internal, "a CVV is not 3 digits"));
+        let digit = |b: u8| b.checked_sub(b'0').filter(|d| *d < 10);
+        let [d1, d2, d3] = match code.expose_secret().as_bytes() {
+            &[a, b, c] => match (digit(a), digit(b), digit(c)) {
+                (Some(a), Some(b), Some(c)) => [a, b, c],
+                _ => return Err(OpError::new(Status::Internal, "a CVV is not 3 digits")),
+            },
+            _ => return Err(OpError::new(Status::Internal, "a CVV is not 3 digits")),
         };
-        let (d1, d2, d3) = (d1 - b'0', d2 - b'0', d3 - b'0');
         block[0] = 0x13;
         block[1] = (d1 << 4) | d2;
         block[2] = (d3 << 4) | (block[2] & 0x0F);
