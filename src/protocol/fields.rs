@@ -69,7 +69,7 @@ tags! {
     Key = 0x04, "key", Str, "The operation's main key id.";
     KeyVersion = 0x05, "key_version", U32, "Version of the main key used (responses), or wanted (key.export, key.retire).";
     PinBlock = 0x06, "pin_block", Bytes, "Enciphered PIN block, 8 (TDES) or 16 (AES) bytes.";
-    Format = 0x07, "format", U8, "ISO 9564 PIN block format, 0-4.";
+    Format = 0x07, "format", U8, "ISO 9564 PIN block format, 0-4 (card.codes.export: the layout, 1).";
     Pvv = 0x08, "pvv", Str, "Visa PVV, 4 digits.";
     Pvki = 0x09, "pvki", U8, "PVV key index, 0-6.";
     Offset = 0x0A, "offset", Str, "IBM 3624 offset, 4-12 digits.";
