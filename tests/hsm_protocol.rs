@@ -241,6 +241,105 @@ fn pipelining_limits_and_out_of_order() {
 }
 
 #[test]
+fn frames_split_anywhere_or_packed_together_are_all_answered() {
+    let d = Daemon::start("split");
+    let mut c = d.connect("issuing-host-1");
+    // Three requests sent one byte per TLS record: reassembled across reads.
+    let mut bytes = Vec::new();
+    for id in 1..=3u32 {
+        protocol::encode_request(&mut bytes, Opcode::CvvGenerate.code(), id, |w| {
+            w.str(Tag::Pan, "4111111111111111")
+                .str(Tag::Key, "cvk.example")
+                .str(Tag::Expiry, "2812")
+                .str(Tag::ServiceCode, "201");
+        })
+        .unwrap();
+    }
+    for b in &bytes {
+        c.send_bytes(std::slice::from_ref(b));
+    }
+    for id in 1..=3u32 {
+        let r = c.read().unwrap();
+        assert_eq!((r.header.request_id, r.status()), (id, Status::Ok));
+        assert_eq!(r.str(Tag::Cvv).len(), 3);
+    }
+    // 200 requests in one write, the last one cut in two: each answered once, in order
+    // (all are executed at once), the cut one when its rest arrives.
+    let mut burst = Vec::new();
+    for id in 10..210u32 {
+        protocol::encode_request(&mut burst, Opcode::Health.code(), id, |_| {}).unwrap();
+    }
+    let cut = burst.len() - 3;
+    c.send_bytes(&burst[..cut]);
+    let ids: Vec<u32> = (10..209)
+        .map(|_| c.read().unwrap().header.request_id)
+        .collect();
+    assert_eq!(ids, (10..209).collect::<Vec<_>>());
+    c.send_bytes(&burst[cut..]);
+    assert_eq!(c.read().unwrap().header.request_id, 209);
+}
+
+/// VmRSS of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_peer_that_does_not_read_is_held_back_not_buffered() {
+    let d = Daemon::start("noread");
+    let before = rss(d.child.id());
+    let c = d.connect("issuing-host-1");
+    let (mut tls, mut sock) = (c.tls.conn, c.tls.sock);
+    sock.set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut chunk = Vec::new();
+    for id in 0..1000u32 {
+        protocol::encode_request(&mut chunk, Opcode::Health.code(), id, |_| {}).unwrap();
+    }
+    // Requests pour in and nothing is read from the socket (TLS records are written
+    // directly): once the answers fill the socket and the writer's queue, the daemon
+    // stops reading, so these writes stall.
+    let mut sent = 0usize;
+    let stalled = 'send: loop {
+        tls.writer().write_all(&chunk).unwrap();
+        while tls.wants_write() {
+            if tls.write_tls(&mut sock).is_err() {
+                break 'send true;
+            }
+        }
+        sent += chunk.len();
+        if sent > 256 << 20 {
+            break false;
+        }
+    };
+    println!("sent {sent} bytes before the daemon stopped reading");
+    assert!(
+        stalled,
+        "the daemon kept reading {sent} bytes nobody answered"
+    );
+    let grown = rss(d.child.id()).saturating_sub(before);
+    println!("daemon RSS grew by {grown} bytes");
+    assert!(
+        grown < 64 << 20,
+        "the daemon grew by {grown} bytes for one connection"
+    );
+    // Other connections are served meanwhile.
+    assert_eq!(
+        d.connect("issuing-host-1")
+            .call(Opcode::Health, |_| {})
+            .status(),
+        Status::Ok
+    );
+}
+
+#[test]
 fn key_administration_reload_and_graceful_stop() {
     let mut d = Daemon::start("admin");
     let mut so = d.connect("security-officer-1");

@@ -1,6 +1,12 @@
 //! One client connection: the TLS handshake, a reader that parses and executes
 //! requests, and a writer task that batches responses. Requests that touch disk run on
 //! blocking threads, so later fast requests overtake them (responses carry request ids).
+//!
+//! The reader takes whatever the socket has in one read and executes every complete
+//! request in it before reading again; the answers of those executed at once go to the
+//! writer together, in one buffer. So a pipelining client costs one read, one buffer
+//! and one write per batch, not per request, and the role, key ring and clock are
+//! looked up once per batch.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,13 +17,27 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use super::keyring::KeyRing;
 use super::ops::{self, Ctx, OpError, counted};
+use super::policy::Policy;
 use super::state::Shared;
 use super::tls;
 use crate::protocol::{
-    Fields, FrameError, LENGTH_PREFIX, Opcode, REQUEST_HEADER_LEN, Status, VERSION, decode_request,
-    encode_response_with, frame_length,
+    Fields, FieldsWriter, FrameError, LENGTH_PREFIX, Opcode, REQUEST_HEADER_LEN, Status, VERSION,
+    decode_request, encode_response_with, frame_length,
 };
+
+/// Answers gathered before they are handed to the writer, even mid-batch.
+const HAND_OVER_AT: usize = 32 * 1024;
+/// Room asked for before each read when no partial frame says how much is needed.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Answers on their way to the writer, and how many frames they hold.
+type Answers = (Vec<u8>, usize);
+/// Buffers queued for the writer before the reader (or a task with a late answer)
+/// waits: with a peer that stops reading, this and [`HAND_OVER_AT`] bound what one
+/// connection holds in memory, and the reader stops reading.
+const WRITER_QUEUE: usize = 16;
 
 /// Serves one accepted TCP connection until the peer leaves, a limit closes it, or
 /// shutdown is signalled (in-flight requests are answered first).
@@ -43,7 +63,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, mut shutdown: watch::Rec
 
     let (mut rd, wr) = tokio::io::split(stream);
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_in_flight + 16);
+    let (tx, rx) = mpsc::channel::<Answers>(WRITER_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, Arc::clone(&in_flight)));
     let reader = Reader {
         shared: Arc::clone(&shared),
@@ -51,32 +71,64 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, mut shutdown: watch::Rec
         tx,
         in_flight,
     };
-    let mut payload = Vec::new();
-    loop {
-        let mut prefix = [0u8; LENGTH_PREFIX];
+    // Bytes read and not yet consumed are input[consumed..]; the buffer never holds
+    // more than one frame beyond what a read brought (frames are checked against
+    // max_frame before room is made for them).
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut consumed = 0;
+    'connection: loop {
+        let mut batch = reader.batch();
+        let mut needed = READ_CHUNK;
+        while let Some((prefix, after)) = input[consumed..].split_first_chunk::<LENGTH_PREFIX>() {
+            let len = match frame_length(*prefix, REQUEST_HEADER_LEN, limits.max_frame) {
+                Ok(len) => len,
+                Err(e) => {
+                    // The stream cannot be re-synchronised: answer with id 0 and close.
+                    reader.fatal(&e, &mut batch);
+                    reader.hand_over(&mut batch).await;
+                    break 'connection;
+                }
+            };
+            let Some(payload) = after.get(..len) else {
+                needed = len - after.len();
+                break;
+            };
+            reader.request(payload, &mut batch);
+            consumed += LENGTH_PREFIX + len;
+            if batch.pending.buf.len() >= HAND_OVER_AT && !reader.hand_over(&mut batch).await {
+                break 'connection;
+            }
+        }
+        if !reader.hand_over(&mut batch).await {
+            break;
+        }
+        // A pipelining peer keeps the socket readable, so without this the reader
+        // would run batch after batch without returning to the scheduler: the writer
+        // and other connections would wait on its thread while the other threads idle.
+        tokio::task::yield_now().await;
+        if consumed == input.len() {
+            input.clear();
+            // Room made for one large frame is not kept by an idle connection.
+            input.shrink_to(READ_CHUNK);
+            consumed = 0;
+        } else if consumed > 0 {
+            input.drain(..consumed);
+            consumed = 0;
+        }
+        // Between frames the idle timeout applies; inside one, the read timeout.
+        let wait = if input.is_empty() {
+            limits.idle_timeout
+        } else {
+            limits.read_timeout
+        };
+        input.reserve(needed);
         tokio::select! {
             _ = shutdown.changed() => break,
-            r = tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut prefix)) => {
-                if !matches!(r, Ok(Ok(_))) {
+            r = tokio::time::timeout(wait, rd.read_buf(&mut input)) => {
+                if !matches!(r, Ok(Ok(n)) if n > 0) {
                     break;
                 }
             }
-        }
-        let len = match frame_length(prefix, REQUEST_HEADER_LEN, limits.max_frame) {
-            Ok(len) => len,
-            Err(e) => {
-                // The stream cannot be re-synchronised: answer with id 0 and close.
-                reader.fatal(&e).await;
-                break;
-            }
-        };
-        payload.resize(len, 0);
-        match tokio::time::timeout(limits.read_timeout, rd.read_exact(&mut payload)).await {
-            Ok(Ok(_)) => {}
-            _ => break,
-        }
-        if !reader.request(&payload).await {
-            break;
         }
     }
     drop(reader);
@@ -87,25 +139,21 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, mut shutdown: watch::Rec
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut wr: W,
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rx: mpsc::Receiver<Answers>,
     in_flight: Arc<AtomicUsize>,
 ) {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(frame) = rx.recv().await {
-        buf.extend_from_slice(&frame);
-        let mut n = 1;
+    while let Some((mut buf, mut n)) = rx.recv().await {
         while buf.len() < 64 * 1024 {
             match rx.try_recv() {
-                Ok(f) => {
-                    buf.extend_from_slice(&f);
-                    n += 1;
+                Ok((more, k)) => {
+                    buf.extend_from_slice(&more);
+                    n += k;
                 }
                 Err(_) => break,
             }
         }
         let ok = wr.write_all(&buf).await.is_ok() && wr.flush().await.is_ok();
         in_flight.fetch_sub(n, Ordering::AcqRel);
-        buf.clear();
         if !ok {
             // Keep draining so senders never block on a dead peer.
             while rx.recv().await.is_some() {}
@@ -118,53 +166,99 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 struct Reader {
     shared: Arc<Shared>,
     identity: Arc<str>,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Answers>,
     in_flight: Arc<AtomicUsize>,
 }
 
+/// What the requests of one read share: the answers executed at once, and the
+/// policy, key ring and clock, read once.
+struct Batch {
+    pending: Pending,
+    policy: Arc<Policy>,
+    ring: Arc<KeyRing>,
+    now_unix: u64,
+    read_at: Instant,
+}
+
+/// Answers executed at once, not yet handed to the writer.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    frames: usize,
+    /// The fields of a counted operation's answer, before its frame is written.
+    scratch: Vec<u8>,
+}
+
+/// Appends one answer frame to `buf`; an answer that cannot be encoded becomes an
+/// `internal` answer.
 fn respond(
+    buf: &mut Vec<u8>,
     opcode: u16,
     id: u32,
-    body: impl FnOnce(&mut crate::protocol::FieldsWriter<'_>) -> Status,
-) -> (Vec<u8>, Status) {
-    let mut buf = Vec::with_capacity(128);
-    match encode_response_with(&mut buf, opcode, id, body) {
-        Ok(s) => (buf, s),
+    body: impl FnOnce(&mut FieldsWriter<'_>) -> Status,
+) -> Status {
+    let start = buf.len();
+    match encode_response_with(buf, opcode, id, body) {
+        Ok(s) => s,
         Err(_) => {
-            let _ = encode_response_with(&mut buf, opcode, id, |w| {
+            buf.truncate(start);
+            let _ = encode_response_with(buf, opcode, id, |w| {
                 OpError::new(Status::Internal, "response could not be encoded").write(w);
                 Status::Internal
             });
-            (buf, Status::Internal)
+            Status::Internal
         }
     }
 }
 
-fn error_frame(opcode: u16, id: u32, e: &OpError) -> (Vec<u8>, Status) {
-    respond(opcode, id, |w| {
+fn error_frame(buf: &mut Vec<u8>, opcode: u16, id: u32, e: &OpError) -> Status {
+    respond(buf, opcode, id, |w| {
         e.write(w);
         e.status
     })
 }
 
 impl Reader {
-    async fn send(&self, frame: Vec<u8>) -> bool {
-        self.tx.send(frame).await.is_ok()
+    /// A new batch, with the policy, key ring and clock of this moment.
+    fn batch(&self) -> Batch {
+        Batch {
+            pending: Pending::default(),
+            policy: self.shared.policy(),
+            ring: self.shared.ring(),
+            now_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            read_at: Instant::now(),
+        }
     }
 
-    async fn fatal(&self, e: &FrameError) {
+    /// Gives the batch's answers to the writer; `false` once the writer is gone.
+    async fn hand_over(&self, batch: &mut Batch) -> bool {
+        let p = &mut batch.pending;
+        if p.frames == 0 {
+            return true;
+        }
+        let answers = (std::mem::take(&mut p.buf), p.frames);
+        p.frames = 0;
+        self.tx.send(answers).await.is_ok()
+    }
+
+    /// Queues an answer executed at once; counts it in flight until it is written.
+    fn answer(&self, batch: &mut Batch, op: Option<Opcode>, opcode: u16, id: u32, e: &OpError) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let (frame, _) = error_frame(0, 0, &OpError::new(Status::MalformedField, e.to_string()));
-        self.send(frame).await;
+        let status = error_frame(&mut batch.pending.buf, opcode, id, e);
+        batch.pending.frames += 1;
+        self.shared.metrics.record(op, status, batch.read_at);
     }
 
-    fn record(&self, op: &str, status: Status, started: Instant) {
-        self.shared.metrics.record(op, status, started);
+    fn fatal(&self, e: &FrameError, batch: &mut Batch) {
+        let err = OpError::new(Status::MalformedField, e.to_string());
+        self.answer(batch, None, 0, 0, &err);
     }
 
-    /// Handles one request payload; `false` closes the connection.
-    async fn request(&self, payload: &[u8]) -> bool {
-        let started = Instant::now();
+    /// Handles one request payload: answered into the batch, or handed to a task that
+    /// answers through the writer when it is done.
+    fn request(&self, payload: &[u8], batch: &mut Batch) {
         let (header, body) = match decode_request(payload) {
             Ok(h) => h,
             Err(e) => {
@@ -175,127 +269,126 @@ impl Reader {
                 let opcode = payload
                     .get(2..4)
                     .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-                self.in_flight.fetch_add(1, Ordering::AcqRel);
                 let err = OpError::new(Status::MalformedField, e.to_string());
-                return self.send(error_frame(opcode, id, &err).0).await;
+                return self.answer(batch, Opcode::from_code(opcode), opcode, id, &err);
             }
         };
         let (opcode, id) = (header.opcode, header.request_id);
-        let already = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let refuse = |status: Status, message: String| {
-            error_frame(opcode, id, &OpError::new(status, message))
-        };
         let op = Opcode::from_code(opcode);
-        let op_name = op.map_or("unknown", Opcode::name);
         let early = if header.version != VERSION {
-            Some(refuse(
+            Some(OpError::new(
                 Status::UnsupportedVersion,
                 format!(
                     "protocol version {} is not supported; this daemon speaks {VERSION}",
                     header.version
                 ),
             ))
-        } else if already >= self.shared.config.limits.max_in_flight {
-            Some(refuse(
+        } else if self.in_flight.load(Ordering::Acquire) >= self.shared.config.limits.max_in_flight
+        {
+            Some(OpError::new(
                 Status::Overloaded,
-                "too many requests in flight on this connection".into(),
+                "too many requests in flight on this connection",
             ))
         } else if op.is_none() {
-            Some(refuse(
+            Some(OpError::new(
                 Status::UnknownOperation,
                 format!("unknown opcode 0x{opcode:04X}"),
             ))
         } else {
             None
         };
-        if let Some((frame, status)) = early {
-            self.record(op_name, status, started);
-            return self.send(frame).await;
+        if let Some(e) = early {
+            return self.answer(batch, op, opcode, id, &e);
         }
-        let Some(op) = op else { return false };
-        let policy = self.shared.policy();
-        let role = match policy.role(&self.identity) {
-            Some(r) if r.allows_operation(op) => r.clone(),
+        let Some(op) = op else { return };
+        let role = match batch.policy.role(&self.identity) {
+            Some(r) if r.allows_operation(op) => r,
             Some(r) => {
-                let (frame, status) = refuse(
+                let e = OpError::new(
                     Status::NotAuthorised,
                     format!("role {} may not {op}", r.name),
                 );
-                self.record(op_name, status, started);
-                return self.send(frame).await;
+                return self.answer(batch, Some(op), opcode, id, &e);
             }
             None => {
-                let (frame, status) =
-                    refuse(Status::NotAuthorised, "this certificate has no role".into());
-                self.record(op_name, status, started);
-                return self.send(frame).await;
+                let e = OpError::new(Status::NotAuthorised, "this certificate has no role");
+                return self.answer(batch, Some(op), opcode, id, &e);
             }
         };
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         if ops::is_admin(op) {
-            let body = body.to_vec();
-            let shared = Arc::clone(&self.shared);
-            let identity = Arc::clone(&self.identity);
-            let tx = self.tx.clone();
-            tokio::task::spawn_blocking(move || {
-                let (frame, status) = respond(opcode, id, |w| {
-                    let r = Fields::parse_strict(&body)
-                        .map_err(OpError::from)
-                        .and_then(|f| {
-                            ops::authorise_keys(&role, &f, op)?;
-                            ops::admin::execute(&shared, &identity, op, &f, w)
-                        });
-                    finish(w, r)
-                });
-                shared.metrics.record(op.name(), status, started);
-                if status == Status::Ok {
-                    tracing::info!(
-                        identity = &*identity,
-                        operation = op.name(),
-                        "key administration"
-                    );
-                }
-                let _ = tx.blocking_send(frame);
-            });
-            return true;
+            return self.admin(op, opcode, id, body.to_vec(), role.clone(), batch.read_at);
         }
-        let ring = self.shared.ring();
-        let now_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let ctx = Ctx {
-            ring: &ring,
+            ring: &batch.ring,
             secrets: &self.shared.secrets,
-            role: &role,
-            now_unix,
+            role,
+            now_unix: batch.now_unix,
             uptime: self.shared.started.elapsed().as_secs(),
         };
         if counted::handles(op) {
-            return self.counted(op, opcode, id, body, &ctx, started).await;
+            return self.counted(op, id, body, &ctx, batch.read_at, &mut batch.pending);
         }
-        let (frame, status) = respond(opcode, id, |w| {
+        let status = respond(&mut batch.pending.buf, opcode, id, |w| {
             let r = Fields::parse_strict(body)
                 .map_err(OpError::from)
                 .and_then(|f| {
-                    ops::authorise_keys(&role, &f, op)?;
+                    ops::authorise_keys(role, &f, op)?;
                     ops::execute(&ctx, op, &f, w)
                 });
             finish(w, r)
         });
-        self.record(op_name, status, started);
-        self.send(frame).await
+        batch.pending.frames += 1;
+        self.shared.metrics.record(Some(op), status, batch.read_at);
     }
 
-    /// A counted operation: answered now when nothing must be written, otherwise after
-    /// the counter store has made the change durable (the reader goes on meanwhile).
-    async fn counted(
+    /// Key administration writes files with fsync: on a blocking thread.
+    fn admin(
         &self,
         op: Opcode,
         opcode: u16,
         id: u32,
+        body: Vec<u8>,
+        role: Arc<super::policy::Role>,
+        started: Instant,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        let identity = Arc::clone(&self.identity);
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut frame = Vec::new();
+            let status = respond(&mut frame, opcode, id, |w| {
+                let r = Fields::parse_strict(&body)
+                    .map_err(OpError::from)
+                    .and_then(|f| {
+                        ops::authorise_keys(&role, &f, op)?;
+                        ops::admin::execute(&shared, &identity, op, &f, w)
+                    });
+                finish(w, r)
+            });
+            shared.metrics.record(Some(op), status, started);
+            if status == Status::Ok {
+                tracing::info!(
+                    identity = &*identity,
+                    operation = op.name(),
+                    "key administration"
+                );
+            }
+            let _ = tx.blocking_send((frame, 1));
+        });
+    }
+
+    /// A counted operation: answered now when nothing must be written, otherwise after
+    /// the counter store has made the change durable (the reader goes on meanwhile).
+    fn counted(
+        &self,
+        op: Opcode,
+        id: u32,
         body: &[u8],
         ctx: &Ctx<'_>,
-        started: Instant,
-    ) -> bool {
+        read_at: Instant,
+        out: &mut Pending,
+    ) {
         let shared = &self.shared;
         let cc = counted::CountCtx {
             store: &shared.counters,
@@ -303,9 +396,9 @@ impl Reader {
             lockout: &shared.config.lockout,
             guard: &shared.guard,
         };
-        let mut fields_out = Vec::new();
+        out.scratch.clear();
         let plan = {
-            let mut w = crate::protocol::FieldsWriter::new(&mut fields_out);
+            let mut w = FieldsWriter::new(&mut out.scratch);
             let plan = match Fields::parse_strict(body)
                 .map_err(OpError::from)
                 .and_then(|f| ops::authorise_keys(ctx.role, &f, op).map(|()| f))
@@ -324,16 +417,19 @@ impl Reader {
         };
         match plan {
             counted::Plan::Now(r) => {
-                let (frame, status) = respond(opcode, id, |w| {
-                    w.encoded(&fields_out);
+                let fields = &out.scratch;
+                let status = respond(&mut out.buf, op.code(), id, |w| {
+                    w.encoded(fields);
                     finish(w, r)
                 });
-                self.record(op.name(), status, started);
-                self.send(frame).await
+                out.frames += 1;
+                shared.metrics.record(Some(op), status, read_at);
             }
             counted::Plan::Commit(change, then) => {
                 let shared = Arc::clone(&self.shared);
                 let tx = self.tx.clone();
+                let fields = std::mem::take(&mut out.scratch);
+                let started = read_at;
                 tokio::spawn(async move {
                     let result = shared.counters.apply(change).await;
                     if matches!(then, counted::Then::Failed(_)) {
@@ -347,21 +443,21 @@ impl Reader {
                             shared.metrics.lockouts.inc();
                         }
                     }
-                    let (frame, status) = respond(opcode, id, |w| {
-                        w.encoded(&fields_out);
+                    let mut frame = Vec::new();
+                    let status = respond(&mut frame, op.code(), id, |w| {
+                        w.encoded(&fields);
                         let r = counted::after_commit(then, result, w);
                         finish(w, r)
                     });
-                    shared.metrics.record(op.name(), status, started);
-                    let _ = tx.send(frame).await;
+                    shared.metrics.record(Some(op), status, started);
+                    let _ = tx.send((frame, 1)).await;
                 });
-                true
             }
         }
     }
 }
 
-fn finish(w: &mut crate::protocol::FieldsWriter<'_>, r: Result<(), OpError>) -> Status {
+fn finish(w: &mut FieldsWriter<'_>, r: Result<(), OpError>) -> Status {
     match r {
         Ok(()) => Status::Ok,
         Err(e) => {

@@ -2,9 +2,11 @@
 //! default). Labels hold operation names, status names and key ids/versions only:
 //! never a PAN, a token, a PIN or key material.
 
+use std::sync::{Arc, OnceLock};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -28,6 +30,40 @@ pub struct Metrics {
     pub lockouts: IntCounter,
     /// 1 while the brute-force guard is tripped.
     pub guard_alert: IntGauge,
+    handles: Arc<Handles>,
+}
+
+/// The series of each operation (and status), looked up once: `with_label_values`
+/// hashes its labels on every call, which the request path should not pay. A series
+/// is created on its first use, so `/metrics` lists only what happened.
+#[derive(Debug)]
+struct Handles {
+    /// Indexed by operation (unknown operations last) times status.
+    requests: Box<[OnceLock<IntCounter>]>,
+    /// Indexed by operation (unknown operations last).
+    latency: Box<[OnceLock<Histogram>]>,
+}
+
+const OPERATIONS: usize = crate::protocol::Opcode::ALL.len() + 1;
+const STATUSES: usize = crate::protocol::Status::ALL.len();
+
+impl Handles {
+    fn new() -> Self {
+        Self {
+            requests: (0..OPERATIONS * STATUSES)
+                .map(|_| OnceLock::new())
+                .collect(),
+            latency: (0..OPERATIONS).map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
+/// An operation's row in [`Handles`] and its metric label.
+fn operation_index(op: Option<crate::protocol::Opcode>) -> (usize, &'static str) {
+    match op {
+        Some(op) => (op.index(), op.name()),
+        None => (OPERATIONS - 1, "unknown"),
+    }
 }
 
 fn registered<T: prometheus::core::Collector + Clone + 'static>(
@@ -102,6 +138,7 @@ impl Metrics {
             ),
         )?;
         Ok(Self {
+            handles: Arc::new(Handles::new()),
             lockouts,
             guard_alert,
             registry,
@@ -126,19 +163,26 @@ impl Metrics {
         Ok(())
     }
 
-    /// Counts one answered request and its latency.
+    /// Counts one answered request (`None`: an opcode that names no operation) and its
+    /// latency.
     pub fn record(
         &self,
-        operation: &str,
+        operation: Option<crate::protocol::Opcode>,
         status: crate::protocol::Status,
         started: std::time::Instant,
     ) {
-        self.requests
-            .with_label_values(&[operation, status.name()])
-            .inc();
-        self.latency
-            .with_label_values(&[operation])
-            .observe(started.elapsed().as_secs_f64());
+        let (row, name) = operation_index(operation);
+        let code = usize::from(status.code());
+        if code < STATUSES
+            && let Some(c) = self.handles.requests.get(row * STATUSES + code)
+        {
+            c.get_or_init(|| self.requests.with_label_values(&[name, status.name()]))
+                .inc();
+        }
+        if let Some(h) = self.handles.latency.get(row) {
+            h.get_or_init(|| self.latency.with_label_values(&[name]))
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
 
     /// Records the key versions in use.

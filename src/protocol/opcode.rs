@@ -15,6 +15,11 @@ macro_rules! opcodes {
             /// Every operation, in code order.
             pub const ALL: &[Opcode] = &[$(Opcode::$variant,)*];
 
+            /// The position in [`Opcode::ALL`].
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             /// The wire code.
             pub fn code(self) -> u16 {
                 match self { $(Opcode::$variant => $code,)* }

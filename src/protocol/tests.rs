@@ -119,12 +119,15 @@ fn every_truncation_and_byte_flip_is_an_error_or_a_value_never_a_panic() {
 
 #[test]
 fn codes_and_names_are_unique_and_round_trip() {
-    for op in Opcode::ALL {
+    for (i, op) in Opcode::ALL.iter().enumerate() {
         assert_eq!(Opcode::from_code(op.code()), Some(*op));
         assert_eq!(Opcode::from_name(op.name()), Some(*op));
+        assert_eq!(op.index(), i);
     }
-    for s in Status::ALL {
+    // Status codes are 0, 1, 2, ... (the daemon's metrics index by them).
+    for (i, s) in Status::ALL.iter().enumerate() {
         assert_eq!(Status::from_code(s.code()), Some(*s));
+        assert_eq!(usize::from(s.code()), i);
     }
     for t in Tag::ALL {
         assert_eq!(Tag::from_code(t.code()), Some(*t));
