@@ -49,6 +49,40 @@ fn bench_spawn_in_process_json() {
             .any(|v| v.get("wire_over_in_process").is_some())
     );
     assert!(lines.iter().any(|v| v.get("daemon_idle_rss_mb").is_some()));
+    // dCVV2 (each request built as it is sent, each verify a durable commit) bounded by
+    // a count, and a paced run: every request answered, none refused.
+    for extra in [
+        &["--operation", "dcvv2", "--count", "2000"][..],
+        &["--operation", "cvv-verify", "--rate", "5000"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["bench", "--spawn", "--duration", "1", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        println!("{stdout}");
+        let line: serde_json::Value = stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v.get("mode").is_some())
+            .unwrap();
+        assert_eq!(line["errors"], 0, "{line}");
+        let n = line["requests"].as_u64().unwrap();
+        if extra.contains(&"--count") {
+            assert_eq!(n, 2000, "{line}");
+        } else {
+            // 5,000/s for one second: however fast the machine, pacing sends no
+            // more than that (a slow machine may send fewer; that is not asserted).
+            assert!(n > 0 && n <= 5_100, "{line}");
+        }
+    }
     // A non-loopback target is refused without --allow-remote.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))

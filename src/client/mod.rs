@@ -177,6 +177,17 @@ fn tls_config(c: &ClientConfig) -> Result<rustls::ClientConfig, ClientError> {
         .map_err(|e| ClientError::Config(format!("{}: {e}", c.key.display())))
 }
 
+/// The TLS connector and the server name to verify for `config`: for code that drives
+/// its own connection (the load generator of `cofre bench`).
+pub fn tls_connector(
+    config: &ClientConfig,
+) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), ClientError> {
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_config(config)?));
+    let server_name = ServerName::try_from(config.server_name.clone())
+        .map_err(|e| ClientError::Config(format!("server name: {e}")))?;
+    Ok((tls, server_name))
+}
+
 impl Client {
     /// Reads the certificates and opens the first connection, so a wrong path, address
     /// or CA is reported here rather than at the first call. (A daemon refusing the
@@ -186,9 +197,7 @@ impl Client {
         if config.addresses.is_empty() {
             return Err(ClientError::Config("no daemon address".into()));
         }
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_config(&config)?));
-        let server_name = ServerName::try_from(config.server_name.clone())
-            .map_err(|e| ClientError::Config(format!("server name: {e}")))?;
+        let (tls, server_name) = tls_connector(&config)?;
         let pool = (0..config.connections.max(1))
             .map(|_| Mutex::new(None))
             .collect();

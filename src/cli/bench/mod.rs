@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::client::{Client, ClientConfig};
-use crate::crypto::cipher::BlockCipher;
-use crate::crypto::pan::Pan;
-use crate::crypto::pinblock::{self, Format};
-use crate::crypto::{ClearKey, Pin, cvv, dcvv2, pvv};
-use crate::protocol::{FieldsWriter, Opcode, Status, Tag};
+use crate::client::ClientConfig;
+use crate::protocol::Status;
+
+mod requests;
+mod wire;
+
+use requests::Requests;
 
 /// Arguments of `cofre bench`.
 #[derive(Debug, Args)]
@@ -73,133 +74,6 @@ const OPERATIONS: &[&str] = &[
     "dcvv2",
     "mix",
 ];
-const PAN: &str = "4111111111111111";
-
-/// A pre-built request.
-#[derive(Clone)]
-struct Request {
-    op: Opcode,
-    body: Vec<u8>,
-}
-
-fn body(f: impl FnOnce(&mut FieldsWriter<'_>)) -> Vec<u8> {
-    let mut b = Vec::new();
-    let mut w = FieldsWriter::new(&mut b);
-    f(&mut w);
-    b
-}
-
-fn hexkey(h: &str) -> Result<ClearKey, String> {
-    ClearKey::from_hex(h).map_err(|e| e.to_string())
-}
-
-/// Builds the fixed requests of one operation.
-fn fixed(name: &str) -> Result<Vec<Request>, String> {
-    let e = |e: crate::crypto::Error| e.to_string();
-    let pan = Pan::new(PAN).map_err(e)?;
-    let pin = Pin::new("1234").map_err(e)?;
-    let pvk = pvv::Pvk::new(&hexkey("0123456789ABCDEFFEDCBA9876543210")?).map_err(e)?;
-    let pvv = pvv::visa_pvv(&pvk, 1, &pin, &pan).map_err(e)?.to_string();
-    let verify = |format: Format, key: &str, cipher: BlockCipher| -> Result<Request, String> {
-        let block =
-            pinblock::encipher(format, &cipher, &pin, Some(&pan), &mut rand::rng()).map_err(e)?;
-        Ok(Request {
-            op: Opcode::PinVerify,
-            body: body(|w| {
-                w.str(Tag::Pan, PAN)
-                    .str(Tag::Key, key)
-                    .u8(Tag::Format, format.number())
-                    .bytes(Tag::PinBlock, block.as_bytes())
-                    .str(Tag::Pvk, "pvk.example")
-                    .str(Tag::Pvv, &pvv);
-            }),
-        })
-    };
-    let tdes = BlockCipher::tdes(
-        &hex::decode("0123456789ABCDEFFEDCBA9876543210").map_err(|e| e.to_string())?,
-    )
-    .map_err(e)?;
-    let aes = BlockCipher::aes(
-        &hex::decode("00112233445566778899AABBCCDDEEFF").map_err(|e| e.to_string())?,
-    )
-    .map_err(e)?;
-    let cvk = cvv::Cvk::new(&hexkey("0123456789ABCDEFFEDCBA9876543210")?).map_err(e)?;
-    let code = cvv::generate(&cvk, &pan, "2812", "201")
-        .map_err(e)?
-        .expose_secret();
-    let cvv_req = Request {
-        op: Opcode::CvvVerify,
-        body: body(|w| {
-            w.str(Tag::Pan, PAN)
-                .str(Tag::Key, "cvk.example")
-                .str(Tag::Expiry, "2812")
-                .str(Tag::ServiceCode, "201")
-                .str(Tag::Cvv, &code);
-        }),
-    };
-    let tok = Request {
-        op: Opcode::Tokenise,
-        body: body(|w| {
-            w.str(Tag::Pan, PAN);
-        }),
-    };
-    Ok(match name {
-        "pin-verify-0" => vec![verify(Format::Iso0, "zpk.example", tdes)?],
-        "pin-verify-4" => vec![verify(Format::Iso4, "zpk.example.aes", aes)?],
-        "cvv-verify" => vec![cvv_req],
-        "tokenise" => vec![tok],
-        "mix" => {
-            let p0 = verify(Format::Iso0, "zpk.example", tdes)?;
-            let p4 = verify(Format::Iso4, "zpk.example.aes", aes)?;
-            vec![
-                p0.clone(),
-                p0.clone(),
-                p0.clone(),
-                p0,
-                p4,
-                cvv_req.clone(),
-                cvv_req,
-                tok.clone(),
-                tok,
-            ]
-        }
-        _ => Vec::new(),
-    })
-}
-
-/// dCVV2 requests for worker `worker`, request `n`: even n generate, odd n verify a
-/// fresh code (its own card per worker, counters rising), so every verify commits.
-fn dcvv2_request(worker: usize, n: u64, key: &ClearKey) -> Result<Request, String> {
-    let body_digits = format!("4000{worker:011}");
-    let check = crate::crypto::pan::luhn_check_digit(body_digits.as_bytes()).ok_or("luhn")?;
-    let card = format!("{body_digits}{check}");
-    let counter = n / 2 + 1;
-    if n.is_multiple_of(2) {
-        Ok(Request {
-            op: Opcode::Dcvv2Generate,
-            body: body(|w| {
-                w.str(Tag::Pan, &card)
-                    .str(Tag::Key, "dcvv2.example")
-                    .str(Tag::Expiry, "2812")
-                    .u64(Tag::Counter, counter);
-            }),
-        })
-    } else {
-        let code = dcvv2::dcvv2(key, &card, "2812", counter).map_err(|e| e.to_string())?;
-        Ok(Request {
-            op: Opcode::Dcvv2Verify,
-            body: body(|w| {
-                w.str(Tag::Pan, &card)
-                    .str(Tag::Key, "dcvv2.example")
-                    .str(Tag::Expiry, "2812")
-                    .u64(Tag::Counter, counter)
-                    .u8(Tag::Window, 0)
-                    .str(Tag::Dcvv2, code.expose_secret());
-            }),
-        })
-    }
-}
-
 /// What one operation measured.
 #[derive(Debug, Default)]
 struct Report {
@@ -249,99 +123,110 @@ impl Report {
     }
 }
 
-enum Target {
-    Wire(Client),
-    Local(Arc<crate::hsm::Shared>),
+impl Report {
+    fn merge(&mut self, other: Report) {
+        self.latencies_us.extend(other.latencies_us);
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+    }
 }
 
-async fn run_operation(
-    target: &Arc<Target>,
+/// Time between two sends of one sender when `--rate` paces the load over `senders`.
+fn interval(args: &BenchArgs, senders: usize) -> Option<Duration> {
+    args.rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(senders as f64 / r))
+}
+
+/// One operation over the wire: `--connections` fresh connections, each driven by
+/// its own task (wire.rs).
+async fn run_wire(
+    config: &ClientConfig,
+    address: &str,
     name: &str,
     args: &BenchArgs,
-    workers: usize,
 ) -> Result<Report, String> {
-    let reqs = Arc::new(fixed(name)?);
-    let dkey = Arc::new(hexkey(
-        "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
-    )?);
+    let connections = args.connections.max(1);
+    let streams = wire::connect(config, address, connections).await?;
+    let load = Arc::new(wire::Load {
+        requests: Arc::new(Requests::new(name)?),
+        depth: args.depth.max(1),
+        deadline: Instant::now() + Duration::from_secs(args.duration.max(1)),
+        sent: AtomicU64::new(0),
+        limit: args.count.unwrap_or(u64::MAX),
+        interval: interval(args, connections),
+    });
+    let started = Instant::now();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(conn, stream)| tokio::spawn(wire::drive(stream, conn, Arc::clone(&load))))
+        .collect();
+    let mut total = Report::default();
+    for t in tasks {
+        total.merge(t.await.map_err(|e| e.to_string())?);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// One operation in process: `connections x depth` tasks, each executing one request
+/// at a time through the daemon's own request path (`hsm::local`).
+async fn run_local(
+    shared: &Arc<crate::hsm::Shared>,
+    name: &str,
+    args: &BenchArgs,
+) -> Result<Report, String> {
+    let workers = args.connections.max(1) * args.depth.max(1);
+    let requests = Arc::new(Requests::new(name)?);
     let deadline = Instant::now() + Duration::from_secs(args.duration.max(1));
     let limit = args.count.unwrap_or(u64::MAX);
     let budget = Arc::new(AtomicU64::new(0));
+    let interval = interval(args, workers);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..workers {
-        let (target, reqs, dkey, budget) = (
-            Arc::clone(target),
-            Arc::clone(&reqs),
-            Arc::clone(&dkey),
+        let (shared, requests, budget) = (
+            Arc::clone(shared),
+            Arc::clone(&requests),
             Arc::clone(&budget),
         );
-        let is_dcvv2 = name == "dcvv2";
-        let unique = std::process::id() as usize * 1000 + worker;
-        let interval = args
-            .rate
-            .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(workers as f64 / r));
         tasks.push(tokio::spawn(async move {
             let mut r = Report::default();
             let mut scratch = Vec::new();
             let mut n = 0u64;
             let mut next = Instant::now();
             while Instant::now() < deadline {
-                let scheduled = match interval {
-                    Some(i) => {
-                        tokio::time::sleep_until(next.into()).await;
-                        let s = next;
-                        next += i;
-                        s
-                    }
-                    None => Instant::now(),
-                };
+                if let Some(i) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += i;
+                }
                 if budget.fetch_add(1, Ordering::Relaxed) >= limit {
                     break;
                 }
-                let req = if is_dcvv2 {
-                    match dcvv2_request(unique, n, &dkey) {
-                        Ok(r) => r,
-                        Err(_) => break,
+                let req = match requests.request(worker, n) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        *r.errors.entry(format!("client: {e}")).or_default() += 1;
+                        break;
                     }
-                } else {
-                    reqs[(n as usize + worker) % reqs.len()].clone()
                 };
                 n += 1;
-                // From the actual send: the timer's 1 ms granularity would otherwise be
-                // counted as daemon latency.
-                let _ = scheduled;
                 let t0 = Instant::now();
-                let status = match &*target {
-                    Target::Wire(c) => match c
-                        .call(req.op, |w| {
-                            w.encoded(&req.body);
-                        })
-                        .await
-                    {
-                        Ok(resp) => resp.status().map_or_else(
-                            || format!("status_{}", resp.status_code),
-                            |s| s.name().to_owned(),
-                        ),
-                        Err(e) => format!("client: {e}"),
-                    },
-                    Target::Local(shared) => crate::hsm::local::execute(
-                        shared,
-                        "issuing-host-1",
-                        req.op,
-                        &req.body,
-                        &mut scratch,
-                    )
-                    .await
-                    .name()
-                    .to_owned(),
-                };
-                if status == Status::Ok.name() {
+                let status = crate::hsm::local::execute(
+                    &shared,
+                    "issuing-host-1",
+                    req.op,
+                    &req.body,
+                    &mut scratch,
+                )
+                .await;
+                if status == Status::Ok {
                     r.latencies_us
                         .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
                 } else {
-                    *r.errors.entry(status).or_default() += 1;
+                    *r.errors.entry(status.name().to_owned()).or_default() += 1;
                 }
             }
             r
@@ -349,11 +234,7 @@ async fn run_operation(
     }
     let mut total = Report::default();
     for t in tasks {
-        let r = t.await.map_err(|e| e.to_string())?;
-        total.latencies_us.extend(r.latencies_us);
-        for (k, v) in r.errors {
-            *total.errors.entry(k).or_default() += v;
-        }
+        total.merge(t.await.map_err(|e| e.to_string())?);
     }
     total.elapsed = started.elapsed();
     Ok(total)
@@ -486,12 +367,11 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         });
     }
     runtime.block_on(async {
-        let workers = args.connections.max(1) * args.depth.max(1);
         let wire_target = if wire {
             let mut cfg = ClientConfig::for_identity(vec![address.clone()], &args.keys.join("pki"), "issuing-host-1");
             cfg.connections = args.connections.max(1);
             cfg.max_in_flight = args.depth.max(1);
-            Some(Arc::new(Target::Wire(Client::connect(cfg).await.map_err(|e| e.to_string())?)))
+            Some(cfg)
         } else {
             None
         };
@@ -501,20 +381,20 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
             copy_dir(&args.keys, &dir).map_err(|e| e.to_string())?;
             let config = crate::hsm::HsmConfig::load(&dir.join("hsm.toml"))?;
             let shared = crate::hsm::server::load(config)?;
-            Some((Arc::new(Target::Local(Arc::new(shared))), dir))
+            Some((Arc::new(shared), dir))
         } else {
             None
         };
         for name in &names {
             let mut wire_ops = None;
-            if let Some(t) = &wire_target {
-                let mut r = run_operation(t, name, &args, workers).await?;
+            if let Some(cfg) = &wire_target {
+                let mut r = run_wire(cfg, &address, name, &args).await?;
                 let (line, ops) = r.line(name, "wire", args.json);
                 out.push(line);
                 wire_ops = Some(ops);
             }
-            if let Some((t, _)) = &local_target {
-                let mut r = run_operation(t, name, &args, workers).await?;
+            if let Some((shared, _)) = &local_target {
+                let mut r = run_local(shared, name, &args).await?;
                 let (line, ops) = r.line(name, "in-process", args.json);
                 out.push(line);
                 if let Some(w) = wire_ops {
