@@ -1,0 +1,115 @@
+//! Security codes for the card bureau or the issuer (each under a `keyAssociation`'s
+//! transport key) and dynamic CVV2: on, off, and a fresh code.
+
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use super::{card_at, key_association, rfc3339, usable};
+use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::issuing::{card_number, hsm_card};
+use crate::api::store::Card;
+use crate::client::{Dcvv2Moment, Dcvv2Request};
+use crate::protocol::Tag;
+
+pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
+    let card = card_at(&ctx, "/cardNumber").await?;
+    let ka = key_association(&ctx, "/keyAssociation")?;
+    let blob = if card.pin_blob.is_empty() {
+        None
+    } else {
+        Some(
+            hex::decode(&card.pin_blob)
+                .map_err(|_| ApiError::internal("a stored PIN blob is not hex"))?,
+        )
+    };
+    let encrypted = ctx
+        .app
+        .hsm
+        .codes_export_blocks(
+            &hsm_card(&card),
+            &ctx.app.config.keys.cvk,
+            &card.expiry,
+            &card.service_code,
+            &ka.transport_key,
+            blob.as_deref(),
+        )
+        .await?;
+    let blocks: Vec<String> = encrypted.chunks(8).map(hex::encode_upper).collect();
+    if !(blocks.len() == 3 || blocks.len() == 4) || encrypted.len() % 8 != 0 {
+        return Err(ApiError::internal(
+            "card.codes.export answered an odd length",
+        ));
+    }
+    let users: Vec<Value> = blocks[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| json!({"key": (i + 1).to_string(), "value": b}))
+        .collect();
+    let mut out = json!({ "usersDefined": users });
+    if let Some(pin) = blocks.get(3) {
+        out["pinEncrypt"] = json!(pin);
+    }
+    tracing::info!(card = card.id, "security codes exported");
+    Reply::ok(out)
+}
+
+fn account_type(card: &Card) -> &'static str {
+    if matches!(card.kind.as_str(), "debit" | "prepaid") {
+        "Debit"
+    } else {
+        "Credit"
+    }
+}
+
+pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
+    let card = card_at(&ctx, "/cardNumber").await?;
+    key_association(&ctx, "/keyAssociation")?;
+    let hcard = hsm_card(&card);
+    let mut out = json!({
+        "cardNumber": card_number(&card),
+        "accountType": account_type(&card),
+    });
+    if ctx.at("/disableDCVV2").as_str() == Some("Y") {
+        ctx.app.hsm.dcvv2_set(&hcard, false).await?;
+        if card.dcvv2 != "off" {
+            ctx.app
+                .store
+                .update_card(&ctx.client_id, card.id, "dcvv2_off", |c| {
+                    c.dcvv2 = "off".into();
+                })
+                .await?;
+        }
+        return Reply::ok(out);
+    }
+    usable(&card).map_err(|e| e.field("/cardNumber"))?;
+    if card.dcvv2 != "on" {
+        // Enabled before the first code is handed out: static CVV2 stops working
+        // before anyone can use the dynamic one.
+        ctx.app.hsm.dcvv2_set(&hcard, true).await?;
+        ctx.app
+            .store
+            .update_card(&ctx.client_id, card.id, "dcvv2_on", |c| {
+                c.dcvv2 = "on".into();
+            })
+            .await?;
+    }
+    let now = SystemTime::now();
+    let r = ctx
+        .app
+        .hsm
+        .dcvv2_generate(&Dcvv2Request {
+            card: hcard,
+            key: ctx.app.config.keys.dcvv2.clone(),
+            expiry: card.expiry.clone(),
+            moment: Dcvv2Moment::Now,
+        })
+        .await?;
+    let code = r
+        .str(Tag::Dcvv2)
+        .ok_or_else(|| ApiError::internal("dcvv2.generate answered without a code"))?;
+    out["dcvv2"] = json!(code);
+    out["dcvv2ExpiryMinutes"] = json!("5");
+    out["dcvv2GenerationTime"] = json!(rfc3339(now));
+    Reply::ok(out)
+}

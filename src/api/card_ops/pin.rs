@@ -1,0 +1,159 @@
+//! The PIN at the daemon: invalid tries, validation (every refusal recorded), and the
+//! issuer's PIN block and unblock.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::{card_at, key_association, rfc3339, usable};
+use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::issuing::{card_number, hsm_card};
+use crate::api::store::Card;
+use crate::client::{ClientError, PinReference, Verification};
+use crate::protocol::{Status, Tag};
+
+fn daemon_said(e: &ClientError) -> Option<Status> {
+    match e {
+        ClientError::Status { status, .. } => Some(*status),
+        _ => None,
+    }
+}
+
+pub(super) async fn invalid_attempts(ctx: Ctx) -> Result<Reply, ApiError> {
+    let card = card_at(&ctx, "/cardNumber").await?;
+    let r = ctx.app.hsm.pin_attempts(&hsm_card(&card)).await?;
+    let attempts = r.u32(Tag::Attempts).unwrap_or(0);
+    let limit = r.u32(Tag::Limit).unwrap_or(0);
+    let locked = r.bool(Tag::Locked).unwrap_or(false);
+    let blocked = locked || card.pin_status == "blocked";
+    let mut area = json!({
+        "cardNumber": card_number(&card),
+        "cardInvalidPinTries": attempts,
+        "maxNumberInvalidPinTries": limit,
+        "blockedIndicator": if blocked { "B" } else { "N" },
+    });
+    if let Some(seq) = ctx.at("/cardSequenceNumber").as_i64() {
+        area["cardSequenceNumber"] = json!(seq);
+    }
+    if let Some(t) = r.u64(Tag::LastFailure).filter(|t| *t > 0) {
+        let date = rfc3339(UNIX_EPOCH + Duration::from_secs(t));
+        area["cardInvalidPinTryDate"] = json!(date.get(..10).unwrap_or(""));
+    }
+    Reply::ok(json!({ "outputArea": area }))
+}
+
+/// Records a refused PIN validation and returns the refusal.
+async fn refuse(ctx: &Ctx, card: &Card, err: ApiError) -> ApiError {
+    let detail = json!({"code": err.code, "channel": ctx.at("/channel")});
+    if let Err(e) = ctx
+        .app
+        .store
+        .card_event(&ctx.client_id, card.id, "pin_refused", &detail)
+        .await
+    {
+        return e.into();
+    }
+    // The cardholder's occurrences (GET /api/v1/portadores/{id}/ocorrencias) show it too.
+    if let Err(e) = ctx
+        .app
+        .store
+        .record_occurrence(card.customer_id, "pin_refused", err.code, &ctx.client_id)
+        .await
+    {
+        return e.into();
+    }
+    tracing::info!(card = card.id, code = err.code, "PIN validation refused");
+    err
+}
+
+pub(super) async fn pin_validation(ctx: Ctx) -> Result<Reply, ApiError> {
+    let field = "/currentPinBlock";
+    let card = card_at(&ctx, "/cardNumber").await?;
+    let ka = key_association(&ctx, "/keyAssociation")?;
+    if let Err(e) = usable(&card) {
+        return Err(refuse(&ctx, &card, e.field("/cardNumber")).await);
+    }
+    if card.pin_status == "blocked" {
+        let e = ApiError::unprocessable("card_blocked", "the card's PIN is blocked")
+            .field("/cardNumber");
+        return Err(refuse(&ctx, &card, e).await);
+    }
+    let text = ctx.at(field).as_str().unwrap_or("");
+    let block = match hex::decode(text) {
+        Ok(b) if b.len() == 8 => b,
+        _ => {
+            let e = ApiError::unprocessable("invalid_pin_block", "currentPinBlock: 16 hex digits")
+                .field(field);
+            return Err(refuse(&ctx, &card, e).await);
+        }
+    };
+    let outcome = ctx
+        .app
+        .hsm
+        .pin_verify(
+            &hsm_card(&card),
+            &ka.pin_key,
+            0,
+            &block,
+            &ctx.app.config.keys.pvk,
+            &PinReference::Pvv {
+                pvv: card.pvv.clone(),
+                pvki: 1,
+            },
+        )
+        .await;
+    let refusal = match outcome {
+        Ok(Verification::Verified { .. }) => {
+            return Reply::ok(json!({ "cardNumber": card_number(&card) }));
+        }
+        Ok(Verification::Locked) => {
+            ApiError::unprocessable("pin_locked", "exceeded number of invalid PIN tries")
+        }
+        Ok(_) => ApiError::unprocessable("invalid_pin", "incorrect PIN provided").field(field),
+        Err(e) if daemon_said(&e) == Some(Status::InvalidPinBlock) => {
+            ApiError::unprocessable("invalid_pin_block", "invalid current PIN block value")
+                .field(field)
+        }
+        Err(e) if daemon_said(&e) == Some(Status::PinLocked) => {
+            ApiError::unprocessable("pin_locked", "exceeded number of invalid PIN tries")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Err(refuse(&ctx, &card, refusal).await)
+}
+
+pub(super) async fn pin_status(ctx: Ctx) -> Result<Reply, ApiError> {
+    let card = card_at(&ctx, "/cardNumber").await?;
+    match ctx.at("/serviceFunctionCode").as_str().unwrap_or("") {
+        "B" => {
+            ctx.app
+                .store
+                .update_card(&ctx.client_id, card.id, "pin_block", |c| {
+                    c.pin_status = "blocked".into();
+                })
+                .await?;
+        }
+        "U" => {
+            usable(&card).map_err(|e| e.field("/cardNumber"))?;
+            ctx.app.hsm.pin_attempts_reset(&hsm_card(&card)).await?;
+            ctx.app
+                .store
+                .update_card(&ctx.client_id, card.id, "pin_unblock", |c| {
+                    c.pin_status = "active".into();
+                })
+                .await?;
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_service_function",
+                "serviceFunctionCode: B (block PIN) or U (unblock PIN)",
+            )
+            .field("/serviceFunctionCode"));
+        }
+    }
+    let mut out = json!({ "cardNumber": card_number(&card) });
+    if let Some(seq) = ctx.at("/cardSequenceNumber").as_i64() {
+        out["cardSequenceNumber"] = json!(seq);
+    }
+    Reply::ok(out)
+}

@@ -1,0 +1,174 @@
+//! Mass card issue: `POST`/`GET /cards/mass-card-issue-L8V3` (the processor's "Mass
+//! Card Issue Update" and "Inquiry"), cofre's `GET /cofre/v1/mass-issues/{id}` and
+//! `GET /cofre/v1/mass-issues/{id}/embosser-file`, the background batch that makes the
+//! cards through the daemon, and the embosser file for the card bureau
+//! (`protocol/embosser-file.md`).
+//!
+//! Owns: `mass_issues` and `batch_cards` (`migrations/0003_mass_issue.sql`) and the files
+//! in `bureau.output_dir`. Never sees a clear PAN, PIN or CVV: the daemon returns them
+//! only encrypted under the bureau's transport key, and they go only to the file.
+//!
+//! Choices where the processor's documents are silent:
+//! * A request is keyed by (tenant, `organizationNumber`, `logo`, `cardType`; 0 when not
+//!   sent). `functionType` `A` (or empty) adds: if a request for the key has not
+//!   started (`queued`) it is updated (quantity and body), else a new one is queued.
+//!   `M` updates the queued request, `422 mass_issue_not_found` when there is none
+//!   (VPL5SMC05S) and `422 mass_issue_started` when it started meanwhile. `status` is 1
+//!   or 9 (VPL5SMC07E); 9 cancels the queued request. Other function types are
+//!   `422 invalid_function_type`.
+//! * `quantityToCreate` is 1 to 10,000 cards ([`MAX_QUANTITY`]) and `minimumQuantity`
+//!   0 to 10,000 (kept, not acted on); outside: `422 quantity_out_of_range` naming the
+//!   field. `expiryDate` is the cards' expiry (printed as YYMM): after today
+//!   (VPL5SMC29E) and at most 20 years ahead, else `422 invalid_expiry_date`.
+//! * Batches run one at a time (a queue: a later request waits as `queued`, which is
+//!   when it can still be updated), [`IN_FLIGHT`] cards in flight at the daemon, and
+//!   progress is committed every [`COMMIT_EVERY`] cards. A card whose daemon calls fail
+//!   3 times fails the batch (`failed`, with the error code; no file is written). A batch
+//!   cut by a restart stays `running`.
+//! * The answer's `outputArea` echoes the request, with `dateLastMaintain` (today) and
+//!   `addStatus` 1 (new request), 2 (queued request updated) or 9 (cancelled). The spec
+//!   has no field for the request's id, so cofre adds `massIssueId` (19 digits) and
+//!   `massIssueState`; the inquiry returns them too, for the newest request of the key.
+//! * The inquiry (`organizationNumber`, `logo`, `serviceType` = card type) answers the
+//!   processor's card list: one card per batch card (`cardNumber` its PAN token padded
+//!   to 19, `cardStatus` `0` and `isActive` false: stock without a cardholder), 50 a page
+//!   (`page`, from 1, or `cursor` = the previous answer's `nextCursor`; cofre additions), `totalCardsCount` the cards made so far, plus
+//!   `massIssueId`, `state`, `requested`, `issued`, `failed`, `fileName`.
+
+mod batch;
+mod embosser_file;
+mod inquiry;
+mod progress;
+mod update;
+
+use axum::http::Method;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::http::Route;
+use crate::handler;
+pub use batch::recover;
+
+/// Most cards one request may ask for.
+pub const MAX_QUANTITY: i64 = 10_000;
+/// Cards in flight at the daemon during a batch.
+pub const IN_FLIGHT: usize = 16;
+/// Cards per progress commit.
+pub const COMMIT_EVERY: usize = 50;
+
+/// A mass issue request and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MassIssue {
+    /// Record id.
+    pub id: i64,
+    /// Owning tenant.
+    pub tenant: String,
+    /// `organizationNumber`.
+    pub organization: i64,
+    /// `logo`.
+    pub logo: i64,
+    /// `cardType` (0 when not sent).
+    pub card_type: i64,
+    /// Cards asked for.
+    pub requested: i64,
+    /// Cards made so far.
+    pub issued: i64,
+    /// Cards that could not be made.
+    pub failed: i64,
+    /// `queued`, `running`, `done`, `failed`, `cancelled`.
+    pub state: String,
+    /// Why it failed (a stable code and short text; never a value).
+    pub error: String,
+    /// The embosser file's name in the bureau directory (empty until done).
+    pub file_name: String,
+    /// The request body as received (the latest, after updates).
+    pub body: Value,
+    /// Created, epoch ms.
+    pub created_ms: i64,
+    /// Last changed, epoch ms.
+    pub updated_ms: i64,
+}
+
+/// One card of a batch (no clear PAN, PIN or CVV).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchCard {
+    /// Position in the batch, from 1.
+    pub sequence: i64,
+    /// PAN token.
+    pub token: String,
+    /// Token key version.
+    pub token_version: i64,
+    /// Lookup token.
+    pub lookup_token: String,
+    /// Masked PAN.
+    pub masked_pan: String,
+    /// YYMM.
+    pub expiry: String,
+    /// Service code.
+    pub service_code: String,
+    /// PVV.
+    pub pvv: String,
+    /// LMK-encrypted PIN, hex.
+    pub pin_blob: String,
+}
+
+/// This module's routes.
+pub fn routes() -> Vec<Route> {
+    const SPEC: &str = "/cards/mass-card-issue-L8V3";
+    vec![
+        Route::processor(Method::POST, SPEC, SPEC, handler!(update::add)),
+        Route::processor(Method::GET, SPEC, SPEC, handler!(inquiry::inquiry)),
+        Route::own(
+            Method::GET,
+            "/cofre/v1/mass-issues/{id}",
+            progress::progress_doc,
+            handler!(progress::progress),
+        ),
+        Route::own(
+            Method::GET,
+            "/cofre/v1/mass-issues/{id}/embosser-file",
+            progress::file_doc,
+            handler!(progress::embosser_file),
+        ),
+    ]
+}
+
+/// `expiryDate` (`YYYY-MM-DD`) as the card's YYMM, after `today` (`YYYY-MM-DD`) and at
+/// most 20 years ahead.
+pub fn expiry_yymm(date: &str, today: &str) -> Option<String> {
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) {
+        return None;
+    }
+    if !digits(8..10) {
+        return None;
+    }
+    let year: u32 = date[0..4].parse().ok()?;
+    let month: u32 = date[5..7].parse().ok()?;
+    let day: u32 = date[8..10].parse().ok()?;
+    let this_year: u32 = today.get(0..4)?.parse().ok()?;
+    let valid = (1..=12).contains(&month) && (1..=31).contains(&day);
+    (valid && date > today && year <= this_year + 20)
+        .then(|| format!("{:02}{month:02}", year % 100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry_yymm;
+
+    #[test]
+    fn expiry_dates() {
+        assert_eq!(
+            expiry_yymm("2031-09-30", "2026-05-01").as_deref(),
+            Some("3109")
+        );
+        assert_eq!(expiry_yymm("2026-05-01", "2026-05-01"), None);
+        assert_eq!(expiry_yymm("2026-04-30", "2026-05-01"), None);
+        assert_eq!(expiry_yymm("2047-01-01", "2026-05-01"), None);
+        assert_eq!(expiry_yymm("2031-13-01", "2026-05-01"), None);
+        assert_eq!(expiry_yymm("2031-1-01", "2026-05-01"), None);
+        assert_eq!(expiry_yymm("２031-01-01", "2026-05-01"), None);
+        assert_eq!(expiry_yymm("", "2026-05-01"), None);
+    }
+}

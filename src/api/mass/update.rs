@@ -1,0 +1,158 @@
+//! `POST /cards/mass-card-issue-L8V3`: a request is checked, then added, updated or
+//! cancelled while it waits its turn in the queue.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::batch::schedule;
+use super::{MAX_QUANTITY, MassIssue, expiry_yymm};
+use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::issuing::{number, today};
+
+fn int(ctx: &Ctx, field: &str) -> i64 {
+    ctx.body[field].as_i64().unwrap_or(0)
+}
+
+pub(super) async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+    let function = ctx.body["functionType"].as_str().unwrap_or("").trim();
+    let modify = match function {
+        "" | "A" | "a" => false,
+        "M" | "m" => true,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_function_type",
+                "functionType: A (add) or M (modify)",
+            )
+            .field("/functionType"));
+        }
+    };
+    let status = int(&ctx, "status");
+    if status != 1 && status != 9 {
+        return Err(ApiError::unprocessable("invalid_status", "status: 1 or 9").field("/status"));
+    }
+    let (org, logo) = (int(&ctx, "organizationNumber"), int(&ctx, "logo"));
+    if ctx.app.config.product(org, Some(logo)).is_none() {
+        let field = if ctx.app.config.product(org, None).is_none() {
+            "/organizationNumber"
+        } else {
+            "/logo"
+        };
+        return Err(ApiError::unprocessable(
+            "unknown_product",
+            "no product for this organization and logo",
+        )
+        .field(field));
+    }
+    let quantity = int(&ctx, "quantityToCreate");
+    if !(1..=MAX_QUANTITY).contains(&quantity) {
+        return Err(ApiError::unprocessable(
+            "quantity_out_of_range",
+            format!("quantityToCreate: 1 to {MAX_QUANTITY} cards"),
+        )
+        .field("/quantityToCreate"));
+    }
+    if !(0..=MAX_QUANTITY).contains(&int(&ctx, "minimumQuantity")) {
+        return Err(ApiError::unprocessable(
+            "quantity_out_of_range",
+            format!("minimumQuantity: 0 to {MAX_QUANTITY}"),
+        )
+        .field("/minimumQuantity"));
+    }
+    let expiry = ctx.body["expiryDate"].as_str().unwrap_or("");
+    if expiry_yymm(expiry, &today()).is_none() {
+        return Err(ApiError::unprocessable(
+            "invalid_expiry_date",
+            "expiryDate: a date after today, at most 20 years ahead",
+        )
+        .field("/expiryDate"));
+    }
+    if !matches!(int(&ctx, "prepaidCardFlag"), 0 | 1) {
+        return Err(
+            ApiError::unprocessable("invalid_prepaid_flag", "prepaidCardFlag: 0 or 1")
+                .field("/prepaidCardFlag"),
+        );
+    }
+    if ctx.app.config.bureau.is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bureau_not_configured",
+            "no card bureau is configured for embosser files",
+        ));
+    }
+    let card_type = int(&ctx, "cardType");
+    let store = &ctx.app.store;
+    let queued = store
+        .mass_issue_latest(&ctx.tenant, org, logo, card_type, true)
+        .await?;
+    let cancel = status == 9;
+    let (record, add_status) = match queued {
+        Some(q) => {
+            match store
+                .mass_issue_update_queued(&ctx.client_id, q.id, quantity, &ctx.body, cancel)
+                .await?
+            {
+                Some(m) => (m, if cancel { 9 } else { 2 }),
+                None if modify || cancel => return Err(started()),
+                None => (create(&ctx, org, logo, card_type, quantity).await?, 1),
+            }
+        }
+        None if modify || cancel => {
+            return Err(ApiError::unprocessable(
+                "mass_issue_not_found",
+                "no request for this product that has not started",
+            )
+            .field("/logo"));
+        }
+        None => (create(&ctx, org, logo, card_type, quantity).await?, 1),
+    };
+    tracing::info!(
+        mass_issue = record.id,
+        requested = quantity,
+        add_status,
+        "mass issue"
+    );
+    let mut out = ctx.body.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.remove("functionType");
+        o.insert("dateLastMaintain".into(), json!(today()));
+        o.insert("addStatus".into(), json!(add_status));
+        o.insert("massIssueId".into(), json!(number(record.id)));
+        o.insert("massIssueState".into(), json!(record.state));
+    }
+    Reply::ok(json!({ "outputArea": out }))
+}
+
+fn started() -> ApiError {
+    ApiError::unprocessable(
+        "mass_issue_started",
+        "the request has started and can no longer be changed",
+    )
+    .field("/logo")
+}
+
+/// Queues a new request and starts its worker (which waits its turn).
+async fn create(
+    ctx: &Ctx,
+    org: i64,
+    logo: i64,
+    card_type: i64,
+    quantity: i64,
+) -> Result<MassIssue, ApiError> {
+    let m = ctx
+        .app
+        .store
+        .mass_issue_create(
+            &ctx.client_id,
+            &ctx.tenant,
+            org,
+            logo,
+            card_type,
+            quantity,
+            &ctx.body,
+        )
+        .await?;
+    schedule(Arc::clone(&ctx.app), m.id);
+    Ok(m)
+}
