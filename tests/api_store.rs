@@ -4,7 +4,7 @@
 //! instead of skipping it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use cofre::api::store::{NewCard, Store, StoreError};
+use cofre::api::store::{Claim, NewCard, Store, StoreError};
 use rand::RngExt;
 use serde_json::json;
 
@@ -115,6 +115,77 @@ async fn exercise(store: &Store) {
     ));
 }
 
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Answers past their retention are purged (the request id then runs as a new call);
+/// a claim still pending is kept until its own horizon.
+async fn idempotency_purge(store: &Store) {
+    let (done, pending) = (unique(), unique());
+    assert_eq!(
+        store
+            .idempotency_claim("client-a", &done, "h1")
+            .await
+            .unwrap(),
+        Claim::Fresh
+    );
+    store
+        .idempotency_finish("client-a", &done, 201, "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .idempotency_claim("client-a", &pending, "h1")
+            .await
+            .unwrap(),
+        Claim::Fresh
+    );
+    // Nothing is old enough yet.
+    let before = now_ms() - 60_000;
+    store.idempotency_purge(before, before).await.unwrap();
+    assert!(matches!(
+        store
+            .idempotency_claim("client-a", &done, "h1")
+            .await
+            .unwrap(),
+        Claim::Replay { status: 201, .. }
+    ));
+    // Answers claimed before now are past a zero retention; pending ones are kept.
+    let after = now_ms() + 1000;
+    assert!(store.idempotency_purge(after, before).await.unwrap() >= 1);
+    assert_eq!(
+        store
+            .idempotency_claim("client-a", &done, "h2")
+            .await
+            .unwrap(),
+        Claim::Fresh,
+        "a purged request id runs as a new call"
+    );
+    assert_eq!(
+        store
+            .idempotency_claim("client-a", &pending, "h1")
+            .await
+            .unwrap(),
+        Claim::InProgress
+    );
+    store.idempotency_purge(before, after).await.unwrap();
+    assert_eq!(
+        store
+            .idempotency_claim("client-a", &pending, "h1")
+            .await
+            .unwrap(),
+        Claim::Fresh,
+        "a dead pending claim is purged at its horizon"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = std::env::temp_dir().join(format!("cofre-api-store-{}", std::process::id()));
@@ -127,6 +198,7 @@ async fn sqlite_store() {
     drop(store);
     let store = Store::open(&url).await.unwrap();
     exercise(&store).await;
+    idempotency_purge(&store).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -141,4 +213,5 @@ async fn postgres_store() {
     };
     let store = Store::open(&url).await.unwrap();
     exercise(&store).await;
+    idempotency_purge(&store).await;
 }

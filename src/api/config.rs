@@ -23,6 +23,8 @@ struct File {
     max_body: Option<usize>,
     #[serde(default)]
     check_responses: bool,
+    #[serde(default, with = "humantime_serde_opt")]
+    idempotency_retention: Option<Duration>,
     hsm: HsmFile,
     keys: DaemonKeys,
     #[serde(default)]
@@ -134,6 +136,9 @@ pub struct ApiConfig {
     pub max_body: usize,
     /// Validate every response against the spec and log violations (tests turn it on).
     pub check_responses: bool,
+    /// How long a call's answer is kept for replay under its request id (default 24 h);
+    /// after that the same id runs as a new call.
+    pub idempotency_retention: Duration,
     /// How to reach the daemon.
     pub hsm: ClientConfig,
     /// Daemon key ids.
@@ -148,14 +153,35 @@ pub struct ApiConfig {
 
 /// Default largest body.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// Default time answers are kept for idempotent replay.
+pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// A TOML error as one line naming the file, the line and the setting on it (toml's
+/// own message names neither for a value its deserializer refused).
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let place = e.span().and_then(|span| {
+        let line_no = text.get(..span.start)?.matches('\n').count() + 1;
+        let line = text.lines().nth(line_no - 1)?;
+        let setting = line
+            .split_once('=')
+            .map(|(key, _)| format!(" {}:", key.trim()))
+            .unwrap_or_default();
+        Some(format!(" line {line_no}:{setting}"))
+    });
+    format!(
+        "{}:{} {}",
+        path.display(),
+        place.unwrap_or_default(),
+        e.message()
+    )
+}
 
 impl ApiConfig {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let file: File =
-            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+        let file: File = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: &Path| {
             if p.is_absolute() {
@@ -184,6 +210,14 @@ impl ApiConfig {
         if !(1024..=16 * 1024 * 1024).contains(&max_body) {
             return Err("max_body: between 1024 and 16777216 bytes".into());
         }
+        let idempotency_retention = file
+            .idempotency_retention
+            .unwrap_or(DEFAULT_IDEMPOTENCY_RETENTION);
+        if !(Duration::from_secs(60)..=Duration::from_secs(3660 * 24 * 3600))
+            .contains(&idempotency_retention)
+        {
+            return Err("idempotency_retention: between 1m and 3660d".into());
+        }
         for p in &file.products {
             if !(6..=11).contains(&p.bin.len()) || !p.bin.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("products: bin {:?} is not 6-11 digits", p.bin));
@@ -211,6 +245,7 @@ impl ApiConfig {
             facade_key: file.facade_key.as_deref().map(rel),
             max_body,
             check_responses: file.check_responses,
+            idempotency_retention,
             hsm,
             keys: file.keys,
             key_associations: file.key_associations,
@@ -227,5 +262,48 @@ impl ApiConfig {
         self.products
             .iter()
             .find(|p| p.organization == organization && logo.is_none_or(|l| l == p.logo))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The example file with its `idempotency_retention` line replaced by `line`.
+    fn load_with(line: &str) -> Result<ApiConfig, String> {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example/api.toml");
+        let text = std::fs::read_to_string(&example).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "cofre-api-config-{}-{}",
+            std::process::id(),
+            line.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("api.toml");
+        let text = text.replace("idempotency_retention = \"24h\"", line);
+        std::fs::write(&path, text).unwrap();
+        let loaded = ApiConfig::load(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
+    }
+
+    #[test]
+    fn idempotency_retention_defaults_parses_and_is_bounded() {
+        assert_eq!(
+            load_with("").unwrap().idempotency_retention,
+            DEFAULT_IDEMPOTENCY_RETENTION
+        );
+        assert_eq!(
+            load_with("idempotency_retention = \"2h\"")
+                .unwrap()
+                .idempotency_retention,
+            Duration::from_secs(7200)
+        );
+        for bad in ["\"30s\"", "\"4000d\"", "\"soon\""] {
+            let e = load_with(&format!("idempotency_retention = {bad}")).unwrap_err();
+            println!("{e}");
+            assert!(e.contains("idempotency_retention"), "{bad}: {e}");
+        }
     }
 }

@@ -193,6 +193,35 @@ async fn openapi_json() -> Response {
         .into_response()
 }
 
+/// A claim still pending after this long belongs to a call whose process died: no call
+/// lasts that long (each daemon call has its own timeout, 10 s by default).
+const PENDING_HORIZON: Duration = Duration::from_secs(15 * 60);
+
+/// Deletes idempotency rows past the retention (and dead pending claims) now, then
+/// every quarter of the retention, at most hourly. A failure is logged and retried at
+/// the next round: the table only grows meanwhile.
+async fn purge_idempotency(app: Arc<App>) {
+    let retention = app.config.idempotency_retention;
+    let every = (retention / 4).clamp(Duration::from_secs(60), Duration::from_secs(3600));
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let now = super::store::now_ms();
+        let purged = app
+            .store
+            .idempotency_purge(
+                now.saturating_sub(ms(retention)),
+                now.saturating_sub(ms(PENDING_HORIZON)),
+            )
+            .await;
+        match purged {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "idempotency records past their retention purged"),
+            Err(e) => tracing::warn!(error = %e, "idempotency purge failed; retried later"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Serves until SIGTERM or SIGINT; readiness is sent once the listener is bound.
 pub async fn serve(app: Arc<App>) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(app.config.listen)
@@ -202,8 +231,9 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
     tracing::info!(%addr, "cofre api listening");
     println!("api listening on http://{addr}");
     crate::notify::notify("READY=1");
+    let purger = tokio::spawn(purge_idempotency(Arc::clone(&app))).abort_handle();
     let router = router(app);
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -218,7 +248,9 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
             tracing::info!("cofre api stopping");
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    purger.abort();
+    served
 }
 
 /// Route paths that are registered twice (same method and path) are a build defect;

@@ -2,6 +2,7 @@
 //! its key with a `pending` row (the primary key makes the claim atomic on both
 //! databases), runs, then records its answer; a repeat with the same body gets that
 //! answer, a repeat with another body or while the first still runs is refused.
+//! Answers are kept for the configured retention, then purged (`idempotency_purge`).
 
 use sqlx::Row;
 
@@ -102,6 +103,23 @@ impl Store {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    /// Deletes the answers claimed before `done_before_ms` and the claims still pending
+    /// since before `pending_before_ms` (their call died with its process, or the key
+    /// would answer `request_in_progress` for ever). Returns how many rows went.
+    pub async fn idempotency_purge(
+        &self,
+        done_before_ms: i64,
+        pending_before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM idempotency WHERE (state = 'done' AND created_ms < $1) OR (state = 'pending' AND created_ms < $2)")
+            .bind(done_before_ms)
+            .bind(pending_before_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected())
     }
 
     /// Records a newly issued PAN's lookup token; `Conflict` if it was ever issued.
