@@ -177,6 +177,7 @@ struct Batch {
     policy: Arc<Policy>,
     ring: Arc<KeyRing>,
     now_unix: u64,
+    uptime: u64,
     read_at: Instant,
 }
 
@@ -228,6 +229,7 @@ impl Reader {
             now_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            uptime: self.shared.started.elapsed().as_secs(),
             read_at: Instant::now(),
         }
     }
@@ -238,7 +240,9 @@ impl Reader {
         if p.frames == 0 {
             return true;
         }
-        let answers = (std::mem::take(&mut p.buf), p.frames);
+        // The next buffer starts at this one's size rather than growing from empty.
+        let next = Vec::with_capacity(p.buf.len());
+        let answers = (std::mem::replace(&mut p.buf, next), p.frames);
         p.frames = 0;
         self.tx.send(answers).await.is_ok()
     }
@@ -324,7 +328,7 @@ impl Reader {
             secrets: &self.shared.secrets,
             role,
             now_unix: batch.now_unix,
-            uptime: self.shared.started.elapsed().as_secs(),
+            uptime: batch.uptime,
         };
         if counted::handles(op) {
             return self.counted(op, id, body, &ctx, batch.read_at, &mut batch.pending);

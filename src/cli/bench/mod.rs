@@ -3,9 +3,8 @@
 //! run to show the ratio "over the wire / crypto alone". `--spawn` starts a daemon on a
 //! private copy of the example keys on a free loopback port and stops it afterwards.
 //!
-//! Requests are built once from the published example keys (keys-example/README.md),
-//! with values that verify (the PIN verifications succeed, so no failure is counted;
-//! dCVV2 verifications each use a fresh code, so each one commits its use durably).
+//! The requests are in `requests.rs`; the over-the-wire driver is `wire.rs`; the
+//! in-process side runs the daemon's own request path (`hsm::local`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
