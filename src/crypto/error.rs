@@ -62,6 +62,9 @@ pub enum Error {
     /// A token that does not decode under this key and alphabet.
     #[error("token: {0}")]
     Token(&'static str),
+    /// A DUKPT derivation refused (KSN counter rules, key types).
+    #[error("DUKPT: {0}")]
+    Dukpt(#[from] DukptError),
 }
 
 /// Why an ISO 9564 PIN block was refused. Each rule has its own variant so a switch can
@@ -87,4 +90,50 @@ pub enum PinBlockError {
     /// The format number is not one of 0, 1, 2, 3, 4.
     #[error("unsupported format")]
     Format,
+}
+
+/// Why a DUKPT derivation was refused (ANSI X9.24-1:2009 Annex A for TDES DUKPT,
+/// ANSI X9.24-3-2017 for AES DUKPT). Each KSN counter rule has its own variant: an
+/// exhausted device needs new keys, while a counter no device can produce (zero, or too
+/// many one-bits) points at a forged or corrupted KSN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DukptError {
+    /// Counter 0 belongs to the initial key itself; no transaction is ever sent with it.
+    #[error("KSN transaction counter is 0, which no transaction uses")]
+    CounterZero,
+    /// The counter is past the last one the standard lets a device use: the device's
+    /// keys are exhausted and it must be loaded with a new initial key.
+    #[error("KSN transaction counter is past the last usable value (device exhausted)")]
+    CounterExhausted,
+    /// The counter has more one-bits than the standard allows (10 for TDES DUKPT, 16 for
+    /// AES DUKPT); a conforming device skips such counters.
+    #[error("KSN transaction counter has more than {max} one-bits")]
+    CounterOneBits {
+        /// The most one-bits the variant allows.
+        max: u32,
+    },
+    /// The KSN's length names the other DUKPT variant than the key given with it
+    /// (10 bytes: TDES DUKPT; 12 bytes: AES DUKPT).
+    #[error("the KSN is for {ksn} DUKPT but the key is for {key} DUKPT")]
+    VariantMismatch {
+        /// The variant the KSN's length names.
+        ksn: &'static str,
+        /// The variant the key belongs to.
+        key: &'static str,
+    },
+    /// AES DUKPT: the working key asked for is stronger than the initial key it would be
+    /// derived from (X9.24-3-2017: AES-192 needs an AES-192 or AES-256 BDK, AES-256 an
+    /// AES-256 BDK).
+    #[error("an {working} working key cannot be derived from an {initial} initial key")]
+    WorkingKeyTooStrong {
+        /// The working key type asked for.
+        working: &'static str,
+        /// The initial key's type.
+        initial: &'static str,
+    },
+    /// The working key type does not exist in this DUKPT variant, or cannot encipher the
+    /// PIN block format (format 4 needs an AES key; formats 0, 1 and 3 a TDES key).
+    #[error("{0}")]
+    WorkingKeyType(&'static str),
 }
