@@ -8,9 +8,10 @@
 //! transcriptions and kept only where two independent ones agree: openemv/dukpt
 //! `test/dukpt_aes128_test.c` and `test/dukpt_aes256_test.c` (Leon Lynch), moov-io/dukpt
 //! `pkg/aes/aes_test.go` (AES-128 keys; its CMAC and data results confirm the MAC
-//! generation/verification and data encrypt/decrypt keys), a C++ DUKPT test
-//! (`DUKPTTest::Initialize`, derivation keys and PIN keys at counters FFFE4000-FFFF0000),
-//! and a C# one (`DukptAesWorkingKeyTests`, every usage and the TDEA types at counter 1).
+//! generation/verification and data encrypt/decrypt keys), the CEX C++ library's
+//! `DUKPTTest::Initialize` (derivation and PIN keys at counters FFFE4000-FFFF0000), and the
+//! CryptoScript C# tests `DukptAesWorkingKeyTests` (every usage and the TDEA types at
+//! counter 1).
 //! The initial key and the counter-1 key are also in the project's checked list of
 //! published vectors. Where only one source was found it is named at the group.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -63,7 +64,12 @@ const AES256_FIRST_EIGHT: [[&str; 7]; 8] = [
 /// AES-128 BDK and the AES-256 BDK; the PIN keys (AES-128 from the AES-128 BDK, AES-256
 /// from the AES-256 BDK) of the last three.
 /// Counter, transaction key from the AES-128 BDK, from the AES-256 BDK, and the PIN keys.
-type HighCounter = (u32, &'static str, &'static str, Option<(&'static str, &'static str)>);
+type HighCounter = (
+    u32,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
 
 #[rustfmt::skip]
 const HIGH_COUNTERS: [HighCounter; 7] = [
@@ -218,7 +224,7 @@ fn the_skipped_counter_is_refused() {
 #[test]
 fn every_usage_and_key_type_at_counter_one() {
     let tk = transaction_key(BDK_128, 1);
-    // C# DukptAesWorkingKeyTests ("AnnexBAllUsageVectorsForAes128CounterOneMatch"); the
+    // CryptoScript DukptAesWorkingKeyTests ("AnnexBAllUsageVectorsForAes128CounterOneMatch"); the
     // verification and decrypt keys also reproduce moov-io/dukpt's CMAC and data
     // response results below. The both-ways keys have that one source.
     for (usage, expected) in [
@@ -235,7 +241,7 @@ fn every_usage_and_key_type_at_counter_one() {
     ] {
         assert_eq!(working(&tk, usage, KeyType::Aes128), expected, "{usage:?}");
     }
-    // TDEA working keys from the AES-128 BDK: the C# tests (PIN keys) and a YAML
+    // TDEA working keys from the AES-128 BDK: the CryptoScript tests (PIN keys) and a YAML
     // transcription of the supplement's 2TDEA and 3TDEA suites (all three); the key
     // encryption key has only the YAML source.
     for (usage, key_type, expected) in [

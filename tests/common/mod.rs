@@ -5,6 +5,8 @@
 //! (what `scripts/test` creates). When neither has `psec`, a differential test is skipped
 //! with a loud message, unless `COFRE_REQUIRE_PSEC=1` (set by `scripts/test` and CI), in
 //! which case it fails: CI can never pass without actually running the comparison.
+//! Newer differential tests use [`oracle_python`], which fails on a missing oracle unless
+//! the run opts out explicitly.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
@@ -15,26 +17,27 @@ use serde_json::Value;
 
 /// Finds a Python interpreter that can `import psec`.
 pub fn psec_python() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("COFRE_PSEC_PYTHON")
+    python_with(&["psec"])
+}
+
+/// `$COFRE_PSEC_PYTHON`, else the package's `.venv/bin/python`, if it can import every
+/// one of `modules`.
+fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let import = format!("import {}", modules.join(", "));
+    std::env::var_os("COFRE_PSEC_PYTHON")
         .map(PathBuf::from)
         .into_iter()
         .chain(std::iter::once(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
         ))
-        .collect();
-    for python in candidates {
-        let ok = Command::new(&python)
-            .args(["-c", "import psec"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(python);
-        }
-    }
-    None
+        .find(|python| {
+            Command::new(python)
+                .args(["-c", &import])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
 }
 
 /// Runs `tests/oracle/<script>` once with every case as one JSON line on stdin and
@@ -48,6 +51,32 @@ pub fn psec_batch(script: &str, cases: &[Value]) -> Option<Vec<Value>> {
         eprintln!("SKIPPED differential test {script}: no Python with psec (run scripts/test)");
         return None;
     };
+    Some(run_oracle(&python, script, cases))
+}
+
+/// Finds the interpreter for a differential test whose oracle needs the Python `modules`
+/// (the pinned `.venv` of `scripts/test` has them all). A missing oracle fails the test;
+/// the only way past it is an explicit opt-out, `COFRE_SKIP_ORACLE=1` without
+/// `COFRE_REQUIRE_PSEC=1`, which skips the comparison with a loud message (`None`).
+pub fn oracle_python(modules: &[&str]) -> Option<PathBuf> {
+    if let Some(python) = python_with(modules) {
+        return Some(python);
+    }
+    let required = std::env::var("COFRE_REQUIRE_PSEC").as_deref() == Ok("1");
+    let opted_out = std::env::var("COFRE_SKIP_ORACLE").as_deref() == Ok("1");
+    if opted_out && !required {
+        eprintln!("SKIPPED differential test: no Python with {modules:?} (COFRE_SKIP_ORACLE=1)");
+        return None;
+    }
+    panic!(
+        "no Python with {modules:?} for the differential test: run scripts/test (it installs \
+         tests/oracle/requirements.txt into .venv), or set COFRE_SKIP_ORACLE=1 to skip it"
+    );
+}
+
+/// Runs `tests/oracle/<script>` under `python` once, with every case as one JSON line on
+/// stdin, and returns its one JSON line of output per case.
+pub fn run_oracle(python: &std::path::Path, script: &str, cases: &[Value]) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/oracle")
         .join(script);
@@ -77,7 +106,7 @@ pub fn psec_batch(script: &str, cases: &[Value]) -> Option<Vec<Value>> {
         cases.len(),
         "oracle {script} answered every case"
     );
-    Some(lines)
+    lines
 }
 
 /// A deterministic, seeded generator for test inputs (not for keys in production).
