@@ -76,7 +76,7 @@ fn expand(status: Status, loaded: crate::keys::LoadedKey) -> Result<CachedKey, K
         KeyKind::Pvk => cached.pvk = Some(Pvk::new(&loaded.key).map_err(bad)?),
         KeyKind::Cvk => cached.cvk = Some(Cvk::new(&loaded.key).map_err(bad)?),
         KeyKind::Token => cached.token = Some(TokenKey::new(&loaded.key).map_err(bad)?),
-        KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac => {}
+        KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac | KeyKind::Bdk => {}
     }
     Ok(cached)
 }

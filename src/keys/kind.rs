@@ -3,7 +3,8 @@
 //! Every working key has a [`KeyKind`]; every operation the daemon performs names the
 //! [`Operation`] it needs; [`KeyKind::check`] is the one place that says which may do
 //! which. A PIN verification key can't generate a CVV, a CVK can't encrypt a PIN block, a
-//! KEK can't touch data: each refusal is [`KeysError::WrongUsage`]. The TR-31 header that
+//! KEK can't touch data, a BDK only derives DUKPT keys: each refusal is
+//! [`KeysError::WrongUsage`]. The TR-31 header that
 //! protects each key in the store carries the matching usage, algorithm and mode of use,
 //! so the binding also survives export and import.
 
@@ -38,6 +39,10 @@ pub enum KeyKind {
     Kek,
     /// Client transport key: encrypts security codes and PINs delivered to a caller.
     Transport,
+    /// DUKPT base derivation key (TDES, ANSI X9.24-1:2009; AES, X9.24-3-2017): derives
+    /// each terminal's initial key and the per-transaction keys its PIN blocks are
+    /// enciphered under. It never enciphers a PIN block or data itself.
+    Bdk,
 }
 
 /// The key's cipher family as stored.
@@ -73,11 +78,13 @@ pub enum Operation {
     KeyWrap,
     /// Encrypt a value for delivery to a caller.
     TransportEncrypt,
+    /// Derive DUKPT keys (initial, transaction, working) for a terminal's KSN.
+    DukptDerivation,
 }
 
 impl KeyKind {
     /// Every kind, for listings and tests.
-    pub const ALL: [KeyKind; 10] = [
+    pub const ALL: [KeyKind; 11] = [
         KeyKind::Zpk,
         KeyKind::Tpk,
         KeyKind::Pvk,
@@ -88,6 +95,7 @@ impl KeyKind {
         KeyKind::Mac,
         KeyKind::Kek,
         KeyKind::Transport,
+        KeyKind::Bdk,
     ];
 
     /// The one operation this kind may perform.
@@ -102,6 +110,7 @@ impl KeyKind {
             KeyKind::Mac => Operation::Mac,
             KeyKind::Kek => Operation::KeyWrap,
             KeyKind::Transport => Operation::TransportEncrypt,
+            KeyKind::Bdk => Operation::DukptDerivation,
         }
     }
 
@@ -121,7 +130,9 @@ impl KeyKind {
     pub fn allowed_algorithms(self) -> &'static [KeyAlgorithm] {
         use KeyAlgorithm::*;
         match self {
-            KeyKind::Zpk | KeyKind::Tpk | KeyKind::Kek | KeyKind::Transport => &[Tdes, Aes],
+            KeyKind::Zpk | KeyKind::Tpk | KeyKind::Kek | KeyKind::Transport | KeyKind::Bdk => {
+                &[Tdes, Aes]
+            }
             KeyKind::Pvk | KeyKind::Cvk => &[Tdes],
             KeyKind::Dcvv2 | KeyKind::Lookup => &[Hmac],
             KeyKind::Token => &[Aes],
@@ -170,12 +181,15 @@ impl KeyKind {
             (KeyKind::Mac, KeyAlgorithm::Hmac) => "M7",
             (KeyKind::Kek, _) => "K0",
             (KeyKind::Transport, _) => "D0",
+            (KeyKind::Bdk, _) => "B0",
         }
     }
 
-    /// TR-31 mode of use: B both ways, C generate and verify, E encrypt only.
+    /// TR-31 mode of use: B both ways, C generate and verify, E encrypt only, X derive
+    /// other keys (the only mode X9.143 allows a BDK).
     pub fn tr31_mode(self) -> char {
         match self {
+            KeyKind::Bdk => 'X',
             KeyKind::Zpk | KeyKind::Tpk | KeyKind::Token | KeyKind::Kek => 'B',
             KeyKind::Pvk | KeyKind::Cvk | KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac => 'C',
             KeyKind::Transport => 'E',
@@ -183,11 +197,13 @@ impl KeyKind {
     }
 
     /// Whether a new key of this kind may be exported under a KEK by default. KEKs, token
-    /// keys and the HMAC keys stay in this HSM unless generated with `--exportable`.
+    /// keys, the HMAC keys and BDKs (one BDK opens every terminal derived from it; it goes
+    /// to a key-injection facility only by an explicit decision) stay in this HSM unless
+    /// generated with `--exportable`.
     pub fn exportable_by_default(self) -> bool {
         !matches!(
             self,
-            KeyKind::Kek | KeyKind::Token | KeyKind::Lookup | KeyKind::Dcvv2
+            KeyKind::Kek | KeyKind::Token | KeyKind::Lookup | KeyKind::Dcvv2 | KeyKind::Bdk
         )
     }
 
@@ -202,6 +218,7 @@ impl KeyKind {
             "M3" | "M6" | "M7" => KeyKind::Mac,
             "K0" | "K1" => KeyKind::Kek,
             "D0" => KeyKind::Transport,
+            "B0" => KeyKind::Bdk,
             _ => return None,
         })
     }
@@ -246,7 +263,7 @@ macro_rules! names {
 }
 
 names!(KeyKind { Zpk => "zpk", Tpk => "tpk", Pvk => "pvk", Cvk => "cvk", Dcvv2 => "dcvv2", Token => "token",
-    Lookup => "lookup", Mac => "mac", Kek => "kek", Transport => "transport" });
+    Lookup => "lookup", Mac => "mac", Kek => "kek", Transport => "transport", Bdk => "bdk" });
 names!(KeyAlgorithm { Tdes => "tdes", Aes => "aes", Hmac => "hmac" });
 
 impl fmt::Display for Operation {
@@ -261,6 +278,7 @@ impl fmt::Display for Operation {
             Operation::Mac => "MAC",
             Operation::KeyWrap => "key wrapping",
             Operation::TransportEncrypt => "transport encryption",
+            Operation::DukptDerivation => "DUKPT key derivation",
         })
     }
 }
@@ -269,7 +287,7 @@ impl fmt::Display for Operation {
 mod tests {
     use super::*;
 
-    const ALL_OPS: [Operation; 9] = [
+    const ALL_OPS: [Operation; 10] = [
         Operation::PinBlock,
         Operation::PinVerification,
         Operation::CardVerification,
@@ -279,6 +297,7 @@ mod tests {
         Operation::Mac,
         Operation::KeyWrap,
         Operation::TransportEncrypt,
+        Operation::DukptDerivation,
     ];
 
     #[test]
@@ -321,5 +340,51 @@ mod tests {
             }
         }
         assert!("hsm".parse::<KeyKind>().is_err());
+    }
+
+    // A BDK derives and does nothing else: the PIN block it protects is always enciphered
+    // under a key derived from it, never under the BDK (X9.24-1:2009 Annex A,
+    // X9.24-3-2017). TR-31 usage B0 with mode X (X9.143 table 2 allows nothing else).
+    #[test]
+    fn bdk_only_derives() {
+        let bdk = KeyKind::Bdk;
+        assert!(bdk.check(Operation::DukptDerivation).is_ok());
+        for op in [
+            Operation::PinBlock,
+            Operation::Mac,
+            Operation::TransportEncrypt,
+            Operation::KeyWrap,
+            Operation::Tokenise,
+        ] {
+            assert!(
+                matches!(bdk.check(op), Err(KeysError::WrongUsage { .. })),
+                "{op}"
+            );
+        }
+        for kind in KeyKind::ALL.iter().filter(|k| **k != KeyKind::Bdk) {
+            assert!(kind.check(Operation::DukptDerivation).is_err(), "{kind}");
+        }
+        for len in [16, 24] {
+            assert!(bdk.check_shape(KeyAlgorithm::Tdes, len).is_ok());
+        }
+        for len in [16, 24, 32] {
+            assert!(bdk.check_shape(KeyAlgorithm::Aes, len).is_ok());
+        }
+        assert!(bdk.check_shape(KeyAlgorithm::Tdes, 8).is_err());
+        assert!(bdk.check_shape(KeyAlgorithm::Aes, 20).is_err());
+        assert!(bdk.check_shape(KeyAlgorithm::Hmac, 32).is_err());
+        for alg in [KeyAlgorithm::Tdes, KeyAlgorithm::Aes] {
+            assert_eq!(bdk.tr31_usage(alg), "B0");
+        }
+        assert_eq!(bdk.tr31_mode(), 'X');
+        assert_eq!(KeyKind::from_tr31_usage("B0"), Some(KeyKind::Bdk));
+        assert!(!bdk.exportable_by_default());
+        assert_eq!("bdk".parse::<KeyKind>().unwrap(), KeyKind::Bdk);
+        // The header every store and export path builds for a BDK parses as TR-31.
+        for (alg, code) in [(KeyAlgorithm::Tdes, 'T'), (KeyAlgorithm::Aes, 'A')] {
+            let text = format!("D0000B0{code}X00N0000");
+            assert_eq!(alg.tr31_code(), code);
+            assert!(crate::crypto::tr31::Header::parse(&text).is_ok(), "{text}");
+        }
     }
 }

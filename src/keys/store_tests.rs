@@ -135,6 +135,7 @@ fn usage_is_enforced_for_every_kind() {
         Operation::Mac,
         Operation::KeyWrap,
         Operation::TransportEncrypt,
+        Operation::DukptDerivation,
     ];
     for record in s.list() {
         for op in ops {
