@@ -15,6 +15,9 @@ use crate::crypto::pvv::{self, Ibm3624Params, Offset, Pvk};
 use crate::crypto::token::{self, Alphabet, TokenKey};
 use crate::crypto::{ClearKey, Error, Pin, cvv, dcvv2, kcv, tr31};
 
+#[path = "calc_dukpt.rs"]
+pub mod dukpt;
+
 fn run_tr31(cmd: Tr31Command) -> Result<String, Error> {
     match cmd {
         Tr31Command::Wrap {
@@ -188,6 +191,10 @@ pub enum CalcCommand {
         #[arg(long, default_value_t = dcvv2::DEFAULT_STEP_SECONDS)]
         step: u64,
     },
+    /// DUKPT (TDES X9.24-1:2009, AES X9.24-3-2017): initial, transaction and working
+    /// keys, and PIN blocks, for a KSN.
+    #[command(subcommand)]
+    Dukpt(dukpt::DukptCommand),
     /// Random Luhn-valid PAN for a BIN.
     Pan {
         /// Issuer BIN (leading digits).
@@ -476,6 +483,7 @@ pub fn run(cmd: CalcCommand) -> Result<String, Error> {
                 .expose_secret()
                 .to_owned())
         }
+        CalcCommand::Dukpt(cmd) => dukpt::run(cmd),
         CalcCommand::Pan { bin, length } => Ok(pan::generate(&bin, length, &mut rand::rng())?
             .digits()
             .to_owned()),
