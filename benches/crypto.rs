@@ -82,5 +82,63 @@ fn tr31_unwrap(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, pin_verify, cvv_generate, tokenise, tr31_unwrap);
+/// DUKPT as a host runs it per PIN block: from the BDK (the daemon holds only the BDK),
+/// initial key, transaction key for the KSN, PIN key, decipher. Counters with the most
+/// one-bits a device may use (10 for TDES, 16 for AES) are the slowest derivations.
+fn dukpt(c: &mut Criterion) {
+    use cofre::crypto::cipher::Algorithm;
+    use cofre::crypto::dukpt::{self, Bdk, Ksn};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let pan = Pan::new("4111111111111111").expect("pan");
+    let pin = Pin::new("1234").expect("pin");
+    let cases = [
+        (
+            "tdes",
+            Algorithm::Tdes,
+            TDES,
+            "FFFF9876543210E00001",
+            "FFFF9876543210FFF800",
+        ),
+        (
+            "aes128",
+            Algorithm::Aes,
+            "FEDCBA9876543210F1F1F1F1F1F1F1F1",
+            "123456789012345600000001",
+            "1234567890123456FFFF0000",
+        ),
+    ];
+    for (name, algorithm, bdk_hex, first, slowest) in cases {
+        let bdk = Bdk::new(algorithm, &key(bdk_hex)).expect("bdk");
+        for (label, ksn_hex) in [("counter1", first), ("max_one_bits", slowest)] {
+            let ksn = Ksn::from_hex(ksn_hex).expect("ksn");
+            c.bench_function(&format!("dukpt_{name}_transaction_key_{label}"), |b| {
+                b.iter(|| bdk.transaction_key(black_box(&ksn)).expect("derive"))
+            });
+        }
+        let ksn = Ksn::from_hex(slowest).expect("ksn");
+        let format = if algorithm == Algorithm::Aes {
+            Format::Iso4
+        } else {
+            Format::Iso0
+        };
+        let key_type = dukpt::default_pin_key_type(&ksn, format);
+        let block = dukpt::encipher_pin(&bdk, &ksn, key_type, format, &pin, Some(&pan), &mut rng)
+            .expect("block");
+        c.bench_function(&format!("dukpt_{name}_pin_decipher_max_one_bits"), |b| {
+            b.iter(|| {
+                dukpt::decipher_pin(&bdk, &ksn, key_type, format, black_box(&block), Some(&pan))
+                    .expect("decipher")
+            })
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    pin_verify,
+    cvv_generate,
+    tokenise,
+    tr31_unwrap,
+    dukpt
+);
 criterion_main!(benches);
