@@ -138,70 +138,86 @@ fn tdes_keys_match_pydukpt() {
     compare(&["pydukpt", "psec"], "dukpt_tdes.py", cases);
 }
 
-/// Random PIN, PAN (13-19 digits: psec's range) and format among `formats`.
-fn pin_case(rng: &mut StdRng, formats: &[u8]) -> (String, String, u8) {
-    let pin_len = rng.random_range(4..=12);
-    let pan_len = rng.random_range(13..=19);
-    let format = formats[rng.random_range(0..formats.len())];
-    (digits(rng, pin_len), digits(rng, pan_len), format)
+/// PIN block cases split in two halves: blocks cofre enciphers for the oracle to
+/// decipher, and PINs the oracle enciphers for cofre to decipher.
+#[derive(Default)]
+struct PinCases {
+    ours: Vec<(Value, Value)>,
+    theirs: Vec<(Value, Bdk, Ksn, KeyType)>,
+}
+
+impl PinCases {
+    /// Adds one case: a random PIN, PAN (13-19 digits, psec's range) and format among
+    /// `formats`, alternating which side enciphers. `key_type` picks the PIN key type for
+    /// the format drawn.
+    fn add(
+        &mut self,
+        rng: &mut StdRng,
+        (bdk_hex, bdk, ksn): (String, Bdk, Ksn),
+        formats: &[u8],
+        key_type: impl Fn(&mut StdRng, u8) -> KeyType,
+    ) {
+        let pin_len = rng.random_range(4..=12);
+        let pan_len = rng.random_range(13..=19);
+        let (pin, pan) = (digits(rng, pin_len), digits(rng, pan_len));
+        let format = formats[rng.random_range(0..formats.len())];
+        let key_type = key_type(rng, format);
+        let mut case = json!({"bdk": bdk_hex, "ksn": ksn.to_string(), "format": format,
+            "pan": pan, "key_type": key_type.name()});
+        if (self.ours.len() + self.theirs.len()).is_multiple_of(2) {
+            let block = dukpt::encipher_pin(
+                &bdk,
+                &ksn,
+                key_type,
+                Format::from_number(format).unwrap(),
+                &Pin::new(&pin).unwrap(),
+                Some(&Pan::new(&pan).unwrap()),
+                rng,
+            )
+            .unwrap();
+            case["op"] = json!("pin_decipher");
+            case["block"] = json!(block.to_hex());
+            self.ours.push((case, json!({ "pin": pin })));
+        } else {
+            case["op"] = json!("pin_encipher");
+            case["pin"] = json!(pin);
+            self.theirs.push((case, bdk, ksn, key_type));
+        }
+    }
+
+    /// Both halves against the oracle: it deciphers cofre's blocks to their PINs, and
+    /// cofre deciphers its blocks to theirs.
+    fn check(self, modules: &[&str], script: &str) {
+        compare(modules, script, self.ours);
+        let Some(python) = common::oracle_python(modules) else {
+            return;
+        };
+        let inputs: Vec<Value> = self.theirs.iter().map(|t| t.0.clone()).collect();
+        let blocks = common::run_oracle(&python, script, &inputs);
+        for ((case, bdk, ksn, key_type), answer) in self.theirs.iter().zip(&blocks) {
+            let block = PinBlock::from_hex(answer["block"].as_str().expect("block")).unwrap();
+            let format = Format::from_number(case["format"].as_u64().unwrap() as u8).unwrap();
+            let pan = Pan::new(case["pan"].as_str().unwrap()).unwrap();
+            let pin = dukpt::decipher_pin(bdk, ksn, *key_type, format, &block, Some(&pan))
+                .unwrap_or_else(|e| panic!("case {case}: {e}"));
+            assert_eq!(pin.expose_secret(), case["pin"].as_str().unwrap(), "{case}");
+        }
+    }
 }
 
 #[test]
 fn tdes_pin_blocks_both_ways_with_pydukpt() {
     let mut rng = common::test_rng(0xD0_0002);
-    let mut ours_enciphered = Vec::new();
-    let mut theirs_to_encipher = Vec::new();
-    for i in 0..2 * PIN_CASES {
+    let mut cases = PinCases::default();
+    for _ in 0..2 * PIN_CASES {
         let bdk_hex = rand_hex(&mut rng, 16);
         let bdk = Bdk::new(Algorithm::Tdes, &ClearKey::from_hex(&bdk_hex).unwrap()).unwrap();
         let ksn = Ksn::Tdes(tdes_ksn(&mut rng));
-        let (pin, pan, format) = pin_case(&mut rng, &[0, 1, 3]);
-        let base = json!({"bdk": bdk_hex, "ksn": ksn.to_string(), "format": format, "pan": pan});
-        if i % 2 == 0 {
-            let block = dukpt::encipher_pin(
-                &bdk,
-                &ksn,
-                KeyType::Tdes2,
-                Format::from_number(format).unwrap(),
-                &Pin::new(&pin).unwrap(),
-                Some(&Pan::new(&pan).unwrap()),
-                &mut rng,
-            )
-            .unwrap();
-            let mut case = base;
-            case["op"] = json!("pin_decipher");
-            case["block"] = json!(block.to_hex());
-            ours_enciphered.push((case, json!({ "pin": pin })));
-        } else {
-            let mut case = base;
-            case["op"] = json!("pin_encipher");
-            case["pin"] = json!(pin);
-            theirs_to_encipher.push((case, bdk, ksn));
-        }
+        cases.add(&mut rng, (bdk_hex, bdk, ksn), &[0, 1, 3], |_, _| {
+            KeyType::Tdes2
+        });
     }
-    compare(&["pydukpt", "psec"], "dukpt_tdes.py", ours_enciphered);
-    decipher_theirs("dukpt_tdes.py", &["pydukpt", "psec"], theirs_to_encipher);
-}
-
-/// The oracle enciphers each case's PIN; cofre must decipher every block to that PIN.
-fn decipher_theirs(script: &str, modules: &[&str], cases: Vec<(Value, Bdk, Ksn)>) {
-    let Some(python) = common::oracle_python(modules) else {
-        return;
-    };
-    let inputs: Vec<Value> = cases.iter().map(|(c, _, _)| c.clone()).collect();
-    let blocks = common::run_oracle(&python, script, &inputs);
-    for ((case, bdk, ksn), answer) in cases.iter().zip(&blocks) {
-        let block = PinBlock::from_hex(answer["block"].as_str().expect("block")).unwrap();
-        let format = Format::from_number(case["format"].as_u64().unwrap() as u8).unwrap();
-        let key_type = match case["key_type"].as_str() {
-            Some(name) => *KeyType::ALL.iter().find(|t| t.name() == name).unwrap(),
-            None => KeyType::Tdes2,
-        };
-        let pan = Pan::new(case["pan"].as_str().unwrap()).unwrap();
-        let pin = dukpt::decipher_pin(bdk, ksn, key_type, format, &block, Some(&pan))
-            .unwrap_or_else(|e| panic!("case {case}: {e}"));
-        assert_eq!(pin.expose_secret(), case["pin"].as_str().unwrap(), "{case}");
-    }
+    cases.check(&["pydukpt", "psec"], "dukpt_tdes.py");
 }
 
 fn aes_bdk(rng: &mut StdRng) -> String {
@@ -274,54 +290,23 @@ fn aes_counter_refusals_match_the_reference() {
 #[test]
 fn aes_pin_blocks_both_ways_with_the_reference() {
     let mut rng = common::test_rng(0xD0_0005);
-    let mut ours_enciphered = Vec::new();
-    let mut theirs_to_encipher = Vec::new();
-    for i in 0..2 * PIN_CASES {
+    let mut cases = PinCases::default();
+    for _ in 0..2 * PIN_CASES {
         let bdk_hex = aes_bdk(&mut rng);
-        let bdk = Bdk::new(Algorithm::Aes, &ClearKey::from_hex(&bdk_hex).unwrap()).unwrap();
-        let Bdk::Aes(aes_bdk) = &bdk else {
-            panic!("AES BDK")
-        };
+        let aes_bdk = aes::Bdk::new(&ClearKey::from_hex(&bdk_hex).unwrap()).unwrap();
+        let initial_type = aes_bdk.key_type();
         let ksn = Ksn::Aes(aes_ksn(&mut rng));
-        let (pin, pan, format) = pin_case(&mut rng, &[4, 4, 0, 1, 3]);
-        let choices: Vec<KeyType> = KeyType::ALL
-            .into_iter()
-            .filter(|t| (t.algorithm() == Algorithm::Aes) == (format == 4))
-            .filter(|t| t.derivable_from(aes_bdk.key_type()))
-            .collect();
-        let key_type = choices[rng.random_range(0..choices.len())];
-        let base = json!({"bdk": bdk_hex, "ksn": ksn.to_string(), "format": format,
-            "pan": pan, "key_type": key_type.name()});
-        if i % 2 == 0 {
-            let block = dukpt::encipher_pin(
-                &bdk,
-                &ksn,
-                key_type,
-                Format::from_number(format).unwrap(),
-                &Pin::new(&pin).unwrap(),
-                Some(&Pan::new(&pan).unwrap()),
-                &mut rng,
-            )
-            .unwrap();
-            let mut case = base;
-            case["op"] = json!("pin_decipher");
-            case["block"] = json!(block.to_hex());
-            ours_enciphered.push((case, json!({ "pin": pin })));
-        } else {
-            let mut case = base;
-            case["op"] = json!("pin_encipher");
-            case["pin"] = json!(pin);
-            theirs_to_encipher.push((case, bdk, ksn));
-        }
+        // Format 4 under any AES PIN key the BDK allows; 0, 1, 3 under 2TDEA or 3TDEA.
+        let key_type = move |rng: &mut StdRng, format: u8| {
+            let choices: Vec<KeyType> = KeyType::ALL
+                .into_iter()
+                .filter(|t| (t.algorithm() == Algorithm::Aes) == (format == 4))
+                .filter(|t| t.derivable_from(initial_type))
+                .collect();
+            choices[rng.random_range(0..choices.len())]
+        };
+        let entry = (bdk_hex, Bdk::Aes(aes_bdk), ksn);
+        cases.add(&mut rng, entry, &[4, 4, 0, 1, 3], key_type);
     }
-    compare(
-        &["psec", "cryptography"],
-        "dukpt_aes_reference.py",
-        ours_enciphered,
-    );
-    decipher_theirs(
-        "dukpt_aes_reference.py",
-        &["psec", "cryptography"],
-        theirs_to_encipher,
-    );
+    cases.check(&["psec", "cryptography"], "dukpt_aes_reference.py");
 }

@@ -8,7 +8,7 @@
 //!
 //! This module also gives both variants one face, chosen by the KSN's length (10 bytes:
 //! TDES, 12 bytes: AES), which is all a host needs to decipher a terminal's PIN block:
-//! [`decipher_pin`] takes the BDK, the KSN and the block and returns the [`Pin`], with
+//! [`decipher_pin`] takes the BDK, the KSN and the block and returns the [`Pin`](super::Pin), with
 //! the KSN's counter checked on the way (zero, exhausted and too-many-one-bits counters
 //! refused, each with its own [`DukptError`]).
 //!

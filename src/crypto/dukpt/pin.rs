@@ -37,7 +37,6 @@ pub fn decipher_pin(
     block: &PinBlock,
     pan: Option<&Pan>,
 ) -> Result<Pin, Error> {
-    check_format(format, key_type)?;
     bdk.transaction_key(ksn)?
         .decipher_pin(key_type, format, block, pan)
 }
@@ -68,7 +67,6 @@ pub fn encipher_pin_with_fill(
     pan: Option<&Pan>,
     fill: &[u8; 8],
 ) -> Result<PinBlock, Error> {
-    check_format(format, key_type)?;
     bdk.transaction_key(ksn)?
         .encipher_pin_with_fill(key_type, format, pin, pan, fill)
 }

@@ -67,6 +67,42 @@ fn ksn_parsing_is_total_and_picks_the_variant_by_length() {
     assert_eq!(k.counter(), 1);
 }
 
+// Whatever a terminal or an attacker sends as a KSN (any length, any characters, any
+// counter) is an error or a derivation, never a panic.
+#[test]
+fn hostile_ksns_are_errors_not_panics() {
+    use rand::{Rng, RngExt};
+    let mut rng = seeded();
+    let bdks = [
+        Bdk::new(Algorithm::Tdes, &key(TDES_BDK)).unwrap(),
+        Bdk::new(Algorithm::Aes, &key(AES_BDK)).unwrap(),
+    ];
+    let alphabet = b"0123456789ABCDEFabcdefXZ -\xff";
+    for _ in 0..3000 {
+        let len = rng.random_range(0..=30);
+        let text: String = if rng.random_bool(0.5) {
+            let mut bytes = vec![0u8; len / 2];
+            rng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        } else {
+            (0..len)
+                .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+                .collect()
+        };
+        if let Ok(ksn) = Ksn::from_hex(&text) {
+            for bdk in &bdks {
+                let accepted = bdk.transaction_key(&ksn).is_ok();
+                let rules_pass = ksn.check_counter().is_ok();
+                let same_variant = matches!(
+                    (bdk, ksn),
+                    (Bdk::Tdes(_), Ksn::Tdes(_)) | (Bdk::Aes(_), Ksn::Aes(_))
+                );
+                assert_eq!(accepted, rules_pass && same_variant, "{ksn}");
+            }
+        }
+    }
+}
+
 #[test]
 fn tdes_counter_is_the_rightmost_21_bits() {
     let k = tdes::Ksn::from_hex("FFFF9876543210FFFFFF").unwrap();
