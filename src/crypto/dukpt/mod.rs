@@ -12,6 +12,25 @@
 //! the KSN's counter checked on the way (zero, exhausted and too-many-one-bits counters
 //! refused, each with its own [`DukptError`]).
 //!
+//! The host's whole path for one terminal PIN block (the X9.24-1:2009 A.4.2 example):
+//!
+//! ```
+//! use cofre::crypto::cipher::Algorithm;
+//! use cofre::crypto::dukpt::{self, Bdk, Ksn};
+//! use cofre::crypto::pan::Pan;
+//! use cofre::crypto::pinblock::{Format, PinBlock};
+//! use cofre::crypto::ClearKey;
+//!
+//! let bdk = Bdk::new(Algorithm::Tdes, &ClearKey::from_hex("0123456789ABCDEFFEDCBA9876543210")?)?;
+//! let ksn = Ksn::from_hex("FFFF9876543210E00001")?;
+//! let key_type = dukpt::default_pin_key_type(&ksn, Format::Iso0);
+//! let block = PinBlock::from_hex("1B9C1845EB993A7A")?;
+//! let pan = Pan::new("4012345678909")?;
+//! let pin = dukpt::decipher_pin(&bdk, &ksn, key_type, Format::Iso0, &block, Some(&pan))?;
+//! assert_eq!(pin.expose_secret(), "1234");
+//! # Ok::<(), cofre::crypto::Error>(())
+//! ```
+//!
 //! Pure like the rest of `crypto`: no I/O, no clock, no randomness except the PIN block
 //! fill a caller passes in. Keys travel as [`ClearKey`] (zeroized, redacted `Debug`).
 
