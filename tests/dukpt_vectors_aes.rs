@@ -4,16 +4,17 @@
 //! twice). PIN 1234, PAN 4111111111111111 (ISO 9564 format 4, random fill
 //! 2F69ADDE2E9E7ACE), transaction data "4012345678909D987".
 //!
-//! The standard is not freely published; each group below was taken from public
-//! transcriptions and kept only where two independent ones agree: openemv/dukpt
-//! `test/dukpt_aes128_test.c` and `test/dukpt_aes256_test.c` (Leon Lynch), moov-io/dukpt
-//! `pkg/aes/aes_test.go` (AES-128 keys; its CMAC and data results confirm the MAC
-//! generation/verification and data encrypt/decrypt keys), the CEX C++ library's
-//! `DUKPTTest::Initialize` (derivation and PIN keys at counters FFFE4000-FFFF0000), and the
-//! CryptoScript C# tests `DukptAesWorkingKeyTests` (every usage and the TDEA types at
-//! counter 1).
-//! The initial key and the counter-1 key are also in the project's checked list of
-//! published vectors. Where only one source was found it is named at the group.
+//! The standard is not freely published. Every group is from openemv/dukpt
+//! `test/dukpt_aes128_test.c` and `test/dukpt_aes256_test.c` (Leon Lynch) unless named, and
+//! these agree with a second public transcription where one was found: moov-io/dukpt
+//! `pkg/aes/aes_test.go` (the AES-128 derivation keys of counters 1-8; its CMAC and data
+//! results confirm the MAC generation/verification and data encrypt/decrypt keys), the CEX
+//! C++ library's `DUKPTTest::Initialize` (derivation keys and PIN keys of counters 1-3 and
+//! FFFE4000-FFFF0000, both BDKs), the CryptoScript C# tests `DukptAesWorkingKeyTests`
+//! (counter 1: every usage, the TDEA types, the AES-256 PIN key) and a YAML transcription
+//! of the supplement (counters 1 and 8). The other working keys of counters 2-8 have only
+//! the openemv transcription; the initial key and counter-1 key are also in the project's
+//! checked list of published vectors. Where a group has a single source it says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use cofre::crypto::cipher::{Algorithm, BlockCipher};
