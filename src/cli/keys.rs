@@ -267,6 +267,7 @@ fn commit(
         key_id: key_id.into(),
         version: record.map(|r| r.version),
         kcv: record.map(|r| r.kcv.clone()),
+        counter_store: None,
     };
     let head = audit::append(
         &args.audit_path(),
@@ -479,6 +480,7 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                 key_id: "*".into(),
                 version: None,
                 kcv: Some(new.kcv().to_string()),
+                counter_store: None,
             };
             audit::append(
                 &store.audit_path(),

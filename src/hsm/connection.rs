@@ -17,8 +17,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use super::counters::Decided;
 use super::keyring::KeyRing;
-use super::ops::{self, Ctx, OpError, counted};
+use super::ops::{self, Ctx, OpError, OpResult, counted};
 use super::policy::Policy;
 use super::state::Shared;
 use super::tls;
@@ -395,10 +396,9 @@ impl Reader {
     ) {
         let shared = &self.shared;
         let cc = counted::CountCtx {
-            store: &shared.counters,
+            store: shared.counters.as_ref(),
             card_key: &shared.card_key,
             lockout: &shared.config.lockout,
-            guard: &shared.guard,
         };
         out.scratch.clear();
         let plan = {
@@ -419,45 +419,55 @@ impl Reader {
                 plan
             }
         };
-        match plan {
-            counted::Plan::Now(r) => {
+        let (request, computed, then) = match plan {
+            counted::Plan::Now(r) => return self.counted_now(op, id, r, read_at, out),
+            counted::Plan::Decide {
+                request,
+                computed,
+                then,
+            } => (request, computed, then),
+        };
+        match shared.counters.decide(request) {
+            Decided::Now(decided) => {
                 let fields = &out.scratch;
                 let status = respond(&mut out.buf, op.code(), id, |w| {
                     w.encoded(fields);
+                    let r = counted::answer(computed, then, decided, w);
                     finish(w, r)
                 });
                 out.frames += 1;
                 shared.metrics.record(Some(op), status, read_at);
             }
-            counted::Plan::Commit(change, then) => {
+            Decided::AfterCommit(pending) => {
+                // The answer waits for the commit that covers its decision; the reader
+                // goes on meanwhile.
                 let shared = Arc::clone(&self.shared);
                 let tx = self.tx.clone();
                 let fields = std::mem::take(&mut out.scratch);
-                let started = read_at;
                 tokio::spawn(async move {
-                    let result = shared.counters.apply(change).await;
-                    if matches!(then, counted::Then::Failed(_)) {
-                        use super::counters::Outcome;
-                        if let Ok(
-                            Outcome::Pin(t)
-                            | Outcome::Dcvv2(super::counters::Dcvv2State { tries: t, .. }, _),
-                        ) = &result
-                            && t.locked
-                        {
-                            shared.metrics.lockouts.inc();
-                        }
-                    }
+                    let decided = Decided::AfterCommit(pending).resolved().await;
                     let mut frame = Vec::new();
                     let status = respond(&mut frame, op.code(), id, |w| {
                         w.encoded(&fields);
-                        let r = counted::after_commit(then, result, w);
+                        let r = counted::answer(computed, then, decided, w);
                         finish(w, r)
                     });
-                    shared.metrics.record(Some(op), status, started);
+                    shared.metrics.record(Some(op), status, read_at);
                     let _ = tx.send((frame, 1)).await;
                 });
             }
         }
+    }
+
+    /// A counted operation answered without a decision.
+    fn counted_now(&self, op: Opcode, id: u32, r: OpResult, read_at: Instant, out: &mut Pending) {
+        let fields = &out.scratch;
+        let status = respond(&mut out.buf, op.code(), id, |w| {
+            w.encoded(fields);
+            finish(w, r)
+        });
+        out.frames += 1;
+        self.shared.metrics.record(Some(op), status, read_at);
     }
 }
 

@@ -26,8 +26,8 @@ pub struct Metrics {
     /// Connections refused at the TLS handshake.
     pub handshake_failures: IntCounter,
     key_versions: IntGaugeVec,
-    /// Cards that reached their PIN or dCVV2 try limit.
-    pub lockouts: IntCounter,
+    /// The counter store's counters (commits, changes, MAC failures, lockouts).
+    pub counters: super::counters::CounterMetrics,
     /// 1 while the brute-force guard is tripped.
     pub guard_alert: IntGauge,
     handles: Arc<Handles>,
@@ -123,13 +123,12 @@ impl Metrics {
                 &["key", "version"],
             ),
         )?;
-        let lockouts = registered(
-            &registry,
-            IntCounter::new(
-                "cofre_lockouts_total",
-                "Cards locked by reaching their PIN or dCVV2 try limit",
-            ),
-        )?;
+        let counters = super::counters::CounterMetrics::new()?;
+        for c in counters.all() {
+            registry
+                .register(Box::new(c.clone()))
+                .map_err(|e| e.to_string())?;
+        }
         let guard_alert = registered(
             &registry,
             IntGauge::new(
@@ -139,7 +138,7 @@ impl Metrics {
         )?;
         Ok(Self {
             handles: Arc::new(Handles::new()),
-            lockouts,
+            counters,
             guard_alert,
             registry,
             requests,
@@ -148,19 +147,6 @@ impl Metrics {
             handshake_failures,
             key_versions,
         })
-    }
-
-    /// Adds the counter store's commit counters to the registry.
-    pub fn register_commit_stats(
-        &self,
-        stats: &super::counters::CommitStats,
-    ) -> Result<(), String> {
-        for c in [&stats.commits, &stats.changes] {
-            self.registry
-                .register(Box::new(c.clone()))
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
     }
 
     /// Counts one answered request (`None`: an opcode that names no operation) and its

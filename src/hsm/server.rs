@@ -4,17 +4,22 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::config::HsmConfig;
+use super::counters::{RedbCounters, Seal, identity};
+use super::guard::{Guard, GuardPolicy};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
 use super::policy::Policy;
 use super::state::Shared;
 use super::{connection, tls};
+use crate::keys::audit;
+use crate::keys::lmk::Purpose;
 use crate::keys::{KeyStore, LmkSource};
 
 /// Loads and checks everything the daemon needs: LMK, key store, configured keys,
@@ -28,27 +33,66 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
         LmkSource::Components(config.lmk_components.clone())
     };
     let lmk = source.load().map_err(|e| e.to_string())?;
-    let store = KeyStore::load(&config.key_store, &lmk).map_err(|e| e.to_string())?;
+    let mut store = KeyStore::load(&config.key_store, &lmk).map_err(|e| e.to_string())?;
+    // The audit chain, up to the head the key store records, before anything else
+    // trusts the key store or the counter store's binding.
+    let audit_lines = audit::verified_lines(&config.audit_log, &lmk, store.audit_head())
+        .map_err(|e| e.to_string())?;
     let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
     ring.active(&config.token_key, crate::keys::Operation::Tokenise)
         .map_err(|e| format!("token_key: {e}"))?;
     ring.active(&config.lookup_key, crate::keys::Operation::LookupToken)
         .map_err(|e| format!("lookup_key: {e}"))?;
-    if let Ok(text) = std::fs::read_to_string(&config.audit_log) {
-        crate::keys::audit::verify_text(&text, &lmk).map_err(|e| e.to_string())?;
-    }
     let policy = Policy::load(&config.policy)?;
     let tls = tls::server_config(&config.tls)?;
     let secrets = DaemonSecrets::new(&lmk, &config.token_key, &config.lookup_key)
         .map_err(|e| e.to_string())?;
-    let counters =
-        super::counters::CounterStore::open(&config.state_dir).map_err(|e| e.to_string())?;
     let metrics = Metrics::new()?;
-    metrics.register_commit_stats(counters.stats())?;
+    let seal = Seal::new(&lmk.derive(Purpose::CounterRecordMac)).ok_or("counter MAC key")?;
+    let guard = Guard::new(
+        GuardPolicy {
+            failures_per_minute: config.lockout.guard_failures_per_minute,
+            refuse: config.lockout.guard_refuse,
+        },
+        Some(metrics.guard_alert.clone()),
+    );
+    let now = SystemTime::now();
+    let first_start = |id| {
+        let event = identity::audit_event(identity::CREATED, "cofre-hsm", id);
+        let time = humantime::format_rfc3339_seconds(now).to_string();
+        let head =
+            audit::append(&config.audit_log, &lmk, event, time).map_err(|e| e.to_string())?;
+        store.set_audit_head(head);
+        store
+            .save(&config.key_store, &lmk)
+            .map_err(|e| e.to_string())
+    };
+    let counters = RedbCounters::open(
+        &config.state_dir,
+        seal,
+        identity::binding(&audit_lines),
+        unix_seconds(now),
+        first_start,
+        metrics.counters.clone(),
+        guard,
+    )
+    .map_err(|e| e.to_string())?;
     metrics.set_key_versions(&ring);
     Ok(Shared::new(
-        config, lmk, secrets, store, ring, policy, tls, metrics, counters,
+        config,
+        lmk,
+        secrets,
+        store,
+        ring,
+        policy,
+        tls,
+        metrics,
+        Box::new(counters),
     ))
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Re-reads the key store, policy and TLS files (SIGHUP). On any error the old ones
@@ -56,6 +100,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
 pub fn reload(shared: &Shared) -> Result<(), String> {
     let c = &shared.config;
     let store = KeyStore::load(&c.key_store, &shared.lmk).map_err(|e| e.to_string())?;
+    audit::verify(&c.audit_log, &shared.lmk, store.audit_head()).map_err(|e| e.to_string())?;
     let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
     let policy = Policy::load(&c.policy)?;
     let tls = tls::server_config(&c.tls)?;

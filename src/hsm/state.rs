@@ -9,7 +9,6 @@ use rustls::ServerConfig;
 
 use super::config::HsmConfig;
 use super::counters::CounterStore;
-use super::guard::Guard;
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
@@ -35,12 +34,10 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Start time (health's uptime).
     pub started: Instant,
-    /// PIN try counters and dCVV2 state.
-    pub counters: CounterStore,
+    /// PIN try counters, dCVV2 state and the brute-force guard.
+    pub counters: Box<dyn CounterStore>,
     /// LMK-derived key naming cards in the counter store.
     pub card_key: ClearKey,
-    /// The brute-force guard.
-    pub guard: Guard,
 }
 
 fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -70,10 +67,9 @@ impl Shared {
         policy: Policy,
         tls: ServerConfig,
         metrics: Metrics,
-        counters: CounterStore,
+        counters: Box<dyn CounterStore>,
     ) -> Self {
         let card_key = lmk.derive(crate::keys::lmk::Purpose::CardCounterKey);
-        let metrics_alert = metrics.guard_alert.clone();
         Self {
             config,
             lmk,
@@ -86,7 +82,6 @@ impl Shared {
             started: Instant::now(),
             counters,
             card_key,
-            guard: Guard::with_alert(metrics_alert),
         }
     }
 

@@ -145,14 +145,18 @@ pub fn cvv_generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -
 }
 
 /// cvv.verify.
-pub fn cvv_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+pub fn cvv_verify(
+    ctx: &Ctx<'_>,
+    f: &Fields<'_>,
+    pan: &Pan,
+    out: &mut FieldsWriter<'_>,
+) -> OpResult {
     f.only(&with_card(&[
         Tag::Key,
         Tag::Expiry,
         Tag::ServiceCode,
         Tag::Cvv,
     ]))?;
-    let (pan, _) = card(ctx, f)?;
     let presented = cvv::Cvv::new(f.req_str(Tag::Cvv)?).map_err(bad(Tag::Cvv))?;
     let (expiry, sc) = (f.req_str(Tag::Expiry)?, f.req_str(Tag::ServiceCode)?);
     let mut matched = None;
@@ -161,7 +165,7 @@ pub fn cvv_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> 
         .verifying(f.req_str(Tag::Key)?, Operation::CardVerification)?
     {
         let Some(cvk) = &k.cvk else { continue };
-        let ok = cvv::verify(cvk, &pan, expiry, sc, &presented).map_err(bad(Tag::Expiry))?;
+        let ok = cvv::verify(cvk, pan, expiry, sc, &presented).map_err(bad(Tag::Expiry))?;
         if ok && matched.is_none() {
             matched = Some(k.version);
         }
@@ -309,10 +313,10 @@ pub fn dcvv2_generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>)
     Ok(())
 }
 
-/// dCVV2 verification without state: the matched moving factor and key version, or
-/// `verification_failed` (`expired` when the code matches a step outside the window but
-/// within the widest window the scheme allows).
-pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpError> {
+/// dCVV2 verification of the card `pan` without state: the matched moving factor and
+/// key version, or `verification_failed` (`expired` when the code matches a step
+/// outside the window but within the widest window the scheme allows).
+pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan) -> Result<(u64, u32), OpError> {
     f.only(&with_card(&[
         Tag::Key,
         Tag::Expiry,
@@ -321,7 +325,6 @@ pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpE
         Tag::Dcvv2,
         Tag::Window,
     ]))?;
-    let (pan, _) = card(ctx, f)?;
     let factor = moving_factor(ctx, f)?;
     let side = u64::from(f.u8(Tag::Window)?.unwrap_or(1));
     if side > dcvv2::MAX_WINDOW_SIDE {
@@ -343,7 +346,7 @@ pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpE
         let m = dcvv2::verify_window(&k.key, pan.digits(), expiry, factor, window, presented)
             .map_err(bad(Tag::Dcvv2))?;
         if let Some(m) = m {
-            return Ok((pan, m, k.version));
+            return Ok((m, k.version));
         }
     }
     for k in versions {

@@ -188,14 +188,14 @@ const VERIFY_FIELDS: &[Tag] = &[
     Tag::Offset,
 ];
 
-/// pin.verify: `ok`, or `verification_failed` (the caller counts failures).
-pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+/// pin.verify of the card `pan` (resolved by the caller): `ok`, or
+/// `verification_failed` (the caller counts failures).
+pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[VERIFY_FIELDS, IBM]))?;
-    let (pan, _) = card(ctx, f)?;
-    let reference = reference(f, &pan)?;
+    let reference = reference(f, pan)?;
     let format = format(f, Tag::Format, None)?;
-    let (pin, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, format, &pan)?;
-    match check_pin(ctx, f, &pin, &pan, &reference)? {
+    let (pin, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, format, pan)?;
+    match check_pin(ctx, f, &pin, pan, &reference)? {
         Some(pvk_version) => {
             out.u32(Tag::KeyVersion, key_version)
                 .u32(Tag::PvkVersion, pvk_version);
@@ -323,8 +323,8 @@ fn write_reference(
     Ok(())
 }
 
-/// pin.generate.
-pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+/// pin.generate for the card `pan` (resolved by the caller).
+pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[
         &[
             Tag::Pvk,
@@ -336,7 +336,6 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> Op
         ],
         IBM,
     ]))?;
-    let (pan, _) = card(ctx, f)?;
     let ibm = match f.u8(Tag::Method)?.unwrap_or(0) {
         0 => false,
         1 => true,
@@ -350,30 +349,30 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> Op
     let len = usize::from(f.u8(Tag::PinLength)?.unwrap_or(4));
     let mut rng = rand::rng();
     let pin = pinblock::random_pin(len, &mut rng).map_err(bad(Tag::PinLength))?;
-    write_reference(ctx, f, &pin, &pan, ibm, out)?;
-    out.bytes(Tag::PinBlob, &ctx.secrets.seal_pin(&pin, &pan, &mut rng)?);
-    deliver_to(ctx, f, &pin, &pan, out)
+    write_reference(ctx, f, &pin, pan, ibm, out)?;
+    out.bytes(Tag::PinBlob, &ctx.secrets.seal_pin(&pin, pan, &mut rng)?);
+    deliver_to(ctx, f, &pin, pan, out)
 }
 
-/// pin.change: verify the old PIN block, then derive the new reference and blob.
-pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+/// pin.change of the card `pan`: verify the old PIN block, then derive the new
+/// reference and blob.
+pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[VERIFY_FIELDS, &[Tag::NewPinBlock], IBM]))?;
-    let (pan, _) = card(ctx, f)?;
-    let reference = reference(f, &pan)?;
+    let reference = reference(f, pan)?;
     let fmt = format(f, Tag::Format, None)?;
-    let (old, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, fmt, &pan)?;
-    let (new, _) = decipher(ctx, f, Tag::Key, Tag::NewPinBlock, fmt, &pan)?;
-    if check_pin(ctx, f, &old, &pan, &reference)?.is_none() {
+    let (old, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, fmt, pan)?;
+    let (new, _) = decipher(ctx, f, Tag::Key, Tag::NewPinBlock, fmt, pan)?;
+    if check_pin(ctx, f, &old, pan, &reference)?.is_none() {
         return Err(OpError::new(
             Status::VerificationFailed,
             "old PIN does not verify",
         ));
     }
     let ibm = matches!(reference, Reference::Offset(..));
-    write_reference(ctx, f, &new, &pan, ibm, out)?;
+    write_reference(ctx, f, &new, pan, ibm, out)?;
     out.bytes(
         Tag::PinBlob,
-        &ctx.secrets.seal_pin(&new, &pan, &mut rand::rng())?,
+        &ctx.secrets.seal_pin(&new, pan, &mut rand::rng())?,
     )
     .u32(Tag::KeyVersion, key_version);
     Ok(())

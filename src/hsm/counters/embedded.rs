@@ -1,0 +1,420 @@
+//! The counter store on one node: redb in the state directory, with the decided-but-
+//! uncommitted state of each card in memory in front of it.
+//!
+//! Cards are spread over [`SHARDS`] mutex-guarded shards. A decision locks its card's
+//! shard, takes the card's pending state if it has one (else the committed record, or
+//! the snapshot the operation read if nothing in the shard changed since), applies
+//! [`rules::decide`], records the new state as pending and queues the change, all under
+//! that lock: so decisions about one card are serialised in arrival order and each sees
+//! every earlier one. One committer thread takes everything queued, writes it in one
+//! durable transaction (fsync), drops the pending states that transaction made durable,
+//! and only then releases the answers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redb::{Database, Durability, ReadableDatabase};
+use tokio::sync::oneshot;
+
+use super::super::guard::Guard;
+use super::identity::{self, Binding};
+use super::record::{CardId, CardRecord, Seal, StoreId};
+use super::rules::{self, Attempt, PinOutcome, Verdict};
+use super::{
+    CounterError, CounterMetrics, CounterStore, Decided, Decision, META, RECORDS, Request, Snapshot,
+};
+
+/// Shards of the pending map (a power of two well above the number of cores).
+const SHARDS: usize = 256;
+/// Changes one transaction carries at most.
+const MAX_BATCH: usize = 4096;
+
+type Reply = oneshot::Sender<Result<Decision, CounterError>>;
+
+/// A decided change (or a decision waiting on one) for the committer.
+struct Job {
+    card: CardId,
+    /// The state to write; `None` when the decision changed nothing but must wait for
+    /// the commit of an earlier change to the card.
+    write: Option<CardRecord>,
+    /// The pending state's sequence number (0 when `write` is `None`).
+    seq: u64,
+    decision: Decision,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// Bumped whenever a card of the shard gets a new latest state.
+    version: u64,
+    /// Cards with decided changes not yet durable: latest state and its sequence number.
+    pending: HashMap<CardId, (CardRecord, u64)>,
+}
+
+/// What the decisions and the committer share.
+struct Core {
+    db: Arc<Database>,
+    seal: Seal,
+    id: StoreId,
+    shards: Box<[Mutex<Shard>]>,
+    broken: AtomicBool,
+    seq: AtomicU64,
+    metrics: CounterMetrics,
+    guard: Guard,
+}
+
+/// The store.
+pub struct RedbCounters {
+    core: Arc<Core>,
+    path: PathBuf,
+    jobs: Option<Sender<Job>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedbCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedbCounters({}, {})", self.path.display(), self.core.id)
+    }
+}
+
+impl Drop for RedbCounters {
+    fn drop(&mut self) {
+        // Closing the queue ends the committer after it has committed what it holds.
+        self.jobs.take();
+        if let Some(t) = self.committer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    match shard.lock() {
+        Ok(g) => g,
+        // A panic while holding a shard cannot leave it half-written: every change to
+        // it is a single insert or remove.
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> CounterError {
+    CounterError::Unavailable(e.to_string())
+}
+
+impl Core {
+    fn new(db: Database, id: StoreId, seal: Seal, metrics: CounterMetrics, guard: Guard) -> Self {
+        Self {
+            db: Arc::new(db),
+            seal,
+            id,
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            broken: AtomicBool::new(false),
+            seq: AtomicU64::new(0),
+            metrics,
+            guard,
+        }
+    }
+
+    fn shard(&self, card: &CardId) -> &Mutex<Shard> {
+        &self.shards[card.shard(self.shards.len())]
+    }
+
+    /// The committed record of a card (no pending state), its MAC checked.
+    fn committed(&self, card: &CardId) -> Result<CardRecord, CounterError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(RECORDS).map_err(storage)?;
+        let Some(value) = table.get(&card.as_bytes()[..]).map_err(storage)? else {
+            return Ok(CardRecord::default());
+        };
+        Ok(match self.seal.open(self.id, card, value.value()) {
+            Some(r) => r,
+            None => {
+                self.metrics.mac_failures.inc();
+                tracing::error!(
+                    "a counter store record failed its MAC (edited, or moved from another card or store); the card is treated as locked until its tries are reset"
+                );
+                CardRecord::tampered()
+            }
+        })
+    }
+
+    /// Decides under the card's shard lock and queues what must be committed.
+    fn decide(&self, r: Request, jobs: Option<&Sender<Job>>) -> Decided {
+        let Some(jobs) = jobs else {
+            return Decided::Now(Err(CounterError::Unavailable(
+                "the committer stopped".into(),
+            )));
+        };
+        let mut shard = lock(self.shard(&r.card));
+        if self.broken.load(Ordering::Acquire) {
+            return Decided::Now(Err(CounterError::Unavailable(
+                "the last commit failed; nothing is decided until the store is writable".into(),
+            )));
+        }
+        let pending = shard.pending.get(&r.card).map(|(rec, _)| *rec);
+        let before = match (pending, r.seen) {
+            (Some(rec), _) => rec,
+            (None, Some(s)) if s.card == r.card && s.version == shard.version => s.record,
+            (None, _) => match self.committed(&r.card) {
+                Ok(rec) => rec,
+                Err(e) => return Decided::Now(Err(e)),
+            },
+        };
+        let decision = rules::decide(
+            &before,
+            r.attempt,
+            r.limits,
+            r.attempt.is_pin_verification() && self.guard.refusing(),
+            r.now,
+        );
+        if r.attempt == Attempt::Pin(PinOutcome::Mismatched)
+            && decision.verdict == Verdict::Failed
+            && self.guard.record_failure(r.now)
+        {
+            tracing::error!("brute-force guard tripped: PIN failures per minute over the limit");
+        }
+        let changed = decision.after != before;
+        if !changed && pending.is_none() {
+            return Decided::Now(Ok(decision));
+        }
+        let seq = if changed {
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            shard.version += 1;
+            shard.pending.insert(r.card, (decision.after, seq));
+            seq
+        } else {
+            0
+        };
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            card: r.card,
+            write: changed.then_some(decision.after),
+            seq,
+            decision,
+            reply,
+        };
+        // Queued under the shard lock: the queue holds each card's changes in the order
+        // they were decided.
+        if jobs.send(job).is_err() {
+            if changed {
+                shard.pending.remove(&r.card);
+            }
+            return Decided::Now(Err(CounterError::Unavailable(
+                "the committer stopped".into(),
+            )));
+        }
+        Decided::AfterCommit(rx)
+    }
+
+    /// After a durable commit: the pending states it covered are dropped (unless a later
+    /// decision replaced them), then the answers go.
+    fn committed_batch(&self, batch: Vec<Job>) {
+        for job in &batch {
+            if job.seq == 0 {
+                continue;
+            }
+            let mut shard = lock(self.shard(&job.card));
+            if shard
+                .pending
+                .get(&job.card)
+                .is_some_and(|(_, s)| *s == job.seq)
+            {
+                shard.pending.remove(&job.card);
+            }
+        }
+        for job in batch {
+            if job.decision.locked_now {
+                self.metrics.lockouts.inc();
+            }
+            let _ = job.reply.send(Ok(job.decision));
+        }
+    }
+
+    /// After a failed commit: every pending state is dropped (the committed records are
+    /// the truth again), the batch and everything queued behind it are refused, and
+    /// decisions are refused until a probe write succeeds.
+    fn failed_batch(&self, batch: Vec<Job>, rx: &Receiver<Job>, error: &str) {
+        self.broken.store(true, Ordering::Release);
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.pending.clear();
+            shard.version += 1;
+        }
+        // Every decision queued before the flag was seen is in the queue by now: it
+        // was sent under a shard lock this sweep has since taken.
+        let refused = batch
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()));
+        for job in refused {
+            let _ = job
+                .reply
+                .send(Err(CounterError::Unavailable(error.to_owned())));
+        }
+    }
+
+    fn write(&self, batch: &[Job]) -> Result<(), redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate).map_err(|e| {
+            redb::Error::from(redb::StorageError::Io(std::io::Error::other(e.to_string())))
+        })?;
+        {
+            let mut table = txn.open_table(RECORDS)?;
+            for job in batch {
+                let Some(record) = &job.write else { continue };
+                let key = &job.card.as_bytes()[..];
+                if *record == CardRecord::default() {
+                    table.remove(key)?;
+                } else {
+                    table.insert(key, &self.seal.seal(self.id, &job.card, record)[..])?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn probe(&self) -> bool {
+        let Ok(txn) = self.db.begin_write() else {
+            return false;
+        };
+        let ok = txn
+            .open_table(META)
+            .and_then(|mut m| m.insert("probe", 0u64).map(|_| ()).map_err(Into::into))
+            .is_ok();
+        ok && txn.commit().is_ok()
+    }
+
+    fn run_committer(&self, rx: &Receiver<Job>) {
+        loop {
+            let first = if self.broken.load(Ordering::Acquire) {
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => return,
+                }
+            };
+            if self.broken.load(Ordering::Acquire) {
+                // Decisions are refused while broken, so nothing should arrive here; if
+                // something does, it is refused and its pending state dropped.
+                if let Some(job) = first {
+                    if job.seq != 0 {
+                        let mut shard = lock(self.shard(&job.card));
+                        if shard
+                            .pending
+                            .get(&job.card)
+                            .is_some_and(|(_, s)| *s == job.seq)
+                        {
+                            shard.pending.remove(&job.card);
+                            shard.version += 1;
+                        }
+                    }
+                    let _ = job.reply.send(Err(CounterError::Unavailable(
+                        "the counter store cannot write".into(),
+                    )));
+                }
+                if self.probe() {
+                    self.broken.store(false, Ordering::Release);
+                    tracing::warn!("counter store writable again; verification resumes");
+                }
+                continue;
+            }
+            let Some(first) = first else { continue };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            match self.write(&batch) {
+                Ok(()) => {
+                    let changes = batch.iter().filter(|j| j.write.is_some()).count();
+                    self.metrics.commits.inc();
+                    self.metrics.changes.inc_by(changes as u64);
+                    self.committed_batch(batch);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "counter store commit failed; refusing verification until it is writable");
+                    self.failed_batch(batch, rx, &e.to_string());
+                }
+            }
+        }
+    }
+}
+
+impl RedbCounters {
+    /// Opens the store in `dir`, checked against the audit log's `binding` (creating it
+    /// on a first start, when `record` writes its audit line), and starts the committer.
+    pub fn open(
+        dir: &Path,
+        seal: Seal,
+        binding: Option<Binding>,
+        now: u64,
+        record: impl FnOnce(StoreId) -> Result<(), String>,
+        metrics: CounterMetrics,
+        guard: Guard,
+    ) -> Result<Self, CounterError> {
+        let (db, id) = identity::open_bound(dir, &seal, binding, now, record)?;
+        let path = dir.join(identity::FILE);
+        let core = Arc::new(Core::new(db, id, seal, metrics, guard));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c = Arc::clone(&core);
+        let committer = std::thread::Builder::new()
+            .name("cofre-counters".into())
+            .spawn(move || c.run_committer(&rx))
+            .map_err(|e| CounterError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            core,
+            path,
+            jobs: Some(tx),
+            committer: Some(committer),
+        })
+    }
+
+    /// The store's identity (as the audit log records it).
+    pub fn id(&self) -> StoreId {
+        self.core.id
+    }
+}
+
+impl CounterStore for RedbCounters {
+    fn snapshot(&self, card: &CardId) -> Result<Snapshot, CounterError> {
+        let shard = lock(self.core.shard(card));
+        let record = match shard.pending.get(card) {
+            Some((rec, _)) => *rec,
+            None => self.core.committed(card)?,
+        };
+        Ok(Snapshot {
+            card: *card,
+            record,
+            version: shard.version,
+        })
+    }
+
+    fn decide(&self, request: Request) -> Decided {
+        self.core.decide(request, self.jobs.as_ref())
+    }
+
+    fn is_unavailable(&self) -> bool {
+        self.core.broken.load(Ordering::Acquire)
+    }
+
+    fn guard(&self) -> &Guard {
+        &self.core.guard
+    }
+}
+
+#[cfg(test)]
+#[path = "embedded_tests.rs"]
+mod tests;
