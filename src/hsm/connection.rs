@@ -153,8 +153,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        let ok = wr.write_all(&buf).await.is_ok() && wr.flush().await.is_ok();
+        // Counted as answered before the bytes go out: a client that has read every
+        // answer may send its next window at once without meeting `overloaded`.
         in_flight.fetch_sub(n, Ordering::AcqRel);
+        let ok = wr.write_all(&buf).await.is_ok() && wr.flush().await.is_ok();
         if !ok {
             // Keep draining so senders never block on a dead peer.
             while rx.recv().await.is_some() {}

@@ -2,6 +2,8 @@
 //! `keys-example/`, and a raw blocking TLS connection that speaks frames byte by byte.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cards;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -142,10 +142,24 @@ fn a_stale_snapshot_is_not_trusted() {
         }
     };
     let seen = store_snapshot(&core);
-    for _ in 0..3 {
-        later(core.decide(request(x, Attempt::Pin(PinOutcome::Mismatched)), Some(&tx)));
+    // Two connections read the card (unlocked, no failures) before either decides:
+    // each decision still counts on top of the other's, pending, failure.
+    for _ in 0..4 {
+        let mut r = request(x, Attempt::Pin(PinOutcome::Mismatched));
+        r.seen = Some(seen);
+        later(core.decide(r, Some(&tx)));
     }
+    let pending = lock(core.shard(&x)).pending.get(&x).map(|(rec, _)| *rec);
+    assert_eq!(
+        pending.map(|p| (p.pin.failures, p.pin.locked)),
+        Some((3, true))
+    );
     let batch: Vec<Job> = rx.try_iter().collect();
+    assert_eq!(batch.iter().filter(|j| j.write.is_some()).count(), 3);
+    assert_eq!(
+        batch.last().map(|j| j.decision.verdict),
+        Some(Verdict::Locked)
+    );
     core.write(&batch).unwrap();
     core.committed_batch(batch);
     // The snapshot (unlocked) was taken before the card locked: the decision reads again.

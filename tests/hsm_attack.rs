@@ -1,0 +1,291 @@
+//! The try limits against an attacker with an ordinary client certificate: pipelined
+//! guesses in one write, many connections guessing one card at once, a lock followed in
+//! the same write by the right PIN, every dCVV2 code at once, and the pipelined attack
+//! while the daemon is SIGKILLed and restarted. In every run: at most `limit` guesses
+//! are evaluated (`ok` + `verification_failed`), the right PIN or code never answers
+//! `ok` after the limit, and the card ends locked with its count at exactly the limit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod daemon;
+
+use cofre::protocol::Status;
+use daemon::cards::{Card, attempts, by_id, count, dcvv2_attempts, exchange};
+use daemon::{Daemon, Raw};
+
+/// The example configuration's PIN and dCVV2 limits.
+const LIMIT: u32 = 3;
+
+/// Guesses for `cards` interleaved in one write from the ATM switch: each card gets 249
+/// wrong PINs and its right one somewhere after the first `LIMIT`.
+#[test]
+fn one_write_of_250_guesses_per_card() {
+    let d = Daemon::start("attack-one-write");
+    let cards: Vec<Card> = (0..4).map(|_| Card::fresh()).collect();
+    let mut atm = d.connect("atm-switch-1");
+    let mut frames = Vec::new();
+    let mut owner = Vec::new();
+    let guesses: Vec<Vec<String>> = cards
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.guesses(249, LIMIT as usize + 17 * i))
+        .collect();
+    for k in 0..250 {
+        for (i, (c, g)) in cards.iter().zip(&guesses).enumerate() {
+            let id = frames.len() as u32;
+            frames.push(c.verify_frame(id, &g[k]));
+            owner.push(i);
+        }
+    }
+    // 1,000 requests: sent in four writes of 250 so the in-flight limit (256) holds.
+    let mut answers = Vec::new();
+    for chunk in frames.chunks(250) {
+        answers.extend(exchange(&mut atm, chunk));
+    }
+    let statuses = by_id(answers);
+    let mut host = d.connect("issuing-host-1");
+    for (i, c) in cards.iter().enumerate() {
+        let mine: Vec<Status> = statuses
+            .iter()
+            .zip(&owner)
+            .filter(|(_, o)| **o == i)
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(
+            count(&mine, Status::Ok),
+            0,
+            "card {i}: the right PIN answered ok"
+        );
+        assert_eq!(count(&mine, Status::VerificationFailed), LIMIT as usize);
+        assert_eq!(
+            count(&mine, Status::PinLocked),
+            250 - LIMIT as usize,
+            "{mine:?}"
+        );
+        // The first LIMIT guesses (in arrival order) were the ones evaluated.
+        assert!(
+            mine[..LIMIT as usize]
+                .iter()
+                .all(|s| *s == Status::VerificationFailed)
+        );
+        assert_eq!(attempts(&mut host, &c.pan), (LIMIT, true));
+    }
+}
+
+/// 16 connections, 250 guesses each, one card, all at once; three cards in turn.
+#[test]
+fn sixteen_connections_of_250_guesses_for_one_card() {
+    let d = Daemon::start("attack-connections");
+    for round in 0..3 {
+        let card = Card::fresh();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|t| {
+                let (addr, card, barrier) = (d.addr.clone(), card.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut c = Raw::connect(&addr, "atm-switch-1").unwrap();
+                    let guesses = card.guesses(249, LIMIT as usize + t);
+                    let frames: Vec<Vec<u8>> = guesses
+                        .iter()
+                        .enumerate()
+                        .map(|(id, p)| card.verify_frame(id as u32, p))
+                        .collect();
+                    barrier.wait();
+                    by_id(exchange(&mut c, &frames))
+                })
+            })
+            .collect();
+        let all: Vec<Status> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(all.len(), 16 * 250);
+        assert_eq!(count(&all, Status::Ok), 0, "round {round}");
+        assert_eq!(
+            count(&all, Status::VerificationFailed),
+            LIMIT as usize,
+            "round {round}: exactly the limit evaluated across 16 connections"
+        );
+        assert_eq!(count(&all, Status::PinLocked), 16 * 250 - LIMIT as usize);
+        assert_eq!(
+            attempts(&mut d.connect("issuing-host-1"), &card.pan),
+            (LIMIT, true)
+        );
+    }
+}
+
+/// A card with one failure gets, in one write, ten wrong PINs and then the right one:
+/// two more failures lock it, the rest (the right PIN too) answer pin_locked, and the
+/// count stays at the limit.
+#[test]
+fn a_lock_followed_in_the_same_write_by_the_right_pin() {
+    let d = Daemon::start("attack-lock-then-right");
+    let mut atm = d.connect("atm-switch-1");
+    let mut host = d.connect("issuing-host-1");
+    for _ in 0..3 {
+        let card = Card::fresh();
+        let wrong = card.guesses(11, 99);
+        assert_eq!(
+            by_id(exchange(&mut atm, &[card.verify_frame(0, &wrong[0])])),
+            [Status::VerificationFailed]
+        );
+        let mut frames: Vec<Vec<u8>> = (1..=10)
+            .map(|i| card.verify_frame(i as u32, &wrong[i]))
+            .collect();
+        frames.push(card.verify_frame(11, &card.pin));
+        let statuses = by_id(exchange(&mut atm, &frames));
+        let mut expected = vec![Status::VerificationFailed; 2];
+        expected.extend([Status::PinLocked; 9]);
+        assert_eq!(statuses, expected);
+        assert_eq!(attempts(&mut host, &card.pan), (LIMIT, true));
+        // And later, alone, the right PIN is still refused.
+        assert_eq!(
+            by_id(exchange(&mut atm, &[card.verify_frame(12, &card.pin)])),
+            [Status::PinLocked]
+        );
+    }
+}
+
+/// Every three-digit dCVV2 code for one card at once, over four connections (250 each,
+/// within the in-flight limit). Counter mode, window 0: exactly one code is right.
+#[test]
+fn all_1000_dcvv2_codes_at_once() {
+    let d = Daemon::start("attack-dcvv2");
+    for round in 0..3u64 {
+        let card = Card::fresh();
+        let counter = 1000 + round;
+        let right: u32 = card.dcvv2_code(counter).parse().unwrap();
+        // Rotate the codes so the right one comes after a few hundred others.
+        let codes: Vec<String> = (0..1000)
+            .map(|k| format!("{:03}", (right + 400 + k) % 1000))
+            .collect();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = codes
+            .chunks(250)
+            .map(|chunk| {
+                let (addr, card, barrier) = (d.addr.clone(), card.clone(), barrier.clone());
+                let chunk = chunk.to_vec();
+                std::thread::spawn(move || {
+                    let mut c = Raw::connect(&addr, "issuing-host-1").unwrap();
+                    let frames: Vec<Vec<u8>> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(id, code)| card.dcvv2_frame(id as u32, counter, 0, code))
+                        .collect();
+                    barrier.wait();
+                    by_id(exchange(&mut c, &frames))
+                })
+            })
+            .collect();
+        let all: Vec<Status> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(
+            count(&all, Status::Ok),
+            0,
+            "round {round}: the right code found"
+        );
+        assert_eq!(count(&all, Status::VerificationFailed), LIMIT as usize);
+        // Codes of neighbouring counters answer `expired` (not counted) if they come
+        // before the lock; everything else is refused by the lock.
+        let expired = count(&all, Status::Expired);
+        assert!(expired <= 20, "{expired}");
+        assert_eq!(
+            count(&all, Status::PinLocked),
+            1000 - LIMIT as usize - expired
+        );
+        let mut host = d.connect("issuing-host-1");
+        assert_eq!(dcvv2_attempts(&mut host, &card.pan), (LIMIT, true));
+        assert_eq!(
+            attempts(&mut host, &card.pan),
+            (0, false),
+            "PIN tries untouched"
+        );
+    }
+}
+
+/// The pipelined attack while the daemon is SIGKILLed at random moments and restarted.
+/// Each round attacks one fresh card and every card of the earlier rounds. Across all
+/// rounds and restarts: at most `LIMIT` failures (and no `ok`) are ever answered per
+/// card, a count read after a restart is never below what was answered nor above the
+/// limit, and at the end every card is locked at exactly the limit. CI runs 20 rounds;
+/// more with `COFRE_CRASH_KILLS=200 cargo test --release --test hsm_attack sigkill`.
+#[test]
+fn the_pipelined_attack_across_sigkill_and_restart() {
+    use rand::RngExt;
+    let rounds: usize = std::env::var("COFRE_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = daemon::scratch("attack-sigkill");
+    let mut rng = rand::rng();
+    let mut cards: Vec<(Card, u32)> = Vec::new(); // card, failures answered so far
+    for round in 0..rounds {
+        let d = Daemon::start_in_keep(&dir);
+        let mut host = d.connect("issuing-host-1");
+        for (card, answered) in &cards {
+            let (count, locked) = attempts(&mut host, &card.pan);
+            assert!(
+                count >= *answered && count <= LIMIT,
+                "round {round}: count {count}, answered {answered}"
+            );
+            assert_eq!(locked, count == LIMIT, "round {round}");
+        }
+        cards.push((Card::fresh(), 0));
+        let mut atm = d.connect("atm-switch-1");
+        // Interleaved, card after card, at most 250 in one write: every card gets at
+        // least its first LIMIT wrong guesses and then its right PIN.
+        let guesses: Vec<Vec<String>> = cards
+            .iter()
+            .map(|(c, _)| c.guesses(49, LIMIT as usize))
+            .collect();
+        let mut frames = Vec::new();
+        for k in 0..50 {
+            for (i, ((card, _), g)) in cards.iter().zip(&guesses).enumerate() {
+                frames.push(card.verify_frame((k * 1000 + i) as u32, &g[k]));
+            }
+        }
+        let frames: Vec<Vec<u8>> = frames.into_iter().take(250).collect();
+        atm.send_bytes(&frames.concat());
+        let read_before_kill = rng.random_range(0..=frames.len());
+        let mut answers = Vec::new();
+        for _ in 0..read_before_kill {
+            let r = atm.read().unwrap();
+            answers.push((r.header.request_id, r.status()));
+        }
+        d.signal(nix::sys::signal::Signal::SIGKILL);
+        // Answers already on the wire were durable before they were sent.
+        while let Some(r) = atm.read() {
+            answers.push((r.header.request_id, r.status()));
+        }
+        for (id, status) in answers {
+            let (card, answered) = &mut cards[(id % 1000) as usize];
+            assert_ne!(status, Status::Ok, "round {round}: {} found", card.pan);
+            if status == Status::VerificationFailed {
+                *answered += 1;
+            }
+            assert!(
+                *answered <= LIMIT,
+                "round {round}: more than the limit evaluated"
+            );
+        }
+        drop(d);
+    }
+    // Last, uninterrupted: every card ends locked at exactly the limit.
+    let d = Daemon::start_in(dir);
+    let mut atm = d.connect("atm-switch-1");
+    let mut host = d.connect("issuing-host-1");
+    for (card, answered) in &cards {
+        let frames: Vec<Vec<u8>> = card
+            .guesses(9, LIMIT as usize)
+            .iter()
+            .enumerate()
+            .map(|(k, p)| card.verify_frame(k as u32, p))
+            .collect();
+        let statuses = by_id(exchange(&mut atm, &frames));
+        let failed = count(&statuses, Status::VerificationFailed) as u32;
+        assert_eq!(count(&statuses, Status::Ok), 0);
+        assert!(answered + failed <= LIMIT, "{answered} + {failed}");
+        assert_eq!(attempts(&mut host, &card.pan), (LIMIT, true));
+    }
+}
