@@ -6,6 +6,7 @@
 //! Request execution ([`ops`]) is synchronous and takes the time as an input; async code
 //! only moves bytes.
 
+pub mod admission;
 pub mod config;
 mod connection;
 pub mod counters;

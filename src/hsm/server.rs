@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use super::admission::{self, AcceptBackoff, Admission};
 use super::config::HsmConfig;
 use super::counters::{RedbCounters, Seal, identity};
 use super::guard::{Guard, GuardPolicy};
@@ -145,7 +146,23 @@ pub async fn run(
         tokio::spawn(shared.metrics.clone().serve(m));
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let limit = Arc::new(Semaphore::new(shared.config.limits.max_connections));
+    let limits = &shared.config.limits;
+    // Sockets open at once: connections served, handshakes and authenticated
+    // connections waiting for a slot. Beyond, new ones stay in the listen backlog.
+    let sockets = Arc::new(Semaphore::new(
+        limits.max_connections + 2 * limits.max_handshakes,
+    ));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let admission = Arc::new(Admission::new(
+        limits.max_handshakes,
+        limits.max_handshakes_per_source,
+        Some(shared.metrics.handshakes.clone()),
+    ));
+    let accept_errors = shared
+        .metrics
+        .accept_errors
+        .with_label_values(&["protocol"]);
+    let mut backoff = AcceptBackoff::default();
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -167,21 +184,31 @@ pub async fn run(
                 }
                 super::notify::notify("READY=1");
             }
-            (permit, accepted) = async {
-                // Wait for a free connection slot first: beyond max_connections new
-                // connections stay in the listen backlog. Dropping this future (on a
-                // signal) releases the slot; accept() is cancellation-safe.
-                let permit = Arc::clone(&limit).acquire_owned().await;
-                (permit, listeners.protocol.accept().await)
+            (socket, (tcp, peer)) = async {
+                // Dropping this future (on a signal) releases the permit; accept() is
+                // cancellation-safe.
+                let socket = Arc::clone(&sockets).acquire_owned().await;
+                let accepted =
+                    admission::accept(&listeners.protocol, &mut backoff, &accept_errors, "protocol")
+                        .await;
+                (socket, accepted)
             } => {
-                let Ok(permit) = permit else { break };
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok(socket) = socket else { break };
+                // Over a handshake cap the connection is closed at once: idle or slow
+                // handshakes never hold the backlog or another source's place.
+                let handshake = match admission.admit(peer.ip()) {
+                    Ok(h) => h,
+                    Err(refusal) => {
+                        shared.metrics.refused.with_label_values(&[refusal.name()]).inc();
+                        continue;
+                    }
+                };
                 let _ = tcp.set_nodelay(true);
                 let shared = Arc::clone(&shared);
-                let rx = shutdown_rx.clone();
+                let (slots, rx) = (Arc::clone(&slots), shutdown_rx.clone());
                 connections.spawn(async move {
-                    connection::serve(shared, tcp, rx).await;
-                    drop(permit);
+                    connection::serve(shared, tcp, handshake, slots, rx).await;
+                    drop(socket);
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -1,193 +1,48 @@
-//! One client connection: the TLS handshake, a reader that parses and executes
-//! requests, and a writer task that batches responses. Requests that touch disk run on
-//! blocking threads, so later fast requests overtake them (responses carry request ids).
-//!
-//! The reader takes whatever the socket has in one read and executes every complete
-//! request in it before reading again; the answers of those executed at once go to the
-//! writer together, in one buffer. So a pipelining client costs one read, one buffer
-//! and one write per batch, not per request, and the role, key ring and clock are
-//! looked up once per batch.
+//! Executing the requests of one connection: each complete request of a read is
+//! parsed, authorised and executed in turn, its answer appended to the batch's buffer,
+//! which goes to the writer in one piece. Requests that must wait (key administration
+//! on a blocking thread, a counted decision until its commit) answer through the
+//! outbox when they are done, so later fast requests overtake them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsAcceptor;
-
-use super::counters::Decided;
-use super::keyring::KeyRing;
-use super::ops::{self, Ctx, OpError, OpResult, counted};
-use super::policy::Policy;
-use super::state::Shared;
-use super::tls;
+use super::super::counters::Decided;
+use super::super::keyring::KeyRing;
+use super::super::ops::{self, Ctx, OpError, OpResult, counted};
+use super::super::policy::{Policy, Role};
+use super::super::state::Shared;
+use super::outbox::Outbox;
 use crate::protocol::{
-    Fields, FieldsWriter, FrameError, LENGTH_PREFIX, Opcode, REQUEST_HEADER_LEN, Status, VERSION,
-    decode_request, encode_response_with, frame_length,
+    Fields, FieldsWriter, FrameError, Opcode, Status, VERSION, decode_request, encode_response_with,
 };
 
 /// Answers gathered before they are handed to the writer, even mid-batch.
-const HAND_OVER_AT: usize = 32 * 1024;
-/// Room asked for before each read when no partial frame says how much is needed.
-const READ_CHUNK: usize = 16 * 1024;
+pub const HAND_OVER_AT: usize = 16 * 1024;
 
-/// Answers on their way to the writer, and how many frames they hold.
-type Answers = (Vec<u8>, usize);
-/// Buffers queued for the writer before the reader (or a task with a late answer)
-/// waits: with a peer that stops reading, this and [`HAND_OVER_AT`] bound what one
-/// connection holds in memory, and the reader stops reading.
-const WRITER_QUEUE: usize = 16;
-
-/// Serves one accepted TCP connection until the peer leaves, a limit closes it, or
-/// shutdown is signalled (in-flight requests are answered first).
-pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, mut shutdown: watch::Receiver<bool>) {
-    let limits = shared.config.limits.clone();
-    let acceptor = TlsAcceptor::from(shared.tls());
-    let stream = match tokio::time::timeout(limits.read_timeout, acceptor.accept(tcp)).await {
-        Ok(Ok(s)) => s,
-        _ => {
-            shared.metrics.handshake_failures.inc();
-            return;
-        }
-    };
-    let identity = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(tls::identity)
-        .unwrap_or_default();
-    shared.metrics.connections.inc();
-    tracing::debug!(identity, "connection open");
-
-    let (mut rd, wr) = tokio::io::split(stream);
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = mpsc::channel::<Answers>(WRITER_QUEUE);
-    let writer = tokio::spawn(write_loop(wr, rx, Arc::clone(&in_flight)));
-    let reader = Reader {
-        shared: Arc::clone(&shared),
-        identity: Arc::from(identity.as_str()),
-        tx,
-        in_flight,
-    };
-    // Bytes read and not yet consumed are input[consumed..]; the buffer never holds
-    // more than one frame beyond what a read brought (frames are checked against
-    // max_frame before room is made for them).
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut consumed = 0;
-    'connection: loop {
-        let mut batch = reader.batch();
-        let mut needed = READ_CHUNK;
-        while let Some((prefix, after)) = input[consumed..].split_first_chunk::<LENGTH_PREFIX>() {
-            let len = match frame_length(*prefix, REQUEST_HEADER_LEN, limits.max_frame) {
-                Ok(len) => len,
-                Err(e) => {
-                    // The stream cannot be re-synchronised: answer with id 0 and close.
-                    reader.fatal(&e, &mut batch);
-                    reader.hand_over(&mut batch).await;
-                    break 'connection;
-                }
-            };
-            let Some(payload) = after.get(..len) else {
-                needed = len - after.len();
-                break;
-            };
-            reader.request(payload, &mut batch);
-            consumed += LENGTH_PREFIX + len;
-            if batch.pending.buf.len() >= HAND_OVER_AT && !reader.hand_over(&mut batch).await {
-                break 'connection;
-            }
-        }
-        if !reader.hand_over(&mut batch).await {
-            break;
-        }
-        // A pipelining peer keeps the socket readable, so without this the reader
-        // would run batch after batch without returning to the scheduler: the writer
-        // and other connections would wait on its thread while the other threads idle.
-        tokio::task::yield_now().await;
-        if consumed == input.len() {
-            input.clear();
-            // Room made for one large frame is not kept by an idle connection.
-            input.shrink_to(READ_CHUNK);
-            consumed = 0;
-        } else if consumed > 0 {
-            input.drain(..consumed);
-            consumed = 0;
-        }
-        // Between frames the idle timeout applies; inside one, the read timeout.
-        let wait = if input.is_empty() {
-            limits.idle_timeout
-        } else {
-            limits.read_timeout
-        };
-        input.reserve(needed);
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            r = tokio::time::timeout(wait, rd.read_buf(&mut input)) => {
-                if !matches!(r, Ok(Ok(n)) if n > 0) {
-                    break;
-                }
-            }
-        }
-    }
-    drop(reader);
-    let _ = writer.await;
-    shared.metrics.connections.dec();
-    tracing::debug!(identity, "connection closed");
+/// The request side of one connection.
+pub struct Reader {
+    pub(super) shared: Arc<Shared>,
+    pub(super) identity: Arc<str>,
+    pub(super) outbox: Outbox,
+    pub(super) in_flight: Arc<AtomicUsize>,
 }
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::Receiver<Answers>,
-    in_flight: Arc<AtomicUsize>,
-) {
-    while let Some((mut buf, mut n)) = rx.recv().await {
-        while buf.len() < 64 * 1024 {
-            match rx.try_recv() {
-                Ok((more, k)) => {
-                    buf.extend_from_slice(&more);
-                    n += k;
-                }
-                Err(_) => break,
-            }
-        }
-        // Counted as answered before the bytes go out: a client that has read every
-        // answer may send its next window at once without meeting `overloaded`.
-        in_flight.fetch_sub(n, Ordering::AcqRel);
-        let ok = wr.write_all(&buf).await.is_ok() && wr.flush().await.is_ok();
-        if !ok {
-            // Keep draining so senders never block on a dead peer.
-            while rx.recv().await.is_some() {}
-            return;
-        }
-    }
-    let _ = wr.shutdown().await;
-}
-
-struct Reader {
-    shared: Arc<Shared>,
-    identity: Arc<str>,
-    tx: mpsc::Sender<Answers>,
-    in_flight: Arc<AtomicUsize>,
-}
-
 /// What the requests of one read share: the answers executed at once, and the
 /// policy, key ring and clock, read once.
-struct Batch {
-    pending: Pending,
+pub struct Batch {
+    pub(super) pending: Pending,
     policy: Arc<Policy>,
     ring: Arc<KeyRing>,
     now_unix: u64,
     uptime: u64,
-    read_at: Instant,
+    pub(super) read_at: Instant,
 }
 
 /// Answers executed at once, not yet handed to the writer.
 #[derive(Default)]
-struct Pending {
-    buf: Vec<u8>,
+pub struct Pending {
+    pub(super) buf: Vec<u8>,
     frames: usize,
     /// The fields of a counted operation's answer, before its frame is written.
     scratch: Vec<u8>,
@@ -224,7 +79,7 @@ fn error_frame(buf: &mut Vec<u8>, opcode: u16, id: u32, e: &OpError) -> Status {
 
 impl Reader {
     /// A new batch, with the policy, key ring and clock of this moment.
-    fn batch(&self) -> Batch {
+    pub fn batch(&self) -> Batch {
         Batch {
             pending: Pending::default(),
             policy: self.shared.policy(),
@@ -237,17 +92,18 @@ impl Reader {
         }
     }
 
-    /// Gives the batch's answers to the writer; `false` once the writer is gone.
-    async fn hand_over(&self, batch: &mut Batch) -> bool {
+    /// Gives the batch's answers to the writer, waiting while the connection's answer
+    /// budget is spent; `false` once the writer is gone.
+    pub async fn hand_over(&self, batch: &mut Batch) -> bool {
         let p = &mut batch.pending;
         if p.frames == 0 {
             return true;
         }
         // The next buffer starts at this one's size rather than growing from empty.
-        let next = Vec::with_capacity(p.buf.len());
-        let answers = (std::mem::replace(&mut p.buf, next), p.frames);
-        p.frames = 0;
-        self.tx.send(answers).await.is_ok()
+        let next = Vec::with_capacity(p.buf.len().min(HAND_OVER_AT));
+        let buf = std::mem::replace(&mut p.buf, next);
+        let frames = std::mem::take(&mut p.frames);
+        self.outbox.send(buf, frames).await
     }
 
     /// Queues an answer executed at once; counts it in flight until it is written.
@@ -258,14 +114,15 @@ impl Reader {
         self.shared.metrics.record(op, status, batch.read_at);
     }
 
-    fn fatal(&self, e: &FrameError, batch: &mut Batch) {
+    /// Answers a frame error (request id 0) before the connection closes.
+    pub fn fatal(&self, e: &FrameError, batch: &mut Batch) {
         let err = OpError::new(Status::MalformedField, e.to_string());
         self.answer(batch, None, 0, 0, &err);
     }
 
     /// Handles one request payload: answered into the batch, or handed to a task that
     /// answers through the writer when it is done.
-    fn request(&self, payload: &[u8], batch: &mut Batch) {
+    pub fn request(&self, payload: &[u8], batch: &mut Batch) {
         let (header, body) = match decode_request(payload) {
             Ok(h) => h,
             Err(e) => {
@@ -356,32 +213,44 @@ impl Reader {
         opcode: u16,
         id: u32,
         body: Vec<u8>,
-        role: Arc<super::policy::Role>,
+        role: Arc<Role>,
         started: Instant,
     ) {
         let shared = Arc::clone(&self.shared);
         let identity = Arc::clone(&self.identity);
-        let tx = self.tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut frame = Vec::new();
-            let status = respond(&mut frame, opcode, id, |w| {
-                let r = Fields::parse_strict(&body)
-                    .map_err(OpError::from)
-                    .and_then(|f| {
-                        ops::authorise_keys(&role, &f, op)?;
-                        ops::admin::execute(&shared, &identity, op, &f, w)
-                    });
-                finish(w, r)
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            let work = tokio::task::spawn_blocking(move || {
+                let mut frame = Vec::new();
+                let status = respond(&mut frame, opcode, id, |w| {
+                    let r = Fields::parse_strict(&body)
+                        .map_err(OpError::from)
+                        .and_then(|f| {
+                            ops::authorise_keys(&role, &f, op)?;
+                            ops::admin::execute(&shared, &identity, op, &f, w)
+                        });
+                    finish(w, r)
+                });
+                shared.metrics.record(Some(op), status, started);
+                if status == Status::Ok {
+                    tracing::info!(
+                        identity = &*identity,
+                        operation = op.name(),
+                        "key administration"
+                    );
+                }
+                frame
             });
-            shared.metrics.record(Some(op), status, started);
-            if status == Status::Ok {
-                tracing::info!(
-                    identity = &*identity,
-                    operation = op.name(),
-                    "key administration"
-                );
-            }
-            let _ = tx.blocking_send((frame, 1));
+            let frame = match work.await {
+                Ok(frame) => frame,
+                Err(_) => {
+                    let mut frame = Vec::new();
+                    let e = OpError::new(Status::Internal, "key administration failed");
+                    error_frame(&mut frame, opcode, id, &e);
+                    frame
+                }
+            };
+            outbox.send(frame, 1).await;
         });
     }
 
@@ -444,7 +313,7 @@ impl Reader {
                 // The answer waits for the commit that covers its decision; the reader
                 // goes on meanwhile.
                 let shared = Arc::clone(&self.shared);
-                let tx = self.tx.clone();
+                let outbox = self.outbox.clone();
                 let fields = std::mem::take(&mut out.scratch);
                 tokio::spawn(async move {
                     let decided = Decided::AfterCommit(pending).resolved().await;
@@ -455,7 +324,7 @@ impl Reader {
                         finish(w, r)
                     });
                     shared.metrics.record(Some(op), status, read_at);
-                    let _ = tx.send((frame, 1)).await;
+                    outbox.send(frame, 1).await;
                 });
             }
         }
