@@ -547,8 +547,8 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
 }
 
 fn counters_reset(args: &StoreArgs, state_dir: &Path, yes: bool) -> Result<String, KeysError> {
-    use crate::hsm::counters::{Seal, identity};
-    let (lmk, mut s) = open(args)?;
+    use crate::hsm::counters::identity;
+    let (lmk, s) = open(args)?;
     // The reset is recorded on an intact chain only.
     audit::verify(&args.audit_path(), &lmk, s.audit_head())?;
     let file = state_dir.join(identity::FILE);
@@ -560,18 +560,14 @@ fn counters_reset(args: &StoreArgs, state_dir: &Path, yes: bool) -> Result<Strin
             file.display()
         )));
     }
-    let seal = Seal::new(&lmk.derive(lmk::Purpose::CounterRecordMac))
-        .ok_or_else(|| KeysError::Lmk("no counter MAC key".into()))?;
-    let now = SystemTime::now();
-    let unix = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let operator = args.operator();
-    let reset = identity::reset(state_dir, &seal, unix, |id| {
-        let event = identity::audit_event(identity::RESET, &operator, id);
-        commit_event(args, &lmk, &mut s, event).map_err(|e| e.to_string())
-    })
-    .map_err(|e| KeysError::Io(e.to_string()))?;
+    let reset = identity::reset_recorded(
+        state_dir,
+        &args.store,
+        &args.audit_path(),
+        &lmk,
+        &args.operator(),
+    )
+    .map_err(KeysError::Io)?;
     let kept = reset.previous.map_or_else(
         || "there was no previous store".to_owned(),
         |p| format!("the previous store is kept as {}", p.display()),

@@ -295,6 +295,36 @@ pub fn reset(
     Ok(Reset { id, previous })
 }
 
+/// The whole reset as `cofre keys counters-reset` does it, for the daemon whose key
+/// store and audit log are given: the key store and the audit chain are checked, the
+/// store in `state_dir` is replaced ([`reset`]) and the reset is recorded (audit line by
+/// `who`, then the key store with the new head).
+pub fn reset_recorded(
+    state_dir: &Path,
+    key_store: &Path,
+    audit_log: &Path,
+    lmk: &crate::keys::Lmk,
+    who: &str,
+) -> Result<Reset, String> {
+    use crate::keys::{KeyStore, audit};
+    let mut store = KeyStore::load(key_store, lmk).map_err(|e| e.to_string())?;
+    audit::verify(audit_log, lmk, store.audit_head()).map_err(|e| e.to_string())?;
+    let seal = Seal::new(&lmk.derive(crate::keys::lmk::Purpose::CounterRecordMac))
+        .ok_or("no counter MAC key")?;
+    let now = std::time::SystemTime::now();
+    let unix = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    reset(state_dir, &seal, unix, |id| {
+        let event = audit_event(RESET, who, id);
+        let time = humantime::format_rfc3339_seconds(now).to_string();
+        let head = audit::append(audit_log, lmk, event, time).map_err(|e| e.to_string())?;
+        store.set_audit_head(head);
+        store.save(key_store, lmk).map_err(|e| e.to_string())
+    })
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
