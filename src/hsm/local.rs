@@ -52,7 +52,7 @@ pub async fn execute(
     }
     let cc = counted::CountCtx {
         store: shared.counters.as_ref(),
-        card_key: &shared.card_key,
+        namer: &shared.card_namer,
         lockout: &shared.config.lockout,
     };
     let result = match counted::plan(&ctx, &cc, op, &fields, &mut w) {

@@ -79,7 +79,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
     )
     .map_err(|e| e.to_string())?;
     metrics.set_key_versions(&ring);
-    Ok(Shared::new(
+    Shared::new(
         config,
         lmk,
         secrets,
@@ -89,7 +89,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
         tls,
         metrics,
         Box::new(counters),
-    ))
+    )
 }
 
 fn unix_seconds(t: SystemTime) -> u64 {

@@ -8,12 +8,11 @@ use std::time::Instant;
 use rustls::ServerConfig;
 
 use super::config::HsmConfig;
-use super::counters::CounterStore;
+use super::counters::{CardNamer, CounterStore};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
 use super::policy::Policy;
-use crate::crypto::ClearKey;
 use crate::keys::{KeyStore, Lmk};
 
 /// The daemon's shared state.
@@ -36,8 +35,8 @@ pub struct Shared {
     pub started: Instant,
     /// PIN try counters, dCVV2 state and the brute-force guard.
     pub counters: Box<dyn CounterStore>,
-    /// LMK-derived key naming cards in the counter store.
-    pub card_key: ClearKey,
+    /// Names cards in the counter store (under an LMK-derived key).
+    pub card_namer: CardNamer,
 }
 
 fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -68,9 +67,10 @@ impl Shared {
         tls: ServerConfig,
         metrics: Metrics,
         counters: Box<dyn CounterStore>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let card_key = lmk.derive(crate::keys::lmk::Purpose::CardCounterKey);
-        Self {
+        let card_namer = CardNamer::new(&card_key).ok_or("the card-counter key is empty")?;
+        Ok(Self {
             config,
             lmk,
             secrets,
@@ -81,8 +81,8 @@ impl Shared {
             metrics,
             started: Instant::now(),
             counters,
-            card_key,
-        }
+            card_namer,
+        })
     }
 
     /// The current key cache.

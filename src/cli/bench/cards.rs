@@ -21,7 +21,7 @@ use crate::crypto::{Pin, cvv, pvv};
 use crate::hsm::config::Lockout;
 use crate::protocol::{FieldsWriter, Opcode, Status, Tag, encode_request};
 
-use super::requests::{Request, hexkey};
+use super::requests::hexkey;
 
 /// The example keys the cards are built under (keys-example/README.md).
 const TDES: &str = "0123456789ABCDEFFEDCBA9876543210";
@@ -325,13 +325,10 @@ impl Cards {
     }
 }
 
-/// A prebuilt request as the in-process side takes it: opcode and body.
-pub fn as_request(frame: &[u8], op: Opcode) -> Request {
+/// The body of a prebuilt request frame (what the in-process side executes).
+pub fn body_of(frame: &[u8]) -> &[u8] {
     let header = crate::protocol::LENGTH_PREFIX + crate::protocol::REQUEST_HEADER_LEN;
-    Request {
-        op,
-        body: frame.get(header..).unwrap_or_default().to_vec(),
-    }
+    frame.get(header..).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ async fn run_local(
                 if budget.fetch_add(1, Ordering::Relaxed) >= limit {
                     break;
                 }
-                let (req, expected) = match requests.request(worker, n) {
+                let (op, body, expected) = match requests.request(worker, n) {
                     Ok(r) => r,
                     Err(e) => {
                         r.failed(format!("client: {e}"), 1);
@@ -171,14 +171,9 @@ async fn run_local(
                 };
                 n += 1;
                 let t0 = Instant::now();
-                let status = crate::hsm::local::execute(
-                    &shared,
-                    "issuing-host-1",
-                    req.op,
-                    &req.body,
-                    &mut scratch,
-                )
-                .await;
+                let status =
+                    crate::hsm::local::execute(&shared, "issuing-host-1", op, &body, &mut scratch)
+                        .await;
                 r.record(status.code(), expected, t0.elapsed());
             }
             r

@@ -268,7 +268,7 @@ impl Reader {
         let shared = &self.shared;
         let cc = counted::CountCtx {
             store: shared.counters.as_ref(),
-            card_key: &shared.card_key,
+            namer: &shared.card_namer,
             lockout: &shared.config.lockout,
         };
         out.scratch.clear();

@@ -1,7 +1,9 @@
 //! The counter store on one node: redb in the state directory, with the decided-but-
 //! uncommitted state of each card in memory in front of it.
 //!
-//! Cards are spread over [`SHARDS`] mutex-guarded shards. A decision locks its card's
+//! Cards are spread over [`SHARDS`] mutex-guarded shards. Each shard knows which of its
+//! cards have a committed record (read once at start, then kept by the committer), so
+//! the common card, with no record, costs no read at all. A decision locks its card's
 //! shard, takes the card's pending state if it has one (else the committed record, or
 //! the snapshot the operation read if nothing in the shard changed since), applies
 //! [`rules::decide`], records the new state as pending and queues the change, all under
@@ -10,14 +12,14 @@
 //! durable transaction (fsync), drops the pending states that transaction made durable,
 //! and only then releases the answers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use redb::{Database, Durability, ReadableDatabase};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use super::super::guard::Guard;
@@ -53,6 +55,8 @@ struct Shard {
     version: u64,
     /// Cards with decided changes not yet durable: latest state and its sequence number.
     pending: HashMap<CardId, (CardRecord, u64)>,
+    /// Cards with a committed record (any other card's committed state is the default).
+    recorded: HashSet<CardId>,
 }
 
 /// What the decisions and the committer share.
@@ -105,16 +109,45 @@ fn storage<E: std::fmt::Display>(e: E) -> CounterError {
 }
 
 impl Core {
-    fn new(db: Database, id: StoreId, seal: Seal, metrics: CounterMetrics, guard: Guard) -> Self {
-        Self {
+    /// The core of an open store; reads which cards have a record.
+    fn new(
+        db: Database,
+        id: StoreId,
+        seal: Seal,
+        metrics: CounterMetrics,
+        guard: Guard,
+    ) -> Result<Self, CounterError> {
+        let shards: Box<[Mutex<Shard>]> = (0..SHARDS).map(|_| Mutex::default()).collect();
+        {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(RECORDS).map_err(storage)?;
+            for entry in table.iter().map_err(storage)? {
+                let (key, _) = entry.map_err(storage)?;
+                // A key that is not a card name is no card's record: ignored.
+                if let Ok(name) = <[u8; 32]>::try_from(key.value()) {
+                    let card = CardId::from_bytes(name);
+                    lock(&shards[card.shard(SHARDS)]).recorded.insert(card);
+                }
+            }
+        }
+        Ok(Self {
             db: Arc::new(db),
             seal,
             id,
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards,
             broken: AtomicBool::new(false),
             seq: AtomicU64::new(0),
             metrics,
             guard,
+        })
+    }
+
+    /// The latest state of `card`, its shard locked: pending, else committed.
+    fn latest(&self, shard: &Shard, card: &CardId) -> Result<CardRecord, CounterError> {
+        match shard.pending.get(card) {
+            Some((rec, _)) => Ok(*rec),
+            None if shard.recorded.contains(card) => self.committed(card),
+            None => Ok(CardRecord::default()),
         }
     }
 
@@ -158,7 +191,7 @@ impl Core {
         let before = match (pending, r.seen) {
             (Some(rec), _) => rec,
             (None, Some(s)) if s.card == r.card && s.version == shard.version => s.record,
-            (None, _) => match self.committed(&r.card) {
+            (None, _) => match self.latest(&shard, &r.card) {
                 Ok(rec) => rec,
                 Err(e) => return Decided::Now(Err(e)),
             },
@@ -213,10 +246,13 @@ impl Core {
     /// decision replaced them), then the answers go.
     fn committed_batch(&self, batch: Vec<Job>) {
         for job in &batch {
-            if job.seq == 0 {
-                continue;
-            }
+            let Some(written) = &job.write else { continue };
             let mut shard = lock(self.shard(&job.card));
+            if *written == CardRecord::default() {
+                shard.recorded.remove(&job.card);
+            } else {
+                shard.recorded.insert(job.card);
+            }
             if shard
                 .pending
                 .get(&job.card)
@@ -364,7 +400,7 @@ impl RedbCounters {
     ) -> Result<Self, CounterError> {
         let (db, id) = identity::open_bound(dir, &seal, binding, now, record)?;
         let path = dir.join(identity::FILE);
-        let core = Arc::new(Core::new(db, id, seal, metrics, guard));
+        let core = Arc::new(Core::new(db, id, seal, metrics, guard)?);
         let (tx, rx) = std::sync::mpsc::channel();
         let c = Arc::clone(&core);
         let committer = std::thread::Builder::new()
@@ -391,10 +427,7 @@ impl RedbCounters {
 impl CounterStore for RedbCounters {
     fn snapshot(&self, card: &CardId) -> Result<Snapshot, CounterError> {
         let shard = lock(self.core.shard(card));
-        let record = match shard.pending.get(card) {
-            Some((rec, _)) => *rec,
-            None => self.core.committed(card)?,
-        };
+        let record = self.core.latest(&shard, card)?;
         Ok(Snapshot {
             card: *card,
             record,

@@ -39,7 +39,8 @@ fn manual(name: &str) -> (Core, PathBuf) {
         seal(),
         CounterMetrics::new().unwrap(),
         guard(false, 1000),
-    );
+    )
+    .unwrap();
     (core, d)
 }
 
@@ -137,7 +138,7 @@ fn a_stale_snapshot_is_not_trusted() {
         let shard = lock(c.shard(&x));
         Snapshot {
             card: x,
-            record: c.committed(&x).unwrap(),
+            record: c.latest(&shard, &x).unwrap(),
             version: shard.version,
         }
     };
@@ -208,20 +209,30 @@ fn a_failed_commit_refuses_its_decisions_and_everything_behind_them() {
 
 #[test]
 fn a_record_that_fails_its_mac_is_a_locked_card_until_reset() {
-    let (core, d) = manual("mac");
-    let (tx, rx) = channel();
+    let d = dir("mac");
     let x = card(6);
-    // A record sealed for another card, copied under this card's name.
+    // Written offline before the store opens: a record sealed for another card, copied
+    // under this card's name.
+    let (db, id) = identity::open_bound(&d, &seal(), None, 1, |_| Ok(())).unwrap();
     {
-        let txn = core.db.begin_write().unwrap();
+        let txn = db.begin_write().unwrap();
         {
             let mut t = txn.open_table(RECORDS).unwrap();
-            let moved = core.seal.seal(core.id, &card(7), &CardRecord::default());
+            let moved = seal().seal(id, &card(7), &CardRecord::default());
             t.insert(&x.as_bytes()[..], &moved[..]).unwrap();
         }
         txn.commit().unwrap();
     }
-    let seen = core.committed(&x).unwrap();
+    let core = Core::new(
+        db,
+        id,
+        seal(),
+        CounterMetrics::new().unwrap(),
+        guard(false, 9),
+    )
+    .unwrap();
+    let (tx, rx) = channel();
+    let seen = core.latest(&lock(core.shard(&x)), &x).unwrap();
     assert_eq!(seen, CardRecord::tampered());
     assert_eq!(core.metrics.mac_failures.get(), 1);
     let d1 = now(core.decide(request(x, Attempt::Pin(PinOutcome::Matched)), Some(&tx)));
@@ -242,6 +253,48 @@ fn a_record_that_fails_its_mac_is_a_locked_card_until_reset() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// Which cards have a record is read at start and kept by the committer, so a card
+/// with none is answered from memory, and one with a record from the store.
+#[test]
+fn the_index_of_recorded_cards_follows_the_commits() {
+    let (core, d) = manual("index");
+    let (tx, rx) = channel();
+    let x = card(8);
+    later(core.decide(request(x, Attempt::Dcvv2Enable(true)), Some(&tx)));
+    let batch: Vec<Job> = rx.try_iter().collect();
+    core.write(&batch).unwrap();
+    core.committed_batch(batch);
+    assert!(lock(core.shard(&x)).recorded.contains(&x));
+    let id = core.id;
+    drop(core);
+    let (db, _) =
+        identity::open_bound(&d, &seal(), Some(Binding { id, seq: 1 }), 1, |_| Ok(())).unwrap();
+    let core = Core::new(
+        db,
+        id,
+        seal(),
+        CounterMetrics::new().unwrap(),
+        guard(false, 9),
+    )
+    .unwrap();
+    assert!(lock(core.shard(&x)).recorded.contains(&x), "read at start");
+    assert!(
+        core.latest(&lock(core.shard(&x)), &x)
+            .unwrap()
+            .dcvv2
+            .enabled
+    );
+    assert!(!lock(core.shard(&card(9))).recorded.contains(&card(9)));
+    // Back to the default state: the record is removed, and known to be.
+    later(core.decide(request(x, Attempt::Dcvv2Enable(false)), Some(&tx)));
+    let batch: Vec<Job> = rx.try_iter().collect();
+    core.write(&batch).unwrap();
+    core.committed_batch(batch);
+    assert!(!lock(core.shard(&x)).recorded.contains(&x));
+    assert_eq!(core.committed(&x).unwrap(), CardRecord::default());
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn the_guard_is_decided_in_order_too() {
     let d = dir("guard");
@@ -252,7 +305,8 @@ fn the_guard_is_decided_in_order_too() {
         seal(),
         CounterMetrics::new().unwrap(),
         guard(true, 2),
-    );
+    )
+    .unwrap();
     let (tx, _rx) = channel();
     // Failures on three cards trip it (2 allowed per minute); the fourth card's right
     // PIN, decided after, is refused.

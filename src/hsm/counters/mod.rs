@@ -44,7 +44,7 @@ use redb::TableDefinition;
 use tokio::sync::oneshot;
 
 pub use embedded::RedbCounters;
-pub use record::{CardId, CardRecord, Dcvv2State, Seal, StoreId, Tries};
+pub use record::{CardId, CardNamer, CardRecord, Dcvv2State, Seal, StoreId, Tries};
 pub use rules::{Attempt, Dcvv2Outcome, Decision, Limits, PinOutcome, Verdict};
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");

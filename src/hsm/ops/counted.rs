@@ -10,14 +10,13 @@
 //! arrival order against the card's latest state (`counters::rules`), and [`answer`]
 //! turns its decision and the computed result into the response.
 
-use crate::crypto::ClearKey;
 use crate::crypto::pan::Pan;
 use crate::protocol::{Fields, FieldsWriter, Opcode, Status, Tag};
 
 use super::super::config::Lockout;
 use super::super::counters::{
-    self, Attempt, CardId, CounterError, CounterStore, Dcvv2Outcome, Decision, Limits, PinOutcome,
-    Tries, Verdict,
+    self, Attempt, CardNamer, CounterError, CounterStore, Dcvv2Outcome, Decision, Limits,
+    PinOutcome, Tries, Verdict,
 };
 use super::{Ctx, OpError, OpResult, card, pin};
 
@@ -26,8 +25,8 @@ use super::{Ctx, OpError, OpResult, card, pin};
 pub struct CountCtx<'a> {
     /// The store.
     pub store: &'a dyn CounterStore,
-    /// Key that names cards in the store.
-    pub card_key: &'a ClearKey,
+    /// Names cards in the store.
+    pub namer: &'a CardNamer,
     /// Limits.
     pub lockout: &'a Lockout,
 }
@@ -139,7 +138,7 @@ fn plan_inner(
         return Ok(Plan::Now(Ok(())));
     }
     let (pan, _) = card(ctx, f)?;
-    let id = CardId::new(cc.card_key, &pan);
+    let id = cc.namer.name(&pan);
     let limits = Limits {
         pin: cc.lockout.pin_limit_for(pan.digits()),
         dcvv2: cc.lockout.dcvv2_limit,
