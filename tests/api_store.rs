@@ -12,7 +12,9 @@ fn unique() -> String {
     format!("{:011}", rand::rng().random_range(0..100_000_000_000u64))
 }
 
-async fn exercise(store: &Store) {
+/// Runs the checks on `store`; returns the customer and the card it made (their ids),
+/// for reading back after the store is reopened.
+async fn exercise(store: &Store) -> (i64, i64) {
     let doc = unique();
     let body = json!({"name": "Maria da Silva", "document": doc, "extra": {"kept": [1, 2]}});
     let c = store
@@ -113,6 +115,7 @@ async fn exercise(store: &Store) {
         store.card(1).await.unwrap_err(),
         StoreError::NotFound("card")
     ));
+    (c.id, k.id)
 }
 
 fn now_ms() -> i64 {
@@ -193,10 +196,18 @@ async fn sqlite_store() {
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("records.db").display());
     let store = Store::open(&url).await.unwrap();
-    exercise(&store).await;
-    // Reopening runs no migration twice and keeps the data.
+    let (customer, card) = exercise(&store).await;
+    let (before_customer, before_card) = (
+        store.customer(customer).await.unwrap(),
+        store.card(card).await.unwrap(),
+    );
+    // Reopening runs no migration twice and keeps the data: what was written before
+    // reads back the same.
     drop(store);
     let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.customer(customer).await.unwrap(), before_customer);
+    assert_eq!(store.card(card).await.unwrap(), before_card);
+    assert_eq!(before_card.status, "active");
     exercise(&store).await;
     idempotency_purge(&store).await;
     let _ = std::fs::remove_dir_all(&dir);
