@@ -11,6 +11,8 @@ use crate::protocol::Status;
 pub(super) struct Report {
     /// Latency of every expected answer, in microseconds.
     pub(super) latencies_us: Vec<u32>,
+    /// Latency of the expected `ok` answers alone (the others may wait for a commit).
+    pub(super) ok_latencies_us: Vec<u32>,
     /// Expected answers by status (`ok`, `verification_failed`, `pin_locked`).
     pub(super) answers: BTreeMap<String, u64>,
     /// Cards the run locked (a predicted locking failure answered as predicted).
@@ -26,8 +28,11 @@ impl Report {
         let name = Status::from_code(status)
             .map_or_else(|| format!("status_{status}"), |s| s.name().to_owned());
         if status == expected.status.code() {
-            self.latencies_us
-                .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+            let us = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
+            self.latencies_us.push(us);
+            if status == Status::Ok.code() {
+                self.ok_latencies_us.push(us);
+            }
             if expected.locks {
                 self.cards_locked += 1;
             }
@@ -45,6 +50,7 @@ impl Report {
 
     pub(super) fn merge(&mut self, other: Report) {
         self.latencies_us.extend(other.latencies_us);
+        self.ok_latencies_us.extend(other.ok_latencies_us);
         self.cards_locked += other.cards_locked;
         for (k, v) in other.answers {
             *self.answers.entry(k).or_default() += v;
@@ -71,6 +77,7 @@ impl Report {
         json: bool,
     ) -> (String, f64) {
         self.latencies_us.sort_unstable();
+        self.ok_latencies_us.sort_unstable();
         let errors: u64 = self.errors.values().sum();
         let n = self.latencies_us.len() as u64 + errors;
         let ops = n as f64 / self.elapsed.as_secs_f64().max(1e-9);
@@ -79,7 +86,8 @@ impl Report {
             let mut row = serde_json::json!({
                 "operation": operation, "mode": mode, "requests": n,
                 "ops_per_sec": ops.round(), "p50_us": p(0.5), "p90_us": p(0.9),
-                "p99_us": p(0.99), "p999_us": p(0.999), "errors": errors,
+                "p99_us": p(0.99), "p999_us": p(0.999),
+                "p99_ok_us": Self::percentile(&self.ok_latencies_us, 0.99), "errors": errors,
                 "errors_by_status": self.errors, "answers": self.answers,
             });
             match workload {

@@ -10,7 +10,7 @@
 //!   limits, guard, now); a store only supplies the latest state and records the result.
 //! * Operations first take a [`Snapshot`] of the card: a locked card is answered
 //!   `pin_locked` without its PIN block being looked at. Otherwise the operation computes
-//!   its outcome (the PIN matches, or not) and asks the store to [`decide`]; the store
+//!   its outcome (the PIN matches, or not) and asks the store to decide ([`CounterStore::decide`]); the store
 //!   decides against the latest state, not the snapshot, so a lock decided in between
 //!   (on any connection) still wins.
 //! * An answer leaves only after the durable commit that covers it: the commit of its own
