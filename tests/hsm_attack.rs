@@ -204,6 +204,34 @@ fn all_1000_dcvv2_codes_at_once() {
     }
 }
 
+/// One dCVV2 code, the right one, presented 16 times at once on 16 connections (a
+/// replayed capture): it is accepted exactly once, every other use is `replayed`.
+#[test]
+fn a_dcvv2_code_is_used_once_however_many_present_it_at_once() {
+    let d = Daemon::start("attack-dcvv2-replay");
+    for round in 0..3u64 {
+        let card = Card::fresh();
+        let counter = 2000 + round;
+        let code = card.dcvv2_code(counter);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (addr, card, code, barrier) =
+                    (d.addr.clone(), card.clone(), code.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut c = Raw::connect(&addr, "issuing-host-1").unwrap();
+                    let frame = card.dcvv2_frame(1, counter, 0, &code);
+                    barrier.wait();
+                    by_id(exchange(&mut c, &[frame]))[0]
+                })
+            })
+            .collect();
+        let all: Vec<Status> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(count(&all, Status::Ok), 1, "round {round}: {all:?}");
+        assert_eq!(count(&all, Status::Replayed), 15, "round {round}: {all:?}");
+    }
+}
+
 /// The pipelined attack while the daemon is SIGKILLed at random moments and restarted.
 /// Each round attacks one fresh card and every card of the earlier rounds. Across all
 /// rounds and restarts: at most `LIMIT` failures (and no `ok`) are ever answered per
