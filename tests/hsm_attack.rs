@@ -232,12 +232,37 @@ fn a_dcvv2_code_is_used_once_however_many_present_it_at_once() {
     }
 }
 
-/// The pipelined attack while the daemon is SIGKILLed at random moments and restarted.
-/// Each round attacks one fresh card and every card of the earlier rounds. Across all
-/// rounds and restarts: at most `LIMIT` failures (and no `ok`) are ever answered per
-/// card, a count read after a restart is never below what was answered nor above the
-/// limit, and at the end every card is locked at exactly the limit. CI runs 20 rounds;
-/// more with `COFRE_CRASH_KILLS=200 cargo test --release --test hsm_attack sigkill`.
+/// What has been answered for one card across the SIGKILL rounds.
+struct Attacked {
+    card: Card,
+    pin_failures: u32,
+    dcvv2_failures: u32,
+}
+
+/// Frames for `cards`, interleaved card after card, at most 250 (one write): request id
+/// `k * 1000 + card index` for the k-th guess of a card.
+fn interleaved(cards: &[Attacked], frame: impl Fn(&Card, u32, usize) -> Vec<u8>) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for k in 0..50 {
+        for (i, a) in cards.iter().enumerate() {
+            frames.push(frame(&a.card, (k * 1000 + i) as u32, k));
+        }
+    }
+    frames.truncate(250);
+    frames
+}
+
+/// The counter of every dCVV2 code in the SIGKILL test (window 0).
+const COUNTER: u64 = 3000;
+
+/// The pipelined attack, PIN and dCVV2 at once, while the daemon is SIGKILLed at random
+/// moments and restarted. Each round attacks one fresh card and every card of the
+/// earlier rounds: PIN guesses from the ATM switch, dCVV2 codes from the issuing host,
+/// the right PIN or code after `LIMIT` wrong ones. Across all rounds and restarts: no
+/// `ok`, at most `LIMIT` failures answered per card and kind, a count read after a
+/// restart is never below what was answered nor above the limit, and at the end every
+/// card is locked at exactly the limit for both. CI runs 20 rounds; more with
+/// `COFRE_CRASH_KILLS=200 cargo test --release --test hsm_attack sigkill`.
 #[test]
 fn the_pipelined_attack_across_sigkill_and_restart() {
     use rand::RngExt;
@@ -247,55 +272,79 @@ fn the_pipelined_attack_across_sigkill_and_restart() {
         .unwrap_or(20);
     let dir = daemon::scratch("attack-sigkill");
     let mut rng = rand::rng();
-    let mut cards: Vec<(Card, u32)> = Vec::new(); // card, failures answered so far
+    let mut cards: Vec<Attacked> = Vec::new();
     for round in 0..rounds {
         let d = Daemon::start_in_keep(&dir);
         let mut host = d.connect("issuing-host-1");
-        for (card, answered) in &cards {
-            let (count, locked) = attempts(&mut host, &card.pan);
-            assert!(
-                count >= *answered && count <= LIMIT,
-                "round {round}: count {count}, answered {answered}"
-            );
-            assert_eq!(locked, count == LIMIT, "round {round}");
-        }
-        cards.push((Card::fresh(), 0));
-        let mut atm = d.connect("atm-switch-1");
-        // Interleaved, card after card, at most 250 in one write: every card gets at
-        // least its first LIMIT wrong guesses and then its right PIN.
-        let guesses: Vec<Vec<String>> = cards
-            .iter()
-            .map(|(c, _)| c.guesses(49, LIMIT as usize))
-            .collect();
-        let mut frames = Vec::new();
-        for k in 0..50 {
-            for (i, ((card, _), g)) in cards.iter().zip(&guesses).enumerate() {
-                frames.push(card.verify_frame((k * 1000 + i) as u32, &g[k]));
+        for a in &cards {
+            for ((count, locked), answered) in [
+                (attempts(&mut host, &a.card.pan), a.pin_failures),
+                (dcvv2_attempts(&mut host, &a.card.pan), a.dcvv2_failures),
+            ] {
+                assert!(
+                    count >= answered && count <= LIMIT,
+                    "round {round}: count {count}, answered {answered}"
+                );
+                assert_eq!(locked, count == LIMIT, "round {round}");
             }
         }
-        let frames: Vec<Vec<u8>> = frames.into_iter().take(250).collect();
-        atm.send_bytes(&frames.concat());
-        let read_before_kill = rng.random_range(0..=frames.len());
-        let mut answers = Vec::new();
+        cards.push(Attacked {
+            card: Card::fresh(),
+            pin_failures: 0,
+            dcvv2_failures: 0,
+        });
+        let pins: Vec<Vec<String>> = cards
+            .iter()
+            .map(|a| a.card.guesses(49, LIMIT as usize))
+            .collect();
+        let codes: Vec<Vec<String>> = cards
+            .iter()
+            .map(|a| a.card.dcvv2_guesses(COUNTER, 49, LIMIT as usize))
+            .collect();
+        let pin_frames = interleaved(&cards, |c, id, k| {
+            let i = (id % 1000) as usize;
+            c.verify_frame(id, &pins[i][k])
+        });
+        let code_frames = interleaved(&cards, |c, id, k| {
+            let i = (id % 1000) as usize;
+            c.dcvv2_frame(id, COUNTER, 0, &codes[i][k])
+        });
+        let mut atm = d.connect("atm-switch-1");
+        atm.send_bytes(&pin_frames.concat());
+        host.send_bytes(&code_frames.concat());
+        let read_before_kill = rng.random_range(0..=pin_frames.len());
+        let mut pin_answers = Vec::new();
         for _ in 0..read_before_kill {
             let r = atm.read().unwrap();
-            answers.push((r.header.request_id, r.status()));
+            pin_answers.push((r.header.request_id, r.status()));
         }
         d.signal(nix::sys::signal::Signal::SIGKILL);
         // Answers already on the wire were durable before they were sent.
         while let Some(r) = atm.read() {
-            answers.push((r.header.request_id, r.status()));
+            pin_answers.push((r.header.request_id, r.status()));
         }
-        for (id, status) in answers {
-            let (card, answered) = &mut cards[(id % 1000) as usize];
-            assert_ne!(status, Status::Ok, "round {round}: {} found", card.pan);
-            if status == Status::VerificationFailed {
-                *answered += 1;
+        let mut code_answers = Vec::new();
+        while let Some(r) = host.read() {
+            code_answers.push((r.header.request_id, r.status()));
+        }
+        for (answers, pin) in [(pin_answers, true), (code_answers, false)] {
+            for (id, status) in answers {
+                let a = &mut cards[(id % 1000) as usize];
+                assert_ne!(status, Status::Ok, "round {round}: {} found", a.card.pan);
+                assert_ne!(status, Status::Expired, "round {round}");
+                let answered = if pin {
+                    &mut a.pin_failures
+                } else {
+                    &mut a.dcvv2_failures
+                };
+                if status == Status::VerificationFailed {
+                    *answered += 1;
+                }
+                assert!(
+                    *answered <= LIMIT,
+                    "round {round}: more than the limit evaluated"
+                );
             }
-            assert!(
-                *answered <= LIMIT,
-                "round {round}: more than the limit evaluated"
-            );
         }
         drop(d);
     }
@@ -303,7 +352,8 @@ fn the_pipelined_attack_across_sigkill_and_restart() {
     let d = Daemon::start_in(dir);
     let mut atm = d.connect("atm-switch-1");
     let mut host = d.connect("issuing-host-1");
-    for (card, answered) in &cards {
+    for a in &cards {
+        let card = &a.card;
         let frames: Vec<Vec<u8>> = card
             .guesses(9, LIMIT as usize)
             .iter()
@@ -311,9 +361,24 @@ fn the_pipelined_attack_across_sigkill_and_restart() {
             .map(|(k, p)| card.verify_frame(k as u32, p))
             .collect();
         let statuses = by_id(exchange(&mut atm, &frames));
-        let failed = count(&statuses, Status::VerificationFailed) as u32;
         assert_eq!(count(&statuses, Status::Ok), 0);
-        assert!(answered + failed <= LIMIT, "{answered} + {failed}");
+        let failed = count(&statuses, Status::VerificationFailed) as u32;
+        assert!(
+            a.pin_failures + failed <= LIMIT,
+            "{} + {failed}",
+            a.pin_failures
+        );
         assert_eq!(attempts(&mut host, &card.pan), (LIMIT, true));
+        let frames: Vec<Vec<u8>> = card
+            .dcvv2_guesses(COUNTER, 9, LIMIT as usize)
+            .iter()
+            .enumerate()
+            .map(|(k, c)| card.dcvv2_frame(k as u32, COUNTER, 0, c))
+            .collect();
+        let statuses = by_id(exchange(&mut host, &frames));
+        assert_eq!(count(&statuses, Status::Ok), 0);
+        let failed = count(&statuses, Status::VerificationFailed) as u32;
+        assert!(a.dcvv2_failures + failed <= LIMIT);
+        assert_eq!(dcvv2_attempts(&mut host, &card.pan), (LIMIT, true));
     }
 }

@@ -89,6 +89,23 @@ impl Card {
             .to_owned()
     }
 
+    /// `n` distinct codes that match no step within 10 of `counter` (so each is a plain
+    /// failure, never `expired`), then the right one inserted at `right_at`.
+    pub fn dcvv2_guesses(&self, counter: u64, n: usize, right_at: usize) -> Vec<String> {
+        let near: Vec<String> = (counter.saturating_sub(10)..=counter + 10)
+            .map(|c| self.dcvv2_code(c))
+            .collect();
+        let right = self.dcvv2_code(counter);
+        let start: u32 = right.parse().unwrap();
+        let mut out: Vec<String> = (1..1000)
+            .map(|k| format!("{:03}", (start + k) % 1000))
+            .filter(|c| !near.contains(c))
+            .take(n)
+            .collect();
+        out.insert(right_at.min(n), right);
+        out
+    }
+
     /// A dcvv2.verify frame for `code` at `counter`, window `window`.
     pub fn dcvv2_frame(&self, id: u32, counter: u64, window: u8, code: &str) -> Vec<u8> {
         let mut f = Vec::new();
