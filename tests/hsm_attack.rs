@@ -15,6 +15,28 @@ use daemon::{Daemon, Raw};
 /// The example configuration's PIN and dCVV2 limits.
 const LIMIT: u32 = 3;
 
+/// Sends each batch of frames on a connection of its own as `identity`, all at once
+/// (the connections are opened first, then released together), and returns every
+/// answer's status, each batch in request-id order.
+fn at_once(addr: &str, identity: &'static str, batches: Vec<Vec<Vec<u8>>>) -> Vec<Status> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(batches.len()));
+    let threads: Vec<_> = batches
+        .into_iter()
+        .map(|frames| {
+            let (addr, barrier) = (addr.to_owned(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(&addr, identity).unwrap();
+                barrier.wait();
+                by_id(exchange(&mut c, &frames))
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
 /// Guesses for `cards` interleaved in one write from the ATM switch: each card gets 249
 /// wrong PINs and its right one somewhere after the first `LIMIT`.
 #[test]
@@ -77,27 +99,16 @@ fn sixteen_connections_of_250_guesses_for_one_card() {
     let d = Daemon::start("attack-connections");
     for round in 0..3 {
         let card = Card::fresh();
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
-        let threads: Vec<_> = (0..16)
+        let batches = (0..16)
             .map(|t| {
-                let (addr, card, barrier) = (d.addr.clone(), card.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let mut c = Raw::connect(&addr, "atm-switch-1").unwrap();
-                    let guesses = card.guesses(249, LIMIT as usize + t);
-                    let frames: Vec<Vec<u8>> = guesses
-                        .iter()
-                        .enumerate()
-                        .map(|(id, p)| card.verify_frame(id as u32, p))
-                        .collect();
-                    barrier.wait();
-                    by_id(exchange(&mut c, &frames))
-                })
+                card.guesses(249, LIMIT as usize + t)
+                    .iter()
+                    .enumerate()
+                    .map(|(id, p)| card.verify_frame(id as u32, p))
+                    .collect()
             })
             .collect();
-        let all: Vec<Status> = threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
+        let all = at_once(&d.addr, "atm-switch-1", batches);
         assert_eq!(all.len(), 16 * 250);
         assert_eq!(count(&all, Status::Ok), 0, "round {round}");
         assert_eq!(
@@ -158,28 +169,17 @@ fn all_1000_dcvv2_codes_at_once() {
         let codes: Vec<String> = (0..1000)
             .map(|k| format!("{:03}", (right + 400 + k) % 1000))
             .collect();
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let threads: Vec<_> = codes
+        let batches = codes
             .chunks(250)
             .map(|chunk| {
-                let (addr, card, barrier) = (d.addr.clone(), card.clone(), barrier.clone());
-                let chunk = chunk.to_vec();
-                std::thread::spawn(move || {
-                    let mut c = Raw::connect(&addr, "issuing-host-1").unwrap();
-                    let frames: Vec<Vec<u8>> = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(id, code)| card.dcvv2_frame(id as u32, counter, 0, code))
-                        .collect();
-                    barrier.wait();
-                    by_id(exchange(&mut c, &frames))
-                })
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(id, code)| card.dcvv2_frame(id as u32, counter, 0, code))
+                    .collect()
             })
             .collect();
-        let all: Vec<Status> = threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
+        let all = at_once(&d.addr, "issuing-host-1", batches);
         assert_eq!(
             count(&all, Status::Ok),
             0,
@@ -213,20 +213,10 @@ fn a_dcvv2_code_is_used_once_however_many_present_it_at_once() {
         let card = Card::fresh();
         let counter = 2000 + round;
         let code = card.dcvv2_code(counter);
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
-        let threads: Vec<_> = (0..16)
-            .map(|_| {
-                let (addr, card, code, barrier) =
-                    (d.addr.clone(), card.clone(), code.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let mut c = Raw::connect(&addr, "issuing-host-1").unwrap();
-                    let frame = card.dcvv2_frame(1, counter, 0, &code);
-                    barrier.wait();
-                    by_id(exchange(&mut c, &[frame]))[0]
-                })
-            })
+        let batches = (0..16)
+            .map(|_| vec![card.dcvv2_frame(1, counter, 0, &code)])
             .collect();
-        let all: Vec<Status> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let all = at_once(&d.addr, "issuing-host-1", batches);
         assert_eq!(count(&all, Status::Ok), 1, "round {round}: {all:?}");
         assert_eq!(count(&all, Status::Replayed), 15, "round {round}: {all:?}");
     }

@@ -29,19 +29,22 @@ fn guard(refuse: bool, per_minute: u64) -> Guard {
     )
 }
 
+fn open_core(db: Database, id: StoreId, guard: Guard) -> Core {
+    Core::new(db, id, seal(), CounterMetrics::new().unwrap(), guard).unwrap()
+}
+
 /// A core with no committer: the test commits (or fails) the queue itself.
 fn manual(name: &str) -> (Core, PathBuf) {
     let d = dir(name);
     let (db, id) = identity::open_bound(&d, &seal(), None, 1, |_| Ok(())).unwrap();
-    let core = Core::new(
-        db,
-        id,
-        seal(),
-        CounterMetrics::new().unwrap(),
-        guard(false, 1000),
-    )
-    .unwrap();
-    (core, d)
+    (open_core(db, id, guard(false, 1000)), d)
+}
+
+/// Commits everything queued, as the committer would.
+fn commit_queued(core: &Core, rx: &std::sync::mpsc::Receiver<Job>) {
+    let batch: Vec<Job> = rx.try_iter().collect();
+    core.write(&batch).unwrap();
+    core.committed_batch(batch);
 }
 
 fn card(n: u8) -> CardId {
@@ -223,14 +226,7 @@ fn a_record_that_fails_its_mac_is_a_locked_card_until_reset() {
         }
         txn.commit().unwrap();
     }
-    let core = Core::new(
-        db,
-        id,
-        seal(),
-        CounterMetrics::new().unwrap(),
-        guard(false, 9),
-    )
-    .unwrap();
+    let core = open_core(db, id, guard(false, 9));
     let (tx, rx) = channel();
     let seen = core.latest(&lock(core.shard(&x)), &x).unwrap();
     assert_eq!(seen, CardRecord::tampered());
@@ -245,9 +241,7 @@ fn a_record_that_fails_its_mac_is_a_locked_card_until_reset() {
     // A reset writes a sealed record again.
     later(core.decide(request(x, Attempt::PinReset), Some(&tx)));
     later(core.decide(request(x, Attempt::Dcvv2Enable(false)), Some(&tx)));
-    let batch: Vec<Job> = rx.try_iter().collect();
-    core.write(&batch).unwrap();
-    core.committed_batch(batch);
+    commit_queued(&core, &rx);
     let after = core.committed(&x).unwrap();
     assert!(!after.pin.locked && !after.dcvv2.enabled);
     let _ = std::fs::remove_dir_all(d);
@@ -261,22 +255,13 @@ fn the_index_of_recorded_cards_follows_the_commits() {
     let (tx, rx) = channel();
     let x = card(8);
     later(core.decide(request(x, Attempt::Dcvv2Enable(true)), Some(&tx)));
-    let batch: Vec<Job> = rx.try_iter().collect();
-    core.write(&batch).unwrap();
-    core.committed_batch(batch);
+    commit_queued(&core, &rx);
     assert!(lock(core.shard(&x)).recorded.contains(&x));
     let id = core.id;
     drop(core);
     let (db, _) =
         identity::open_bound(&d, &seal(), Some(Binding { id, seq: 1 }), 1, |_| Ok(())).unwrap();
-    let core = Core::new(
-        db,
-        id,
-        seal(),
-        CounterMetrics::new().unwrap(),
-        guard(false, 9),
-    )
-    .unwrap();
+    let core = open_core(db, id, guard(false, 9));
     assert!(lock(core.shard(&x)).recorded.contains(&x), "read at start");
     assert!(
         core.latest(&lock(core.shard(&x)), &x)
@@ -287,9 +272,7 @@ fn the_index_of_recorded_cards_follows_the_commits() {
     assert!(!lock(core.shard(&card(9))).recorded.contains(&card(9)));
     // Back to the default state: the record is removed, and known to be.
     later(core.decide(request(x, Attempt::Dcvv2Enable(false)), Some(&tx)));
-    let batch: Vec<Job> = rx.try_iter().collect();
-    core.write(&batch).unwrap();
-    core.committed_batch(batch);
+    commit_queued(&core, &rx);
     assert!(!lock(core.shard(&x)).recorded.contains(&x));
     assert_eq!(core.committed(&x).unwrap(), CardRecord::default());
     let _ = std::fs::remove_dir_all(d);
@@ -299,14 +282,7 @@ fn the_index_of_recorded_cards_follows_the_commits() {
 fn the_guard_is_decided_in_order_too() {
     let d = dir("guard");
     let (db, id) = identity::open_bound(&d, &seal(), None, 1, |_| Ok(())).unwrap();
-    let core = Core::new(
-        db,
-        id,
-        seal(),
-        CounterMetrics::new().unwrap(),
-        guard(true, 2),
-    )
-    .unwrap();
+    let core = open_core(db, id, guard(true, 2));
     let (tx, _rx) = channel();
     // Failures on three cards trip it (2 allowed per minute); the fourth card's right
     // PIN, decided after, is refused.
