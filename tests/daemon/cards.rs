@@ -1,6 +1,6 @@
 //! Cards and guesses for the lockout tests: fresh Luhn-valid PANs (never seen by any
 //! other test of the run), each with its own PIN and PVV under `pvk.example`, PIN
-//! verification and dCVV2 frames, and helpers that send a burst and read its answers.
+//! verification and dCVV2 frames, and functions that send a burst and read its answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
