@@ -104,7 +104,10 @@ fn count(sys: &System, sql: &str) -> i64 {
     rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         n
     })
@@ -130,9 +133,9 @@ fn dump_postgres(sys: &System) -> String {
         assert!(tables.iter().any(|t| t == "batch_cards"));
         let mut out = String::new();
         for t in tables {
-            let rows: Vec<String> = sqlx::query_scalar(&format!(
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT CAST(row_to_json(x) AS TEXT) FROM \"{t}\" x"
-            ))
+            )))
             .fetch_all(&pool)
             .await
             .unwrap();

@@ -81,7 +81,7 @@ pub fn fresh_postgres(url: &str) -> String {
     rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&pool)
             .await
             .unwrap();
@@ -216,7 +216,10 @@ impl System {
                     Db::Sqlite => format!("SELECT * FROM \"{t}\""),
                     Db::Postgres => format!("SELECT CAST(row_to_json(x) AS TEXT) FROM \"{t}\" x"),
                 };
-                let rows = sqlx::query(&sql).fetch_all(&pool).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
                 out.push_str(&format!("== {t}\n"));
                 for row in rows {
                     use sqlx::Row;

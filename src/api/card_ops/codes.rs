@@ -1,19 +1,22 @@
 //! Security codes for the card bureau or the issuer (each under a `keyAssociation`'s
 //! transport key) and dynamic CVV2: on, off, and a fresh code.
 
+use crate::api::domain::DcvvState;
+use sqlx::AnyConnection;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use super::{card_at, key_association, rfc3339, usable};
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::issuing::{card_number, hsm_card};
 use crate::api::store::Card;
 use crate::client::{Dcvv2Moment, Dcvv2Request};
 use crate::protocol::Tag;
 
-pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
-    let card = card_at(&ctx, "/cardNumber").await?;
+pub(super) async fn security_codes(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
     let ka = key_association(&ctx, "/keyAssociation")?;
     let blob = if card.pin_blob.is_empty() {
         None
@@ -55,15 +58,12 @@ pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 fn account_type(card: &Card) -> &'static str {
-    if matches!(card.kind.as_str(), "debit" | "prepaid") {
-        "Debit"
-    } else {
-        "Credit"
-    }
+    card.kind.account_type()
 }
 
-pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
-    let card = card_at(&ctx, "/cardNumber").await?;
+pub(super) async fn dynamic_values(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
     key_association(&ctx, "/keyAssociation")?;
     let hcard = hsm_card(&card);
     let mut out = json!({
@@ -72,30 +72,26 @@ pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
     });
     if ctx.at("/disableDCVV2").as_str() == Some("Y") {
         ctx.app.hsm.dcvv2_set(&hcard, false).await?;
-        if card.dcvv2 != "off" {
-            ctx.app
-                .store
-                .update_card(&ctx.client_id, card.id, "dcvv2_off", |c| {
-                    c.dcvv2 = "off".into();
-                })
-                .await?;
+        if card.dcvv2 != DcvvState::Off {
+            r.update_card(card.id, "dcvv2_off", |c| {
+                c.dcvv2 = DcvvState::Off;
+            })
+            .await?;
         }
         return Reply::ok(out);
     }
     usable(&card).map_err(|e| e.field("/cardNumber"))?;
-    if card.dcvv2 != "on" {
+    if card.dcvv2 != DcvvState::On {
         // Enabled before the first code is handed out: static CVV2 stops working
         // before anyone can use the dynamic one.
         ctx.app.hsm.dcvv2_set(&hcard, true).await?;
-        ctx.app
-            .store
-            .update_card(&ctx.client_id, card.id, "dcvv2_on", |c| {
-                c.dcvv2 = "on".into();
-            })
-            .await?;
+        r.update_card(card.id, "dcvv2_on", |c| {
+            c.dcvv2 = DcvvState::On;
+        })
+        .await?;
     }
     let now = SystemTime::now();
-    let r = ctx
+    let generated = ctx
         .app
         .hsm
         .dcvv2_generate(&Dcvv2Request {
@@ -105,7 +101,7 @@ pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
             moment: Dcvv2Moment::Now,
         })
         .await?;
-    let code = r
+    let code = generated
         .str(Tag::Dcvv2)
         .ok_or_else(|| ApiError::internal("dcvv2.generate answered without a code"))?;
     out["dcvv2"] = json!(code);
