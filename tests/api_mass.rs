@@ -170,7 +170,7 @@ fn mass_issue(db: Db) {
     );
     refused(
         &c,
-        &body(1, 10_001),
+        &body(1, 1_000_001),
         422,
         "quantity_out_of_range",
         "/quantityToCreate",

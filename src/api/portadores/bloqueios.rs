@@ -12,7 +12,7 @@
 //!   left alone. Unblocking restores `active` and clears the code; every type can be
 //!   lifted (a lost card is normally replaced instead, which is a separate operation).
 //! * A blocked card's PIN and CVV checks are refused by the facade and recorded as an
-//!   occurrence ([`crate::api::store::Store::record_occurrence`]); blocks and unblocks
+//!   occurrence ([`crate::api::store::Records::record_occurrence`]); blocks and unblocks
 //!   are occurrences too.
 
 use crate::api::domain::BlockCode;
@@ -164,7 +164,7 @@ async fn targets(ctx: &Ctx, r: &mut Records<'_>) -> Result<(Portador, Vec<Card>)
 
 fn card_view(c: &Card) -> Value {
     json!({"idCartao": c.id, "cartaoMascarado": c.masked_pan, "status": c.status,
-        "codigoBloqueio": c.block_code})
+        "codigoBloqueio": c.block_code.map(|b| b.as_string()).unwrap_or_default()})
 }
 
 async fn block(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {

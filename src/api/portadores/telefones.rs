@@ -394,11 +394,13 @@ async fn confirm(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
     if !same(&phone.code_hash, &code_hash(phone.id, &code)) {
         let tries = r.phone_code_failed(phone.id, CODE_TRIES).await?;
         let left = (CODE_TRIES - tries).max(0);
+        // The wrong try is counted even though the call is refused.
         return Err(ApiError::unprocessable(
             "codigo_invalido",
             format!("wrong code ({left} tries left)"),
         )
-        .field("/codigo"));
+        .field("/codigo")
+        .keeping_effects());
     }
     r.confirm_phone(phone.id).await?;
     r.record_occurrence(
