@@ -44,7 +44,9 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn module_of(root: &Path, file: &Path) -> Option<String> {
     let rel = file.strip_prefix(root).ok()?;
     let first = rel.components().next()?.as_os_str().to_str()?;
-    Some(first.trim_end_matches(".rs").to_owned())
+    // `auth_tests.rs` is `auth`'s test module.
+    let name = first.trim_end_matches(".rs");
+    Some(name.strip_suffix("_tests").unwrap_or(name).to_owned())
 }
 
 /// Modules named after `crate::api::` (and `super::` in a top-level file) in `text`.
