@@ -22,7 +22,6 @@
 
 use axum::http::Method;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 use super::customers::owned_customer;
 use super::issuing::{
@@ -30,9 +29,9 @@ use super::issuing::{
     product_code, product_of,
 };
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::domain::{CardKind, CardStatus};
+use crate::api::domain::{CardKind, CardStatus, Money};
 use crate::api::store::{Account, Body, Records};
-use crate::handler_tx;
+use crate::handler;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -41,19 +40,14 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/account/add-L8V3",
             "/account/add-L8V3",
-            handler_tx!(add),
+            handler!(add),
         ),
-        Route::processor(
-            Method::POST,
-            "/account",
-            "/account/add-L8V3",
-            handler_tx!(add),
-        ),
+        Route::processor(Method::POST, "/account", "/account/add-L8V3", handler!(add)),
         Route::processor(
             Method::POST,
             "/account/v2/instantCard",
             "/account/v2/instantCard",
-            handler_tx!(instant_card),
+            handler!(instant_card),
         ),
     ]
 }
@@ -86,13 +80,11 @@ async fn account_free(r: &mut Records<'_>, id: i64, field: &str) -> Result<(), A
     }
 }
 
-async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     let base = "/accountData";
     let data = ctx.at(base);
     let customer_field = format!("{base}/customerNumber");
     let customer_id = number_field(&data["customerNumber"], &customer_field)?;
-    let customer = owned_customer(&mut r, customer_id, &customer_field).await?;
     let product = product(
         &ctx.app,
         &data["organization"],
@@ -106,34 +98,38 @@ async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
         Some(1),
     )?;
     let number_field_name = format!("{base}/accountNumber");
-    let id = match wanted_account(&data["accountNumber"], &number_field_name)? {
-        Some(id) => {
-            account_free(&mut r, id, &number_field_name).await?;
-            id
-        }
-        None => crate::api::store::new_id(),
+    let wanted = wanted_account(&data["accountNumber"], &number_field_name)?;
+    let account = Account {
+        id: wanted.unwrap_or_else(crate::api::store::new_id),
+        customer_id,
+        product: product_code(product),
+        credit_limit: limit,
+        cycle_day: cycle,
+        body: Body(ctx.body.clone()),
+        status: "active".into(),
+        tenant: ctx.tenant.to_string(),
     };
-    let a = r
-        .create_account(&Account {
-            id,
-            customer_id: customer.id,
-            product: product_code(product),
-            credit_limit: limit,
-            cycle_day: cycle,
-            body: Body(ctx.body.clone()),
-            status: "active".into(),
-            tenant: ctx.tenant.to_string(),
+    let organization = product.organization;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            owned_customer(&mut r, customer_id, &customer_field).await?;
+            if wanted.is_some() {
+                account_free(&mut r, account.id, &number_field_name).await?;
+            }
+            let a = r.create_account(&account).await?;
+            tracing::info!(account = a.id, customer = customer_id, "account added");
+            Reply::ok(json!({
+                "organization": organization,
+                "accountNumber": number(a.id),
+            }))
         })
-        .await?;
-    tracing::info!(account = a.id, customer = customer.id, "account added");
-    Reply::ok(json!({
-        "organization": product.organization,
-        "accountNumber": number(a.id),
-    }))
+    })
+    .await
 }
 
-async fn instant_card(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let customer_id = number_field(&ctx.body["customerNumber"], "/customerNumber")?;
     let customer = owned_customer(&mut r, customer_id, "/customerNumber").await?;
     let org = &ctx.body["organizationNumber"];
@@ -160,7 +156,7 @@ async fn instant_card(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiErro
             .field(acct_field));
         }
         Account {
-            id: super::store::new_id(),
+            id: crate::api::store::new_id(),
             customer_id: customer.id,
             product: product_code(requested),
             credit_limit: minor_units(&data["creditLimit"], "/accountData/creditLimit")?,
@@ -195,36 +191,42 @@ async fn instant_card(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiErro
             );
         }
     };
+    drop(r);
+    drop(reader);
     let spec = CardSpec::read(emb, emb_base, product, &customer, Some(kind))?;
     let new = new_card(&ctx, product, &account, &customer, &spec, ctx.body.clone()).await?;
-    let a = if create {
-        r.create_account(&account).await?
-    } else {
-        account
-    };
-    let card = r
-        .create_card(
-            crate::api::store::NewCard {
-                account_id: a.id,
-                ..new
-            },
-            CardStatus::Active,
-            "create-instant",
-        )
-        .await?;
-    tracing::info!(account = a.id, card = card.id, "instant card issued");
-    #[allow(clippy::cast_precision_loss)]
-    let limit = a.credit_limit as f64 / 100.0;
-    let mut out = json!({
-        "organizationNumber": product.organization,
-        "logo": product.logo,
-        "customerNumber": number(customer.id),
-        "accountNumber": number(a.id),
-        "cardNumber": card_number(&card),
-        "creditLimit": limit,
-    });
-    if let Some(d) = expiry_date(&card.expiry) {
-        out["cardExpiryDate"] = json!(d);
-    }
-    Reply::ok(out)
+    let (organization, logo, customer_id) = (product.organization, product.logo, customer.id);
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let a = if create {
+                r.create_account(&account).await?
+            } else {
+                account
+            };
+            let card = r
+                .create_card(
+                    crate::api::store::NewCard {
+                        account_id: a.id,
+                        ..new
+                    },
+                    CardStatus::Active,
+                    "create-instant",
+                )
+                .await?;
+            tracing::info!(account = a.id, card = card.id, "instant card issued");
+            let mut out = json!({
+                "organizationNumber": organization,
+                "logo": logo,
+                "customerNumber": number(customer_id),
+                "accountNumber": number(a.id),
+                "cardNumber": card_number(&card),
+                "creditLimit": Money::from_minor(a.credit_limit).to_json(),
+            });
+            if let Some(d) = expiry_date(&card.expiry) {
+                out["cardExpiryDate"] = json!(d);
+            }
+            Reply::ok(out)
+        })
+    })
+    .await
 }

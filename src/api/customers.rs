@@ -21,7 +21,7 @@ use sqlx::AnyConnection;
 use super::issuing::{card_number, find_card, number, number_field};
 use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::store::{Customer, Records};
-use crate::handler_tx;
+use crate::{handler, handler_tx};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -30,14 +30,9 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/customer/l8v2",
             "/customer/l8v2",
-            handler_tx!(add),
+            handler!(add),
         ),
-        Route::processor(
-            Method::POST,
-            "/customer",
-            "/customer/l8v2",
-            handler_tx!(add),
-        ),
+        Route::processor(Method::POST, "/customer", "/customer/l8v2", handler!(add)),
         Route::processor(Method::PUT, "/customer/", "/customer/", handler_tx!(update)),
         Route::processor(Method::PUT, "/customer", "/customer/", handler_tx!(update)),
         Route::processor(
@@ -86,8 +81,7 @@ fn name_of(owner: &Value) -> String {
         .join(" ")
 }
 
-async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     let key = ctx.at("/customerData/customerKeyData");
     let org = key["organizationNumber"].as_i64().unwrap_or(0);
     let owner = ctx.at(OWNER);
@@ -113,26 +107,34 @@ async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
     };
     let doc = document(owner, &format!("{OWNER}/identificationNumber"))?
         .unwrap_or_else(|| format!("customer:{id}"));
-    if r.find_customer(id).await?.is_some() {
-        return Err(
-            ApiError::unprocessable("duplicate", "this customer number is in use")
-                .field("/customerData/customerKeyData/customerNumber"),
-        );
-    }
-    if r.customer_by_document(&doc).await?.is_some() {
-        return Err(ApiError::unprocessable(
-            "duplicate_document",
-            "a customer with this document exists",
-        )
-        .field(format!("{OWNER}/identificationNumber")));
-    }
-    let c = r.create_customer(id, &doc, &name, &ctx.body).await?;
-    let account = key["accountNumber"].as_str().unwrap_or("");
-    Reply::ok(json!({
-        "organizationNumber": org,
-        "customerNumber": number(c.id),
-        "accountNumber": account,
-    }))
+    let account = key["accountNumber"].as_str().unwrap_or("").to_owned();
+    let body = ctx.body.clone();
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            // Checked inside the transaction: the number and the document are unique in
+            // the tenant.
+            if r.find_customer(id).await?.is_some() {
+                return Err(
+                    ApiError::unprocessable("duplicate", "this customer number is in use")
+                        .field("/customerData/customerKeyData/customerNumber"),
+                );
+            }
+            if r.customer_by_document(&doc).await?.is_some() {
+                return Err(ApiError::unprocessable(
+                    "duplicate_document",
+                    "a customer with this document exists",
+                )
+                .field(format!("{OWNER}/identificationNumber")));
+            }
+            let c = r.create_customer(id, &doc, &name, &body).await?;
+            Reply::ok(json!({
+                "organizationNumber": org,
+                "customerNumber": number(c.id),
+                "accountNumber": account,
+            }))
+        })
+    })
+    .await
 }
 
 /// The customer a client names, among its tenant's customers.

@@ -45,7 +45,7 @@ use super::issuing::{
     product_of,
 };
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::store::{Account, Card, Records};
+use crate::api::store::{Account, Card, Records, StoreError};
 use crate::{handler, handler_tx};
 
 /// This module's routes.
@@ -63,7 +63,7 @@ pub fn routes() -> Vec<Route> {
             handler_tx!(activate),
         ),
         Route::processor(Method::POST, pan, pan, handler!(pan_inquiry)),
-        Route::processor(Method::PUT, action, action, handler_tx!(card_action)),
+        Route::processor(Method::PUT, action, action, handler!(card_action)),
     ]
 }
 
@@ -233,8 +233,9 @@ async fn pan_inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(out)
 }
 
-async fn card_action(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
     let old = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
     let action = ctx.body["cardAction"].as_i64().unwrap_or(-1);
@@ -277,14 +278,11 @@ async fn card_action(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError
     }
     let account = r.account(old.account_id).await?;
     let customer = r.customer(old.customer_id).await?;
+    drop(r);
+    drop(reader);
     let product = product_or_unknown(&ctx, &account)?;
-    let (card, new) = if action == 4 {
-        let c = r
-            .update_card(old.id, "cards-returned", |c| {
-                c.status = CardStatus::Blocked;
-            })
-            .await?;
-        (c, false)
+    let issued = if action == 4 {
+        None
     } else {
         let spec = CardSpec {
             kind: old.kind,
@@ -296,24 +294,15 @@ async fn card_action(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError
             o.insert("reissuedFrom".into(), json!(card_number(&old)));
             o.insert("cardActionRequest".into(), ctx.body.clone());
         }
-        let issued = new_card(&ctx, product, &account, &customer, &spec, body).await?;
-        let (_, c) = r
-            .reissue_card(old.id, issued, old_status, "reissue")
-            .await?;
-        (c, true)
+        Some(new_card(&ctx, product, &account, &customer, &spec, body).await?)
     };
-    tracing::info!(old = old.id, new = card.id, action, "card action");
     let mut out = json!({
         "organizationNumber": ctx.body["organizationNumber"],
-        "cardNumber": card_number(&card),
         "cardAction": action,
         "randomPin": random_pin,
         "logo": product.logo,
         "customerNumber": number(customer.id),
     });
-    if new && let Some(d) = expiry_date(&card.expiry) {
-        out["expiryDate"] = json!(d);
-    }
     for k in [
         "cardSequence",
         "numberCardsRequested",
@@ -323,8 +312,48 @@ async fn card_action(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError
             out[k] = json!(n);
         }
     }
-    if let Some(name) = card.body["embossedName1"].as_str() {
-        out["embosserName1"] = json!(name);
-    }
-    Reply::ok(out)
+    let old_id = old.id;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            // The old card is read again here: of two concurrent reissues of one card,
+            // exactly one commits a replacement; the other is refused.
+            let card = match issued {
+                None => {
+                    r.try_update_card(old_id, "cards-returned", |c| {
+                        if c.replaced_by.is_some() || c.status.is_final() {
+                            return Err(not_reissuable());
+                        }
+                        c.status = CardStatus::Blocked;
+                        Ok(())
+                    })
+                    .await??
+                }
+                Some(issued) => {
+                    let (_, c) = r
+                        .reissue_card(old_id, issued, old_status, "reissue")
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::Rule(_) => not_reissuable(),
+                            other => other.into(),
+                        })?;
+                    if let Some(d) = expiry_date(&c.expiry) {
+                        out["expiryDate"] = json!(d);
+                    }
+                    c
+                }
+            };
+            tracing::info!(old = old_id, new = card.id, action, "card action");
+            out["cardNumber"] = json!(card_number(&card));
+            if let Some(name) = card.body["embossedName1"].as_str() {
+                out["embosserName1"] = json!(name);
+            }
+            Reply::ok(out)
+        })
+    })
+    .await
+}
+
+fn not_reissuable() -> ApiError {
+    ApiError::unprocessable("card_not_reissuable", "the card was replaced or cancelled")
+        .field("/cardNumber")
 }

@@ -139,6 +139,20 @@ impl Ctx {
         })
     }
 
+    /// [`Ctx::commit`] with the caller's records over the writer's transaction.
+    pub async fn commit_records<F>(&self, op: F) -> Result<Reply, ApiError>
+    where
+        F: for<'c> FnOnce(Records<'c>) -> BoxFuture<'c, Result<Reply, ApiError>> + Send + 'static,
+    {
+        let (tenant, actor, dialect) = (
+            self.tenant.clone(),
+            self.client_id.clone(),
+            self.app.store.dialect(),
+        );
+        self.commit(move |db| op(Records::new(db, dialect, tenant, &actor)))
+            .await
+    }
+
     /// Runs `op` in the writer's transaction with this call's claim: its changes, the
     /// claim and its answer commit together, and this returns once they did. Called at
     /// most once per call, as the handler's last step (its result is the answer).
@@ -192,7 +206,11 @@ impl Ctx {
         match (mine, taken) {
             (true, Some(r)) => r,
             // Replayed or refused: the pipeline answers from the slot.
-            _ => Err(ApiError::internal("superseded by a recorded answer")),
+            _ => Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "superseded",
+                "another call recorded this request first",
+            )),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! transport key) and dynamic CVV2: on, off, and a fresh code.
 
 use crate::api::domain::DcvvState;
-use sqlx::AnyConnection;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
@@ -14,9 +13,10 @@ use crate::api::store::Card;
 use crate::client::{Dcvv2Moment, Dcvv2Request};
 use crate::protocol::Tag;
 
-pub(super) async fn security_codes(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
+pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    drop(reader);
     let ka = key_association(&ctx, "/keyAssociation")?;
     let blob = if card.pin_blob.is_empty() {
         None
@@ -61,9 +61,10 @@ fn account_type(card: &Card) -> &'static str {
     card.kind.account_type()
 }
 
-pub(super) async fn dynamic_values(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
+pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    drop(reader);
     key_association(&ctx, "/keyAssociation")?;
     let hcard = hsm_card(&card);
     let mut out = json!({
@@ -72,23 +73,25 @@ pub(super) async fn dynamic_values(ctx: Ctx, db: &mut AnyConnection) -> Result<R
     });
     if ctx.at("/disableDCVV2").as_str() == Some("Y") {
         ctx.app.hsm.dcvv2_set(&hcard, false).await?;
-        if card.dcvv2 != DcvvState::Off {
-            r.update_card(card.id, "dcvv2_off", |c| {
-                c.dcvv2 = DcvvState::Off;
-            })
-            .await?;
+        if card.dcvv2 == DcvvState::Off {
+            return Reply::ok(out);
         }
-        return Reply::ok(out);
+        let id = card.id;
+        return ctx
+            .commit_records(move |mut r| {
+                Box::pin(async move {
+                    r.update_card(id, "dcvv2_off", |c| c.dcvv2 = DcvvState::Off)
+                        .await?;
+                    Reply::ok(out)
+                })
+            })
+            .await;
     }
     usable(&card).map_err(|e| e.field("/cardNumber"))?;
     if card.dcvv2 != DcvvState::On {
         // Enabled before the first code is handed out: static CVV2 stops working
         // before anyone can use the dynamic one.
         ctx.app.hsm.dcvv2_set(&hcard, true).await?;
-        r.update_card(card.id, "dcvv2_on", |c| {
-            c.dcvv2 = DcvvState::On;
-        })
-        .await?;
     }
     let now = SystemTime::now();
     let generated = ctx
@@ -107,5 +110,17 @@ pub(super) async fn dynamic_values(ctx: Ctx, db: &mut AnyConnection) -> Result<R
     out["dcvv2"] = json!(code);
     out["dcvv2ExpiryMinutes"] = json!("5");
     out["dcvv2GenerationTime"] = json!(rfc3339(now));
-    Reply::ok(out)
+    if card.dcvv2 == DcvvState::On {
+        return Reply::ok(out);
+    }
+    // The answer (with the code) is recorded sealed, with the flag change.
+    let id = card.id;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            r.update_card(id, "dcvv2_on", |c| c.dcvv2 = DcvvState::On)
+                .await?;
+            Reply::ok(out)
+        })
+    })
+    .await
 }

@@ -55,19 +55,19 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/cards/v1/pin/codes",
             "/cards/v1/pin/codes",
-            handler_tx!(codes::security_codes),
+            handler!(codes::security_codes),
         ),
         Route::processor(
             Method::POST,
             "/cards/pin/security-codes",
             "/cards/v1/pin/codes",
-            handler_tx!(codes::security_codes),
+            handler!(codes::security_codes),
         ),
         Route::processor(
             Method::POST,
             "/cards/pin/dynamic-values",
             "/cards/pin/dynamic-values",
-            handler_tx!(codes::dynamic_values),
+            handler!(codes::dynamic_values),
         ),
         Route::processor(
             Method::POST,
