@@ -407,6 +407,10 @@ fn issuing_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn issuing_postgres() {
     issuing(Db::Postgres);
 }

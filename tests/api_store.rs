@@ -1,8 +1,7 @@
 //! The record store on SQLite and on PostgreSQL: the same checks on both. PostgreSQL is
 //! reached through `COFRE_TEST_POSTGRES_URL` (`scripts/test` and `.ci/run` set it); a
 //! missing URL fails the run unless it opts out with `COFRE_SKIP_POSTGRES=1`, and then
-//! the test `postgres_skipped_by_request` is reported ignored-by-request in the summary
-//! (it passes only when the opt-out is set, and says why).
+//! the PostgreSQL test is reported `ignored` with that reason in the summary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -392,6 +391,10 @@ fn postgres_url() -> Option<String> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 async fn postgres_store() {
     let Some(url) = postgres_url() else {
         return;
@@ -399,11 +402,4 @@ async fn postgres_store() {
     let store = Store::open(&url, seal()).await.unwrap();
     exercise(&store).await;
     store.close().await;
-}
-
-/// Reported in the summary: passes only when PostgreSQL was skipped on purpose.
-#[test]
-#[ignore = "run with --ignored: passes only when COFRE_SKIP_POSTGRES=1 skipped PostgreSQL"]
-fn postgres_skipped_by_request() {
-    assert_eq!(std::env::var("COFRE_SKIP_POSTGRES").as_deref(), Ok("1"));
 }
