@@ -63,6 +63,9 @@ pub struct BenchArgs {
     /// Allow a non-loopback address.
     #[arg(long)]
     pub allow_remote: bool,
+    /// The REST facade benchmark (`--api`, see `cli::bench_api`).
+    #[command(flatten)]
+    pub api: crate::cli::bench_api::ApiBenchArgs,
 }
 
 const OPERATIONS: &[&str] = &[
@@ -317,6 +320,9 @@ fn rss_mb(pid: u32) -> Option<f64> {
 
 /// Runs the benchmark; returns the report.
 pub fn run(args: BenchArgs) -> Result<String, String> {
+    if args.api.api {
+        return crate::cli::bench_api::run_from(&args);
+    }
     let names: Vec<&str> = match args.operation.as_str() {
         "all" => OPERATIONS.to_vec(),
         op if OPERATIONS.contains(&op) => vec![op],
