@@ -79,17 +79,16 @@ pub async fn find_card(
     if n.is_empty() || n.len() > 32 || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(not_found());
     }
-    let mut candidates = vec![n.to_owned()];
+    // The padded 19-character form first drops its zeros: tokens are stored as the
+    // daemon made them (13-19 characters), so the shorter spellings come first.
     let stripped = n.trim_start_matches('0');
-    for len in 13..=19 {
-        if stripped.len() <= len && n.len() > len {
-            candidates.push(format!("{stripped:0>len$}"));
-        }
-    }
-    for c in &candidates {
-        if let Some(card) = r.card_by_token(c).await? {
-            return Ok(card);
-        }
+    let mut candidates: Vec<String> = (13..=19)
+        .filter(|len| stripped.len() <= *len && n.len() > *len)
+        .map(|len| format!("{stripped:0>len$}"))
+        .collect();
+    candidates.push(n.to_owned());
+    if let Some(card) = r.card_by_tokens(&candidates).await? {
+        return Ok(card);
     }
     let digits = n.bytes().all(|b| b.is_ascii_digit());
     if digits && (13..=19).contains(&n.len()) && luhn_valid(n.as_bytes()) {

@@ -51,6 +51,7 @@ pub struct Reader {
     tenant: Tenant,
     actor: String,
     dialect: crate::api::store::Dialect,
+    cache: Option<Arc<crate::api::store::RecordCache>>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -68,6 +69,7 @@ impl Reader {
             self.tenant.clone(),
             &self.actor,
         )
+        .with_cache(self.cache.clone())
     }
 }
 
@@ -136,6 +138,7 @@ impl Ctx {
             tenant: self.tenant.clone(),
             actor: self.client_id.clone(),
             dialect: self.app.store.dialect(),
+            cache: self.app.store.cache().cloned(),
         })
     }
 

@@ -225,15 +225,7 @@ pub async fn dispatch(
                     // Nothing to change: record the claim and answer (a server error
                     // is answered without being recorded).
                     let outcome = outcome_of(&result, style);
-                    app.store
-                        .writer()
-                        .call(
-                            claim,
-                            Box::new(move |_db: &mut AnyConnection| {
-                                Box::pin(async move { outcome })
-                            }),
-                        )
-                        .await
+                    app.store.writer().record(claim, outcome).await
                 }
             }
         }

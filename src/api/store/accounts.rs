@@ -36,16 +36,27 @@ impl Records<'_> {
         Ok(a)
     }
 
-    /// An account by number, if this tenant has it.
+    /// An account by number, if this tenant has it (through the read cache when there
+    /// is one).
     pub async fn find_account(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let snapshot = self.cache.as_ref().map(|c| c.snapshot());
+        if let (Some(cache), Some(s)) = (&self.cache, snapshot)
+            && let Some(a) = cache.account(s, self.tenant.as_str(), id)
+        {
+            return Ok(Some(a));
+        }
+        let account: Option<Account> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM accounts WHERE tenant = $1 AND id = $2"
         )))
         .bind(self.tenant.as_str())
         .bind(id)
         .fetch_optional(&mut *self.db)
         .await
-        .map_err(db)
+        .map_err(db)?;
+        if let (Some(a), Some(cache), Some(s)) = (&account, &self.cache, snapshot) {
+            cache.keep_account(s, a);
+        }
+        Ok(account)
     }
 
     /// An account by number (`NotFound("account")`).

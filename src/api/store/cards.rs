@@ -118,9 +118,52 @@ impl Records<'_> {
             .ok_or(StoreError::NotFound("card"))
     }
 
-    /// A card by PAN token.
+    /// A card by PAN token (through the read cache when there is one).
     pub async fn card_by_token(&mut self, token: &str) -> Result<Option<Card>, StoreError> {
-        self.card_where("token = $2", Key::Text(token), false).await
+        let Some(cache) = self.cache.clone() else {
+            return self.card_where("token = $2", Key::Text(token), false).await;
+        };
+        let snapshot = cache.snapshot();
+        if let Some(card) = cache.card(snapshot, self.tenant.as_str(), token) {
+            return Ok(Some(card));
+        }
+        let card = self
+            .card_where("token = $2", Key::Text(token), false)
+            .await?;
+        if let Some(c) = &card {
+            cache.keep_card(snapshot, c);
+        }
+        Ok(card)
+    }
+
+    /// The first card found among PAN token spellings (one query).
+    pub async fn card_by_tokens(&mut self, tokens: &[String]) -> Result<Option<Card>, StoreError> {
+        if let Some(cache) = &self.cache {
+            let snapshot = cache.snapshot();
+            for t in tokens {
+                if let Some(card) = cache.card(snapshot, self.tenant.as_str(), t) {
+                    return Ok(Some(card));
+                }
+            }
+        }
+        if tokens.is_empty() {
+            return Ok(None);
+        }
+        let snapshot = self.cache.as_ref().map(|c| c.snapshot());
+        let list: Vec<String> = (0..tokens.len()).map(|i| format!("${}", i + 2)).collect();
+        let mut q = sqlx::query_as::<_, Card>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM cards WHERE tenant = $1 AND token IN ({}) LIMIT 1",
+            list.join(", ")
+        )))
+        .bind(self.tenant.as_str());
+        for t in tokens {
+            q = q.bind(t.as_str());
+        }
+        let card = q.fetch_optional(&mut *self.db).await.map_err(db)?;
+        if let (Some(c), Some(cache), Some(s)) = (&card, &self.cache, snapshot) {
+            cache.keep_card(s, c);
+        }
+        Ok(card)
     }
 
     /// A card by lookup token (the HMAC of its PAN).

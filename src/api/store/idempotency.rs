@@ -47,6 +47,59 @@ pub(super) async fn insert(
     Ok(r.rows_affected() == 1)
 }
 
+/// Inserts many claims with their sealed answers; the indices of those inserted (the
+/// others' keys were recorded before).
+pub(super) async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[(
+        Claim,
+        super::writer::Answer,
+        tokio::sync::oneshot::Sender<Result<Committed, StoreError>>,
+    )],
+    sealed: &[String],
+    now_ms: i64,
+) -> Result<std::collections::HashSet<usize>, StoreError> {
+    let mut sql = String::from(
+        "INSERT INTO idempotency (client_id, request_key, fingerprint, status, sealed_answer, created_ms) VALUES ",
+    );
+    for i in 0..rows.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let b = i * 6;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6
+        ));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING client_id, request_key");
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for ((claim, answer, _), sealed) in rows.iter().zip(sealed) {
+        q = q
+            .bind(claim.client_id.as_str())
+            .bind(claim.key.as_str())
+            .bind(claim.fingerprint.as_str())
+            .bind(i64::from(answer.status))
+            .bind(sealed.as_str())
+            .bind(now_ms);
+    }
+    let mut inserted: std::collections::HashSet<(String, String)> =
+        q.fetch_all(conn).await.map_err(db)?.into_iter().collect();
+    // The first row of a key that was inserted is the one recorded (a key twice in one
+    // chunk: the second answers the first's answer).
+    Ok(rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (c, _, _))| inserted.remove(&(c.client_id.clone(), c.key.clone())))
+        .map(|(i, _)| i)
+        .collect())
+}
+
 async fn lookup(
     conn: &mut AnyConnection,
     seal: &dyn AnswerSeal,
@@ -101,6 +154,11 @@ impl Store {
         key: &str,
         fingerprint: &str,
     ) -> Result<Recorded, StoreError> {
+        if let Some(filter) = self.key_filter()
+            && !filter.may_contain(client_id, key)
+        {
+            return Ok(Recorded::Nothing);
+        }
         let mut conn = self.read().await?;
         lookup(&mut conn, seal, client_id, key, fingerprint).await
     }

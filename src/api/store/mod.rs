@@ -32,18 +32,22 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions};
 
 mod accounts;
+mod cache;
 mod cards;
 mod customers;
 mod history;
 mod idempotency;
+mod key_filter;
 mod mass;
 mod portadores;
 mod portadores_extra;
 mod rows;
 pub mod writer;
 
+pub use cache::RecordCache;
 pub use cards::pan_issued;
 pub use idempotency::Recorded;
+pub use key_filter::KeyFilter;
 pub use mass::{BatchCard, MassIssue};
 pub use portadores::LimitChange;
 pub use portadores_extra::{CodeRow, Delinquency, DependentLink, Occurrence, Phone};
@@ -122,6 +126,8 @@ pub struct Store {
     read: AnyPool,
     writer: Writer,
     dialect: Dialect,
+    cache: Option<Arc<RecordCache>>,
+    keys: Option<Arc<KeyFilter>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -176,7 +182,41 @@ async fn connect(url: &str, dialect: Dialect, writer: bool) -> Result<AnyConnect
     Ok(conn)
 }
 
+/// Loads the recorded idempotency keys into the filter (SQLite: pages by rowid), then
+/// marks it ready (until then every call is looked up). A failure leaves it not ready:
+/// correct, only slower.
+async fn load_keys(read: AnyPool, filter: Arc<KeyFilter>) {
+    let mut after: i64 = 0;
+    loop {
+        let page: Result<Vec<(i64, String, String)>, _> = sqlx::query_as(
+            "SELECT rowid, client_id, request_key FROM idempotency WHERE rowid > $1 ORDER BY rowid LIMIT 10000",
+        )
+        .bind(after)
+        .fetch_all(&read)
+        .await;
+        match page {
+            Ok(rows) if rows.is_empty() => break,
+            Ok(rows) => {
+                for (rowid, client, key) in &rows {
+                    filter.insert(client, key);
+                    after = *rowid;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "idempotency key filter not loaded");
+                return;
+            }
+        }
+    }
+    filter.set_ready();
+}
+
 impl Store {
+    /// The idempotency key filter (SQLite only).
+    pub fn key_filter(&self) -> Option<&Arc<KeyFilter>> {
+        self.keys.as_ref()
+    }
+
     /// Opens `sqlite://path` (created if missing) or `postgres://...`, migrates, and
     /// starts the writer; idempotency answers are sealed with `seal`.
     pub async fn open(url: &str, seal: Arc<dyn AnswerSeal>) -> Result<Self, StoreError> {
@@ -204,17 +244,30 @@ impl Store {
             })
             .connect_lazy(&reader_url)
             .map_err(db)?;
-        let writer = Writer::start(write, dialect, seal);
+        // On SQLite this process's writer is the only writer: reads may be cached.
+        let cache = (dialect == Dialect::Sqlite).then(|| Arc::new(RecordCache::default()));
+        let keys = (dialect == Dialect::Sqlite).then(|| Arc::new(KeyFilter::default()));
+        let writer = Writer::start(write, dialect, seal, cache.clone(), keys.clone());
+        if let Some(filter) = &keys {
+            tokio::spawn(load_keys(read.clone(), Arc::clone(filter)));
+        }
         Ok(Self {
             read,
             writer,
             dialect,
+            cache,
+            keys,
         })
     }
 
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The read cache (SQLite only), for records read on the read pool.
+    pub fn cache(&self) -> Option<&Arc<RecordCache>> {
+        self.cache.as_ref()
     }
 
     /// The writer.
@@ -257,6 +310,7 @@ pub struct Records<'c> {
     tenant: Tenant,
     actor: Arc<str>,
     dialect: Dialect,
+    cache: Option<Arc<RecordCache>>,
 }
 
 impl std::fmt::Debug for Records<'_> {
@@ -273,7 +327,16 @@ impl<'c> Records<'c> {
             tenant,
             actor: Arc::from(actor),
             dialect,
+            cache: None,
         }
+    }
+
+    /// Reads through `cache` (read-pool records only: the writer's transaction must see
+    /// its own rows, never a cached copy).
+    #[must_use]
+    pub fn with_cache(mut self, cache: Option<Arc<RecordCache>>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// The tenant.

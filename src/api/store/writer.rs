@@ -28,6 +28,8 @@ use std::sync::Arc;
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::cache::RecordCache;
+use super::key_filter::KeyFilter;
 use super::{BoxFuture, Dialect, StoreError, db, idempotency, now_ms};
 
 /// Most jobs in one transaction.
@@ -97,6 +99,13 @@ enum Job {
         op: Op,
         done: oneshot::Sender<Result<Committed, StoreError>>,
     },
+    /// A call that changed nothing: only its claim and answer are recorded (many in one
+    /// multi-row statement).
+    Record {
+        claim: Claim,
+        outcome: OpOutcome,
+        done: oneshot::Sender<Result<Committed, StoreError>>,
+    },
     Plain {
         op: PlainOp,
     },
@@ -111,6 +120,13 @@ pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
+impl Job {
+    /// Whether the job may change records (and so invalidates the read cache).
+    fn may_change_records(&self) -> bool {
+        matches!(self, Job::Call { .. } | Job::Plain { .. })
+    }
+}
+
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Job")
@@ -118,11 +134,35 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`.
-    pub fn start(conn: AnyConnection, dialect: Dialect, seal: Arc<dyn AnswerSeal>) -> Self {
+    /// Starts the writer task on `conn`; `cache` is told of every transaction that may
+    /// change records.
+    pub fn start(
+        conn: AnyConnection,
+        dialect: Dialect,
+        seal: Arc<dyn AnswerSeal>,
+        cache: Option<Arc<RecordCache>>,
+        keys: Option<Arc<KeyFilter>>,
+    ) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, dialect, seal, rx));
+        tokio::spawn(run(conn, dialect, seal, cache, keys, rx));
         Self { jobs }
+    }
+
+    /// Records the claim and answer of a call that changed nothing; answers once the
+    /// batch committed.
+    pub async fn record(&self, claim: Claim, outcome: OpOutcome) -> Result<Committed, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Record {
+                claim,
+                outcome,
+                done,
+            })
+            .await
+            .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database("the writer dropped a call".into()))?
     }
 
     /// Runs a call's operation under its claim; answers once the batch committed.
@@ -195,6 +235,8 @@ async fn run(
     mut conn: AnyConnection,
     dialect: Dialect,
     seal: Arc<dyn AnswerSeal>,
+    cache: Option<Arc<RecordCache>>,
+    keys: Option<Arc<KeyFilter>>,
     mut rx: mpsc::Receiver<Job>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -202,8 +244,13 @@ async fn run(
         if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
+        let changes = batch.iter().any(Job::may_change_records);
+        if changes && let Some(c) = &cache {
+            c.begin_write();
+        }
         let mut close = None;
         let mut calls = Vec::with_capacity(batch.len());
+        let mut records = Vec::new();
         let mut releases: Vec<Release> = Vec::new();
         let began = conn.begin().await;
         let mut tx = match began {
@@ -211,25 +258,51 @@ async fn run(
             Err(e) => {
                 tracing::error!(error = %e, "writer: cannot begin a transaction");
                 fail_all(batch.drain(..), &e.to_string());
+                if changes && let Some(c) = &cache {
+                    c.end_write();
+                }
                 continue;
             }
         };
         for job in batch.drain(..) {
             match job {
                 Job::Call { claim, op, done } => {
+                    let key = (claim.client_id.clone(), claim.key.clone());
                     let result = run_call(&mut tx, dialect, seal.as_ref(), claim, op).await;
-                    calls.push((done, result));
+                    calls.push((done, result, Some(key)));
                 }
+                Job::Record {
+                    claim,
+                    outcome,
+                    done,
+                } => records.push((claim, outcome, done)),
                 Job::Plain { op } => releases.push(op(&mut tx).await),
                 Job::Close(tx) => close = Some(tx),
             }
         }
+        let recorded = record_all(&mut tx, dialect, seal.as_ref(), records).await;
+        calls.extend(recorded.into_iter().map(|(d, r, k)| (d, r, Some(k))));
         let committed = tx.commit().await;
         if let Err(e) = &committed {
             tracing::error!(error = %e, "writer: commit failed; the batch is answered 500");
         }
+        if changes && let Some(c) = &cache {
+            c.end_write();
+        }
         let ok = committed.is_ok();
-        for (done, result) in calls {
+        if ok && let Some(filter) = &keys {
+            // Every key the batch recorded (or found recorded), before any answer.
+            for (_, result, key) in &calls {
+                if let (
+                    Ok(Committed::Answer(_) | Committed::Replay(_) | Committed::Mismatch),
+                    Some((c, k)),
+                ) = (result, key)
+                {
+                    filter.insert(c, k);
+                }
+            }
+        }
+        for (done, result, _) in calls {
             let _ = done.send(if ok {
                 result
             } else {
@@ -248,10 +321,61 @@ async fn run(
     }
 }
 
+type Done = oneshot::Sender<Result<Committed, StoreError>>;
+
+/// Records the claims and answers of calls that changed nothing: one multi-row insert
+/// per chunk; a key already recorded answers what is recorded.
+async fn record_all(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    seal: &dyn AnswerSeal,
+    records: Vec<(Claim, OpOutcome, Done)>,
+) -> Vec<(Done, Result<Committed, StoreError>, (String, String))> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut keep = Vec::with_capacity(records.len());
+    for (claim, outcome, done) in records {
+        match outcome {
+            OpOutcome::Keep(a) | OpOutcome::Undo(a) => keep.push((claim, a, done)),
+            // Not recorded: the key stays out of the filter (inserting it would only cost
+            // a lookup, but keeps the filter exact where it can be).
+            OpOutcome::Fail(a) => out.push((
+                done,
+                Ok(Committed::Answer(a)),
+                (String::new(), String::new()),
+            )),
+        }
+    }
+    let now = now_ms();
+    let mut rest = keep.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<(Claim, Answer, Done)> = rest.by_ref().take(RECORD_CHUNK).collect();
+        let sealed: Vec<String> = chunk
+            .iter()
+            .map(|(c, a, _)| seal.seal(if c.keep_body { &a.body } else { b"" }))
+            .collect();
+        let inserted = idempotency::insert_many(tx, &chunk, &sealed, now).await;
+        for (i, (claim, answer, done)) in chunk.into_iter().enumerate() {
+            let result = match &inserted {
+                Ok(set) if set.contains(&i) => Ok(Committed::Answer(answer)),
+                Ok(_) => idempotency::recorded(tx, dialect, seal, &claim).await,
+                Err(e) => Err(StoreError::Database(e.to_string())),
+            };
+            out.push((done, result, (claim.client_id, claim.key)));
+        }
+    }
+    out
+}
+
+/// Rows per multi-row idempotency insert (6 parameters a row).
+const RECORD_CHUNK: usize = 128;
+
 fn fail_all(jobs: impl Iterator<Item = Job>, why: &str) {
     for job in jobs {
         match job {
             Job::Call { done, .. } => {
+                let _ = done.send(Err(StoreError::Database(why.to_owned())));
+            }
+            Job::Record { done, .. } => {
                 let _ = done.send(Err(StoreError::Database(why.to_owned())));
             }
             Job::Plain { .. } => {}
