@@ -49,7 +49,7 @@ impl RecordCache {
     /// The generation a read starts at.
     pub fn snapshot(&self) -> Snapshot {
         let g = self.generation.load(Ordering::SeqCst);
-        Snapshot((g % 2 == 0).then_some(g))
+        Snapshot(g.is_multiple_of(2).then_some(g))
     }
 
     fn still(&self, s: Snapshot) -> bool {

@@ -321,7 +321,8 @@ async fn run(
     }
 }
 
-type Done = oneshot::Sender<Result<Committed, StoreError>>;
+/// Where a job's result goes.
+pub(super) type Done = oneshot::Sender<Result<Committed, StoreError>>;
 
 /// Records the claims and answers of calls that changed nothing: one multi-row insert
 /// per chunk; a key already recorded answers what is recorded.
