@@ -51,11 +51,7 @@ pub(super) async fn insert(
 /// others' keys were recorded before).
 pub(super) async fn insert_many(
     conn: &mut AnyConnection,
-    rows: &[(
-        Claim,
-        super::writer::Answer,
-        tokio::sync::oneshot::Sender<Result<Committed, StoreError>>,
-    )],
+    rows: &[(Claim, super::writer::Answer, super::writer::Done)],
     sealed: &[String],
     now_ms: i64,
 ) -> Result<std::collections::HashSet<usize>, StoreError> {
