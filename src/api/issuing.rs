@@ -122,17 +122,31 @@ pub struct Issued {
 }
 
 /// Issues a new PAN for `product` (random, Luhn-valid) and a random PIN with its PVV.
-/// With `transport_key`, the daemon also returns the PAN encrypted under it. A PAN
-/// already issued (its lookup token is in `issued_pans`, read on `reader`) is drawn
-/// again; the claim itself is made in the transaction that stores the card, so two
-/// concurrent draws of one PAN cannot both commit (the second call fails with a 5xx
-/// that is not recorded, and its retry draws again).
-pub async fn issue(
+/// A PAN already issued (its lookup token is in `issued_pans`) is drawn again; the claim
+/// itself is made in the transaction that stores the card, so two concurrent draws of
+/// one PAN cannot both commit (the second call fails with a 5xx that is not recorded,
+/// and its retry draws again).
+pub async fn issue(app: &App, product: &Product) -> Result<Issued, ApiError> {
+    draw(app, product, None, true).await
+}
+
+/// [`issue`] for a mass issue: the PAN also encrypted under `transport_key`, and no
+/// look at `issued_pans` here (the batch insert claims each PAN and reports repeats,
+/// which the batch draws again).
+pub async fn issue_for_bureau(
+    app: &App,
+    product: &Product,
+    transport_key: &str,
+) -> Result<Issued, ApiError> {
+    draw(app, product, Some(transport_key), false).await
+}
+
+async fn draw(
     app: &App,
     product: &Product,
     transport_key: Option<&str>,
+    check_repeats: bool,
 ) -> Result<Issued, ApiError> {
-    let mut reader = app.store.read().await?;
     for _ in 0..16 {
         let r = app
             .hsm
@@ -151,8 +165,12 @@ pub async fn issue(
         ) else {
             return Err(ApiError::internal("pan.generate answered without a token"));
         };
-        if crate::api::store::pan_issued(&mut reader, &lookup).await? {
-            continue;
+        if check_repeats {
+            // A read connection only for this look (never held across daemon calls).
+            let mut reader = app.store.read().await?;
+            if crate::api::store::pan_issued(&mut reader, &lookup).await? {
+                continue;
+            }
         }
         let card = HsmCard::Token {
             token: token.clone(),
@@ -420,7 +438,7 @@ pub async fn new_card(
     spec: &CardSpec,
     body: Value,
 ) -> Result<NewCard, ApiError> {
-    let issued = issue(&ctx.app, product, None).await?;
+    let issued = issue(&ctx.app, product).await?;
     Ok(NewCard {
         account_id: account.id,
         customer_id: customer.id,

@@ -12,7 +12,7 @@ use super::{COMMIT_EVERY, IN_FLIGHT, expiry_yymm};
 use crate::api::call::ApiError;
 use crate::api::config::Product;
 use crate::api::domain::Tenant;
-use crate::api::issuing::{issue, number, today};
+use crate::api::issuing::{issue_for_bureau, number, today};
 use crate::api::state::App;
 use crate::api::store::{BatchCard, BoxFuture, Records, StoreError};
 use crate::client::Card as HsmCard;
@@ -107,6 +107,8 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
     let mut lines = Vec::new();
     let (mut issued, mut failed) = (0, 0);
     let mut first_error = None;
+    // At most one commit in flight while the cards go on being made.
+    let mut committing: Option<tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>> = None;
     loop {
         while first_error.is_none()
             && (next <= job.requested || !redraw.is_empty())
@@ -126,34 +128,49 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
                 make_card(&app, &product, sequence, &expiry, &service_code, &key).await
             });
         }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
+        let joined = tasks.join_next().await;
         match joined {
-            Ok(Ok((card, line))) => {
+            Some(Ok(Ok((card, line)))) => {
                 pending.push(card);
                 lines.push(line);
                 issued += 1;
             }
-            Ok(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 failed += 1;
                 first_error.get_or_insert(e);
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 failed += 1;
                 first_error.get_or_insert(ApiError::internal(format!("card task: {e}")));
             }
+            None => {}
         }
-        if pending.len() >= COMMIT_EVERY || (tasks.is_empty() && !pending.is_empty()) {
+        let idle = tasks.is_empty();
+        if pending.len() >= COMMIT_EVERY || (idle && !pending.is_empty()) {
+            if let Some(previous) = committing.take() {
+                let repeats = previous
+                    .await
+                    .map_err(|e| ApiError::internal(format!("commit task: {e}")))??;
+                take_back(&repeats, &mut lines, &mut issued, &mut redraw);
+            }
             let cards = std::mem::take(&mut pending);
-            let repeats = write(app, tenant, move |mut r| {
-                Box::pin(async move { r.batch_cards_add(id, &cards, issued, failed).await })
-            })
-            .await?;
-            if !repeats.is_empty() {
-                lines.retain(|l| !repeats.contains(&l.sequence));
-                issued -= i64::try_from(repeats.len()).unwrap_or(0);
-                redraw.extend(repeats);
+            let (app, tenant) = (Arc::clone(app), tenant.clone());
+            committing = Some(tokio::spawn(async move {
+                write(&app, &tenant, move |mut r| {
+                    Box::pin(async move { r.batch_cards_add(id, &cards, issued, failed).await })
+                })
+                .await
+            }));
+        }
+        if idle {
+            if let Some(last) = committing.take() {
+                let repeats = last
+                    .await
+                    .map_err(|e| ApiError::internal(format!("commit task: {e}")))??;
+                take_back(&repeats, &mut lines, &mut issued, &mut redraw);
+            }
+            if redraw.is_empty() || first_error.is_some() {
+                break;
             }
         }
     }
@@ -183,6 +200,17 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
     .await?;
     tracing::info!(mass_issue = id, issued, file = %name, "mass issue done");
     Ok(())
+}
+
+/// Takes back the cards whose PAN was a repeat: out of the file, counted again, drawn
+/// again.
+fn take_back(repeats: &[i64], lines: &mut Vec<Line>, issued: &mut i64, redraw: &mut Vec<i64>) {
+    if repeats.is_empty() {
+        return;
+    }
+    lines.retain(|l| !repeats.contains(&l.sequence));
+    *issued -= i64::try_from(repeats.len()).unwrap_or(0);
+    redraw.extend_from_slice(repeats);
 }
 
 /// One card: PAN, token, PIN and PVV (`issuing::issue`), then its codes for the
@@ -217,7 +245,7 @@ async fn try_card(
     service_code: &str,
     transport_key: &str,
 ) -> Result<(BatchCard, Line), ApiError> {
-    let made = issue(app, product, Some(transport_key)).await?;
+    let made = issue_for_bureau(app, product, transport_key).await?;
     let encrypted_pan = made
         .encrypted_pan
         .clone()

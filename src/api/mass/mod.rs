@@ -50,9 +50,9 @@ pub use batch::recover;
 /// Most cards one request may ask for.
 pub const MAX_QUANTITY: i64 = 1_000_000;
 /// Cards in flight at the daemon during a batch.
-pub const IN_FLIGHT: usize = 256;
+pub const IN_FLIGHT: usize = 1024;
 /// Cards per progress commit.
-pub const COMMIT_EVERY: usize = 1024;
+pub const COMMIT_EVERY: usize = 8192;
 
 pub use crate::api::store::{BatchCard, MassIssue};
 

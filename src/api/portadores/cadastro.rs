@@ -417,7 +417,7 @@ async fn open(ctx: &Ctx, r: &mut Records<'_>, o: Opening) -> Result<Reply, ApiEr
         );
     }
     // The daemon first: nothing is recorded if the card cannot be issued.
-    let issued = issuing::issue(&ctx.app, &product, None).await?;
+    let issued = issuing::issue(&ctx.app, &product).await?;
     let id = new_id();
     let customer = r
         .create_customer(

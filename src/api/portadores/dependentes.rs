@@ -238,7 +238,7 @@ async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
             Some(existing) => existing,
             None => r.create_customer(new_id(), &d.cpf, &d.name, &body).await?,
         };
-        let issued = issue(&ctx.app, &product, None).await?;
+        let issued = issue(&ctx.app, &product).await?;
         let card_name = d.body["nomePersonalizado"]
             .as_str()
             .unwrap_or(&d.name)

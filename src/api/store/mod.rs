@@ -173,7 +173,7 @@ async fn connect(url: &str, dialect: Dialect, writer: bool) -> Result<AnyConnect
         // WAL: readers do not block the writer nor it them. synchronous=FULL: a commit is
         // on disk before its answer leaves (durability over speed; group commit pays).
         let pragmas = if writer {
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536"
         } else {
             "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON"
         };
