@@ -193,9 +193,35 @@ async fn exercise(store: &Store) {
     );
     drop(r);
     drop(conn);
+    writer_recovers(store, &a_t, id).await;
     concurrent_changes(store, &a_t, id).await;
     corrupt_body(store, &a_t, id).await;
     idempotency(store).await;
+}
+
+/// A transaction whose commit fails (here: an operation that ends the transaction under
+/// the writer's feet) fails its own batch only; the next batches commit.
+async fn writer_recovers(store: &Store, t: &Tenant, id: i64) {
+    let sabotage = store
+        .write(|db| {
+            Box::pin(async move {
+                sqlx::query("COMMIT")
+                    .execute(db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Database(e.to_string()))
+            })
+        })
+        .await;
+    assert!(sabotage.is_err(), "the broken transaction is reported");
+    for _ in 0..3 {
+        let c = with(store, t, move |mut r| {
+            Box::pin(async move { r.update_card(id, "after-failure", |_| {}).await })
+        })
+        .await
+        .unwrap();
+        assert_eq!(c.id, id);
+    }
 }
 
 /// Two writers changing different fields of one card 100 times each, concurrently: no

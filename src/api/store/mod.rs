@@ -247,7 +247,12 @@ impl Store {
         // On SQLite this process's writer is the only writer: reads may be cached.
         let cache = (dialect == Dialect::Sqlite).then(|| Arc::new(RecordCache::default()));
         let keys = (dialect == Dialect::Sqlite).then(|| Arc::new(KeyFilter::default()));
-        let writer = Writer::start(write, dialect, seal, cache.clone(), keys.clone());
+        let reconnect_url = url.clone();
+        let reconnect: writer::Reconnect = Arc::new(move || {
+            let url = reconnect_url.clone();
+            Box::pin(async move { connect(&url, dialect, true).await })
+        });
+        let writer = Writer::start(write, dialect, seal, cache.clone(), keys.clone(), reconnect);
         if let Some(filter) = &keys {
             tokio::spawn(load_keys(read.clone(), Arc::clone(filter)));
         }

@@ -114,6 +114,11 @@ enum Job {
 
 type PlainOp = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Release> + Send>;
 
+/// Opens a fresh write connection (after a failed commit the old one's transaction
+/// state cannot be trusted: it is dropped and replaced).
+pub type Reconnect =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<AnyConnection, StoreError>> + Send + Sync>;
+
 /// The handle to the writer task.
 #[derive(Debug, Clone)]
 pub struct Writer {
@@ -142,9 +147,10 @@ impl Writer {
         seal: Arc<dyn AnswerSeal>,
         cache: Option<Arc<RecordCache>>,
         keys: Option<Arc<KeyFilter>>,
+        reconnect: Reconnect,
     ) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, dialect, seal, cache, keys, rx));
+        tokio::spawn(run(conn, dialect, seal, cache, keys, reconnect, rx));
         Self { jobs }
     }
 
@@ -237,12 +243,19 @@ async fn run(
     seal: Arc<dyn AnswerSeal>,
     cache: Option<Arc<RecordCache>>,
     keys: Option<Arc<KeyFilter>>,
+    reconnect: Reconnect,
     mut rx: mpsc::Receiver<Job>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // After a failed begin or commit the connection's transaction state cannot be
+    // trusted: the next batch starts on a new connection.
+    let mut broken = false;
     loop {
         if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
+        }
+        if broken {
+            (conn, broken) = fresh_connection(&reconnect, conn).await;
         }
         let changes = batch.iter().any(Job::may_change_records);
         if changes && let Some(c) = &cache {
@@ -261,6 +274,7 @@ async fn run(
                 if changes && let Some(c) = &cache {
                     c.end_write();
                 }
+                broken = true;
                 continue;
             }
         };
@@ -285,6 +299,7 @@ async fn run(
         let committed = tx.commit().await;
         if let Err(e) = &committed {
             tracing::error!(error = %e, "writer: commit failed; the batch is answered 500");
+            broken = true;
         }
         if changes && let Some(c) = &cache {
             c.end_write();
@@ -369,6 +384,22 @@ async fn record_all(
 
 /// Rows per multi-row idempotency insert (6 parameters a row).
 const RECORD_CHUNK: usize = 128;
+
+/// A new write connection in place of `old`, and whether it is still broken (`old` is
+/// kept if none can be opened now: the next batch tries again).
+async fn fresh_connection(reconnect: &Reconnect, old: AnyConnection) -> (AnyConnection, bool) {
+    match reconnect().await {
+        Ok(fresh) => {
+            drop(old);
+            tracing::warn!("writer: write connection replaced after a failed transaction");
+            (fresh, false)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "writer: cannot open a new write connection");
+            (old, true)
+        }
+    }
+}
 
 fn fail_all(jobs: impl Iterator<Item = Job>, why: &str) {
     for job in jobs {
