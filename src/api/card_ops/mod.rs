@@ -27,7 +27,7 @@
 //!   same status is `status_unchanged`.
 //! * `PUT /cards/credit-limit`: `accountNumber` may be a card number (the card's own
 //!   limit) or an account number (the account's limit). `creditLimit` is read as
-//!   `POST /account` reads it ([`minor_units`](super::accounts::minor_units): whole
+//!   `POST /account` reads it ([`minor_units`](crate::api::issuing::minor_units): whole
 //!   units, kept in minor units; negative or above 10^13 minor units is
 //!   `limit_out_of_range` naming the field);
 //!   `creditLimitBeforeUpdate`, if sent, must equal the current limit (`limit_changed`).

@@ -10,7 +10,7 @@
 //!    the same key still running in this process is `409 request_in_progress`; a key
 //!    recorded for the same method, path and body gets its first answer unchanged
 //!    (a `GET` is answered afresh); recorded for another request, `409
-//!    request_id_reused` ([`idempotency`]);
+//!    request_id_reused` (`idempotency.rs`);
 //! 5. run the operation: its changes, its claim and its answer commit together in the
 //!    writer's transaction (see [`crate::api::store::writer`]); 2xx and 4xx answers are
 //!    recorded, 5xx are not (a retry runs again).
