@@ -214,7 +214,7 @@ impl System {
         api
     }
 
-    /// Every table of the database as text, for secrecy greps: the one dump helper of
+    /// Every table of the database as text, for secrecy greps: the one database dump of
     /// the facade's tests. Before dumping it plants a control value (a history row with
     /// a random marker, upper and lower case), and the dump fails unless it finds it: a
     /// dump that loses cells cannot pass a "secret not found" grep. A cell that decodes
