@@ -737,6 +737,21 @@ fn write_vectors() {
         &["listing"],
         |_| {},
     );
+    // Later additions go here, so that earlier vectors keep their request ids.
+    w.add(
+        "dcvv2.txt",
+        "dcvv2.generate, counter 42, as one code block under transport.example (random fill)",
+        host,
+        op(Opcode::Dcvv2Generate),
+        &["encrypted"],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .str(Tag::Key, "dcvv2.example")
+                .str(Tag::Expiry, "2812")
+                .u64(Tag::Counter, 42)
+                .str(Tag::TransportKey, "transport.example");
+        },
+    );
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {
         std::fs::write(dir().join(name), text).unwrap();

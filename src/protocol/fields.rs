@@ -94,7 +94,7 @@ tags! {
     Cvv = 0x22, "cvv", Str, "CVV (magnetic stripe), 3 digits.";
     Cvv2 = 0x23, "cvv2", Str, "CVV2 (printed), 3 digits.";
     Icvv = 0x24, "icvv", Str, "iCVV (chip), 3 digits.";
-    Encrypted = 0x25, "encrypted", Bytes, "Data encrypted under a transport key (IV || CBC ciphertext).";
+    Encrypted = 0x25, "encrypted", Bytes, "Data encrypted under a transport key: IV || CBC ciphertext, or code blocks (card.codes.export format 1, dcvv2.generate).";
     TransportKey = 0x26, "transport_key", Str, "Transport key id.";
     TransportKeyVersion = 0x27, "transport_key_version", U32, "Version of the transport key used.";
     Bin = 0x28, "bin", Str, "Issuer BIN, 6-11 digits.";
