@@ -85,3 +85,176 @@ fn dcvv2_under_the_transport_key() {
     let log = d.log_text();
     assert!(!log.contains(PAN) && !log.contains(TRANSPORT));
 }
+
+const PVK: &str = "0123456789ABCDEFFEDCBA9876543210";
+
+fn pan(p: &str) -> cofre::crypto::pan::Pan {
+    cofre::crypto::pan::Pan::new(p).unwrap()
+}
+
+fn pvk() -> cofre::crypto::pvv::Pvk {
+    cofre::crypto::pvv::Pvk::new(&ClearKey::from_hex(PVK).unwrap()).unwrap()
+}
+
+fn pvv_of(pin: &str, card: &str) -> String {
+    cofre::crypto::pvv::visa_pvv(
+        &pvk(),
+        1,
+        &cofre::crypto::Pin::new(pin).unwrap(),
+        &pan(card),
+    )
+    .unwrap()
+    .to_string()
+}
+
+/// The clear PIN of a delivery block (format 0 under transport.example).
+fn delivered_pin(block: &[u8], card: &str) -> String {
+    let b = cofre::crypto::pinblock::PinBlock::from_bytes(block).unwrap();
+    cofre::crypto::pinblock::decipher(
+        cofre::crypto::pinblock::Format::Iso0,
+        &tdes(TRANSPORT),
+        &b,
+        Some(&pan(card)),
+    )
+    .unwrap()
+    .expose_secret()
+    .to_owned()
+}
+
+fn deliver(c: &mut Raw, card: &str, blob: &[u8]) -> daemon::Resp {
+    c.call(Opcode::PinDeliver, |w| {
+        w.str(Tag::Pan, card)
+            .bytes(Tag::PinBlob, blob)
+            .str(Tag::DeliveryKey, "transport.example");
+    })
+}
+
+/// pin.rebind: the old card's PIN, from its blob, becomes the new card's, with a
+/// reference and a blob of the new card; the new card's tries start from zero.
+#[test]
+fn a_pin_carried_over_to_a_new_card() {
+    let d = Daemon::start("rebind");
+    let mut c = d.connect("facade-1");
+    let (old, new) = ("4000001234567899", "4000009876543219");
+    // The old card's PIN: 12 digits, so that a grep of the log for it means something.
+    let r = c.call(Opcode::PinGenerate, |w| {
+        w.str(Tag::Pan, old)
+            .str(Tag::Pvk, "pvk.example")
+            .u8(Tag::PinLength, 12)
+            .str(Tag::DeliveryKey, "transport.example");
+    });
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    let pin = delivered_pin(&r.bytes(Tag::DeliveryBlock), old);
+    let blob = r.bytes(Tag::PinBlob);
+    // The new card is locked (wrong PINs) before the reissue.
+    let wrong = daemon::iso0_block(new, "0000");
+    for _ in 0..3 {
+        let r = c.call(Opcode::PinVerify, |w| {
+            w.str(Tag::Pan, new)
+                .str(Tag::Key, "zpk.example")
+                .u8(Tag::Format, 0)
+                .bytes(Tag::PinBlock, &wrong)
+                .str(Tag::Pvk, "pvk.example")
+                .str(Tag::Pvv, "1234");
+        });
+        assert_eq!(r.status(), Status::VerificationFailed);
+    }
+    let rebind = |c: &mut Raw, from: &str, to: &str, blob: &[u8]| {
+        c.call(Opcode::PinRebind, |w| {
+            w.str(Tag::Pan, from)
+                .bytes(Tag::PinBlob, blob)
+                .str(Tag::NewPan, to)
+                .str(Tag::Pvk, "pvk.example");
+        })
+    };
+    let r = rebind(&mut c, old, new, &blob);
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(r.str(Tag::Pvv), pvv_of(&pin, new));
+    assert_eq!(r.u32(Tag::PvkVersion), 1);
+    let new_blob = r.bytes(Tag::PinBlob);
+    assert_eq!(new_blob.len(), 25);
+    // The new blob is the new card's, the PIN the same; it opens for no other card.
+    let again = deliver(&mut c, new, &new_blob);
+    assert_eq!(again.status(), Status::Ok, "{}", again.message());
+    assert_eq!(delivered_pin(&again.bytes(Tag::DeliveryBlock), new), pin);
+    assert_eq!(
+        deliver(&mut c, old, &new_blob).status(),
+        Status::InvalidBlob
+    );
+    // The new card's tries start from zero; the right PIN verifies.
+    let r = c.call(Opcode::PinAttempts, |w| {
+        w.str(Tag::Pan, new);
+    });
+    assert_eq!(
+        (r.u32(Tag::Attempts), r.fields().bool(Tag::Locked).unwrap()),
+        (0, Some(false))
+    );
+    let r = c.call(Opcode::PinVerify, |w| {
+        w.str(Tag::Pan, new)
+            .str(Tag::Key, "zpk.example")
+            .u8(Tag::Format, 0)
+            .bytes(Tag::PinBlock, &daemon::iso0_block(new, &pin))
+            .str(Tag::Pvk, "pvk.example")
+            .str(Tag::Pvv, &pvv_of(&pin, new));
+    });
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+
+    // By tokens, with an IBM 3624 offset for the new card.
+    let token = |c: &mut Raw, p: &str| {
+        c.call(Opcode::Tokenise, |w| {
+            w.str(Tag::Pan, p);
+        })
+        .str(Tag::Token)
+    };
+    let (old_token, third) = (token(&mut c, new), "4000005555555557");
+    let third_token = token(&mut c, third);
+    let r = c.call(Opcode::PinRebind, |w| {
+        w.str(Tag::Token, &old_token)
+            .bytes(Tag::PinBlob, &new_blob)
+            .str(Tag::NewToken, &third_token)
+            .str(Tag::Pvk, "pvk.example")
+            .u8(Tag::Method, 1);
+    });
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    let params = cofre::crypto::pvv::Ibm3624Params::default_for(&pan(third));
+    let offset = cofre::crypto::pvv::ibm3624_offset(
+        &pvk(),
+        &cofre::crypto::Pin::new(&pin).unwrap(),
+        &pan(third),
+        &params,
+    )
+    .unwrap();
+    assert_eq!(r.str(Tag::Offset), offset.to_string());
+
+    // Refusals: a blob of another card, the same card twice, no new card, both forms.
+    assert_eq!(
+        rebind(&mut c, new, third, &blob).status(),
+        Status::InvalidBlob
+    );
+    let r = rebind(&mut c, old, old, &blob);
+    assert_eq!(r.status(), Status::MalformedField);
+    assert_eq!(r.fields().u8(Tag::Field).unwrap(), Some(Tag::NewPan.code()));
+    let r = c.call(Opcode::PinRebind, |w| {
+        w.str(Tag::Pan, old)
+            .bytes(Tag::PinBlob, &blob)
+            .str(Tag::Pvk, "pvk.example");
+    });
+    assert_eq!(r.status(), Status::MalformedField);
+    assert_eq!(r.fields().u8(Tag::Field).unwrap(), Some(Tag::NewPan.code()));
+    let r = c.call(Opcode::PinRebind, |w| {
+        w.str(Tag::Pan, old)
+            .bytes(Tag::PinBlob, &blob)
+            .str(Tag::NewPan, new)
+            .str(Tag::NewToken, &third_token)
+            .str(Tag::Pvk, "pvk.example");
+    });
+    assert_eq!(r.status(), Status::MalformedField);
+    // Only roles that may generate PINs may carry one over.
+    let r = rebind(&mut d.connect("atm-switch-1"), old, new, &blob);
+    assert_eq!(r.status(), Status::NotAuthorised);
+
+    let log = d.log_text();
+    for secret in [old, new, third, pin.as_str(), &hex::encode_upper(&blob)] {
+        assert!(!log.contains(secret), "the log leaks a secret");
+    }
+}

@@ -752,6 +752,26 @@ fn write_vectors() {
                 .str(Tag::TransportKey, "transport.example");
         },
     );
+    let blob = {
+        let mut c = w.d.connect(host);
+        c.call(Opcode::PinGenerate, |f| {
+            f.str(Tag::Pan, PAN).str(Tag::Pvk, "pvk.example");
+        })
+        .bytes(Tag::PinBlob)
+    };
+    w.add(
+        "pin.txt",
+        "pin.rebind: a random PIN of 4111111111111111 carried over to 4000001234567899",
+        host,
+        op(Opcode::PinRebind),
+        &["pvv", "pin_blob"],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .bytes(Tag::PinBlob, &blob)
+                .str(Tag::NewPan, "4000001234567899")
+                .str(Tag::Pvk, "pvk.example");
+        },
+    );
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {
         std::fs::write(dir().join(name), text).unwrap();

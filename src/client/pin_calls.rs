@@ -2,8 +2,8 @@
 //! the try counters (protocol/README.md, "pin.*").
 
 use super::requests::{
-    Card, PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinReference,
-    PinTranslateRequest, Verification,
+    Card, PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinRebindRequest,
+    PinReference, PinTranslateRequest, Verification,
 };
 use super::{Client, ClientError, Response};
 use crate::protocol::{Opcode, Status, Tag};
@@ -59,23 +59,27 @@ impl Client {
         self.call(Opcode::PinGenerate, |w| {
             req.card.write(w);
             w.str(Tag::Pvk, &req.pvk);
-            match &req.method {
-                PinMethod::Pvv { pvki } => {
-                    w.u8(Tag::Method, 0).u8(Tag::Pvki, *pvki);
-                }
-                PinMethod::Ibm3624(params) => {
-                    w.u8(Tag::Method, 1);
-                    if let Some(p) = params {
-                        p.write(w);
-                    }
-                }
-            }
+            req.method.write(w);
             if let Some(n) = req.pin_length {
                 w.u8(Tag::PinLength, n);
             }
             if let Some(d) = &req.delivery {
                 d.write(w);
             }
+        })
+        .await?
+        .ok()
+    }
+
+    /// pin.rebind: the PIN of `pin_blob` (which must belong to `card`) carried over to
+    /// `new_card`: `pvv` or `offset`, `pvk_version` and the new card's `pin_blob`. The
+    /// new card's PIN tries start from zero; the clear PIN never leaves the daemon.
+    pub async fn pin_rebind(&self, req: &PinRebindRequest) -> Result<Response, ClientError> {
+        self.call(Opcode::PinRebind, |w| {
+            req.card.write(w);
+            req.new_card.write_as_new(w);
+            w.bytes(Tag::PinBlob, &req.pin_blob).str(Tag::Pvk, &req.pvk);
+            req.method.write(w);
         })
         .await?
         .ok()

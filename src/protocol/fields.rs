@@ -89,6 +89,9 @@ tags! {
     DestKeyVersion = 0x18, "dest_key_version", U32, "Version of the destination key used.";
     Pvk = 0x19, "pvk", Str, "PIN verification key id.";
     PvkVersion = 0x1A, "pvk_version", U32, "Version of the PVK used.";
+    NewPan = 0x1B, "new_pan", Str, "The new card's PAN (pin.rebind), 12-19 digits.";
+    NewToken = 0x1C, "new_token", Str, "The new card's PAN token (pin.rebind).";
+    NewTokenVersion = 0x1D, "new_token_version", U32, "Version of the token key that made new_token.";
     Expiry = 0x20, "expiry", Str, "Card expiry, YYMM.";
     ServiceCode = 0x21, "service_code", Str, "Service code, 3 digits.";
     Cvv = 0x22, "cvv", Str, "CVV (magnetic stripe), 3 digits.";

@@ -323,6 +323,18 @@ fn write_reference(
     Ok(())
 }
 
+/// Whether the request asks for an IBM 3624 offset (`method` 1) rather than a PVV (0).
+fn method_ibm(f: &Fields<'_>) -> Result<bool, OpError> {
+    match f.u8(Tag::Method)?.unwrap_or(0) {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(OpError::field(
+            Tag::Method,
+            "method must be 0 (PVV) or 1 (IBM 3624)",
+        )),
+    }
+}
+
 /// pin.generate for the card `pan` (resolved by the caller).
 pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[
@@ -336,16 +348,7 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter
         ],
         IBM,
     ]))?;
-    let ibm = match f.u8(Tag::Method)?.unwrap_or(0) {
-        0 => false,
-        1 => true,
-        _ => {
-            return Err(OpError::field(
-                Tag::Method,
-                "method must be 0 (PVV) or 1 (IBM 3624)",
-            ));
-        }
-    };
+    let ibm = method_ibm(f)?;
     let len = usize::from(f.u8(Tag::PinLength)?.unwrap_or(4));
     let mut rng = rand::rng();
     let pin = pinblock::random_pin(len, &mut rng).map_err(bad(Tag::PinLength))?;
@@ -376,6 +379,45 @@ pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'
     )
     .u32(Tag::KeyVersion, key_version);
     Ok(())
+}
+
+/// pin.rebind: the PIN of the card `old` (resolved by the caller), sealed in
+/// `pin_blob`, carried over to the new card (`new_pan` or `new_token`): the new card's
+/// PVV or offset and a blob bound to it. The PIN is clear only in here. Returns the new
+/// card, whose tries the caller resets.
+pub fn rebind(
+    ctx: &Ctx<'_>,
+    f: &Fields<'_>,
+    old: &Pan,
+    out: &mut FieldsWriter<'_>,
+) -> Result<Pan, OpError> {
+    f.only(&allowed(&[
+        &[
+            Tag::NewPan,
+            Tag::NewToken,
+            Tag::NewTokenVersion,
+            Tag::PinBlob,
+            Tag::Pvk,
+            Tag::Method,
+            Tag::Pvki,
+        ],
+        IBM,
+    ]))?;
+    let (new, _) = super::card_named(ctx, f, [Tag::NewPan, Tag::NewToken, Tag::NewTokenVersion])?;
+    if new.digits() == old.digits() {
+        return Err(OpError::field(
+            Tag::NewPan,
+            "the new card is the old card: nothing to carry over",
+        ));
+    }
+    let ibm = method_ibm(f)?;
+    let pin = ctx.secrets.open_pin(f.req_bytes(Tag::PinBlob)?, old)?;
+    write_reference(ctx, f, &pin, &new, ibm, out)?;
+    out.bytes(
+        Tag::PinBlob,
+        &ctx.secrets.seal_pin(&pin, &new, &mut rand::rng())?,
+    );
+    Ok(new)
 }
 
 /// pin.deliver: an LMK-encrypted PIN re-enciphered under a delivery key.
