@@ -258,3 +258,130 @@ fn a_pin_carried_over_to_a_new_card() {
         assert!(!log.contains(secret), "the log leaks a secret");
     }
 }
+
+fn change(
+    c: &mut Raw,
+    card: &str,
+    pvv: &str,
+    old: &str,
+    new: &str,
+    weak_digits: Option<&str>,
+) -> daemon::Resp {
+    c.call(Opcode::PinChange, |w| {
+        w.str(Tag::Pan, card)
+            .str(Tag::Key, "zpk.example")
+            .u8(Tag::Format, 0)
+            .bytes(Tag::PinBlock, &daemon::iso0_block(card, old))
+            .bytes(Tag::NewPinBlock, &daemon::iso0_block(card, new))
+            .str(Tag::Pvk, "pvk.example")
+            .str(Tag::Pvv, pvv);
+        if let Some(d) = weak_digits {
+            w.str(Tag::WeakDigits, d);
+        }
+    })
+}
+
+fn attempts(c: &mut Raw, card: &str) -> u32 {
+    c.call(Opcode::PinAttempts, |w| {
+        w.str(Tag::Pan, card);
+    })
+    .u32(Tag::Attempts)
+}
+
+/// pin.change refuses a weak new PIN (each rule named), only once the old PIN is
+/// proven, without counting a try; pin.generate never draws one.
+#[test]
+fn weak_pins_are_refused() {
+    // Every rule on, as by default (the example set leaves sequences off for now).
+    let d = Daemon::start_in(daemon::scratch_with(
+        "weak-pins",
+        &[("sequences = false", "sequences = true")],
+    ));
+    let mut c = d.connect("facade-1");
+    let card = "4000001234567899";
+    let (pin, pvv) = ("5831", pvv_of("5831", card));
+    let dates = Some("1503,0315,1987,150387");
+    for (new, rule) in [
+        ("5831", "current"),
+        ("1111", "repeated"),
+        ("8901", "sequence"),
+        ("3210", "sequence"),
+        ("2580", "excluded"),
+        ("0315", "caller_digits"),
+        ("150387", "caller_digits"),
+    ] {
+        let r = change(&mut c, card, &pvv, pin, new, dates);
+        assert_eq!(r.status(), Status::WeakPin, "{new}: {}", r.message());
+        assert_eq!(
+            r.fields().str(Tag::Reason).unwrap(),
+            Some(rule),
+            "{new}: {}",
+            r.message()
+        );
+        assert!(r.message().contains(rule));
+    }
+    // A wrong old PIN is a counted failure, whatever the new PIN: the policy is no
+    // oracle for a caller without the card's PIN.
+    let r = change(&mut c, card, &pvv, "0000", "0315", dates);
+    assert_eq!(r.status(), Status::VerificationFailed);
+    assert_eq!(attempts(&mut c, card), 1);
+    // A weak answer leaves the tries as they were.
+    let r = change(&mut c, card, &pvv, pin, "1234", None);
+    assert_eq!(r.status(), Status::WeakPin);
+    assert_eq!(attempts(&mut c, card), 1);
+    // Malformed weak_digits are named.
+    for bad in ["15,03", "1503,", "1,2,3,4,5,6,7,8,9", "1503;0315"] {
+        let r = change(&mut c, card, &pvv, pin, "2468", Some(bad));
+        assert_eq!(r.status(), Status::MalformedField, "{bad}");
+        assert_eq!(
+            r.fields().u8(Tag::Field).unwrap(),
+            Some(Tag::WeakDigits.code())
+        );
+    }
+    // A good new PIN is changed; the success clears the failure.
+    let r = change(&mut c, card, &pvv, pin, "2468", dates);
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(r.str(Tag::Pvv), pvv_of("2468", card));
+    assert_eq!(attempts(&mut c, card), 0);
+    let m = d.metrics_text();
+    for (rule, n) in [("sequence", 3), ("caller_digits", 2), ("current", 1)] {
+        assert!(
+            m.contains(&format!("cofre_weak_pins_total{{rule=\"{rule}\"}} {n}")),
+            "{rule}: {m}"
+        );
+    }
+
+    // pin.generate never answers a weak PIN (checked on 300 draws of 4 digits, which
+    // meet about one weak draw on average without the policy).
+    let policy = cofre::hsm::HsmConfig::load(&d.dir.join("hsm.toml"))
+        .unwrap()
+        .pin_policy;
+    let caller = cofre::hsm::pin_policy::CallerDigits::parse("1503,0315").unwrap();
+    for _ in 0..300 {
+        let r = c.call(Opcode::PinGenerate, |w| {
+            w.str(Tag::Pan, card)
+                .str(Tag::Pvk, "pvk.example")
+                .str(Tag::DeliveryKey, "transport.example")
+                .str(Tag::WeakDigits, "1503,0315");
+        });
+        assert_eq!(r.status(), Status::Ok, "{}", r.message());
+        let drawn = delivered_pin(&r.bytes(Tag::DeliveryBlock), card);
+        assert_eq!(policy.weakness(&drawn, None, &caller), None, "{drawn}");
+    }
+}
+
+/// With the policy off, weak PINs are accepted.
+#[test]
+fn the_weak_pin_policy_can_be_switched_off() {
+    let d = Daemon::start_in(daemon::scratch_with(
+        "weak-pins-off",
+        &[(
+            "[pin_policy]\nenabled = true",
+            "[pin_policy]\nenabled = false",
+        )],
+    ));
+    let mut c = d.connect("issuing-host-1");
+    let card = "4000001234567899";
+    let r = change(&mut c, card, &pvv_of("5831", card), "5831", "1111", None);
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+}

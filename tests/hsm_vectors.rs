@@ -395,10 +395,10 @@ fn write_vectors() {
                 .str(Tag::DeliveryKey, "transport.example");
         },
     );
-    let new = block(Format::Iso0, zpk, "4321");
+    let new = block(Format::Iso0, zpk, "5826");
     w.add(
         "pin.txt",
-        "pin.change 1234 -> 4321 (new blob is random)",
+        "pin.change 1234 -> 5826 (new blob is random)",
         host,
         op(Opcode::PinChange),
         &["pin_blob"],
@@ -770,6 +770,23 @@ fn write_vectors() {
                 .bytes(Tag::PinBlob, &blob)
                 .str(Tag::NewPan, "4000001234567899")
                 .str(Tag::Pvk, "pvk.example");
+        },
+    );
+    let weak = block(Format::Iso0, zpk, "7777");
+    w.add(
+        "pin.txt",
+        "pin.change 1234 -> 7777: weak_pin, reason repeated (the old PIN verified first)",
+        host,
+        op(Opcode::PinChange),
+        &[],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .str(Tag::Key, "zpk.example")
+                .u8(Tag::Format, 0)
+                .bytes(Tag::PinBlock, &b0)
+                .bytes(Tag::NewPinBlock, &weak)
+                .str(Tag::Pvk, "pvk.example")
+                .str(Tag::Pvv, &pvv);
         },
     );
     std::fs::create_dir_all(dir()).unwrap();

@@ -54,8 +54,18 @@ impl Client {
 
     /// pin.generate: `pvv` or `offset`, `pvk_version`, `pin_blob`, and with a delivery
     /// `delivery_block` and `transport_key_version`. The clear PIN never leaves the
-    /// daemon.
+    /// daemon, and is never one the daemon's weak-PIN policy refuses.
     pub async fn pin_generate(&self, req: &PinGenerateRequest) -> Result<Response, ClientError> {
+        self.pin_generate_avoiding(req, &[]).await
+    }
+
+    /// pin.generate drawing no PIN equal to one of `weak_digits` (the holder's dates as
+    /// digit strings of 4 to 12 digits, at most 8; protocol/README.md, "Weak PINs").
+    pub async fn pin_generate_avoiding(
+        &self,
+        req: &PinGenerateRequest,
+        weak_digits: &[&str],
+    ) -> Result<Response, ClientError> {
         self.call(Opcode::PinGenerate, |w| {
             req.card.write(w);
             w.str(Tag::Pvk, &req.pvk);
@@ -66,6 +76,7 @@ impl Client {
             if let Some(d) = &req.delivery {
                 d.write(w);
             }
+            write_weak_digits(w, weak_digits);
         })
         .await?
         .ok()
@@ -86,8 +97,20 @@ impl Client {
     }
 
     /// pin.change: the old PIN is verified first; a wrong one is
-    /// [`PinChange::WrongPin`], not an error.
+    /// [`PinChange::WrongPin`], not an error. A new PIN the weak-PIN policy refuses is
+    /// the error `weak_pin` (its message names the rule).
     pub async fn pin_change(&self, req: &PinChangeRequest) -> Result<PinChange, ClientError> {
+        self.pin_change_checked(req, &[]).await
+    }
+
+    /// pin.change with the holder's dates as `weak_digits` (digit strings of 4 to 12
+    /// digits, at most 8: DDMM, MMDD, YYYY, DDMMYY, ...): a new PIN equal to one of them
+    /// is `weak_pin`.
+    pub async fn pin_change_checked(
+        &self,
+        req: &PinChangeRequest,
+        weak_digits: &[&str],
+    ) -> Result<PinChange, ClientError> {
         let r = self
             .call(Opcode::PinChange, |w| {
                 req.card.write(w);
@@ -97,6 +120,7 @@ impl Client {
                     .bytes(Tag::NewPinBlock, &req.new_pin_block)
                     .str(Tag::Pvk, &req.pvk);
                 req.reference.write(w);
+                write_weak_digits(w, weak_digits);
             })
             .await?;
         match r.status() {
@@ -145,5 +169,12 @@ impl Client {
             .await?
             .ok()
             .map(|_| ())
+    }
+}
+
+/// `weak_digits` as the protocol carries it: the entries joined by commas.
+fn write_weak_digits(w: &mut crate::protocol::FieldsWriter<'_>, weak_digits: &[&str]) {
+    if !weak_digits.is_empty() {
+        w.str(Tag::WeakDigits, &weak_digits.join(","));
     }
 }

@@ -9,6 +9,7 @@ use crate::crypto::pvv::{self, Ibm3624Params, Offset, Pvv};
 use crate::keys::Operation;
 use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
+use super::super::pin_policy::{CallerDigits, PinPolicy, Weakness};
 use super::{Ctx, OpError, OpResult, bad, card};
 
 const CARD: &[Tag] = &[Tag::Pan, Tag::Token, Tag::TokenVersion];
@@ -335,6 +336,50 @@ fn method_ibm(f: &Fields<'_>) -> Result<bool, OpError> {
     }
 }
 
+/// The request's `weak_digits`, if any.
+fn caller_digits(f: &Fields<'_>) -> Result<CallerDigits, OpError> {
+    f.str(Tag::WeakDigits)?
+        .map(|t| CallerDigits::parse(t).map_err(|e| OpError::field(Tag::WeakDigits, e)))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// Draws at most this many PINs before giving up: with the policy's bounds at most
+/// about a tenth of the 4-digit PINs are weak, so 64 draws all weak does not happen.
+const MAX_DRAWS: usize = 64;
+
+/// A random PIN of `len` digits that the policy does not refuse (weak draws are
+/// drawn again).
+fn random_strong_pin(
+    policy: &PinPolicy,
+    len: usize,
+    caller: &CallerDigits,
+    rng: &mut impl rand::CryptoRng,
+) -> Result<Pin, OpError> {
+    for _ in 0..MAX_DRAWS {
+        let pin = pinblock::random_pin(len, rng).map_err(bad(Tag::PinLength))?;
+        if policy.weakness(pin.expose_secret(), None, caller).is_none() {
+            return Ok(pin);
+        }
+    }
+    Err(OpError::new(
+        Status::Internal,
+        "no PIN outside the weak-PIN policy was drawn",
+    ))
+}
+
+/// The `weak_pin` refusal for a rule.
+fn weak(w: Weakness) -> OpError {
+    OpError::new(
+        Status::WeakPin,
+        format!(
+            "the new PIN is refused by the weak-PIN policy ({})",
+            w.name()
+        ),
+    )
+    .with_reason(w.name())
+}
+
 /// pin.generate for the card `pan` (resolved by the caller).
 pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[
@@ -345,13 +390,15 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter
             Tag::Pvki,
             Tag::DeliveryKey,
             Tag::Format,
+            Tag::WeakDigits,
         ],
         IBM,
     ]))?;
     let ibm = method_ibm(f)?;
+    let caller = caller_digits(f)?;
     let len = usize::from(f.u8(Tag::PinLength)?.unwrap_or(4));
     let mut rng = rand::rng();
-    let pin = pinblock::random_pin(len, &mut rng).map_err(bad(Tag::PinLength))?;
+    let pin = random_strong_pin(ctx.pin_policy, len, &caller, &mut rng)?;
     write_reference(ctx, f, &pin, pan, ibm, out)?;
     out.bytes(Tag::PinBlob, &ctx.secrets.seal_pin(&pin, pan, &mut rng)?);
     deliver_to(ctx, f, &pin, pan, out)
@@ -360,8 +407,13 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter
 /// pin.change of the card `pan`: verify the old PIN block, then derive the new
 /// reference and blob.
 pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
-    f.only(&allowed(&[VERIFY_FIELDS, &[Tag::NewPinBlock], IBM]))?;
+    f.only(&allowed(&[
+        VERIFY_FIELDS,
+        &[Tag::NewPinBlock, Tag::WeakDigits],
+        IBM,
+    ]))?;
     let reference = reference(f, pan)?;
+    let caller = caller_digits(f)?;
     let fmt = format(f, Tag::Format, None)?;
     let (old, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, fmt, pan)?;
     let (new, _) = decipher(ctx, f, Tag::Key, Tag::NewPinBlock, fmt, pan)?;
@@ -370,6 +422,16 @@ pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'
             Status::VerificationFailed,
             "old PIN does not verify",
         ));
+    }
+    // Only once the old PIN is proven: a caller without the card's PIN learns nothing
+    // about the new block (and the current-PIN rule comes first, so the card's own PIN
+    // cannot be tested against weak_digits).
+    let current = Some(old.expose_secret());
+    if let Some(w) = ctx
+        .pin_policy
+        .weakness(new.expose_secret(), current, &caller)
+    {
+        return Err(weak(w));
     }
     let ibm = matches!(reference, Reference::Offset(..));
     write_reference(ctx, f, &new, pan, ibm, out)?;
@@ -434,4 +496,44 @@ pub fn open_blob(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan) -> Result<Option<Pin>
     f.bytes(Tag::PinBlob)?
         .map(|b| ctx.secrets.open_pin(b, pan))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::SeedableRng;
+
+    fn policy_excluding(n: u32) -> PinPolicy {
+        PinPolicy {
+            excluded: (0..n).map(|p| format!("{p:04}")).collect(),
+            ..PinPolicy::default()
+        }
+    }
+
+    #[test]
+    fn random_pins_are_drawn_again_until_strong() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        // Nine PINs in ten refused: every draw that comes back is one of the rest.
+        let policy = policy_excluding(9000);
+        let caller = CallerDigits::parse("9001,9002").unwrap();
+        for _ in 0..200 {
+            let pin = random_strong_pin(&policy, 4, &caller, &mut rng).unwrap();
+            let p = pin.expose_secret();
+            assert!(
+                p >= "9000" && p != "9001" && p != "9002" && p != "9999",
+                "{p}"
+            );
+            assert!(!["9012", "9876", "9999"].contains(&p));
+        }
+        // Every PIN refused: a bounded number of draws, then an internal error.
+        let e = random_strong_pin(&policy_excluding(10_000), 4, &caller, &mut rng).unwrap_err();
+        assert_eq!(e.status, Status::Internal);
+        // The policy off: any PIN.
+        let off = PinPolicy {
+            enabled: false,
+            ..policy_excluding(10_000)
+        };
+        assert!(random_strong_pin(&off, 4, &caller, &mut rng).is_ok());
+    }
 }
