@@ -385,3 +385,94 @@ fn the_weak_pin_policy_can_be_switched_off() {
     let r = change(&mut c, card, &pvv_of("5831", card), "5831", "1111", None);
     assert_eq!(r.status(), Status::Ok, "{}", r.message());
 }
+
+const PIN_DELIVERY: &str = "5B5B5B5B5B5B5B5B6D6D6D6D6D6D6D6D";
+
+/// PINs travel under a key kind of their own; a transport key delivers PINs only while
+/// the migration switch allows it, and a PIN delivery key does nothing else.
+#[test]
+fn pins_are_delivered_under_a_key_of_their_own() {
+    let card = "4000001234567899";
+    let off = Daemon::start_in(daemon::scratch_with(
+        "pin-delivery",
+        &[(
+            "pin_delivery_transport_keys = true",
+            "pin_delivery_transport_keys = false",
+        )],
+    ));
+    let mut c = off.connect("facade-1");
+    let r = c.call(Opcode::PinGenerate, |w| {
+        w.str(Tag::Pan, card)
+            .str(Tag::Pvk, "pvk.example")
+            .u8(Tag::PinLength, 12)
+            .str(Tag::DeliveryKey, "pin-delivery.example");
+    });
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(r.u32(Tag::TransportKeyVersion), 1);
+    let clear = |block: &[u8]| {
+        let b = cofre::crypto::pinblock::PinBlock::from_bytes(block).unwrap();
+        cofre::crypto::pinblock::decipher(
+            cofre::crypto::pinblock::Format::Iso0,
+            &tdes(PIN_DELIVERY),
+            &b,
+            Some(&pan(card)),
+        )
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+    };
+    let pin = clear(&r.bytes(Tag::DeliveryBlock));
+    assert_eq!(r.str(Tag::Pvv), pvv_of(&pin, card));
+    let blob = r.bytes(Tag::PinBlob);
+    let deliver_under = |c: &mut Raw, key: &str| {
+        c.call(Opcode::PinDeliver, |w| {
+            w.str(Tag::Pan, card)
+                .bytes(Tag::PinBlob, &blob)
+                .str(Tag::DeliveryKey, key);
+        })
+    };
+    let r = deliver_under(&mut c, "pin-delivery.example");
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(clear(&r.bytes(Tag::DeliveryBlock)), pin);
+    // Separation: no PIN under a transport key, no code or PAN under a PIN delivery key.
+    assert_eq!(
+        deliver_under(&mut c, "transport.example").status(),
+        Status::WrongKeyUsage
+    );
+    assert_eq!(
+        dcvv2_under(&mut c, "pin-delivery.example", 1).status(),
+        Status::WrongKeyUsage
+    );
+    let r = c.call(Opcode::SecurityCodesExport, |w| {
+        w.str(Tag::Pan, card)
+            .str(Tag::Key, "cvk.example")
+            .str(Tag::Expiry, "2812")
+            .str(Tag::ServiceCode, "201")
+            .str(Tag::TransportKey, "pin-delivery.example");
+    });
+    assert_eq!(r.status(), Status::WrongKeyUsage);
+    let r = c.call(Opcode::PinVerify, |w| {
+        w.str(Tag::Pan, card)
+            .str(Tag::Key, "pin-delivery.example")
+            .u8(Tag::Format, 0)
+            .bytes(Tag::PinBlock, &daemon::iso0_block(card, &pin))
+            .str(Tag::Pvk, "pvk.example")
+            .str(Tag::Pvv, &pvv_of(&pin, card));
+    });
+    assert_eq!(r.status(), Status::WrongKeyUsage);
+    let r = off
+        .connect("issuing-host-1")
+        .call(Opcode::PanGenerate, |w| {
+            w.str(Tag::Bin, "400000")
+                .str(Tag::TransportKey, "pin-delivery.example");
+        });
+    assert_eq!(r.status(), Status::WrongKeyUsage);
+    assert!(!off.log_text().contains(&pin));
+    drop(off);
+
+    // The example set keeps the switch on: a transport key still delivers.
+    let on = Daemon::start("pin-delivery-migration");
+    let r = deliver_under(&mut on.connect("facade-1"), "transport.example");
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(delivered_pin(&r.bytes(Tag::DeliveryBlock), card), pin);
+}

@@ -789,6 +789,18 @@ fn write_vectors() {
                 .str(Tag::Pvv, &pvv);
         },
     );
+    w.add(
+        "pin.txt",
+        "pin.deliver: a blob as format 0 under pin-delivery.example (a PIN delivery key)",
+        host,
+        op(Opcode::PinDeliver),
+        &[],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .bytes(Tag::PinBlob, &blob)
+                .str(Tag::DeliveryKey, "pin-delivery.example");
+        },
+    );
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {
         std::fs::write(dir().join(name), text).unwrap();

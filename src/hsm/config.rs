@@ -32,6 +32,8 @@ struct File {
     lockout: LockoutFile,
     #[serde(default)]
     pin_policy: PinPolicyFile,
+    #[serde(default)]
+    pin_delivery_transport_keys: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -282,6 +284,10 @@ pub struct HsmConfig {
     pub lockout: Lockout,
     /// The weak-PIN policy.
     pub pin_policy: PinPolicy,
+    /// Whether PIN delivery (`pin.deliver`, `pin.generate` with `delivery_key`) also
+    /// accepts a transport key, the kind that protects security codes and the bureau's
+    /// file, besides a `pin-delivery` key: a migration switch, off by default.
+    pub pin_delivery_transport_keys: bool,
 }
 
 fn duration(
@@ -430,6 +436,7 @@ impl HsmConfig {
             state_dir: path(f.state_dir),
             lockout,
             pin_policy: f.pin_policy.policy()?,
+            pin_delivery_transport_keys: f.pin_delivery_transport_keys.unwrap_or(false),
         })
     }
 

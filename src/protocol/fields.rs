@@ -82,7 +82,7 @@ tags! {
     DestFormat = 0x11, "dest_format", U8, "Destination PIN block format.";
     DestPan = 0x12, "dest_pan", Str, "Destination PAN (must equal the source PAN for PAN-bound formats).";
     PinBlob = 0x13, "pin_blob", Bytes, "PIN encrypted under the LMK (opaque, 25 bytes).";
-    DeliveryKey = 0x14, "delivery_key", Str, "Transport key id for PIN delivery.";
+    DeliveryKey = 0x14, "delivery_key", Str, "PIN delivery key id (a pin-delivery key).";
     DeliveryBlock = 0x15, "delivery_block", Bytes, "PIN block enciphered under the delivery key.";
     NewPinBlock = 0x16, "new_pin_block", Bytes, "New PIN block (pin.change).";
     PinLength = 0x17, "pin_length", U8, "PIN length for generation, 4-12.";
@@ -114,7 +114,7 @@ tags! {
     MacAlgorithm = 0x40, "mac_algorithm", U8, "0 ISO 9797-1 alg. 3, 1 AES-CMAC, 2 HMAC-SHA256.";
     Data = 0x41, "data", Bytes, "Data to MAC.";
     Mac = 0x42, "mac", Bytes, "A MAC.";
-    Kind = 0x50, "kind", Str, "Key kind (zpk, tpk, pvk, cvk, dcvv2, token, lookup, mac, kek, transport).";
+    Kind = 0x50, "kind", Str, "Key kind (zpk, tpk, pvk, cvk, dcvv2, token, lookup, mac, kek, transport, pin-delivery, bdk).";
     Algorithm = 0x51, "algorithm", Str, "Key algorithm (tdes, aes, hmac).";
     KeyBlock = 0x52, "key_block", Str, "TR-31 key block.";
     Kek = 0x53, "kek", Str, "KEK id.";

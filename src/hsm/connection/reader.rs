@@ -187,7 +187,7 @@ impl Reader {
         let ctx = Ctx {
             ring: &batch.ring,
             secrets: &self.shared.secrets,
-            pin_policy: &self.shared.config.pin_policy,
+            config: &self.shared.config,
             role,
             now_unix: batch.now_unix,
             uptime: batch.uptime,

@@ -27,8 +27,8 @@ pub struct Ctx<'a> {
     pub ring: &'a KeyRing,
     /// LMK-derived keys and configured key ids.
     pub secrets: &'a DaemonSecrets,
-    /// The weak-PIN policy.
-    pub pin_policy: &'a super::pin_policy::PinPolicy,
+    /// The daemon's configuration (the weak-PIN policy, delivery keys).
+    pub config: &'a super::config::HsmConfig,
     /// The caller's role.
     pub role: &'a Role,
     /// Unix time now, seconds.

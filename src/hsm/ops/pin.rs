@@ -6,9 +6,10 @@ use crate::crypto::cipher::Algorithm;
 use crate::crypto::pan::Pan;
 use crate::crypto::pinblock::{self, Format, PinBlock};
 use crate::crypto::pvv::{self, Ibm3624Params, Offset, Pvv};
-use crate::keys::Operation;
+use crate::keys::{KeyKind, KeysError, Operation};
 use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
+use super::super::keyring::CachedKey;
 use super::super::pin_policy::{CallerDigits, PinPolicy, Weakness};
 use super::{Ctx, OpError, OpResult, bad, card};
 
@@ -264,6 +265,20 @@ pub fn translate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> O
     Ok(())
 }
 
+/// The active version of a PIN delivery key: a `pin-delivery` key, or a transport key
+/// while `pin_delivery_transport_keys` allows it (a migration switch).
+fn delivery_key<'a>(ctx: &Ctx<'a>, id: &str) -> Result<&'a CachedKey, OpError> {
+    match ctx.ring.active(id, Operation::PinDelivery) {
+        Err(KeysError::WrongUsage {
+            kind: KeyKind::Transport,
+            ..
+        }) if ctx.config.pin_delivery_transport_keys => {
+            Ok(ctx.ring.active(id, Operation::TransportEncrypt)?)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Writes the PIN enciphered under the delivery key, if one is named.
 fn deliver_to(
     ctx: &Ctx<'_>,
@@ -275,7 +290,7 @@ fn deliver_to(
     let Some(id) = f.str(Tag::DeliveryKey)? else {
         return Ok(());
     };
-    let key = ctx.ring.active(id, Operation::TransportEncrypt)?;
+    let key = delivery_key(ctx, id)?;
     let cipher = key
         .cipher
         .as_ref()
@@ -398,7 +413,7 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter
     let caller = caller_digits(f)?;
     let len = usize::from(f.u8(Tag::PinLength)?.unwrap_or(4));
     let mut rng = rand::rng();
-    let pin = random_strong_pin(ctx.pin_policy, len, &caller, &mut rng)?;
+    let pin = random_strong_pin(&ctx.config.pin_policy, len, &caller, &mut rng)?;
     write_reference(ctx, f, &pin, pan, ibm, out)?;
     out.bytes(Tag::PinBlob, &ctx.secrets.seal_pin(&pin, pan, &mut rng)?);
     deliver_to(ctx, f, &pin, pan, out)
@@ -428,6 +443,7 @@ pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'
     // cannot be tested against weak_digits).
     let current = Some(old.expose_secret());
     if let Some(w) = ctx
+        .config
         .pin_policy
         .weakness(new.expose_secret(), current, &caller)
     {
