@@ -122,6 +122,7 @@ tags! {
     Listing = 0x55, "listing", Text, "Key listing, one key version per line.";
     Exportable = 0x56, "exportable", Bool, "Whether the key may be exported.";
     KeyLength = 0x57, "key_length", U8, "Key length in bytes.";
+    MacMinLength = 0x58, "mac_min_length", U8, "The shortest MAC a MAC key's verification accepts, in bytes (at least 4).";
     ServerVersion = 0x60, "server_version", Str, "Daemon version.";
     LmkKcv = 0x61, "lmk_kcv", Str, "KCV of the loaded LMK.";
     Uptime = 0x62, "uptime", U64, "Seconds since the daemon started.";
@@ -408,6 +409,15 @@ impl<'a> FieldsWriter<'a> {
             } else {
                 self.buf.extend_from_slice(fields);
             }
+        }
+        self
+    }
+
+    /// Fields another writer of this crate already encoded (and so checked): copied as
+    /// they are, without the re-parse [`FieldsWriter::encoded`] does.
+    pub(crate) fn encoded_unchecked(&mut self, fields: &[u8]) -> &mut Self {
+        if self.error.is_none() {
+            self.buf.extend_from_slice(fields);
         }
         self
     }
