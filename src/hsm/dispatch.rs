@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use crate::protocol::{
-    Fields, FieldsWriter, Kind, Opcode, REQUEST_HEADER_LEN, Status, Tag, VERSION,
+    Fields, FieldsWriter, MessageType, Opcode, REQUEST_HEADER_LEN, Status, Tag, VERSION,
 };
 
 use super::counters;
@@ -75,7 +75,7 @@ pub fn admit<'a>(
     payload: &'a [u8],
     in_flight_full: bool,
 ) -> Result<Admitted<'a>, Refused> {
-    let Some(([version, kind, o1, o2, r1, r2, r3, r4], body)) = payload
+    let Some(([version, msg_type, o1, o2, r1, r2, r3, r4], body)) = payload
         .split_first_chunk::<REQUEST_HEADER_LEN>()
         .map(|(h, b)| (*h, b))
     else {
@@ -106,10 +106,10 @@ pub fn admit<'a>(
             format!("protocol version {version} is not supported; this daemon speaks {VERSION}"),
         )));
     }
-    if kind != Kind::Request as u8 {
+    if msg_type != MessageType::Request as u8 {
         return Err(refuse(OpError::new(
             Status::MalformedField,
-            format!("message type {kind} is not a request (1)"),
+            format!("message type {msg_type} is not a request (1)"),
         )));
     }
     if in_flight_full {
