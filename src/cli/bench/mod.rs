@@ -79,6 +79,9 @@ pub struct BenchArgs {
     /// Share of PIN verifications with a wrong PIN (0 to 1), spread over the cards.
     #[arg(long, default_value_t = 0.05)]
     pub wrong_pin_share: f64,
+    /// The REST facade benchmark (`--api`, see `cli::bench_api`).
+    #[command(flatten)]
+    pub api: crate::cli::bench_api::ApiBenchArgs,
 }
 
 const OPERATIONS: &[&str] = &[
@@ -189,6 +192,9 @@ async fn run_local(
 
 /// Runs the benchmark; returns the report.
 pub fn run(args: BenchArgs) -> Result<String, String> {
+    if args.api.api {
+        return crate::cli::bench_api::run_from(&args);
+    }
     let names: Vec<&str> = match args.operation.as_str() {
         "all" => OPERATIONS.to_vec(),
         op if OPERATIONS.contains(&op) => vec![op],
