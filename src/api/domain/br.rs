@@ -71,10 +71,17 @@ pub fn valid_cnpj(s: &str) -> bool {
     cnpj(s).is_some()
 }
 
-/// The CEP's 8 digits (a `-` allowed).
+/// The CEP's 8 digits (`NNNNN-NNN` or `NNNNNNNN`). The Correios' CEPs run from
+/// 01000-000 (São Paulo) to 99999-999: anything below (`00000-000` included) names no
+/// place and is refused.
 pub fn cep(s: &str) -> Option<String> {
-    let t: String = s.chars().filter(|c| *c != '-').collect();
-    (t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit())).then_some(t)
+    let s = s.trim();
+    let t: String = match s.len() {
+        9 if s.as_bytes()[5] == b'-' => s.chars().filter(|c| *c != '-').collect(),
+        8 => s.to_owned(),
+        _ => return None,
+    };
+    (t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) && t.as_str() >= "01000000").then_some(t)
 }
 
 /// Whether a CEP is valid.
@@ -231,6 +238,8 @@ mod tests {
     fn cep_uf_dates_money_fold() {
         assert!(valid_cep("58070000") && valid_cep("58070-000"));
         assert!(!valid_cep("5807000") && !valid_cep("5807000A"));
+        assert!(!valid_cep("00000-000") && !valid_cep("00999999") && valid_cep("01000-000"));
+        assert!(!valid_cep("580-70000") && !valid_cep("5807-0000"));
         assert!(valid_uf("PB") && valid_uf("DF") && !valid_uf("XX") && !valid_uf("pb"));
         assert_eq!(parse_date("2024-02-29"), Some((2024, 2, 29)));
         assert_eq!(parse_date("2023-02-29"), None);

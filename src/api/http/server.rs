@@ -114,19 +114,29 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn not_found() -> Response {
-    let (s, ct, b) =
-        ApiError::not_found("no_such_path", "no operation at this path").render(Style::Processor);
+/// The error shape of a path no route answers: the cardholder API's tree answers in its
+/// own shape (problem+json in Portuguese), everything else in the processor's.
+fn unrouted_style(uri: &axum::http::Uri) -> Style {
+    if crate::api::portadores::owns_path(uri.path()) {
+        Style::ProblemPt
+    } else {
+        Style::Processor
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let (s, ct, b) = ApiError::not_found("no_such_path", "no operation at this path")
+        .render(unrouted_style(&uri));
     (s, [(header::CONTENT_TYPE, ct)], b).into_response()
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     let (s, ct, b) = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this path does not take this method",
     )
-    .render(Style::Processor);
+    .render(unrouted_style(&uri));
     (s, [(header::CONTENT_TYPE, ct)], b).into_response()
 }
 

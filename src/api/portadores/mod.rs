@@ -15,6 +15,7 @@ pub mod cadastro;
 pub mod common;
 pub mod dependentes;
 pub mod historico;
+pub mod input;
 pub mod mudancas;
 pub mod referencias;
 pub mod senhas;
@@ -37,4 +38,16 @@ pub fn routes() -> Vec<Route> {
     r.extend(telefones::routes());
     r.extend(referencias::routes());
     r
+}
+
+/// The cardholder API's path prefix.
+pub const PREFIX: &str = "/api/v1/portadores";
+
+/// Whether `path` is in the cardholder API's tree (its unknown paths and methods answer
+/// in its error shape).
+pub fn owns_path(path: &str) -> bool {
+    path == PREFIX
+        || path
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
