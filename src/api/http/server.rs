@@ -29,6 +29,7 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
     let facade_key = crate::api::clients::load_facade_key(config.facade_key.as_deref())?;
     let clients = crate::api::clients::load_clients(&config.clients, &facade_key)?;
     let seal: Arc<dyn AnswerSeal> = Arc::new(FacadeSeal::new(&facade_key));
+    let code_key = crate::api::state::CodeKey::derive(facade_key.expose_secret());
     drop(facade_key);
     let tenants = clients
         .iter()
@@ -63,8 +64,10 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
         tenants,
         spec: Spec::firstvision(),
         seal,
+        code_key,
     });
     crate::api::mass::recover(&app).await?;
+    crate::api::portadores::sms::start_worker(&app)?;
     Ok(app)
 }
 

@@ -1,26 +1,39 @@
 //! The cardholder API `/api/v1/portadores` (Brazilian issuers): a portador is a customer
-//! with its account(s) and card(s) in the same records as the processor operations; the
-//! Portuguese fields are kept in the customer's body. Errors are RFC 9457 problem+json.
+//! with its account(s) and card(s) in the same records as the processor operations;
+//! its fields are kept in the customer's body under the document's names.
 //!
-//! Module map: `common` (loading a tenant's portador, shared helpers), `br` (CPF, CNPJ,
-//! CEP, UF, dates, money, name folding), `cadastro` (account opening PF/PJ), `busca`
-//! (lookups), `mudancas` (changes, limits and their history, cycle, product);
-//! `bloqueios`, `vipagem`, `dependentes`, `senhas`, `historico`, `telefones`,
-//! `referencias`.
+//! Every operation takes a typed request (`input`: every invalid field listed), reads
+//! and asks the daemon outside the writer's transaction, and commits its changes with
+//! its answer (`Ctx::commit`), re-reading inside the transaction what it changes. Every
+//! error of the tree, its unknown paths and methods included, is RFC 9457
+//! problem+json in Portuguese with an English `code` (`Style::ProblemPt`).
+//!
+//! Module map: `input` (typed fields, checks), `pessoa` and `contato` (a person's,
+//! addresses' and phones' rules), `common` (loading a portador: titular or dependent),
+//! `visao` (the views), `ciclo` (the billing cycle), `cadastro` (account opening PF/PJ),
+//! `busca` (lookups), `mudancas` (changes, limits, cycle, product), `bloqueios`,
+//! `vipagem`, `dependentes`, `senhas`, `historico` (history, occurrences,
+//! delinquencies), `telefones`, `sms` and `sms_http` (the outbox, its worker, the HTTP
+//! gateway), `referencias` (reference data and the tree's route helpers).
 
 pub mod bloqueios;
-pub mod br;
 pub mod busca;
 pub mod cadastro;
+pub mod ciclo;
 pub mod common;
+pub mod contato;
 pub mod dependentes;
 pub mod historico;
 pub mod input;
 pub mod mudancas;
+pub mod pessoa;
 pub mod referencias;
 pub mod senhas;
+pub mod sms;
+pub mod sms_http;
 pub mod telefones;
 pub mod vipagem;
+pub mod visao;
 
 use crate::api::call::Route;
 
