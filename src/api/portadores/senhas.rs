@@ -271,22 +271,26 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some(e) = refusal(&card) {
         return refuse(&ctx, customer, &card, "senha_recusada", e).await;
     }
-    let _weak = born.map(weak_digits).unwrap_or_default();
+    let weak = born.map(weak_digits).unwrap_or_default();
+    let weak: Vec<&str> = weak.iter().map(String::as_str).collect();
     let outcome = ctx
         .app
         .hsm
-        .pin_change(&PinChangeRequest {
-            card: hsm_card(&card),
-            key: keys.pin_key.clone(),
-            format: 0,
-            pin_block: old,
-            new_pin_block: new,
-            pvk: ctx.app.config.keys.pvk.clone(),
-            reference: PinReference::Pvv {
-                pvv: card.pvv.clone(),
-                pvki: 1,
+        .pin_change_checked(
+            &PinChangeRequest {
+                card: hsm_card(&card),
+                key: keys.pin_key.clone(),
+                format: 0,
+                pin_block: old,
+                new_pin_block: new,
+                pvk: ctx.app.config.keys.pvk.clone(),
+                reference: PinReference::Pvv {
+                    pvv: card.pvv.clone(),
+                    pvki: 1,
+                },
             },
-        })
+            &weak,
+        )
         .await;
     let detail = format!("idCartao={}", card.id);
     let (card_id, seen_pvv) = (card.id, card.pvv.clone());
@@ -326,6 +330,29 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
             )
             .field("senhaAtual");
             refuse(&ctx, customer, &card, "senha_bloqueada", e).await
+        }
+        Err(ClientError::Status {
+            status: Status::WeakPin,
+            message,
+        }) => {
+            // The daemon names the rule (current, repeated, sequence, excluded,
+            // caller_digits); the answer says which in Portuguese, never the PIN.
+            let why = match message.as_str() {
+                m if m.contains("current") => "é igual à senha atual",
+                m if m.contains("repeated") => "repete um só dígito",
+                m if m.contains("sequence") => "é uma sequência de dígitos",
+                m if m.contains("caller_digits") => "é uma data do portador",
+                _ => "está na lista de senhas proibidas",
+            };
+            let mut chk = Checks::new();
+            chk.fail("novaSenha", "weak_pin", format!("senha fraca: {why}"));
+            let mut e = chk
+                .finish()
+                .err()
+                .unwrap_or_else(|| ApiError::internal("no error"));
+            e.code = "weak_pin";
+            e.message = format!("Senha fraca: a nova senha {why}.");
+            Err(e)
         }
         Err(ClientError::Status {
             status: Status::InvalidPinBlock,
