@@ -349,11 +349,13 @@ async fn unblock(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|c| c.id)
         .collect();
     if blocked.is_empty() {
-        if let Some(c) = t
-            .cards
-            .iter()
-            .find(|c| c.status.is_final() && matches!(c.block_code, Some(BlockCode::Type(_))))
-        {
+        // A finally blocked card that was replaced is history, unless named.
+        let named = req.id_cartao.is_given();
+        if let Some(c) = t.cards.iter().find(|c| {
+            c.status.is_final()
+                && matches!(c.block_code, Some(BlockCode::Type(_)))
+                && (named || c.replaced_by.is_none())
+        }) {
             return Err(ApiError::unprocessable(
                 "final_block",
                 format!("Bloqueio definitivo ({}): o cartão não pode ser desbloqueado; um novo cartão é emitido em seu lugar.", block_word(c.block_code)),
