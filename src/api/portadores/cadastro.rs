@@ -28,22 +28,20 @@ use axum::http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::common::document_key;
-use super::contato::{EnderecoReq, Kind, TelefoneReq, check_address, check_phone, check_phones};
-use super::dependentes::{AdicionalReq, MAX_DEPENDENTS, check_adicionais, create_dependents};
+use super::abertura::open;
+use super::adicionais::{Adicional, AdicionalReq, check_adicionais};
+use super::cadastro_pj::conta_pj;
+use super::contato::{TelefoneReq, check_phone, check_phones};
+use super::dependentes::MAX_DEPENDENTS;
 use super::input::{self, Checks, Field, IdText, Text};
-use super::pessoa::{
-    PessoaReq, RefData, check_cpf, check_kinship, check_money, check_past_date, check_person,
-};
+use super::pessoa::{PessoaReq, RefData, check_cpf, check_kinship, check_money, check_person};
 use super::referencias::{operation, ref_data, route};
-use super::telefones::store_phone;
 use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::config::Product;
-use crate::api::domain::br::{self, Cnpj};
+use crate::api::domain::Money;
 use crate::api::domain::emboss::embossed_name;
-use crate::api::domain::{CardKind, CardStatus, Money};
-use crate::api::issuing::{Issued, expiry_in, issue, product_code, today_date};
-use crate::api::store::{Account, Body, NewCard, Records, Reference, StoreError, new_id};
+use crate::api::issuing::today_date;
+use crate::api::store::Reference;
 use crate::handler;
 
 /// A titular's minimum age.
@@ -125,17 +123,17 @@ fn doc_pj() -> Value {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Opening {
+pub(super) struct Opening {
     #[serde(default)]
-    id_loja: Field<IdText>,
+    pub(super) id_loja: Field<IdText>,
     #[serde(default)]
-    limite_rotativo: Field<Value>,
+    pub(super) limite_rotativo: Field<Value>,
     #[serde(default)]
-    id_produto: Field<i64>,
+    pub(super) id_produto: Field<i64>,
     #[serde(default)]
-    dia_vencimento: Field<i64>,
+    pub(super) dia_vencimento: Field<i64>,
     #[serde(default)]
-    telefones: Field<Vec<Field<TelefoneReq>>>,
+    pub(super) telefones: Field<Vec<Field<TelefoneReq>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,39 +164,14 @@ struct ReferenciaReq {
     telefone: Field<TelefoneReq>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ContaPj {
-    #[serde(default)]
-    razao_social: Field<String>,
-    #[serde(default)]
-    nome_fantasia: Field<String>,
-    #[serde(default)]
-    cnpj: Field<String>,
-    #[serde(default)]
-    data_abertura: Field<String>,
-    #[serde(default)]
-    inscricao_estadual: Field<String>,
-    #[serde(default)]
-    email: Field<String>,
-    #[serde(default)]
-    endereco: Field<EnderecoReq>,
-    #[serde(default)]
-    nome_cartao: Field<String>,
-    #[serde(flatten)]
-    abertura: Opening,
-    #[serde(flatten)]
-    outros: Map<String, Value>,
-}
-
 /// What both openings check alike.
-struct Terms {
-    limit: Money,
-    due: i64,
-    product: Product,
+pub(super) struct Terms {
+    pub(super) limit: Money,
+    pub(super) due: i64,
+    pub(super) product: Product,
 }
 
-fn check_terms(chk: &mut Checks, ctx: &Ctx, o: &Opening) -> Option<Terms> {
+pub(super) fn check_terms(chk: &mut Checks, ctx: &Ctx, o: &Opening) -> Option<Terms> {
     if let Some(loja) = chk.id("idLoja", &o.id_loja, false)
         && loja.to_string() != ctx.tenant.as_str()
     {
@@ -237,17 +210,17 @@ fn check_terms(chk: &mut Checks, ctx: &Ctx, o: &Opening) -> Option<Terms> {
 }
 
 /// The parts of a new portador, checked.
-struct NewPortador {
-    tipo: &'static str,
-    documento: String,
-    rg: String,
-    nome: String,
-    nome_cartao: String,
-    body: Value,
-    terms: Terms,
-    phones: Vec<super::contato::Telefone>,
-    references: Vec<Reference>,
-    adicionais: Vec<super::dependentes::Adicional>,
+pub(super) struct NewPortador {
+    pub(super) tipo: &'static str,
+    pub(super) documento: String,
+    pub(super) rg: String,
+    pub(super) nome: String,
+    pub(super) nome_cartao: String,
+    pub(super) body: Value,
+    pub(super) terms: Terms,
+    pub(super) phones: Vec<super::contato::Telefone>,
+    pub(super) references: Vec<Reference>,
+    pub(super) adicionais: Vec<Adicional>,
 }
 
 async fn reference_data(ctx: &Ctx) -> Result<RefData, ApiError> {
@@ -255,7 +228,7 @@ async fn reference_data(ctx: &Ctx) -> Result<RefData, ApiError> {
     ref_data(&mut reader.records()).await
 }
 
-fn mismatch_first(chk: Checks) -> Result<(), ApiError> {
+pub(super) fn mismatch_first(chk: Checks) -> Result<(), ApiError> {
     chk.finish().map_err(|e| {
         if e.invalid.iter().any(|p| p.code == "loja_mismatch") {
             ApiError::new(
@@ -379,240 +352,4 @@ fn check_references(
         }
     }
     out
-}
-
-async fn conta_pj(ctx: Ctx) -> Result<Reply, ApiError> {
-    let req: ContaPj = input::body(&ctx.body, "um objeto")?;
-    let today = today_date();
-    let mut chk = Checks::new();
-    let terms = check_terms(&mut chk, &ctx, &req.abertura);
-    let razao = chk.text("razaoSocial", &req.razao_social, true, Text::printable(150));
-    let fantasia = chk.text(
-        "nomeFantasia",
-        &req.nome_fantasia,
-        false,
-        Text::printable(150),
-    );
-    let cnpj = match chk.text("cnpj", &req.cnpj, true, Text::printable(18)) {
-        Some(c) => Cnpj::parse(&c)
-            .map_err(|_| {
-                chk.fail(
-                    "cnpj",
-                    "check_digits",
-                    "CNPJ com dígitos verificadores inválidos",
-                )
-            })
-            .ok(),
-        None => None,
-    };
-    let opened = check_past_date(&mut chk, "dataAbertura", &req.data_abertura, false, today);
-    let ie = chk.text(
-        "inscricaoEstadual",
-        &req.inscricao_estadual,
-        false,
-        Text {
-            min: 2,
-            max: 14,
-            chars: input::Chars::Alphanumeric,
-        },
-    );
-    let email = chk
-        .text("email", &req.email, false, Text::printable(254))
-        .and_then(|e| {
-            crate::api::domain::contact::email(&e)
-                .map_err(|_| chk.fail("email", "invalid_email", "um e-mail nome@dominio.tld"))
-                .ok()
-        });
-    let address = check_address(&mut chk, "endereco", &req.endereco, Kind::Residencial, true);
-    let shown = chk.text("nomeCartao", &req.nome_cartao, false, Text::printable(26));
-    let phones = check_phones(&mut chk, "telefones", &req.abertura.telefones, 10);
-    mismatch_first(chk)?;
-    let (Some(terms), Some(razao), Some(cnpj)) = (terms, razao, cnpj) else {
-        return Err(ApiError::internal("a checked opening lost a field"));
-    };
-    let mut body = Map::new();
-    body.insert("tipoPessoa".into(), json!("PJ"));
-    body.insert("razaoSocial".into(), json!(razao));
-    body.insert("nome".into(), json!(razao));
-    body.insert("cnpj".into(), json!(cnpj.as_str()));
-    for (k, v) in [
-        ("nomeFantasia", fantasia.clone()),
-        ("dataAbertura", opened.map(|d| d.to_string())),
-        ("inscricaoEstadual", ie),
-        ("email", email),
-    ] {
-        if let Some(v) = v {
-            body.insert(k.into(), json!(v));
-        }
-    }
-    if let Some(a) = address {
-        body.insert("enderecoResidencial".into(), Value::Object(a));
-    }
-    input::keep_others(&mut body, &req.outros);
-    let card_name = embossed_name(shown.as_deref().or(fantasia.as_deref()).unwrap_or(&razao));
-    open(
-        &ctx,
-        NewPortador {
-            tipo: "PJ",
-            documento: cnpj.as_str().to_owned(),
-            rg: String::new(),
-            nome: razao,
-            nome_cartao: card_name,
-            body: Value::Object(body),
-            terms,
-            phones,
-            references: Vec::new(),
-            adicionais: Vec::new(),
-        },
-    )
-    .await
-}
-
-fn exists(field: &str) -> ApiError {
-    ApiError::conflict(
-        "portador_exists",
-        "Já existe um portador com este documento nesta loja.",
-    )
-    .field(field)
-}
-
-async fn open(ctx: &Ctx, o: NewPortador) -> Result<Reply, ApiError> {
-    let field = if o.tipo == "PF" { "cpf" } else { "cnpj" };
-    {
-        let mut reader = ctx.reader().await?;
-        if !reader
-            .records()
-            .portadores_by_document(&o.documento)
-            .await?
-            .is_empty()
-        {
-            return Err(exists(field));
-        }
-    }
-    // The daemon first, outside the transaction: nothing is recorded if a card cannot
-    // be issued.
-    let holder_card = issue(&ctx.app, &o.terms.product).await?;
-    let mut dependent_cards: Vec<Issued> = Vec::with_capacity(o.adicionais.len());
-    for _ in &o.adicionais {
-        dependent_cards.push(issue(&ctx.app, &o.terms.product).await?);
-    }
-    let tenant = ctx.tenant.as_str().to_owned();
-    let kinship = {
-        let mut reader = ctx.reader().await?;
-        reader.records().kinship_degrees().await?
-    };
-    ctx.commit_records(move |mut r| {
-        Box::pin(async move {
-            create(&mut r, &tenant, o, holder_card, dependent_cards, &kinship)
-                .await
-                .map_err(|e| match e.code {
-                    "duplicate" => exists(field),
-                    _ => e,
-                })
-        })
-    })
-    .await
-}
-
-async fn create(
-    r: &mut Records<'_>,
-    tenant: &str,
-    o: NewPortador,
-    card: Issued,
-    dependent_cards: Vec<Issued>,
-    kinship: &[crate::api::store::CodeRow],
-) -> Result<Reply, ApiError> {
-    if !r.portadores_by_document(&o.documento).await?.is_empty() {
-        return Err(ApiError::from(StoreError::Conflict("document".into())));
-    }
-    let t = &o.terms;
-    let customer = r
-        .create_customer(
-            new_id(),
-            &document_key(o.tipo, &o.documento, tenant),
-            &o.nome,
-            &o.body,
-        )
-        .await?;
-    r.index_portador(customer.id, o.tipo, &o.documento, &o.rg, &br::fold(&o.nome))
-        .await?;
-    let account = r
-        .create_account(&Account {
-            id: new_id(),
-            customer_id: customer.id,
-            product: product_code(&t.product),
-            credit_limit: t.limit.minor(),
-            cycle_day: t.due,
-            body: Body(json!({"origem": "portadores", "tipoPessoa": o.tipo})),
-            status: "active".into(),
-            tenant: tenant.to_owned(),
-        })
-        .await?;
-    if t.limit > Money::ZERO {
-        r.record_limit_change(
-            customer.id,
-            account.id,
-            "limiteRotativo",
-            0,
-            t.limit.minor(),
-        )
-        .await?;
-    }
-    let years = t.product.validity_years.unwrap_or(5);
-    let service = t
-        .product
-        .service_code
-        .clone()
-        .unwrap_or_else(|| "201".into());
-    let expiry = expiry_in(years);
-    let holder_card = r
-        .create_card(
-            NewCard {
-                account_id: account.id,
-                customer_id: customer.id,
-                token: card.token,
-                token_version: card.token_version,
-                lookup_token: card.lookup_token,
-                masked_pan: card.masked_pan,
-                kind: CardKind::PhysicalCredit,
-                expiry: expiry.clone(),
-                service_code: service.clone(),
-                pvv: card.pvv,
-                pin_blob: card.pin_blob,
-                body: json!({"embossedName": o.nome_cartao, "origem": "portadores"}),
-                credit_limit: 0,
-            },
-            CardStatus::Active,
-            "create",
-        )
-        .await?;
-    let mut phones = Vec::new();
-    for t in &o.phones {
-        phones.push(store_phone(r, customer.id, t).await?);
-    }
-    for reference in &o.references {
-        r.add_reference(customer.id, reference).await?;
-    }
-    let adicionais = create_dependents(
-        r,
-        customer.id,
-        &account,
-        (years, &service),
-        o.adicionais,
-        dependent_cards,
-        kinship,
-    )
-    .await?;
-    Reply::created(json!({
-        "idPortador": customer.id,
-        "contaCartao": account.id,
-        "idCartao": holder_card.id,
-        "cartaoMascarado": super::common::mask(&holder_card),
-        "numeroManual": format!("CA-{}=", account.id),
-        "nomeCartao": o.nome_cartao,
-        "diaVencimento": t.due,
-        "dataValidade": format!("20{}-{}-01", &expiry[0..2], &expiry[2..4]),
-        "adicionais": adicionais,
-        "telefones": phones,
-    }))
 }

@@ -8,30 +8,39 @@
 //! error of the tree, its unknown paths and methods included, is RFC 9457
 //! problem+json in Portuguese with an English `code` (`Style::ProblemPt`).
 //!
-//! Module map: `input` (typed fields, checks), `pessoa` and `contato` (a person's,
+//! Module map: `input` (typed fields, checks), `regras` (single-field rules), `pessoa`
+//! and `contato` (a person's,
 //! addresses' and phones' rules), `common` (loading a portador: titular or dependent),
 //! `visao` (the views), `ciclo` (the billing cycle), `cadastro` (account opening PF/PJ),
 //! `busca` (lookups), `mudancas` (changes, limits, cycle, product), `bloqueios`,
-//! `vipagem`, `dependentes`, `senhas`, `historico` (history, occurrences,
-//! delinquencies), `telefones`, `sms` and `sms_http` (the outbox, its worker, the HTTP
+//! `vipagem`, `dependentes`, `senhas`, `historico` (history, occurrences),
+//! `inadimplencias` (the billing system's delinquency feed), `telefones`, `sms` and `sms_http` (the outbox, its worker, the HTTP
 //! gateway), `referencias` (reference data and the tree's route helpers).
 
+pub mod abertura;
+pub mod adicionais;
 pub mod bloqueios;
 pub mod busca;
 pub mod cadastro;
+pub mod cadastro_pj;
 pub mod ciclo;
 pub mod common;
+pub mod confirmacao;
 pub mod contato;
 pub mod dependentes;
 pub mod historico;
+pub mod inadimplencias;
 pub mod input;
 pub mod mudancas;
 pub mod pessoa;
 pub mod referencias;
+pub mod regras;
+pub mod senha_sms;
 pub mod senhas;
 pub mod sms;
 pub mod sms_http;
 pub mod telefones;
+pub mod vinculos;
 pub mod vipagem;
 pub mod visao;
 
@@ -48,6 +57,7 @@ pub fn routes() -> Vec<Route> {
     r.extend(dependentes::routes());
     r.extend(senhas::routes());
     r.extend(historico::routes());
+    r.extend(inadimplencias::routes());
     r.extend(telefones::routes());
     r.extend(referencias::routes());
     r

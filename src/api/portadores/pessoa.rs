@@ -22,22 +22,15 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::contato::{EnderecoReq, Kind, TelefoneReq, check_address, check_phone, phone_json};
-use super::input::{Chars, Checks, Field, IdText, Text};
-use crate::api::domain::br::{self, Cpf};
-use crate::api::domain::{Date, Money, contact};
-use crate::api::store::CodeRow;
-
-/// The issuer's reference data a request is checked against.
-#[derive(Debug, Clone, Default)]
-pub struct RefData {
-    /// Education levels.
-    pub education: Vec<CodeRow>,
-    /// Occupations.
-    pub occupations: Vec<CodeRow>,
-    /// Kinship degrees.
-    pub kinship: Vec<CodeRow>,
-}
+use super::contato::{EnderecoReq, Kind, check_address};
+use super::input::{Checks, Field, Text};
+use super::regras::code_row;
+pub use super::regras::{
+    RefData, age, check_birth, check_cpf, check_kinship, check_money, check_past_date,
+};
+use super::vinculos::{ConjugeReq, EstrangeiroReq, PepReq, RgReq, check_rg, check_spouse};
+use crate::api::domain::br;
+use crate::api::domain::{Date, contact};
 
 /// The sexes a record takes.
 pub const SEXOS: [&str; 5] = ["MASCULINO", "FEMININO", "NAO_INFORMADO", "M", "F"];
@@ -125,223 +118,12 @@ pub enum RgField {
     Object(RgReq),
 }
 
-/// An RG document.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RgReq {
-    #[serde(default)]
-    rg: Field<String>,
-    #[serde(default)]
-    data_emissao: Field<String>,
-    #[serde(default)]
-    orgao_emissor: Field<String>,
-    #[serde(default)]
-    unidade_federativa: Field<String>,
-}
-
-/// A spouse.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConjugeReq {
-    #[serde(default)]
-    nome: Field<String>,
-    #[serde(default)]
-    sexo: Field<String>,
-    #[serde(default)]
-    data_nascimento: Field<String>,
-    #[serde(default)]
-    nome_empresa: Field<String>,
-    #[serde(default)]
-    id_profissao: Field<i64>,
-    #[serde(default)]
-    telefone: Field<TelefoneReq>,
-    #[serde(default)]
-    cpf: Field<String>,
-    #[serde(default)]
-    escolaridade: Field<String>,
-    #[serde(default)]
-    rg: Field<RgReq>,
-    #[serde(default)]
-    salario: Field<Value>,
-}
-
-/// A politically exposed person the portador is related to.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct PepReq {
-    #[serde(default)]
-    cpf: Field<String>,
-    #[serde(default)]
-    nome: Field<String>,
-    #[serde(default)]
-    justificativa: Field<String>,
-}
-
-/// A foreigner's origin.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EstrangeiroReq {
-    #[serde(default)]
-    pais_origem: Field<String>,
-    #[serde(default)]
-    documento_pais_origem: Field<String>,
-}
-
-/// Checks a date: `YYYY-MM-DD`, existing, not after `today`.
-pub fn check_past_date(
-    chk: &mut Checks,
-    name: &str,
-    f: &Field<String>,
-    required: bool,
-    today: Date,
-) -> Option<Date> {
-    let t = chk.text(name, f, required, Text::printable(10))?;
-    match Date::parse(&t) {
-        Ok(d) if d <= today => Some(d),
-        Ok(_) => {
-            chk.fail(name, "future_date", "a data não pode ser futura");
-            None
-        }
-        Err(_) => {
-            chk.fail(name, "invalid_date", "uma data AAAA-MM-DD que exista");
-            None
-        }
-    }
-}
-
-/// Years completed between `born` and `today`.
-pub fn age(born: Date, today: Date) -> i32 {
-    let mut years = today.year() - born.year();
-    if (today.month(), today.day()) < (born.month(), born.day()) {
-        years -= 1;
-    }
-    years
-}
-
-/// A birth date of someone `min_age` to 120 years old.
-pub fn check_birth(
-    chk: &mut Checks,
-    name: &str,
-    f: &Field<String>,
-    required: bool,
-    today: Date,
-    min_age: i32,
-) -> Option<Date> {
-    let born = check_past_date(chk, name, f, required, today)?;
-    let years = age(born, today);
-    if years < min_age {
-        chk.fail(
-            name,
-            "too_young",
-            format!("a idade mínima é {min_age} anos"),
-        );
-        return None;
-    }
-    if years > 120 {
-        chk.fail(name, "too_old", "a idade máxima é 120 anos");
-        return None;
-    }
-    Some(born)
-}
-
-/// Checks a CPF field (`required`): 11 digits (punctuation taken) with matching check digits.
-pub fn check_cpf(chk: &mut Checks, name: &str, f: &Field<String>, required: bool) -> Option<Cpf> {
-    let t = chk.text(name, f, required, Text::printable(14))?;
-    let digits: String = t
-        .chars()
-        .filter(|c| !matches!(c, '.' | '-' | ' '))
-        .collect();
-    if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        chk.fail(name, "invalid_format", "11 dígitos (pontuação opcional)");
-        return None;
-    }
-    match Cpf::parse(&digits) {
-        Ok(c) => Some(c),
-        Err(_) => {
-            chk.fail(
-                name,
-                "check_digits",
-                "CPF com dígitos verificadores inválidos",
-            );
-            None
-        }
-    }
-}
-
-/// Checks a money field (number, numeric text, or `{valor}`): exact, 0 to 100,000,000.00.
-pub fn check_money(chk: &mut Checks, name: &str, f: &Field<Value>) -> Option<Money> {
-    let v = f.value()?;
-    let (v, name) = match v.get("valor") {
-        Some(inner) if v.is_object() => (inner, format!("{name}.valor")),
-        _ => (v, name.to_owned()),
-    };
-    match Money::from_json(v) {
-        Ok(m) if m >= Money::ZERO && m <= Money::from_minor(10_000_000_000) => Some(m),
-        Ok(_) => {
-            chk.fail(name, "out_of_range", "de 0 a 100000000.00");
-            None
-        }
-        Err(_) => {
-            chk.fail(
-                name,
-                "invalid_amount",
-                "um valor exato com no máximo 2 casas decimais",
-            );
-            None
-        }
-    }
-}
-
-fn code_row<'a>(
-    rows: &'a [CodeRow],
-    by_id: Option<i64>,
-    by_code: Option<&str>,
-) -> Option<&'a CodeRow> {
-    rows.iter()
-        .find(|r| Some(r.id) == by_id || by_code.is_some_and(|c| r.code.eq_ignore_ascii_case(c)))
-}
-
-fn sexo(chk: &mut Checks, name: &str, f: &Field<String>) -> Option<&'static str> {
+pub(super) fn sexo(chk: &mut Checks, name: &str, f: &Field<String>) -> Option<&'static str> {
     chk.code(name, f, false, &SEXOS).map(|s| match s {
         "M" => "MASCULINO",
         "F" => "FEMININO",
         other => other,
     })
-}
-
-fn check_rg(chk: &mut Checks, name: &str, rg: &RgReq, today: Date) -> Map<String, Value> {
-    let mut out = Map::new();
-    let at = |k: &str| format!("{name}.{k}");
-    let alnum = |min, max| Text {
-        min,
-        max,
-        chars: Chars::Alphanumeric,
-    };
-    if let Some(n) = chk.text(&at("rg"), &rg.rg, true, alnum(1, 20)) {
-        out.insert("rg".into(), json!(n));
-    }
-    if let Some(d) = check_past_date(chk, &at("dataEmissao"), &rg.data_emissao, false, today) {
-        out.insert("dataEmissao".into(), json!(d.to_string()));
-    }
-    if let Some(o) = chk.text(&at("orgaoEmissor"), &rg.orgao_emissor, false, alnum(2, 10)) {
-        out.insert("orgaoEmissor".into(), json!(o.to_ascii_uppercase()));
-    }
-    if let Some(uf) = chk.text(
-        &at("unidadeFederativa"),
-        &rg.unidade_federativa,
-        false,
-        Text::printable(2),
-    ) {
-        if br::valid_uf(&uf.to_ascii_uppercase()) {
-            out.insert("unidadeFederativa".into(), json!(uf.to_ascii_uppercase()));
-        } else {
-            chk.fail(
-                at("unidadeFederativa"),
-                "invalid_uf",
-                "uma das 27 unidades federativas",
-            );
-        }
-    }
-    out
 }
 
 /// Checks the person fields; `new` when the record is being created (name and birth
@@ -565,7 +347,7 @@ pub fn check_person(
     out
 }
 
-fn object<'a, T>(chk: &mut Checks, name: &str, f: &'a Field<T>) -> Option<&'a T> {
+pub(super) fn object<'a, T>(chk: &mut Checks, name: &str, f: &'a Field<T>) -> Option<&'a T> {
     match f {
         Field::Value(v) => Some(v),
         Field::WrongType => {
@@ -574,100 +356,4 @@ fn object<'a, T>(chk: &mut Checks, name: &str, f: &'a Field<T>) -> Option<&'a T>
         }
         _ => None,
     }
-}
-
-fn check_spouse(chk: &mut Checks, c: &ConjugeReq, refs: &RefData, today: Date) -> Value {
-    let mut o = Map::new();
-    if let Some(n) = chk.text("conjuge.nome", &c.nome, true, Text::name(120)) {
-        o.insert("nome".into(), json!(n));
-    }
-    if let Some(s) = sexo(chk, "conjuge.sexo", &c.sexo) {
-        o.insert("sexo".into(), json!(s));
-    }
-    if let Some(d) = check_birth(
-        chk,
-        "conjuge.dataNascimento",
-        &c.data_nascimento,
-        false,
-        today,
-        16,
-    ) {
-        o.insert("dataNascimento".into(), json!(d.to_string()));
-    }
-    if let Some(n) = chk.text(
-        "conjuge.nomeEmpresa",
-        &c.nome_empresa,
-        false,
-        Text::printable(100),
-    ) {
-        o.insert("nomeEmpresa".into(), json!(n));
-    }
-    if let Some(n) = chk.integer("conjuge.idProfissao", &c.id_profissao, false, 1..=9999) {
-        o.insert("idProfissao".into(), json!(n));
-    }
-    if let Some(t) = check_phone(chk, "conjuge.telefone", &c.telefone, false) {
-        o.insert("telefone".into(), phone_json(&t));
-    }
-    if let Some(cpf) = check_cpf(chk, "conjuge.cpf", &c.cpf, false) {
-        o.insert("cpf".into(), json!(cpf.as_str()));
-    }
-    if let Some(e) = chk.text(
-        "conjuge.escolaridade",
-        &c.escolaridade,
-        false,
-        Text::printable(40),
-    ) {
-        match code_row(&refs.education, None, Some(&e)) {
-            Some(row) => {
-                o.insert("escolaridade".into(), json!(row.code));
-            }
-            None => chk.fail(
-                "conjuge.escolaridade",
-                "unknown_reference",
-                "um código de GET /api/v1/portadores/escolaridade",
-            ),
-        }
-    }
-    if let Some(rg) = object(chk, "conjuge.rg", &c.rg) {
-        o.insert(
-            "rg".into(),
-            Value::Object(check_rg(chk, "conjuge.rg", rg, today)),
-        );
-    }
-    if c.salario.is_given()
-        && let Some(m) = check_money(chk, "conjuge.salario", &c.salario)
-    {
-        o.insert("salario".into(), m.to_json());
-    }
-    Value::Object(o)
-}
-
-/// An id or code of the kinship table (`grauParentesco`): its row.
-pub fn check_kinship<'a>(
-    chk: &mut Checks,
-    name: &str,
-    f: &Field<IdText>,
-    refs: &'a RefData,
-) -> Option<&'a CodeRow> {
-    let row = match f {
-        Field::Value(IdText::Number(n)) => code_row(&refs.kinship, Some(*n), None),
-        Field::Value(IdText::Text(t)) => code_row(&refs.kinship, None, Some(t.trim())),
-        Field::WrongType => {
-            chk.wrong_type(name, "um código ou um id");
-            return None;
-        }
-        _ => {
-            chk.required(name);
-            return None;
-        }
-    };
-    if row.is_none() {
-        let codes: Vec<&str> = refs.kinship.iter().map(|r| r.code.as_str()).collect();
-        chk.fail(
-            name,
-            "unknown_reference",
-            format!("um destes: {}", codes.join(", ")),
-        );
-    }
-    row
 }

@@ -32,12 +32,12 @@ use serde_json::{Value, json};
 use super::common::{Portador, from_path, not_the_portadors};
 use super::input::{self, Chars, Checks, Field, IdText, Text};
 use super::referencias::{operation, path_id, route};
-use super::telefones::pin_phone;
+use super::senha_sms::sms;
 use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::domain::{CardStatus, Date, PinStatus};
 use crate::api::issuing::hsm_card;
 use crate::api::store::{Card, Records};
-use crate::client::{ClientError, PinChange, PinChangeRequest, PinDelivery, PinReference};
+use crate::client::{ClientError, PinChange, PinChangeRequest, PinReference};
 use crate::handler;
 use crate::protocol::{Status, Tag};
 
@@ -98,7 +98,7 @@ fn doc_sms() -> Value {
 
 /// The card `id` names among the portador's (a titular's dependents' included), else
 /// its own card in use.
-fn chosen_card(p: &Portador, id: Option<i64>) -> Result<Card, ApiError> {
+pub(super) fn chosen_card(p: &Portador, id: Option<i64>) -> Result<Card, ApiError> {
     let found = match id {
         None => p.main_card().filter(|c| !c.status.is_final()),
         Some(id) => p
@@ -113,7 +113,7 @@ fn chosen_card(p: &Portador, id: Option<i64>) -> Result<Card, ApiError> {
 }
 
 /// Why a card may not use its PIN, if it may not.
-fn refusal(card: &Card) -> Option<ApiError> {
+pub(super) fn refusal(card: &Card) -> Option<ApiError> {
     let (code, msg) = if card.status != CardStatus::Active {
         (
             "card_blocked",
@@ -134,7 +134,7 @@ fn refusal(card: &Card) -> Option<ApiError> {
 }
 
 /// Records the refusal as an occurrence (committed with the answer) and answers it.
-async fn refuse(
+pub(super) async fn refuse(
     ctx: &Ctx,
     customer: i64,
     card: &Card,
@@ -366,79 +366,6 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SmsReq {
-    #[serde(default)]
-    id_cartao: Field<IdText>,
-    #[serde(default)]
-    id_telefone: Field<IdText>,
-}
-
-fn masked_phone(phone: &str) -> String {
-    let n = phone.chars().count();
-    phone
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i >= 5 && i + 4 < n { '*' } else { c })
-        .collect()
-}
-
-async fn sms(ctx: Ctx) -> Result<Reply, ApiError> {
-    let req: SmsReq = if ctx.body.is_null() {
-        input::body(&json!({}), "um objeto")?
-    } else {
-        input::body(&ctx.body, "um objeto")?
-    };
-    let mut chk = Checks::new();
-    let card_id = chk.id("idCartao", &req.id_cartao, false);
-    let phone_id = chk.id("idTelefone", &req.id_telefone, false);
-    chk.finish()?;
-    let (p, card, phone) = {
-        let mut reader = ctx.reader().await?;
-        let mut r = reader.records();
-        let p = from_path(&ctx, &mut r).await?;
-        let card = chosen_card(&p, card_id)?;
-        let phone = pin_phone(&mut r, p.customer.id, phone_id).await?;
-        (p, card, phone)
-    };
-    let customer = p.customer.id;
-    if let Some(e) = refusal(&card) {
-        return refuse(&ctx, customer, &card, "envio_senha_recusado", e).await;
-    }
-    let key = ctx.app.config.sms.delivery_key.clone().ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "sms_unavailable",
-            "O envio de senha por SMS não está configurado ([sms] delivery_key).",
-        )
-    })?;
-    let blob = hex::decode(&card.pin_blob)
-        .map_err(|_| ApiError::internal("stored PIN blob is not hex"))?;
-    let block = ctx
-        .app
-        .hsm
-        .pin_deliver(
-            &hsm_card(&card),
-            &blob,
-            &PinDelivery {
-                key,
-                format: Some(0),
-            },
-        )
-        .await?;
-    let app = std::sync::Arc::clone(&ctx.app);
-    let card_id = card.id;
-    ctx.commit_records(move |mut r| {
-        Box::pin(async move {
-            let id = super::sms::queue_pin(&app, &mut r, customer, card_id, &phone, &block).await?;
-            r.record_occurrence(customer, "senha_enviada_sms", &format!("idCartao={card_id}")).await?;
-            Reply::ok(json!({"idCartao": card_id, "telefone": masked_phone(&phone), "status": "ENFILEIRADO", "idMensagem": id}))
-        })
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +380,5 @@ mod tests {
             ]
         );
         assert!(d.len() <= 8 && d.iter().all(|e| (4..=12).contains(&e.len())));
-        assert_eq!(masked_phone("+5583999990000"), "+5583*****0000");
     }
 }
