@@ -21,7 +21,9 @@ mod api_portadores_common;
 use std::collections::HashSet;
 
 use api::{Api, CLIENT_1, CLIENT_2, Db, System};
-use api_portadores_common::{BASE, cpf, invalid_names, param_code, pf_example, problem};
+use api_portadores_common::{
+    BASE, cpf, invalid_names, param_code, pf_example, problem, query, sent_code,
+};
 use cofre::crypto::cipher::BlockCipher;
 use cofre::crypto::pan::Pan;
 use cofre::crypto::pinblock::{Format, PinBlock, decipher};
@@ -71,26 +73,6 @@ fn clear_pan(sys: &System, token: &str) -> String {
     r.str(Tag::Pan)
 }
 
-fn query<T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>>(
-    sys: &System,
-    sql: &str,
-) -> Vec<T> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        rows
-    })
-}
-
 /// Outbox rows not seen yet: (id, phone, purpose, status, payload).
 fn new_messages(
     sys: &System,
@@ -112,22 +94,6 @@ fn new_messages(
         )
     })
     .collect()
-}
-
-/// The confirmation code in an outbox payload, opened with the facade key.
-fn sent_code(sys: &System, payload: &[u8]) -> String {
-    let key =
-        cofre::api::clients::load_facade_key(Some(&sys.dir.join("api-facade-key.txt"))).unwrap();
-    let seal = cofre::api::http::FacadeSeal::new(&key);
-    use cofre::api::store::AnswerSeal;
-    let text = String::from_utf8(
-        seal.open(std::str::from_utf8(payload).unwrap())
-            .expect("the sealed text opens"),
-    )
-    .unwrap();
-    let code: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
-    assert_eq!(code.len(), 6, "{text}");
-    code
 }
 
 fn pin_under(key_hex: &str, payload: &[u8], pan: &str) -> Option<String> {
@@ -526,6 +492,37 @@ fn dependents(c: &Api, h: &Holder) {
     let dep_id = r.json[0]["id"].as_i64().unwrap();
     let v = c.call("GET", &format!("{BASE}/{dep_id}"), &Value::Null);
     assert_eq!(v.json["cpf"].as_str().unwrap().len(), 11, "{}", v.text);
+    // Items 1 and 2 after dependents added later: the holder's CPF lists them, and
+    // every view of the holder keeps the holder's (replacement) card.
+    let full = c
+        .call("GET", &format!("{BASE}/{}", h.id), &Value::Null)
+        .json;
+    assert_eq!(full["idCartao"], h.card);
+    let masked = full["numeroCartaoTruncado"].as_str().unwrap().to_owned();
+    assert_ne!(v.json["numeroCartaoTruncado"], masked.as_str());
+    let short = c.call(
+        "GET",
+        &format!("{BASE}/simplificado/cpf?cpf={}", h.cpf),
+        &Value::Null,
+    );
+    assert_eq!(short.json["idCartao"], h.card);
+    assert_eq!(short.json["numeroCartaoTruncado"], masked.as_str());
+    let contas = c.call("GET", &format!("{BASE}/contas?cpf={}", h.cpf), &Value::Null);
+    assert_eq!(contas.json[0]["cartaoMascarado"], masked.as_str());
+    let listed = c.call(
+        "GET",
+        &format!("{BASE}/dependentes/cpf?cpf={}", h.cpf),
+        &Value::Null,
+    );
+    let ids: Vec<i64> = listed
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{}", listed.text);
+    assert!(ids.contains(&dep_id), "{}", listed.text);
     // The cap: 9 dependents with a card in use.
     let many: Vec<Value> = (0..8)
         .map(|i| {

@@ -5,7 +5,7 @@
 use rand::RngExt;
 use serde_json::{Value, json};
 
-use crate::api::{Api, Resp};
+use crate::api::{Api, Resp, System};
 
 /// The tree's prefix.
 pub const BASE: &str = "/api/v1/portadores";
@@ -108,4 +108,58 @@ pub fn param_code(r: &Resp, name: &str) -> String {
         .and_then(|a| a.iter().find(|p| p["name"] == name))
         .map(|p| p["code"].as_str().unwrap().to_owned())
         .unwrap_or_else(|| panic!("{name} not listed: {}", r.text))
+}
+
+/// Rows of `sql` on the facade's database.
+pub fn query<T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>>(
+    sys: &System,
+    sql: &str,
+) -> Vec<T> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows
+    })
+}
+
+/// Runs one statement on the facade's database (a test ageing a record, say).
+pub fn execute(sys: &System, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}
+
+/// The confirmation code in an outbox payload, opened with the facade key.
+pub fn sent_code(sys: &System, payload: &[u8]) -> String {
+    let key =
+        cofre::api::clients::load_facade_key(Some(&sys.dir.join("api-facade-key.txt"))).unwrap();
+    let seal = cofre::api::http::FacadeSeal::new(&key);
+    use cofre::api::store::AnswerSeal;
+    let text = String::from_utf8(
+        seal.open(std::str::from_utf8(payload).unwrap())
+            .expect("the sealed text opens"),
+    )
+    .unwrap();
+    let code: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
+    assert_eq!(code.len(), 6, "{text}");
+    code
 }
