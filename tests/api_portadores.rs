@@ -78,6 +78,37 @@ fn get(c: &api::Api, path: &str) -> Value {
     r.json
 }
 
+/// Item 7: one vocabulary in every view: status words in Portuguese capitals
+/// (`ATIVO`, never `active`), masks with `X` (never `*`), no internal snake_case keys.
+fn one_vocabulary(path: &str, v: &Value) {
+    match v {
+        Value::String(s) => {
+            assert!(
+                ![
+                    "active",
+                    "inactive",
+                    "blocked",
+                    "lost",
+                    "stolen",
+                    "cancelled",
+                    "replaced"
+                ]
+                .contains(&s.as_str()),
+                "{path}: internal status word {s}"
+            );
+            assert!(!s.contains('*'), "{path}: another mask {s}");
+        }
+        Value::Array(items) => items.iter().for_each(|i| one_vocabulary(path, i)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                assert!(!k.contains('_'), "{path}: internal key {k}");
+                one_vocabulary(path, x);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn portadores(db: Db) {
     let Some(sys) = System::start("api-portadores", db) else {
         return;
@@ -217,6 +248,17 @@ fn portadores(db: Db) {
     assert_eq!(contas.as_array().unwrap().len(), 1);
     assert_eq!(contas[0]["cartaoMascarado"], masked.as_str());
     assert_eq!(contas[0]["statusCartao"], "ATIVO");
+    for path in [
+        format!("{BASE}/{id}"),
+        format!("{BASE}/simplificado/cpf?cpf={holder_cpf}"),
+        format!("{BASE}/contas?cpf={holder_cpf}"),
+        format!("{BASE}/{id}/dependentes"),
+        format!("{BASE}/dependentes/cpf?cpf={holder_cpf}"),
+        format!("{BASE}/{dep_id}"),
+        format!("{BASE}/{id}/telefones"),
+    ] {
+        one_vocabulary(&path, &get(&c, &path));
+    }
     // A dependent is a portador too: its own CPF and card.
     let dep = get(&c, &format!("{BASE}/{dep_id}"));
     assert_eq!(dep["cpf"], dep_cpf);
@@ -438,9 +480,22 @@ fn portadores_postgres() {
     portadores(Db::Postgres);
 }
 
-// The English detector of `problem` catches English (its positive control).
+// The English detector of `problem` and the vocabulary check catch what they look for
+// (their positive controls).
 #[test]
-fn english_is_caught() {
+fn checks_catch_their_controls() {
+    // The vocabulary check catches an internal word, another mask and a snake_case key.
+    for bad in [
+        json!({"statusCartao": "active"}),
+        json!({"cartaoMascarado": "411111******1111"}),
+        json!([{"account_id": 1}]),
+    ] {
+        assert!(std::panic::catch_unwind(|| one_vocabulary("control", &bad)).is_err());
+    }
+    one_vocabulary(
+        "control",
+        &json!({"statusCartao": "ATIVO", "cartaoMascarado": "411111XXXXXX1111"}),
+    );
     let caught = std::panic::catch_unwind(|| {
         api_portadores_common::assert_english_free(&json!("the card is not active"))
     });

@@ -73,9 +73,18 @@ pub(super) async fn sms(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     let app = std::sync::Arc::clone(&ctx.app);
-    let card_id = card.id;
+    let (card_id, seen_blob) = (card.id, card.pin_blob.clone());
     ctx.commit_records(move |mut r| {
         Box::pin(async move {
+            // The PIN sent is the one read before the daemon call, and the card may
+            // still have it sent: a change or a final block in between wins.
+            let current = r.card(card_id).await?;
+            if current.pin_blob != seen_blob {
+                return Err(ApiError::conflict("card_changed", "A senha do cartão mudou durante a chamada; repita com um novo id de requisição."));
+            }
+            if let Some(e) = refusal(&current) {
+                return Err(e);
+            }
             let id = super::sms::queue_pin(&app, &mut r, customer, card_id, &phone, &block).await?;
             r.record_occurrence(customer, "senha_enviada_sms", &format!("idCartao={card_id}")).await?;
             Reply::ok(json!({"idCartao": card_id, "telefone": masked_phone(&phone), "status": "ENFILEIRADO", "idMensagem": id}))
