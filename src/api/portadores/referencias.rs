@@ -4,7 +4,7 @@
 //! `portador_occupations`, `portador_kinship`), so an issuer edits data, not code;
 //! descriptions keep their accents. Each item is `{id, codigo, descricao}`.
 //!
-//! Also what the other portadores modules share to declare their routes: [`route`]
+//! Also what the other portadores modules share to declare their routes: `route`
 //! (every route of the tree answers errors in Portuguese problem+json), `operation`,
 //! `path_id` and the schemas.
 
