@@ -244,6 +244,31 @@ fn sms(db: Db) {
         );
         assert!(attempts >= 1);
     }
+
+    // Secrecy: neither the database nor the facade's log holds the PAN, the delivered
+    // PIN block, the confirmation text, the PIN-delivery key or the gateway's token.
+    // (The dump plants and finds its own control; the log's control is the retried
+    // 503's warning, which it must hold.)
+    let dump = sys.dump_database();
+    let log = sys.api_log();
+    assert!(
+        log.contains("SMS not delivered yet"),
+        "the log read is the facade's"
+    );
+    let delivered = body["blocoSenha"].as_str().unwrap().to_owned();
+    let code_text = format!("é {code}");
+    for (what, secret) in [
+        ("PAN", pan.as_str()),
+        ("PAN digits 7-15", &pan[6..15]),
+        ("delivered PIN block", delivered.as_str()),
+        ("PIN block under the ZPK", zpk_block.as_str()),
+        ("confirmation text", code_text.as_str()),
+        ("PIN-delivery key", PIN_DELIVERY),
+        ("gateway token", TOKEN),
+    ] {
+        assert!(!dump.contains(secret), "{what} in the database");
+        assert!(!log.contains(secret), "{what} in the facade log");
+    }
 }
 
 #[test]
