@@ -151,15 +151,83 @@ fn render(r: &Response, json: bool) -> String {
         serde_json::Value::Object(map).to_string()
     } else {
         let mut line = r.status_name();
+        let mut table = None;
         for (name, (_, text)) in values {
+            if tag_is_listing(name) {
+                table = Some(listing_table(&text));
+                continue;
+            }
             let quote = text.is_empty() || text.contains([' ', '\n', '"', '=']);
             line.push(' ');
             line.push_str(name);
             line.push('=');
             line.push_str(&if quote { format!("{text:?}") } else { text });
         }
+        if let Some(table) = table {
+            line.push('\n');
+            line.push_str(&table);
+        }
         line
     }
+}
+
+fn tag_is_listing(name: &str) -> bool {
+    name == Tag::Listing.name()
+}
+
+/// Column titles of `key.list`'s table, in the order of the listing's words.
+const LISTING_COLUMNS: [&str; 8] = [
+    "ID",
+    "VERSION",
+    "KIND",
+    "ALGORITHM",
+    "STATUS",
+    "KCV",
+    "EXPORTABLE",
+    "CREATED",
+];
+
+/// `key.list`'s listing (protocol/README.md: `id vN kind algorithm status kcv=X
+/// exportable=B created=T`, one key version a line) as an aligned table with a title
+/// row. A line of another shape is kept as it came, below the table, so nothing the
+/// daemon says is lost.
+fn listing_table(listing: &str) -> String {
+    let mut rows: Vec<Vec<&str>> = vec![LISTING_COLUMNS.to_vec()];
+    let mut other = Vec::new();
+    for line in listing.lines().filter(|l| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let row: Option<Vec<&str>> = (words.len() == LISTING_COLUMNS.len()).then(|| {
+            words
+                .iter()
+                .map(|w| {
+                    ["kcv=", "exportable=", "created="]
+                        .iter()
+                        .find_map(|p| w.strip_prefix(p))
+                        .unwrap_or(w)
+                })
+                .collect()
+        });
+        match row {
+            Some(r) => rows.push(r),
+            None => other.push(line),
+        }
+    }
+    let widths: Vec<usize> = (0..LISTING_COLUMNS.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect();
+    out.extend(other.into_iter().map(str::to_owned));
+    out.join("\n")
 }
 
 fn config(args: &ClientArgs) -> ClientConfig {
@@ -299,7 +367,10 @@ mod tests {
         let (_, r) = Response::decode(buf.split_off(LENGTH_PREFIX)).unwrap();
         assert_eq!(
             render(&r, false),
-            r#"ok kcv=08D7B4 key_version=2 mac=AB01 locked=false listing="a v1 zpk\nb v2""#
+            "ok kcv=08D7B4 key_version=2 mac=AB01 locked=false\n\
+             ID  VERSION  KIND  ALGORITHM  STATUS  KCV  EXPORTABLE  CREATED\n\
+             a v1 zpk\n\
+             b v2"
         );
         let v: serde_json::Value = serde_json::from_str(&render(&r, true)).unwrap();
         assert_eq!(v["status"], "ok");
@@ -307,5 +378,18 @@ mod tests {
         assert_eq!(v["mac"], "AB01");
         assert_eq!(v["locked"], false);
         assert_eq!(v["listing"], "a v1 zpk\nb v2");
+    }
+
+    #[test]
+    fn key_listing_is_a_table() {
+        let listing = "zpk.example v1 zpk tdes active kcv=08D7B4 exportable=true created=2026-11-25T06:46:15Z\n\
+                       dcvv2.example v12 dcvv2 hmac verify-only kcv=FF9212 exportable=false created=2026-11-25T06:46:16Z";
+        assert_eq!(
+            listing_table(listing),
+            "ID             VERSION  KIND   ALGORITHM  STATUS       KCV     EXPORTABLE  CREATED\n\
+             zpk.example    v1       zpk    tdes       active       08D7B4  true        2026-11-25T06:46:15Z\n\
+             dcvv2.example  v12      dcvv2  hmac       verify-only  FF9212  false       2026-11-25T06:46:16Z"
+        );
+        assert_eq!(listing_table(""), LISTING_COLUMNS.join("  "));
     }
 }
