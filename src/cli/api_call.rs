@@ -1,0 +1,683 @@
+//! `cofre api call METHOD PATH [--body JSON|@FILE|-]`: one signed call to the REST
+//! facade, as its clients must make it (`docs/facade.md`, "Request signing"): `POST
+//! /token` with HTTP Basic for a bearer token, then the call with `apikey`,
+//! `X-ClientID`, `Authorization`, `Timestamp`, `X-Client-Request-Id` and `Signature`
+//! ([`crate::api::auth::signature`]). Prints `HTTP <status>` and the answer's body (JSON
+//! pretty-printed).
+//!
+//! Credentials: by default the client `example-client` of `keys-example/api.toml`, its
+//! secret opened from the clients file with the facade key that file names (the INSECURE
+//! example set); `--client` picks another client of that file, or `--api-key` with
+//! `--secret-file` gives them directly (for a client that does not hold the facade key).
+//! The secret is read from files only, never from an argument, and never printed.
+//!
+//! The facade is `--url` (default: `http://` + the configuration's `listen`). An
+//! `https://` URL is served over TLS verified against `--ca` (PEM). A token is asked for
+//! each run (it is not kept on disk: it is a credential for 15 minutes).
+//!
+//! Exit status: 0 for a 1xx-3xx answer, 1 for a 4xx or 5xx answer (its body is printed
+//! all the same), 64 for a bad argument, configuration or credential, 69 when the
+//! facade cannot be reached or answers something that is not HTTP.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use clap::Args;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
+
+use crate::api::auth::{MAX_REQUEST_ID, open_secret, signature};
+use crate::api::clients::{load_facade_key, read_entries};
+use crate::api::config::ApiConfig;
+
+/// Largest answer read (headers and body).
+const MAX_ANSWER: usize = 16 << 20;
+
+const EXIT_HTTP_ERROR: u8 = 1;
+const EXIT_CONFIG: u8 = 64;
+const EXIT_UNAVAILABLE: u8 = 69;
+
+/// Arguments of `cofre api call`.
+#[derive(Debug, Args)]
+pub struct ApiCallArgs {
+    /// HTTP method: GET, POST, PUT, PATCH or DELETE.
+    pub method: String,
+    /// Path and query, e.g. `/customer` or `/api/v1/portadores?cpf=...`.
+    pub path: String,
+    /// The JSON body: inline, `@FILE`, or `-` for standard input.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// The JSON body from a file (same as `--body @FILE`).
+    #[arg(long, conflicts_with = "body")]
+    pub body_file: Option<PathBuf>,
+    /// The facade's configuration: where the clients file and the facade key are, and
+    /// the default address.
+    #[arg(long, default_value = "keys-example/api.toml")]
+    pub config: PathBuf,
+    /// The client (`X-ClientID`) whose credentials sign the call.
+    #[arg(long, default_value = "example-client")]
+    pub client: String,
+    /// The client's api key, with --secret-file: credentials given directly instead of
+    /// read from the clients file.
+    #[arg(long, requires = "secret_file")]
+    pub api_key: Option<String>,
+    /// A file holding the client's secret (with --api-key).
+    #[arg(long, requires = "api_key")]
+    pub secret_file: Option<PathBuf>,
+    /// The facade, `http://host:port` or `https://host:port` (default: the
+    /// configuration's `listen`, over HTTP).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// CA certificate (PEM) that an `https://` facade's certificate must chain to.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Set a field of the body before signing: `PATH=VALUE`, PATH dotted through
+    /// objects (`accountData.customerNumber=0000000000000000001`), VALUE a JSON string.
+    /// Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Print only this field of a successful answer (dotted path; a string printed bare),
+    /// for scripts: `CARD=$(cofre api call ... --get cardNumber)`.
+    #[arg(long, value_name = "PATH")]
+    pub get: Option<String>,
+    /// `X-Client-Request-Id` (1-40 characters; a repeat with the same body replays the
+    /// first answer). Default: a fresh one.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+/// Where the facade is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// Over TLS.
+    pub https: bool,
+    /// `host` (a name or an IP address; IPv6 in brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl BaseUrl {
+    /// Parses `http://host[:port]` or `https://host[:port]`, with no path.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let bad = || format!("--url {url:?}: expected http://host:port or https://host:port");
+        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(bad());
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+            return Err(bad());
+        }
+        let default_port = if https { 443 } else { 80 };
+        let (host, port) = match rest.rfind(':') {
+            Some(i) if !rest[i..].contains(']') => {
+                let port = rest[i + 1..].parse::<u16>().map_err(|_| bad())?;
+                (&rest[..i], port)
+            }
+            _ => (rest, default_port),
+        };
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            https,
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// An answer: status and body.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+/// Parses a whole HTTP/1.1 answer read up to the connection's close. Total: anything
+/// that is not a complete answer is an error naming what is wrong.
+pub fn parse_answer(raw: &[u8]) -> Result<Answer, String> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the answer's headers do not end")?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "the answer's headers are not text")?;
+    let rest = &raw[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let (version, code) = (parts.next().unwrap_or_default(), parts.next());
+    let status = code
+        .filter(|_| version.starts_with("HTTP/1."))
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (100..=599).contains(c))
+        .ok_or_else(|| format!("not an HTTP status line: {status_line:?}"))?;
+    let mut length = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(format!("malformed header line {line:?}"));
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<usize>().map_err(|_| "bad Content-Length")?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        }
+    }
+    let body = if chunked {
+        dechunk(rest)?
+    } else if let Some(n) = length {
+        rest.get(..n)
+            .ok_or("the answer ends before its Content-Length")?
+            .to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(Answer { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("a chunk size line does not end")?;
+        let size_text = std::str::from_utf8(&data[..eol]).map_err(|_| "bad chunk size")?;
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = data.get(..size).ok_or("a chunk ends early")?;
+        out.extend_from_slice(chunk);
+        data = data
+            .get(size..)
+            .and_then(|d| d.strip_prefix(b"\r\n"))
+            .ok_or("a chunk does not end with CRLF")?;
+    }
+}
+
+/// Sets `path` (dotted through objects, made as needed) to the string `value`.
+pub fn set_field(body: &mut serde_json::Value, path: &str, value: &str) -> Result<(), String> {
+    let mut at = body;
+    for name in path.split('.') {
+        if name.is_empty() {
+            return Err(format!("--set {path:?}: empty name in the path"));
+        }
+        if at.is_null() {
+            *at = serde_json::Value::Object(serde_json::Map::new());
+        }
+        at = at
+            .as_object_mut()
+            .ok_or_else(|| format!("--set {path:?}: {name:?} is not inside an object"))?
+            .entry(name)
+            .or_insert(serde_json::Value::Null);
+    }
+    *at = serde_json::Value::String(value.to_owned());
+    Ok(())
+}
+
+/// The value at a dotted path, if there is one.
+pub fn get_field<'a>(body: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.').try_fold(body, |at, name| at.get(name))
+}
+
+/// The body to send, from `--body` (inline, `@FILE`, `-`) or `--body-file`, with the
+/// `--set` fields; checked to be JSON and sent compact, as signed.
+fn read_body(args: &ApiCallArgs) -> Result<Vec<u8>, String> {
+    let text = match (&args.body, &args.body_file) {
+        (None, None) if args.set.is_empty() => return Ok(Vec::new()),
+        (None, None) => b"{}".to_vec(),
+        (_, Some(f)) => {
+            std::fs::read(f).map_err(|e| format!("--body-file {}: {e}", f.display()))?
+        }
+        (Some(b), None) if b == "-" => {
+            let mut v = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut v)
+                .map_err(|e| format!("--body -: standard input: {e}"))?;
+            v
+        }
+        (Some(b), None) => match b.strip_prefix('@') {
+            Some(f) => std::fs::read(f).map_err(|e| format!("--body @{f}: {e}"))?,
+            None => b.clone().into_bytes(),
+        },
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "the body is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    for s in &args.set {
+        let (path, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--set {s:?}: expected PATH=VALUE"))?;
+        set_field(&mut value, path, v)?;
+    }
+    serde_json::to_vec(&value).map_err(|e| e.to_string())
+}
+
+/// The client's id, api key and secret.
+struct Credentials {
+    client_id: String,
+    api_key: String,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+fn credentials(args: &ApiCallArgs, config: &ApiConfig) -> Result<Credentials, String> {
+    if let (Some(api_key), Some(file)) = (&args.api_key, &args.secret_file) {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("--secret-file {}: {e}", file.display()))?,
+        );
+        return Ok(Credentials {
+            client_id: args.client.clone(),
+            api_key: api_key.clone(),
+            secret: Zeroizing::new(text.trim().as_bytes().to_vec()),
+        });
+    }
+    let entry = read_entries(&config.clients)?
+        .into_iter()
+        .find(|e| e.client_id == args.client)
+        .ok_or_else(|| {
+            format!(
+                "no client {:?} in {}",
+                args.client,
+                config.clients.display()
+            )
+        })?;
+    let key = load_facade_key(config.facade_key.as_deref())?;
+    let secret = open_secret(&key, &entry.secret).map_err(|e| e.to_string())?;
+    Ok(Credentials {
+        client_id: entry.client_id,
+        api_key: entry.api_key,
+        secret,
+    })
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Failures: configuration (exit 64) or the exchange (exit 69).
+enum Failure {
+    Config(String),
+    Unavailable(String),
+}
+
+async fn connect(url: &BaseUrl, ca: Option<&PathBuf>) -> Result<Box<dyn Stream>, Failure> {
+    let tls = if url.https {
+        let ca = ca.ok_or_else(|| {
+            Failure::Config("an https:// facade needs --ca (its CA certificate, PEM)".into())
+        })?;
+        let shown = ca.display().to_string();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca)
+            .map_err(|e| Failure::Config(format!("--ca {shown}: {e}")))?
+        {
+            let cert = cert.map_err(|e| Failure::Config(format!("--ca {shown}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Failure::Config(format!("--ca {shown}: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(Failure::Config(format!("--ca {shown}: no certificate")));
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let host = url.host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| Failure::Config(format!("--url host {host:?}: {e}")))?;
+        Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+    } else {
+        None
+    };
+    let tcp = tokio::net::TcpStream::connect(url.authority())
+        .await
+        .map_err(|e| Failure::Unavailable(format!("connect {}: {e}", url.authority())))?;
+    Ok(match tls {
+        Some((connector, name)) => Box::new(
+            connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| Failure::Unavailable(format!("TLS with {}: {e}", url.authority())))?,
+        ),
+        None => Box::new(tcp),
+    })
+}
+
+/// One request on its own connection (`Connection: close`), the answer read to the end.
+async fn exchange(
+    url: &BaseUrl,
+    ca: Option<&PathBuf>,
+    head: &str,
+    body: &[u8],
+) -> Result<Answer, Failure> {
+    let mut stream = connect(url, ca).await?;
+    let unavailable = |e: std::io::Error| Failure::Unavailable(format!("{}: {e}", url.authority()));
+    let mut request = head.as_bytes().to_vec();
+    request.extend_from_slice(body);
+    stream.write_all(&request).await.map_err(unavailable)?;
+    stream.flush().await.map_err(unavailable)?;
+    let mut raw = Vec::new();
+    let read = (&mut stream)
+        .take(MAX_ANSWER as u64 + 1)
+        .read_to_end(&mut raw)
+        .await;
+    // A TLS peer that closes without close_notify still delivered a whole answer.
+    if let Err(e) = read
+        && e.kind() != std::io::ErrorKind::UnexpectedEof
+    {
+        return Err(unavailable(e));
+    }
+    if raw.len() > MAX_ANSWER {
+        return Err(Failure::Unavailable(format!(
+            "the answer is larger than {MAX_ANSWER} bytes"
+        )));
+    }
+    parse_answer(&raw).map_err(Failure::Unavailable)
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+async fn call(args: &ApiCallArgs) -> Result<Answer, Failure> {
+    let method = args.method.to_ascii_uppercase();
+    if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+        return Err(Failure::Config(format!(
+            "method {:?}: one of GET, POST, PUT, PATCH, DELETE",
+            args.method
+        )));
+    }
+    if !args.path.starts_with('/') || args.path.contains([' ', '\r', '\n']) {
+        return Err(Failure::Config(format!(
+            "path {:?}: must start with / and hold no spaces",
+            args.path
+        )));
+    }
+    let body = read_body(args).map_err(Failure::Config)?;
+    let config = ApiConfig::load(&args.config).map_err(Failure::Config)?;
+    let url = match &args.url {
+        Some(u) => BaseUrl::parse(u).map_err(Failure::Config)?,
+        None => BaseUrl {
+            https: false,
+            host: config.listen.ip().to_string(),
+            port: config.listen.port(),
+        },
+    };
+    let url = match url.host.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => BaseUrl {
+            host: format!("[{}]", url.host),
+            ..url
+        },
+        Err(_) => url,
+    };
+    let creds = credentials(args, &config).map_err(Failure::Config)?;
+    let request_id = match &args.request_id {
+        Some(r) if (1..=MAX_REQUEST_ID).contains(&r.len()) && r.is_ascii() => r.clone(),
+        Some(_) => {
+            return Err(Failure::Config(format!(
+                "--request-id: 1 to {MAX_REQUEST_ID} ASCII characters"
+            )));
+        }
+        None => format!("cli-{}-{}", now_ms(), std::process::id()),
+    };
+    let host = url.authority();
+
+    let basic = Zeroizing::new({
+        let mut pair = Zeroizing::new(format!("{}:", creds.api_key).into_bytes());
+        pair.extend_from_slice(&creds.secret);
+        base64::engine::general_purpose::STANDARD.encode(&pair[..])
+    });
+    let form = b"grant_type=client_credentials";
+    let token_head = Zeroizing::new(format!(
+        "POST /token HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        basic.as_str(),
+        form.len()
+    ));
+    let grant = exchange(&url, args.ca.as_ref(), &token_head, form).await?;
+    let token = serde_json::from_slice::<serde_json::Value>(&grant.body)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(str::to_owned))
+        .filter(|_| grant.status == 200)
+        .ok_or_else(|| {
+            Failure::Config(format!(
+                "POST /token answered {} for client {:?}: {}",
+                grant.status,
+                creds.client_id,
+                String::from_utf8_lossy(&grant.body)
+            ))
+        })?;
+    let token = Zeroizing::new(token);
+
+    let timestamp = now_ms().to_string();
+    let sig = signature(
+        &creds.secret,
+        &creds.api_key,
+        &request_id,
+        &timestamp,
+        &body,
+    );
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/json\r\n".to_owned()
+    };
+    let head = Zeroizing::new(format!(
+        "{method} {} HTTP/1.1\r\nHost: {host}\r\napikey: {}\r\nX-ClientID: {}\r\n\
+         Authorization: Bearer {}\r\nTimestamp: {timestamp}\r\nX-Client-Request-Id: {request_id}\r\n\
+         Signature: {sig}\r\n{content}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        args.path,
+        creds.api_key,
+        creds.client_id,
+        token.as_str(),
+        body.len()
+    ));
+    exchange(&url, args.ca.as_ref(), &head, &body).await
+}
+
+/// The answer as printed: `HTTP <status>`, then the body (JSON pretty-printed, anything
+/// else as text).
+pub fn render(answer: &Answer) -> String {
+    let body = match serde_json::from_slice::<serde_json::Value>(&answer.body) {
+        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(&answer.body).into_owned(),
+    };
+    if body.is_empty() {
+        format!("HTTP {}", answer.status)
+    } else {
+        format!("HTTP {}\n{body}", answer.status)
+    }
+}
+
+/// Runs `cofre api call`.
+pub fn run(args: ApiCallArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cofre api call: async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(call(&args)) {
+        Ok(answer) => {
+            let field = args
+                .get
+                .as_ref()
+                .filter(|_| answer.status < 400)
+                .map(|path| {
+                    serde_json::from_slice::<serde_json::Value>(&answer.body)
+                        .ok()
+                        .and_then(|v| get_field(&v, path).cloned())
+                        .ok_or(path)
+                });
+            match field {
+                Some(Ok(serde_json::Value::String(s))) => println!("{s}"),
+                Some(Ok(v)) => println!("{v}"),
+                Some(Err(path)) => {
+                    eprintln!("{}", render(&answer));
+                    eprintln!("cofre api call: the answer has no field {path}");
+                    return ExitCode::from(EXIT_HTTP_ERROR);
+                }
+                None if args.get.is_some() => eprintln!("{}", render(&answer)),
+                None => println!("{}", render(&answer)),
+            }
+            if answer.status >= 400 {
+                ExitCode::from(EXIT_HTTP_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(Failure::Config(e)) => {
+            eprintln!("cofre api call: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Failure::Unavailable(e)) => {
+            eprintln!("cofre api call: {e}");
+            ExitCode::from(EXIT_UNAVAILABLE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        let u = BaseUrl::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            (u.https, u.host.as_str(), u.port),
+            (false, "127.0.0.1", 8080)
+        );
+        let u = BaseUrl::parse("https://facade.example/").unwrap();
+        assert_eq!(
+            (u.https, u.host.as_str(), u.port),
+            (true, "facade.example", 443)
+        );
+        let u = BaseUrl::parse("http://[::1]:8080").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("[::1]", 8080));
+        for bad in [
+            "127.0.0.1:8080",
+            "ftp://x",
+            "http://",
+            "http://h:0",
+            "http://h:99999",
+            "http://h:80/path",
+            "http://user@h",
+            "http://h:x",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn answers_with_length_chunks_or_to_the_end() {
+        let a =
+            parse_answer(b"HTTP/1.1 201 Created\r\ncontent-length: 7\r\n\r\n{\"a\":1}").unwrap();
+        assert_eq!((a.status, a.body.as_slice()), (201, &b"{\"a\":1}"[..]));
+        let a = parse_answer(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4;x=y\r\n\":1}\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(a.body, b"{\"a\":1}");
+        let a = parse_answer(b"HTTP/1.0 404 Not Found\r\n\r\nnope").unwrap();
+        assert_eq!((a.status, a.body.as_slice()), (404, &b"nope"[..]));
+    }
+
+    #[test]
+    fn broken_answers_are_errors_not_panics() {
+        for bad in [
+            &b""[..],
+            b"HTTP/1.1 200 OK\r\n",
+            b"SSH-2.0\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nshort",
+            b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nab",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabXX0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+            b"\xff\xfe\r\n\r\n",
+        ] {
+            assert!(
+                parse_answer(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn fields_set_and_got_by_dotted_path() {
+        let mut body = serde_json::json!({"accountData": {"logo": 1}, "n": 5});
+        set_field(&mut body, "accountData.customerNumber", "0001").unwrap();
+        set_field(&mut body, "new.inner", "x").unwrap();
+        assert_eq!(body["accountData"]["customerNumber"], "0001");
+        assert_eq!(body["accountData"]["logo"], 1);
+        assert_eq!(body["new"]["inner"], "x");
+        assert!(set_field(&mut body, "n.deeper", "x").is_err());
+        assert!(set_field(&mut body, "a..b", "x").is_err());
+        assert_eq!(get_field(&body, "new.inner"), Some(&serde_json::json!("x")));
+        assert_eq!(get_field(&body, "new.none"), None);
+        assert_eq!(get_field(&body, "n.deeper"), None);
+    }
+
+    #[test]
+    fn rendering_pretty_json_or_text() {
+        let a = Answer {
+            status: 200,
+            body: b"{\"b\":[1],\"a\":\"x\"}".to_vec(),
+        };
+        assert_eq!(
+            render(&a),
+            "HTTP 200\n{\n  \"a\": \"x\",\n  \"b\": [\n    1\n  ]\n}"
+        );
+        let a = Answer {
+            status: 204,
+            body: Vec::new(),
+        };
+        assert_eq!(render(&a), "HTTP 204");
+        let a = Answer {
+            status: 502,
+            body: b"bad gateway".to_vec(),
+        };
+        assert_eq!(render(&a), "HTTP 502\nbad gateway");
+    }
+}
