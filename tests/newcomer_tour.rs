@@ -252,6 +252,42 @@ fn readme_tour_runs_as_written() {
         .env("TOUR_OUT", &outputs)
         .output()
         .unwrap();
+    // Direct credentials: the secret comes from a file and is never printed, whether the
+    // facade accepts it or not.
+    let api_call = |secret: &str| {
+        let file = work.join("secret.txt");
+        std::fs::write(&file, secret).unwrap();
+        let out = Command::new(bin)
+            .current_dir(root())
+            .args(["api", "call", "GET", "/openapi.json", "--url"])
+            .arg(format!("http://{api}"))
+            .args(["--client", "example-client", "--api-key", "example-api-key"])
+            .arg("--secret-file")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), all)
+    };
+    let (code, all) = api_call("example-secret-not-for-production");
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        all.starts_with("HTTP 200") && all.contains("\"openapi\""),
+        "{all}"
+    );
+    assert!(!all.contains("example-secret-not-for-production"));
+    let (code, all) = api_call("wrong-secret-of-the-tour");
+    assert_eq!(code, Some(64), "{all}");
+    // Positive control: the captured output is the refusal, naming the client.
+    assert!(
+        all.contains("POST /token answered 401") && all.contains("example-client"),
+        "{all}"
+    );
+    assert!(!all.contains("wrong-secret-of-the-tour"), "{all}");
     drop(up);
     assert!(
         run.status.success(),
