@@ -240,6 +240,26 @@ fn readme_tour_runs_as_written() {
             script.push_str(&format!("grep -qF -- {} {out} || {fail}\n", quote(text)));
         }
     }
+    // Then every other example body that names a card, in its table's order, on the
+    // tour's card: each must answer 2xx.
+    let tour_text = between(&readme, "tour");
+    let mut extra = 0;
+    for (file, method, path) in request_table() {
+        let body = read(&format!("keys-example/requests/{file}"));
+        if tour_text.contains(&file) || !body.contains("\"cardNumber\"") {
+            continue;
+        }
+        let n = steps.len() + extra;
+        extra += 1;
+        let command = format!(
+            "cofre api call {method} {path} --body @keys-example/requests/{file} --set cardNumber=$CARD"
+        );
+        script.push_str(&format!(
+            "{command} >\"$TOUR_OUT/{n}\" 2>&1 || {{ echo {} >&2; cat \"$TOUR_OUT/{n}\" >&2; exit 1; }}\n",
+            quote(&format!("example body failed: {command}"))
+        ));
+    }
+    assert!(extra >= 5, "example bodies run after the tour: {extra}");
     let outputs = work.join("tour-out");
     std::fs::create_dir_all(&outputs).unwrap();
     let run = Command::new("bash")
@@ -307,22 +327,35 @@ fn readme_tour_runs_as_written() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
+/// The rows of `keys-example/requests/README.md`'s table: (file, method, path).
+fn request_table() -> Vec<(String, String, String)> {
+    read("keys-example/requests/README.md")
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                cells[2].to_owned(),
+                cells[3].to_owned(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn example_bodies_match_the_served_openapi_document() {
     let spec = Spec::parse(&read("openapi.json")).unwrap();
-    let table = read("keys-example/requests/README.md");
     let mut checked = BTreeSet::new();
-    for row in table.lines().filter(|l| l.starts_with("| `")) {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let (file, method, path) = (cells[1].trim_matches('`'), cells[2], cells[3]);
+    for (file, method, path) in request_table() {
         let body: serde_json::Value =
             serde_json::from_str(&read(&format!("keys-example/requests/{file}"))).unwrap();
         let schema = spec
-            .request_schema(path, &method.to_ascii_lowercase())
+            .request_schema(&path, &method.to_ascii_lowercase())
             .unwrap_or_else(|| panic!("{method} {path}: no request schema"));
         let violations = spec.validate(schema, &body);
         assert!(violations.is_empty(), "{file}: {violations:?}");
-        checked.insert(file.to_owned());
+        checked.insert(file);
     }
     let files: BTreeSet<String> = std::fs::read_dir(root().join("keys-example/requests"))
         .unwrap()

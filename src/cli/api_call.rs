@@ -520,6 +520,14 @@ pub fn render(answer: &Answer) -> String {
     }
 }
 
+/// Prints a line on standard output; a reader that went away (`| head`) is not an error
+/// worth a panic: the exit status still tells the answer.
+fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
 /// Runs `cofre api call`.
 pub fn run(args: ApiCallArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -545,15 +553,15 @@ pub fn run(args: ApiCallArgs) -> ExitCode {
                         .ok_or(path)
                 });
             match field {
-                Some(Ok(serde_json::Value::String(s))) => println!("{s}"),
-                Some(Ok(v)) => println!("{v}"),
+                Some(Ok(serde_json::Value::String(s))) => print_out(&s),
+                Some(Ok(v)) => print_out(&v.to_string()),
                 Some(Err(path)) => {
                     eprintln!("{}", render(&answer));
                     eprintln!("cofre api call: the answer has no field {path}");
                     return ExitCode::from(EXIT_HTTP_ERROR);
                 }
                 None if args.get.is_some() => eprintln!("{}", render(&answer)),
-                None => println!("{}", render(&answer)),
+                None => print_out(&render(&answer)),
             }
             if answer.status >= 400 {
                 ExitCode::from(EXIT_HTTP_ERROR)
