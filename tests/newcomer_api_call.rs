@@ -73,15 +73,24 @@ fn tls_server() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
                     }
                     assert!(n > 0, "connection closed mid-request");
                 }
-                let first = record.lock().unwrap().is_empty();
+                let text = String::from_utf8_lossy(&request).into_owned();
                 record.lock().unwrap().push(request);
-                let body = if first {
-                    r#"{"access_token":"tok-123","token_type":"Bearer","expires_in":900}"#
+                // As the facade: a token for /token; a token it does not know refused.
+                let (status, body) = if text.starts_with("POST /token ") {
+                    (
+                        "200 OK",
+                        r#"{"access_token":"tok-123","token_type":"Bearer","expires_in":900}"#,
+                    )
+                } else if text.contains("Authorization: Bearer tok-123\r\n") {
+                    ("200 OK", r#"{"customerNumber":"0000000000000000042"}"#)
                 } else {
-                    r#"{"customerNumber":"0000000000000000042"}"#
+                    (
+                        "401 Unauthorized",
+                        r#"{"error":{"type":"APIM","code":"invalid_token","message":"invalid or expired token"}}"#,
+                    )
                 };
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()
                 );
                 tls.write_all(answer.as_bytes()).await.unwrap();
@@ -104,11 +113,21 @@ fn header<'a>(request: &'a str, name: &str) -> &'a str {
 }
 
 fn cofre(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cofre"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap();
+    cofre_with_runtime_dir(args, None)
+}
+
+/// Runs `cofre` with `XDG_RUNTIME_DIR` set to `runtime`, or unset (no token cache).
+fn cofre_with_runtime_dir(
+    args: &[&str],
+    runtime: Option<&std::path::Path>,
+) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cofre"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
+    match runtime {
+        Some(dir) => cmd.env("XDG_RUNTIME_DIR", dir),
+        None => cmd.env_remove("XDG_RUNTIME_DIR"),
+    };
+    let out = cmd.output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -200,4 +219,84 @@ fn a_facade_certificate_from_another_ca_is_refused() {
     let (code, _, err) = cofre(&["api", "call", "GET", "/openapi.json", "--url", &url]);
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("needs --ca"), "{err}");
+}
+
+#[test]
+fn the_token_is_kept_between_runs_and_renewed_when_the_facade_forgets_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (port, seen) = tls_server();
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = pki("ca.pem");
+    let runtime = std::env::temp_dir().join(format!("cofre-runtime-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runtime);
+    std::fs::create_dir_all(&runtime).unwrap();
+    let args = [
+        "api",
+        "call",
+        "GET",
+        "/customer",
+        "--url",
+        &url,
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
+    let paths = || -> Vec<String> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let t = String::from_utf8_lossy(r).into_owned();
+                t.split(' ').take(2).collect::<Vec<_>>().join(" ")
+            })
+            .collect()
+    };
+
+    // First run: a token, then the call; the token is kept, readable by the user alone.
+    let (code, out, err) = cofre_with_runtime_dir(&args, Some(&runtime));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(paths(), ["POST /token", "GET /customer"]);
+    let kept: Vec<_> = std::fs::read_dir(runtime.join("cofre"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let mode = std::fs::metadata(&kept[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(runtime.join("cofre"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+    let text = std::fs::read_to_string(&kept[0]).unwrap();
+    assert!(text.trim_end().ends_with(" tok-123"), "{text}");
+    assert!(!text.contains("example-secret-not-for-production"));
+
+    // Second run: the kept token, no /token.
+    let (code, out, err) = cofre_with_runtime_dir(&args, Some(&runtime));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(paths()[2..], ["GET /customer"]);
+
+    // The facade restarted (it no longer knows the kept token): refused, then a new
+    // token and the call again, which succeeds.
+    let expires = text.split(' ').next().unwrap();
+    std::fs::write(&kept[0], format!("{expires} tok-old\n")).unwrap();
+    let (code, out, err) = cofre_with_runtime_dir(&args, Some(&runtime));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        paths()[3..],
+        ["GET /customer", "POST /token", "GET /customer"]
+    );
+    assert!(
+        std::fs::read_to_string(&kept[0])
+            .unwrap()
+            .contains("tok-123")
+    );
+
+    // --no-token-cache: a token every time.
+    let mut no_cache = args.to_vec();
+    no_cache.push("--no-token-cache");
+    let (code, _, _) = cofre_with_runtime_dir(&no_cache, Some(&runtime));
+    assert_eq!(code, Some(0));
+    assert_eq!(paths()[6..], ["POST /token", "GET /customer"]);
+    let _ = std::fs::remove_dir_all(&runtime);
 }

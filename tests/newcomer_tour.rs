@@ -253,6 +253,8 @@ fn readme_tour_runs_as_written() {
         .env("TOUR_HSM", &hsm)
         .env("TOUR_API", &api)
         .env("TOUR_OUT", &outputs)
+        // No bearer token kept in the user's runtime directory by a test.
+        .env_remove("XDG_RUNTIME_DIR")
         .output()
         .unwrap();
     // Direct credentials: the secret comes from a file and is never printed, whether the
@@ -262,6 +264,7 @@ fn readme_tour_runs_as_written() {
         std::fs::write(&file, secret).unwrap();
         let out = Command::new(bin)
             .current_dir(root())
+            .env_remove("XDG_RUNTIME_DIR")
             .args(["api", "call", "GET", "/openapi.json", "--url"])
             .arg(format!("http://{api}"))
             .args(["--client", "example-client", "--api-key", "example-api-key"])

@@ -93,6 +93,7 @@ fn up(dir: &Path, work: &Path, fresh: bool) -> Up {
 fn add_customer(dir: &Path, up: &Up) -> (Option<i32>, String) {
     let out = Command::new(BIN)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("XDG_RUNTIME_DIR")
         .args(["api", "call", "POST", "/customer", "--config"])
         .arg(dir.join("api.toml"))
         .args(["--url", &format!("http://{}", up.api)])

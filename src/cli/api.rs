@@ -21,7 +21,7 @@ pub enum ApiCommand {
     AddClient(AddClientArgs),
     /// One signed call to a running facade (the example client by default): prints the
     /// status and the JSON answer; exit 1 on 4xx/5xx.
-    Call(super::api_call::ApiCallArgs),
+    Call(Box<super::api_call::ApiCallArgs>),
 }
 
 /// Arguments of `cofre api run`.
@@ -64,7 +64,7 @@ const EXIT_CONFIG: u8 = 64;
 pub fn run(cmd: ApiCommand) -> ExitCode {
     match cmd {
         ApiCommand::Run(args) => run_server(args),
-        ApiCommand::Call(args) => super::api_call::run(args),
+        ApiCommand::Call(args) => super::api_call::run(*args),
         ApiCommand::AddClient(args) => {
             let result = ApiConfig::load(&args.config).and_then(|config| {
                 let key = crate::api::clients::load_facade_key(config.facade_key.as_deref())?;

@@ -12,28 +12,32 @@
 //! The secret is read from files only, never from an argument, and never printed.
 //!
 //! The facade is `--url` (default: `http://` + the configuration's `listen`). An
-//! `https://` URL is served over TLS verified against `--ca` (PEM). A token is asked for
-//! each run (it is not kept on disk: it is a credential for 15 minutes).
+//! `https://` URL is served over TLS verified against `--ca` (PEM). The bearer token is
+//! kept between runs in the user's runtime directory until it expires (`token.rs`; off
+//! with `--no-token-cache`).
 //!
 //! Exit status: 0 for a 1xx-3xx answer, 1 for a 4xx or 5xx answer (its body is printed
 //! all the same), 64 for a bad argument, configuration or credential, 69 when the
 //! facade cannot be reached or answers something that is not HTTP.
 
 mod http;
+mod signed;
+mod token;
 
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use base64::Engine as _;
 use clap::Args;
 use zeroize::Zeroizing;
 
-use crate::api::auth::{MAX_REQUEST_ID, open_secret, signature};
+use crate::api::auth::{MAX_REQUEST_ID, open_secret};
 use crate::api::clients::{load_facade_key, read_entries};
 use crate::api::config::ApiConfig;
+use http::Failure;
 pub use http::{Answer, BaseUrl, parse_answer};
-use http::{Failure, exchange};
+use signed::{Call, answer_code};
+use token::TokenCache;
 
 const EXIT_HTTP_ERROR: u8 = 1;
 const EXIT_CONFIG: u8 = 64;
@@ -82,6 +86,9 @@ pub struct ApiCallArgs {
     /// for scripts: `CARD=$(cofre api call ... --get cardNumber)`.
     #[arg(long, value_name = "PATH")]
     pub get: Option<String>,
+    /// Neither use nor keep a bearer token between runs (see the module comment).
+    #[arg(long)]
+    pub no_token_cache: bool,
     /// `X-Client-Request-Id` (1-40 characters; a repeat with the same body replays the
     /// first answer). Default: a fresh one.
     #[arg(long)]
@@ -236,60 +243,39 @@ async fn call(args: &ApiCallArgs) -> Result<Answer, Failure> {
         }
         None => format!("cli-{}-{}", now_ms(), std::process::id()),
     };
-    let host = url.authority();
-
-    let basic = Zeroizing::new({
-        let mut pair = Zeroizing::new(format!("{}:", creds.api_key).into_bytes());
-        pair.extend_from_slice(&creds.secret);
-        base64::engine::general_purpose::STANDARD.encode(&pair[..])
-    });
-    let form = b"grant_type=client_credentials";
-    let token_head = Zeroizing::new(format!(
-        "POST /token HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        basic.as_str(),
-        form.len()
-    ));
-    let grant = exchange(&url, args.ca.as_ref(), &token_head, form).await?;
-    let token = serde_json::from_slice::<serde_json::Value>(&grant.body)
-        .ok()
-        .and_then(|v| v["access_token"].as_str().map(str::to_owned))
-        .filter(|_| grant.status == 200)
-        .ok_or_else(|| {
-            Failure::Config(format!(
-                "POST /token answered {} for client {:?}: {}",
-                grant.status,
-                creds.client_id,
-                String::from_utf8_lossy(&grant.body)
-            ))
-        })?;
-    let token = Zeroizing::new(token);
-
-    let timestamp = now_ms().to_string();
-    let sig = signature(
-        &creds.secret,
-        &creds.api_key,
-        &request_id,
-        &timestamp,
-        &body,
-    );
-    let content = if body.is_empty() {
-        String::new()
+    let cache = if args.no_token_cache {
+        None
     } else {
-        "Content-Type: application/json\r\n".to_owned()
+        TokenCache::new(&url.authority(), &creds.client_id, &creds.api_key)
     };
-    let head = Zeroizing::new(format!(
-        "{method} {} HTTP/1.1\r\nHost: {host}\r\napikey: {}\r\nX-ClientID: {}\r\n\
-         Authorization: Bearer {}\r\nTimestamp: {timestamp}\r\nX-Client-Request-Id: {request_id}\r\n\
-         Signature: {sig}\r\n{content}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        args.path,
-        creds.api_key,
-        creds.client_id,
-        token.as_str(),
-        body.len()
-    ));
-    exchange(&url, args.ca.as_ref(), &head, &body).await
+    let call = Call {
+        url: &url,
+        ca: args.ca.as_ref(),
+        creds: &creds,
+        method: &method,
+        path: &args.path,
+        request_id: &request_id,
+        body: &body,
+    };
+    if let Some(token) = cache.as_ref().and_then(|c| c.load(now_ms())) {
+        let answer = call.send(&token).await?;
+        if !(answer.status == 401 && answer_code(&answer) == "invalid_token") {
+            return Ok(answer);
+        }
+        // The facade no longer knows the kept token (it restarted): the call was refused
+        // before it ran, so it is sent again with a new token.
+        if let Some(c) = &cache {
+            c.forget();
+        }
+    }
+    let (token, expires_in) = call.token().await?;
+    if let Some(c) = &cache {
+        c.store(
+            &token,
+            now_ms().saturating_add(u128::from(expires_in) * 1000),
+        );
+    }
+    call.send(&token).await
 }
 
 /// The answer as printed: `HTTP <status>`, then the body (JSON pretty-printed, anything
