@@ -10,8 +10,9 @@
 //! operation it is the request's `key` field); `--json` may also come after it.
 //!
 //! Output: the status then `name=value` pairs on one line (bytes in upper-case hex,
-//! values with spaces quoted), or with `--json` one JSON object with `status` and every
-//! field by its name. Exit status: any answer of the daemon is printed, but only `ok`
+//! values with spaces quoted; `key.list`'s listing follows as an aligned table, one key
+//! version a row), or with `--json` one JSON object with `status` and every field by
+//! its name (the listing as the daemon's text). Exit status: any answer of the daemon is printed, but only `ok`
 //! exits 0. Other statuses (`verification_failed` included, so scripts can test a
 //! verification by the exit status) return the line as the error, which the binary
 //! prints on stderr after `cofre: ` and exits 1; so do connection and usage errors.
@@ -163,7 +164,7 @@ fn render(r: &Response, json: bool) -> String {
             line.push('=');
             line.push_str(&if quote { format!("{text:?}") } else { text });
         }
-        if let Some(table) = table {
+        if let Some(table) = table.filter(|t| !t.is_empty()) {
             line.push('\n');
             line.push_str(&table);
         }
@@ -175,58 +176,83 @@ fn tag_is_listing(name: &str) -> bool {
     name == Tag::Listing.name()
 }
 
-/// Column titles of `key.list`'s table, in the order of the listing's words.
-const LISTING_COLUMNS: [&str; 8] = [
-    "ID",
-    "VERSION",
-    "KIND",
-    "ALGORITHM",
-    "STATUS",
-    "KCV",
-    "EXPORTABLE",
-    "CREATED",
-];
-
-/// `key.list`'s listing (protocol/README.md: `id vN kind algorithm status kcv=X
-/// exportable=B created=T`, one key version a line) as an aligned table with a title
-/// row. A line of another shape is kept as it came, below the table, so nothing the
-/// daemon says is lost.
-fn listing_table(listing: &str) -> String {
-    let mut rows: Vec<Vec<&str>> = vec![LISTING_COLUMNS.to_vec()];
-    let mut other = Vec::new();
-    for line in listing.lines().filter(|l| !l.trim().is_empty()) {
+/// `key.list`'s listing (protocol/keys.md: `id vN kind algorithm status` then
+/// `name=value` pairs) as an aligned table with a header line, one key version a row.
+/// Columns are the five positional ones then every `name=` seen, in order of first
+/// appearance (a key without one shows `-`). A line that does not have the five
+/// positional words is kept as it is, after the table.
+fn listing_table(text: &str) -> String {
+    const POSITIONAL: [&str; 5] = ["ID", "VERSION", "KIND", "ALGORITHM", "STATUS"];
+    let mut names: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<(Option<String>, String)>> = Vec::new();
+    let mut other: Vec<&str> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let row: Option<Vec<&str>> = (words.len() == LISTING_COLUMNS.len()).then(|| {
-            words
-                .iter()
-                .map(|w| {
-                    ["kcv=", "exportable=", "created="]
-                        .iter()
-                        .find_map(|p| w.strip_prefix(p))
-                        .unwrap_or(w)
-                })
-                .collect()
-        });
-        match row {
-            Some(r) => rows.push(r),
-            None => other.push(line),
+        if words.len() < POSITIONAL.len() {
+            other.push(line);
+            continue;
         }
+        let mut row: Vec<(Option<String>, String)> = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            match w.split_once('=').filter(|_| i >= POSITIONAL.len()) {
+                Some((n, v)) => {
+                    let n = n.to_uppercase();
+                    if !names.contains(&n) {
+                        names.push(n.clone());
+                    }
+                    row.push((Some(n), v.to_owned()));
+                }
+                None if i == 1 => row.push((None, w.trim_start_matches('v').to_owned())),
+                None => row.push((None, (*w).to_owned())),
+            }
+        }
+        rows.push(row);
     }
-    let widths: Vec<usize> = (0..LISTING_COLUMNS.len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out: Vec<String> = rows
+    if rows.is_empty() {
+        return other.join("\n");
+    }
+    let header: Vec<String> = POSITIONAL
         .iter()
-        .map(|r| {
-            let cells: Vec<String> = r
+        .map(|s| (*s).to_owned())
+        .chain(names.iter().cloned())
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut out: Vec<String> = row
                 .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
+                .filter(|(n, _)| n.is_none())
+                .map(|(_, v)| v.clone())
                 .collect();
-            cells.join("  ").trim_end().to_owned()
+            out.resize(POSITIONAL.len(), String::new());
+            for n in &names {
+                let v = row.iter().find(|(k, _)| k.as_ref() == Some(n));
+                out.push(v.map_or_else(|| "-".to_owned(), |(_, v)| v.clone()));
+            }
+            out
         })
         .collect();
-    out.extend(other.into_iter().map(str::to_owned));
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            std::iter::once(&header)
+                .chain(&cells)
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out: Vec<String> = std::iter::once(&header)
+        .chain(&cells)
+        .map(|r| {
+            let padded: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(s, w)| format!("{s:<w$}"))
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        })
+        .collect();
+    out.extend(other.iter().map(|l| (*l).to_owned()));
     out.join("\n")
 }
 
@@ -361,35 +387,46 @@ mod tests {
                 .u32(Tag::KeyVersion, 2)
                 .bytes(Tag::Mac, &[0xAB, 0x01])
                 .bool(Tag::Locked, false)
-                .str(Tag::Listing, "a v1 zpk\nb v2");
+                .str(Tag::Reason, "a b=c");
         })
         .unwrap();
         let (_, r) = Response::decode(buf.split_off(LENGTH_PREFIX)).unwrap();
         assert_eq!(
             render(&r, false),
-            "ok kcv=08D7B4 key_version=2 mac=AB01 locked=false\n\
-             ID  VERSION  KIND  ALGORITHM  STATUS  KCV  EXPORTABLE  CREATED\n\
-             a v1 zpk\n\
-             b v2"
+            r#"ok kcv=08D7B4 key_version=2 mac=AB01 locked=false reason="a b=c""#
         );
         let v: serde_json::Value = serde_json::from_str(&render(&r, true)).unwrap();
         assert_eq!(v["status"], "ok");
         assert_eq!(v["key_version"], 2);
         assert_eq!(v["mac"], "AB01");
         assert_eq!(v["locked"], false);
-        assert_eq!(v["listing"], "a v1 zpk\nb v2");
+        assert_eq!(v["reason"], "a b=c");
     }
 
+    /// key.list as the daemon writes it (protocol/keys.md) prints as an aligned table.
     #[test]
-    fn key_listing_is_a_table() {
+    fn key_listing_renders_as_a_table() {
         let listing = "zpk.example v1 zpk tdes active kcv=08D7B4 exportable=true created=2026-11-25T06:46:15Z\n\
-                       dcvv2.example v12 dcvv2 hmac verify-only kcv=FF9212 exportable=false created=2026-11-25T06:46:16Z";
-        assert_eq!(
-            listing_table(listing),
-            "ID             VERSION  KIND   ALGORITHM  STATUS       KCV     EXPORTABLE  CREATED\n\
-             zpk.example    v1       zpk    tdes       active       08D7B4  true        2026-11-25T06:46:15Z\n\
-             dcvv2.example  v12      dcvv2  hmac       verify-only  FF9212  false       2026-11-25T06:46:16Z"
-        );
-        assert_eq!(listing_table(""), LISTING_COLUMNS.join("  "));
+            mac.iso8583 v12 mac tdes verify-only kcv=A1B2C3 exportable=false created=2026-11-26T00:00:00Z mac_min_length=4\n\
+            odd";
+        let mut buf = Vec::new();
+        encode_response(&mut buf, 0x0060, 1, Status::Ok, |w| {
+            w.str(Tag::Listing, listing);
+        })
+        .unwrap();
+        let (_, r) = Response::decode(buf.split_off(LENGTH_PREFIX)).unwrap();
+        let expect = [
+            "ok",
+            "ID           VERSION  KIND  ALGORITHM  STATUS       KCV     EXPORTABLE  CREATED               MAC_MIN_LENGTH",
+            "zpk.example  1        zpk   tdes       active       08D7B4  true        2026-11-25T06:46:15Z  -",
+            "mac.iso8583  12       mac   tdes       verify-only  A1B2C3  false       2026-11-26T00:00:00Z  4",
+            "odd",
+        ];
+        assert_eq!(render(&r, false), expect.join("\n"));
+        // JSON keeps the daemon's text as it is.
+        let v: serde_json::Value = serde_json::from_str(&render(&r, true)).unwrap();
+        assert_eq!(v["listing"], listing);
+        // An empty store: the status alone.
+        assert_eq!(listing_table(""), "");
     }
 }
