@@ -13,6 +13,8 @@
 
 use serde_json::Value;
 
+use super::Invalid;
+
 fn strip(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, '.' | '-' | '/' | ' '))
@@ -33,6 +35,56 @@ pub fn cpf(s: &str) -> Option<String> {
         }
     }
     Some(t)
+}
+
+/// A CPF whose check digits match: its 11 digits, without formatting.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cpf(String);
+
+impl Cpf {
+    /// Parses a CPF (formatting `.`, `-`, `/` and spaces allowed).
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        cpf(text)
+            .map(Self)
+            .ok_or(Invalid("a CPF is 11 digits whose check digits match"))
+    }
+
+    /// The 11 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+// A document number is personal data: Debug shows its last two digits only.
+impl std::fmt::Debug for Cpf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cpf(*********{})", self.0.get(9..).unwrap_or(""))
+    }
+}
+
+/// A CNPJ whose check digits match: its 14 characters (upper case), without formatting;
+/// numeric or the 2026 alphanumeric form.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cnpj(String);
+
+impl Cnpj {
+    /// Parses a CNPJ (formatting `.`, `-`, `/` and spaces allowed; letters in any case).
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        cnpj(text)
+            .map(Self)
+            .ok_or(Invalid("a CNPJ is 14 characters whose check digits match"))
+    }
+
+    /// The 14 characters.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Cnpj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cnpj(************{})", self.0.get(12..).unwrap_or(""))
+    }
 }
 
 /// Whether a CPF is valid.
@@ -212,6 +264,20 @@ mod tests {
         assert!(!valid_cpf("5299822472a"));
         // The cardholder API document's example CPF does not pass the check digits.
         assert!(!valid_cpf("45678920300"));
+    }
+
+    #[test]
+    fn document_newtypes() {
+        let c = Cpf::parse("529.982.247-25").unwrap();
+        assert_eq!(c.as_str(), "52998224725");
+        assert_eq!(format!("{c:?}"), "Cpf(*********25)");
+        assert!(Cpf::parse("52998224726").is_err());
+        assert!(Cpf::parse("").is_err());
+        let j = Cnpj::parse("12.abc.345/01de-35").unwrap();
+        assert_eq!(j.as_str(), "12ABC34501DE35");
+        assert!(!format!("{j:?}").contains("ABC"));
+        assert!(Cnpj::parse("12ABC34501DE36").is_err());
+        assert!(Cnpj::parse("é").is_err());
     }
 
     #[test]
