@@ -189,10 +189,19 @@ fn card_ops(db: Db) {
     r.expect(200).check("PUT", "/cards/credit-limit");
     assert_eq!(r.json["creditLimit"], 1234.5);
     assert_eq!(card_column(&sys, &card, "credit_limit"), "123450");
-    for bad in [json!(-1), json!(1e14)] {
-        let r = limit(bad);
+    // A negative limit is out of range; more than two decimals or past the maximum
+    // (100,000,000,000.00) is not an exact amount: refused, never rounded.
+    for (bad, code) in [
+        (json!(-1), "limit_out_of_range"),
+        (json!(1e14), "invalid_amount"),
+        (json!(0.001), "invalid_amount"),
+        (json!(1234.567), "invalid_amount"),
+        (json!(100000000000.001), "invalid_amount"),
+        (json!(100000000000.01), "limit_out_of_range"),
+    ] {
+        let r = limit(bad.clone());
         r.expect(422);
-        assert_eq!(r.code(), "limit_out_of_range");
+        assert_eq!(r.code(), code, "{bad}");
         assert_eq!(r.json["error"]["field"], "/creditLimit");
     }
     assert_eq!(card_column(&sys, &card, "credit_limit"), "123450");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::api::domain::Organization;
 use crate::client::ClientConfig;
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +256,11 @@ impl ApiConfig {
                 ..b
             }),
         })
+    }
+
+    /// Whether `org` is a configured organization (one of the products').
+    pub fn organization_known(&self, org: Organization) -> bool {
+        self.products.iter().any(|p| p.organization == org.0)
     }
 
     /// The product of an organization and logo; with no logo, the organization's first.

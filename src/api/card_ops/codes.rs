@@ -8,16 +8,23 @@ use serde_json::{Value, json};
 
 use super::{card_at, key_association, rfc3339, usable};
 use crate::api::call::{ApiError, Ctx, Reply};
+use crate::api::domain::processor::{CardCodes, DynamicValues};
 use crate::api::issuing::{card_number, hsm_card};
 use crate::api::store::Card;
 use crate::client::{Dcvv2Moment, Dcvv2Request};
 use crate::protocol::Tag;
 
-pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn security_codes(ctx: Ctx, req: CardCodes) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
-    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    let card = card_at(
+        &ctx,
+        &mut reader.records(),
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
     drop(reader);
-    let ka = key_association(&ctx, "/keyAssociation")?;
+    let ka = key_association(&ctx, &req.key_association, "/keyAssociation")?;
     let blob = if card.pin_blob.is_empty() {
         None
     } else {
@@ -61,17 +68,23 @@ fn account_type(card: &Card) -> &'static str {
     card.kind.account_type()
 }
 
-pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn dynamic_values(ctx: Ctx, req: DynamicValues) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
-    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    let card = card_at(
+        &ctx,
+        &mut reader.records(),
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
     drop(reader);
-    key_association(&ctx, "/keyAssociation")?;
+    key_association(&ctx, &req.key_association, "/keyAssociation")?;
     let hcard = hsm_card(&card);
     let mut out = json!({
         "cardNumber": card_number(&card),
         "accountType": account_type(&card),
     });
-    if ctx.at("/disableDCVV2").as_str() == Some("Y") {
+    if req.disable_dcvv2 == "Y" {
         ctx.app.hsm.dcvv2_set(&hcard, false).await?;
         if card.dcvv2 == DcvvState::Off {
             return Reply::ok(out);
