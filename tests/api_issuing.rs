@@ -326,7 +326,7 @@ fn refusals(sys: &System, c: &Api, customer: &str, account: &str) {
     );
     for (limit, code) in [
         (json!(-1), "limit_out_of_range"),
-        (json!(1.0e12), "limit_out_of_range"),
+        (json!(1.0e12), "invalid_amount"),
         (json!(1.0e300), "invalid_amount"),
         (json!(0.001), "invalid_amount"),
         (json!(1234.567), "invalid_amount"),

@@ -52,6 +52,10 @@ pub struct AddClientArgs {
     /// The tenant (issuer / store, `idLoja`) whose records the client sees.
     #[arg(long)]
     pub tenant: String,
+    /// The Common Name of the TLS client certificate the client must call with (mutual
+    /// TLS; needs `tls.client_ca` in the configuration).
+    #[arg(long)]
+    pub tls_identity: Option<String>,
 }
 
 const EXIT_CONFIG: u8 = 64;
@@ -68,6 +72,7 @@ pub fn run(cmd: ApiCommand) -> ExitCode {
                     &key,
                     &args.client_id,
                     &args.tenant,
+                    args.tls_identity.as_deref(),
                 )
             });
             match result {
@@ -112,6 +117,13 @@ pub fn run_server(args: ApiRunArgs) -> ExitCode {
     if let Some(h) = args.hsm {
         config.hsm.addresses = vec![h];
     }
+    let config = match config.check_listen() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cofre api: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -132,7 +144,14 @@ pub fn run_server(args: ApiRunArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        match crate::api::http::server::serve(app).await {
+        let tls = match crate::api::http::server::tls(&app) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cofre api: bad configuration: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        match crate::api::http::server::serve(app, tls).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cofre api: {e}");

@@ -1,6 +1,6 @@
 //! `cofre up`: the whole system on the INSECURE example keys, for a laptop: the daemon on
 //! `keys-example/hsm.toml` (127.0.0.1:7300, metrics on :7301) and the REST facade on
-//! `keys-example/api.toml` (http://127.0.0.1:8080, SQLite file `keys-example/state/api.db`,
+//! `keys-example/api.toml` (https://127.0.0.1:8443, SQLite file `keys-example/state/api.db`,
 //! created on first start). Prints where each listens; Ctrl-C (or SIGTERM) stops both.
 
 use std::net::SocketAddr;
