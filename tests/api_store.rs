@@ -440,15 +440,32 @@ fn postgres_url() -> Option<String> {
     }
 }
 
+/// Creates an empty database on the server of `url` and returns its URL.
+async fn fresh_database(url: &str) -> String {
+    let name = format!("cofre_store_{}_{}", std::process::id(), unique());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let base = url.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
 #[tokio::test]
 #[cfg_attr(
     skip_postgres,
     ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
 )]
 async fn postgres_store() {
-    let Some(url) = postgres_url() else {
+    let Some(server) = postgres_url() else {
         return;
     };
+    // A database of its own: the server's base database may carry another checkout's
+    // migrations, and the check must not depend on what ran there before.
+    let url = fresh_database(&server).await;
     let store = Store::open(&url, seal()).await.unwrap();
     exercise(&store).await;
     store.close().await;

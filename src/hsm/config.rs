@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::pin_policy::{MAX_EXCLUDED, PinPolicy};
 use crate::protocol::{ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME, REQUEST_HEADER_LEN};
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,52 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     lockout: LockoutFile,
+    #[serde(default)]
+    pin_policy: PinPolicyFile,
+    #[serde(default)]
+    pin_delivery_transport_keys: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinPolicyFile {
+    enabled: Option<bool>,
+    current_pin: Option<bool>,
+    repeated_digits: Option<bool>,
+    sequences: Option<bool>,
+    caller_digits: Option<bool>,
+    #[serde(default)]
+    excluded: Vec<String>,
+}
+
+impl PinPolicyFile {
+    /// The policy, with its bounds checked (each error names the setting).
+    fn policy(self) -> Result<PinPolicy, String> {
+        if self.excluded.len() > MAX_EXCLUDED {
+            return Err(format!(
+                "pin_policy.excluded has {} entries (at most {MAX_EXCLUDED})",
+                self.excluded.len()
+            ));
+        }
+        if let Some(bad) = self
+            .excluded
+            .iter()
+            .find(|e| !(4..=12).contains(&e.len()) || !e.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!(
+                "pin_policy.excluded entry {bad:?} is not a PIN of 4 to 12 digits"
+            ));
+        }
+        let d = PinPolicy::default();
+        Ok(PinPolicy {
+            enabled: self.enabled.unwrap_or(d.enabled),
+            current: self.current_pin.unwrap_or(d.current),
+            repeated: self.repeated_digits.unwrap_or(d.repeated),
+            sequences: self.sequences.unwrap_or(d.sequences),
+            caller_digits: self.caller_digits.unwrap_or(d.caller_digits),
+            excluded: self.excluded.into_iter().collect(),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +282,12 @@ pub struct HsmConfig {
     pub state_dir: PathBuf,
     /// Lockout settings.
     pub lockout: Lockout,
+    /// The weak-PIN policy.
+    pub pin_policy: PinPolicy,
+    /// Whether PIN delivery (`pin.deliver`, `pin.generate` with `delivery_key`) also
+    /// accepts a transport key, the kind that protects security codes and the bureau's
+    /// file, besides a `pin-delivery` key: a migration switch, off by default.
+    pub pin_delivery_transport_keys: bool,
 }
 
 fn duration(
@@ -382,6 +435,8 @@ impl HsmConfig {
             limits,
             state_dir: path(f.state_dir),
             lockout,
+            pin_policy: f.pin_policy.policy()?,
+            pin_delivery_transport_keys: f.pin_delivery_transport_keys.unwrap_or(false),
         })
     }
 

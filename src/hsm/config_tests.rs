@@ -98,3 +98,50 @@ fn limits_outside_their_bounds_name_the_setting_and_the_bound() {
         (Duration::from_secs(5), 256, 65536)
     );
 }
+
+#[test]
+fn the_pin_policy_is_on_by_default_and_its_bounds_are_named() {
+    let base = include_str!("../../keys-example/hsm.toml");
+    let c = HsmConfig::parse(base, Path::new("/x")).unwrap();
+    assert!(c.pin_policy.enabled && c.pin_policy.repeated && c.pin_policy.caller_digits);
+    assert!(c.pin_policy.excluded.contains("2580"));
+    let prod = HsmConfig::parse(include_str!("../../systemd/hsm.toml"), Path::new("/")).unwrap();
+    assert_eq!(
+        prod.pin_policy,
+        crate::hsm::pin_policy::PinPolicy {
+            excluded: c.pin_policy.excluded.clone(),
+            ..Default::default()
+        },
+        "production has every rule on"
+    );
+    let without = base.split("[pin_policy]").next().unwrap().to_owned();
+    let c = HsmConfig::parse(&without, Path::new("/x")).unwrap();
+    assert_eq!(c.pin_policy, crate::hsm::pin_policy::PinPolicy::default());
+    let with = |extra: &str| {
+        HsmConfig::parse(
+            &format!("{without}\n[pin_policy]\n{extra}\n"),
+            Path::new("/x"),
+        )
+    };
+    let many: Vec<String> = (0..1001).map(|n| format!("\"{:04}\"", n + 1000)).collect();
+    assert_eq!(
+        with(&format!("excluded = [{}]", many.join(","))).unwrap_err(),
+        "pin_policy.excluded has 1001 entries (at most 1000)"
+    );
+    let thousand = &many[..1000];
+    assert_eq!(
+        with(&format!("excluded = [{}]", thousand.join(",")))
+            .unwrap()
+            .pin_policy
+            .excluded
+            .len(),
+        1000
+    );
+    for bad in ["\"123\"", "\"12a4\"", "\"1234567890123\"", "\"\""] {
+        let e = with(&format!("excluded = [{bad}]")).unwrap_err();
+        assert!(e.contains("pin_policy.excluded entry"), "{e}");
+    }
+    assert!(with("sequence = true").unwrap_err().contains("sequence"));
+    let off = with("enabled = false").unwrap();
+    assert!(!off.pin_policy.enabled);
+}

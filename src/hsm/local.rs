@@ -29,6 +29,7 @@ pub async fn execute(
     let ctx = Ctx {
         ring: &ring,
         secrets: &shared.secrets,
+        config: &shared.config,
         role,
         now_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub counters: super::counters::CounterMetrics,
     /// 1 while the brute-force guard is tripped.
     pub guard_alert: IntGauge,
+    /// New PINs refused by the weak-PIN policy, by rule (`current`, `repeated`, ...).
+    pub weak_pins: IntCounterVec,
     handles: Arc<Handles>,
 }
 
@@ -175,7 +177,18 @@ impl Metrics {
                 "1 while PIN failures per minute across all cards are over the configured rate",
             ),
         )?;
+        let weak_pins = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cofre_weak_pins_total",
+                    "New PINs refused by the weak-PIN policy, by rule",
+                ),
+                &["rule"],
+            ),
+        )?;
         Ok(Self {
+            weak_pins,
             handles: Arc::new(Handles::new()),
             counters,
             guard_alert,

@@ -5,7 +5,7 @@
 //!
 //! Operations (`--operation`, default all, in this order):
 //! * `issue`: customer + account + embosser card, three signed calls per flow; its
-//!   `--cards` flows (at least 10,000 by default) are the data set of the others;
+//!   `--api-cards` flows (at least 10,000 by default) are the data set of the others;
 //! * `pan-lookup`: `card-pan-l8v2` (function C) of a random card;
 //! * `pin-validation`: a random active card's PIN, ISO format 0 under the example ZPK,
 //!   with `--wrong-pins` percent of wrong PINs (answered `422 invalid_pin`, counted as
@@ -42,9 +42,10 @@ pub struct ApiBenchArgs {
     /// Load the REST facade instead of the daemon (with --spawn: starts both).
     #[arg(long)]
     pub api: bool,
-    /// Cards issued by the `issue` operation (the data set of the others).
+    /// Cards issued by the `issue` operation (the data set of the others); the daemon
+    /// bench's `--cards` is a different data set.
     #[arg(long, default_value_t = 10_000)]
-    pub cards: usize,
+    pub api_cards: usize,
     /// Cards of the `mass-issue` request.
     #[arg(long, default_value_t = 100_000)]
     pub mass_cards: u64,
@@ -150,7 +151,7 @@ pub fn run(common: &Common, args: &ApiBenchArgs) -> Result<String, String> {
             tls,
         };
         // The data set: `issue` is always run (timed only when asked for).
-        let (mut report, cards) = issue(&target, args.cards).await?;
+        let (mut report, cards) = issue(&target, args.api_cards).await?;
         if names.contains(&"issue") {
             out.push(report.line("issue", db_kind, common.json));
         }

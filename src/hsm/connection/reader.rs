@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::super::counters::Decided;
 use super::super::keyring::KeyRing;
+use super::super::metrics::Metrics;
 use super::super::ops::{self, Ctx, OpError, OpResult, counted};
 use super::super::policy::{Policy, Role};
 use super::super::state::Shared;
@@ -186,6 +187,7 @@ impl Reader {
         let ctx = Ctx {
             ring: &batch.ring,
             secrets: &self.shared.secrets,
+            config: &self.shared.config,
             role,
             now_unix: batch.now_unix,
             uptime: batch.uptime,
@@ -200,7 +202,7 @@ impl Reader {
                     ops::authorise_keys(role, &f, op)?;
                     ops::execute(&ctx, op, &f, w)
                 });
-            finish(w, r)
+            finish(w, r, &self.shared.metrics)
         });
         batch.pending.frames += 1;
         self.shared.metrics.record(Some(op), status, batch.read_at);
@@ -229,7 +231,7 @@ impl Reader {
                             ops::authorise_keys(&role, &f, op)?;
                             ops::admin::execute(&shared, &identity, op, &f, w)
                         });
-                    finish(w, r)
+                    finish(w, r, &shared.metrics)
                 });
                 shared.metrics.record(Some(op), status, started);
                 if status == Status::Ok {
@@ -304,7 +306,7 @@ impl Reader {
                 let status = respond(&mut out.buf, op.code(), id, |w| {
                     w.encoded(fields);
                     let r = counted::answer(computed, then, decided, w);
-                    finish(w, r)
+                    finish(w, r, &self.shared.metrics)
                 });
                 out.frames += 1;
                 shared.metrics.record(Some(op), status, read_at);
@@ -321,7 +323,7 @@ impl Reader {
                     let status = respond(&mut frame, op.code(), id, |w| {
                         w.encoded(&fields);
                         let r = counted::answer(computed, then, decided, w);
-                        finish(w, r)
+                        finish(w, r, &shared.metrics)
                     });
                     shared.metrics.record(Some(op), status, read_at);
                     outbox.send(frame, 1).await;
@@ -335,17 +337,20 @@ impl Reader {
         let fields = &out.scratch;
         let status = respond(&mut out.buf, op.code(), id, |w| {
             w.encoded(fields);
-            finish(w, r)
+            finish(w, r, &self.shared.metrics)
         });
         out.frames += 1;
         self.shared.metrics.record(Some(op), status, read_at);
     }
 }
 
-fn finish(w: &mut FieldsWriter<'_>, r: Result<(), OpError>) -> Status {
+fn finish(w: &mut FieldsWriter<'_>, r: Result<(), OpError>, metrics: &Metrics) -> Status {
     match r {
         Ok(()) => Status::Ok,
         Err(e) => {
+            if let (Status::WeakPin, Some(rule)) = (e.status, e.reason) {
+                metrics.weak_pins.with_label_values(&[rule]).inc();
+            }
             w.reset();
             e.write(w);
             e.status

@@ -68,6 +68,7 @@ pub fn handles(op: Opcode) -> bool {
         Opcode::PinVerify
             | Opcode::PinChange
             | Opcode::PinGenerate
+            | Opcode::PinRebind
             | Opcode::PinAttempts
             | Opcode::PinAttemptsReset
             | Opcode::GuardReset
@@ -137,7 +138,11 @@ fn plan_inner(
         cc.store.guard().reset();
         return Ok(Plan::Now(Ok(())));
     }
-    let (pan, _) = card(ctx, f)?;
+    let (mut pan, _) = card(ctx, f)?;
+    if op == Opcode::PinRebind {
+        // What is decided about is the new card: its tries start from zero.
+        pan = pin::rebind(ctx, f, &pan, out)?;
+    }
     let id = cc.namer.name(&pan);
     let limits = Limits {
         pin: cc.lockout.pin_limit_for(pan.digits()),
@@ -185,6 +190,7 @@ fn plan_inner(
             pin::generate(ctx, f, &pan, out)?;
             Ok(decide(Attempt::PinReset, Ok(()), Then::Result, None))
         }
+        Opcode::PinRebind => Ok(decide(Attempt::PinReset, Ok(()), Then::Result, None)),
         Opcode::PinAttempts => {
             f.only(&[Tag::Pan, Tag::Token, Tag::TokenVersion])?;
             let seen = cc.store.snapshot(&id).map_err(unavailable)?;
