@@ -229,3 +229,84 @@ fn card_ops_sqlite() {
 fn card_ops_postgres() {
     card_ops(Db::Postgres);
 }
+
+/// Every card number the schema admits that is no card of the caller's: `422
+/// card_not_found` on each of the eight operations that once answered 500 for a
+/// Luhn-valid PAN of 13-15 digits (the daemon would not tokenise it), and for the other
+/// lengths the processor allows; never a 5xx.
+#[test]
+fn unknown_pans_of_every_length_are_not_found() {
+    let Some(sys) = System::start("api-unknown-pans", Db::Sqlite) else {
+        return;
+    };
+    let c = sys.client(CLIENT_1);
+    // Luhn-valid, 12 to 19 digits: Amex and Visa test numbers, Diners, and made-up ones.
+    let pans = [
+        "123456789015",
+        "4222222222222",
+        "30569309025904",
+        "378282246310005",
+        "4111111111111111",
+        "4000000000000000006",
+    ];
+    for pan in pans {
+        let calls: [(&str, &str, Value); 8] = [
+            (
+                "POST",
+                "/cards/embosser/card-pan-l8v2",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardSequence": 1,
+                    "functionType": "P"}),
+            ),
+            (
+                "POST",
+                "/cards/pin/invalid-attempts",
+                json!({"organizationNumber": 800, "cardNumber": pan}),
+            ),
+            (
+                "POST",
+                "/cards/pin/validation",
+                json!({"organizationNumber": 800, "cardNumber": pan,
+                    "currentPinBlock": "0123456789ABCDEF", "channel": "A",
+                    "keyAssociation": "IYY"}),
+            ),
+            (
+                "PUT",
+                "/cards/activation",
+                json!({"organizationNumber": 800, "cardNumber": pan, "serviceType": "X"}),
+            ),
+            (
+                "PUT",
+                "/cards/embosser/block",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardSequence": 1,
+                    "functionCode": "B", "blockCode": "L"}),
+            ),
+            (
+                "PUT",
+                "/cards/embosser/cardAction-L8V2",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardAction": 3,
+                    "randomPin": 1, "cardActionReason": "L"}),
+            ),
+            (
+                "PUT",
+                "/cards/pin/status",
+                json!({"organizationNumber": 800, "cardNumber": pan,
+                    "serviceFunctionCode": "B", "channel": "W"}),
+            ),
+            (
+                "PUT",
+                "/cards/status-L8V1",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardStatus": 2}),
+            ),
+        ];
+        for (method, path, body) in calls {
+            let r = c.call(method, path, &body);
+            assert_eq!(
+                (r.status, r.code()),
+                (422, "card_not_found".to_owned()),
+                "{method} {path} with a {}-digit PAN: {}",
+                pan.len(),
+                r.text
+            );
+        }
+    }
+}
