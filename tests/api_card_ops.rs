@@ -103,8 +103,11 @@ fn card_ops(db: Db) {
     };
     let r = c.call("POST", "/cards/pin/dynamic-values", &dyn_body("N"));
     r.expect(200).check("POST", "/cards/pin/dynamic-values");
-    let code = r.json["dcvv2"].as_str().unwrap().to_owned();
-    assert_eq!(code.len(), 3);
+    // Never clear: a code block under the keyAssociation's transport key.
+    let block = clear_block(r.json["dcvv2"].as_str().unwrap());
+    assert_eq!(&block[..2], "13", "code block layout");
+    let code = block[2..5].to_owned();
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{block}");
     assert_eq!(r.json["dcvv2ExpiryMinutes"], "5");
     assert!(
         r.json["dcvv2GenerationTime"]
@@ -309,4 +312,45 @@ fn unknown_pans_of_every_length_are_not_found() {
             );
         }
     }
+}
+
+/// `randomPin: 0` on a reissue keeps the card's PIN (carried over by the daemon's
+/// `pin.rebind`, never clear outside it): the old PIN validates on the new card, and
+/// the new card's security codes deliver the same PIN.
+#[test]
+fn reissue_without_random_pin_keeps_the_pin() {
+    let Some(sys) = System::start("api-keep-pin", Db::Sqlite) else {
+        return;
+    };
+    let c = sys.client(CLIENT_1);
+    let card = issue_card(&c, "52998224725");
+    let pan = clear_pan(&sys, &card);
+    let (pin, _) = security_codes(&sys, &c, &card, &pan);
+    let r = c.call(
+        "PUT",
+        "/cards/embosser/cardAction-L8V2",
+        &json!({"organizationNumber": 800, "cardNumber": card, "cardAction": 2,
+            "randomPin": 0, "cardActionReason": "D"}),
+    );
+    r.expect(200)
+        .check("PUT", "/cards/embosser/cardAction-L8V2");
+    assert_eq!(r.json["randomPin"], 0);
+    let renewed = r.json["cardNumber"].as_str().unwrap().to_owned();
+    let new_pan = clear_pan(&sys, &renewed);
+    assert_ne!(new_pan, pan);
+    let r = c.call(
+        "PUT",
+        "/cards/activation",
+        &json!({"organizationNumber": 800, "cardNumber": renewed, "serviceType": "T"}),
+    );
+    r.expect(200);
+    validate(&c, &renewed, &iso0(&pin, &new_pan))
+        .expect(200)
+        .check("POST", "/cards/pin/validation");
+    let (new_pin, _) = security_codes(&sys, &c, &renewed, &new_pan);
+    assert_eq!(new_pin, pin);
+    // A wrong PIN is still wrong on the new card, and counted there from zero.
+    let wrong = if pin == "1234" { "4321" } else { "1234" };
+    validate(&c, &renewed, &iso0(wrong, &new_pan)).expect(422);
+    assert_eq!(attempts(&c, &renewed)["cardInvalidPinTries"], 1);
 }

@@ -40,15 +40,17 @@ use sqlx::AnyConnection;
 use super::config::Product;
 use super::customers::owned_customer;
 use super::issuing::{
-    CardSpec, card_number, card_organization, expiry_date, expiry_in, find_card, new_card, number,
-    product_of,
+    CardSpec, card_number, card_organization, expiry_date, expiry_in, find_card, hsm_card,
+    new_card, number, product_of,
 };
 use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::domain::processor::{
     CardAction, CardActivation, EmbosserAdd, EmbosserFields, PanInquiry,
 };
 use crate::api::domain::{CardStatus, RecordNumber};
-use crate::api::store::{Account, Card, Records, StoreError};
+use crate::api::store::{Account, Card, NewCard, Records, StoreError};
+use crate::client::{Card as HsmCard, PinMethod, PinRebindRequest};
+use crate::protocol::Tag;
 use crate::{typed_handler, typed_handler_tx};
 use serde::Deserialize as _;
 
@@ -329,7 +331,11 @@ async fn card_action(ctx: Ctx, req: CardAction) -> Result<Reply, ApiError> {
             o.insert("reissuedFrom".into(), json!(card_number(&old)));
             o.insert("cardActionRequest".into(), to_body(&req)?);
         }
-        Some(new_card(&ctx, product, &account, &customer, &spec, body).await?)
+        let mut card = new_card(&ctx, product, &account, &customer, &spec, body).await?;
+        if random_pin == 0 {
+            keep_pin(&ctx, &old, &mut card).await?;
+        }
+        Some(card)
     };
     let mut out = json!({
         "organizationNumber": req.organization_number,
@@ -387,6 +393,41 @@ async fn card_action(ctx: Ctx, req: CardAction) -> Result<Reply, ApiError> {
         })
     })
     .await
+}
+
+/// `randomPin: 0` ("do not generate a new random PIN"): the old card's PIN carried
+/// over to the new card by the daemon (`pin.rebind`: from the old card's LMK-encrypted
+/// blob to the new card's PVV and blob; the PIN is never clear outside the daemon, and
+/// the new card's tries start from zero). The PIN drawn for the new card at issue is
+/// discarded unseen. A card issued without a PIN keeps the drawn one.
+async fn keep_pin(ctx: &Ctx, old: &Card, new: &mut NewCard) -> Result<(), ApiError> {
+    if old.pin_blob.is_empty() {
+        return Ok(());
+    }
+    let pin_blob = hex::decode(&old.pin_blob)
+        .map_err(|_| ApiError::internal("a stored PIN blob is not hex"))?;
+    let r = ctx
+        .app
+        .hsm
+        .pin_rebind(&PinRebindRequest {
+            card: hsm_card(old),
+            pin_blob,
+            new_card: HsmCard::Token {
+                token: new.token.clone(),
+                version: u32::try_from(new.token_version).ok(),
+            },
+            pvk: ctx.app.config.keys.pvk.clone(),
+            method: PinMethod::Pvv { pvki: 1 },
+        })
+        .await?;
+    let (Some(pvv), Some(blob)) = (r.str(Tag::Pvv), r.bytes(Tag::PinBlob)) else {
+        return Err(ApiError::internal(
+            "pin.rebind answered without a PVV or blob",
+        ));
+    };
+    new.pvv = pvv;
+    new.pin_blob = hex::encode_upper(blob);
+    Ok(())
 }
 
 fn not_reissuable() -> ApiError {

@@ -78,7 +78,9 @@ pub(super) async fn dynamic_values(ctx: Ctx, req: DynamicValues) -> Result<Reply
     )
     .await?;
     drop(reader);
-    key_association(&ctx, &req.key_association, "/keyAssociation")?;
+    let transport_key = key_association(&ctx, &req.key_association, "/keyAssociation")?
+        .transport_key
+        .clone();
     let hcard = hsm_card(&card);
     let mut out = json!({
         "cardNumber": card_number(&card),
@@ -107,20 +109,26 @@ pub(super) async fn dynamic_values(ctx: Ctx, req: DynamicValues) -> Result<Reply
         ctx.app.hsm.dcvv2_set(&hcard, true).await?;
     }
     let now = SystemTime::now();
+    // The code never exists in clear outside the daemon: one code block under the
+    // keyAssociation's transport key, as the security codes.
     let generated = ctx
         .app
         .hsm
-        .dcvv2_generate(&Dcvv2Request {
-            card: hcard,
-            key: ctx.app.config.keys.dcvv2.clone(),
-            expiry: card.expiry.clone(),
-            moment: Dcvv2Moment::Now,
-        })
+        .dcvv2_generate_encrypted(
+            &Dcvv2Request {
+                card: hcard,
+                key: ctx.app.config.keys.dcvv2.clone(),
+                expiry: card.expiry.clone(),
+                moment: Dcvv2Moment::Now,
+            },
+            &transport_key,
+        )
         .await?;
-    let code = generated
-        .str(Tag::Dcvv2)
-        .ok_or_else(|| ApiError::internal("dcvv2.generate answered without a code"))?;
-    out["dcvv2"] = json!(code);
+    let block = generated
+        .bytes(Tag::Encrypted)
+        .filter(|b| b.len() == 8)
+        .ok_or_else(|| ApiError::internal("dcvv2.generate answered no code block"))?;
+    out["dcvv2"] = json!(hex::encode_upper(block));
     out["dcvv2ExpiryMinutes"] = json!("5");
     out["dcvv2GenerationTime"] = json!(rfc3339(now));
     if card.dcvv2 == DcvvState::On {

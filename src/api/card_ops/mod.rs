@@ -10,7 +10,11 @@
 //!   under the `keyAssociation`'s transport key as 16 upper-case hex characters, laid out
 //!   as protocol/README.md (card.codes.export, `format` 1) says. Codes are given for
 //!   cards in any status (the processor includes inactive cards).
-//! * Dynamic CVV2: `dcvv2ExpiryMinutes` is `"5"` (the 300 s time step; the daemon accepts
+//! * Dynamic CVV2: `dcvv2` is never clear: one code block (as a security code's, `1`,
+//!   `3`, the three digits, random fill) enciphered with TDES-ECB under the
+//!   `keyAssociation`'s transport key by the daemon (`dcvv2.generate` with
+//!   `transport_key`), 16 upper-case hex characters as the processor's schema gives it.
+//!   `dcvv2ExpiryMinutes` is `"5"` (the 300 s time step; the daemon accepts
 //!   one step each side, so a code stays good at least 5 minutes), `dcvv2GenerationTime`
 //!   is RFC 3339 UTC to the second. `disableDCVV2` = `Y` turns dCVV2 off (static CVV2
 //!   works again) and answers no code; a new code needs a usable card ([`usable`]).
