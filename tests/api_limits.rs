@@ -247,3 +247,80 @@ fn now_ms() -> u64 {
     )
     .unwrap()
 }
+
+/// Plain HTTP only when asked for, only on loopback, and never under `--require-tls`
+/// (the production unit's flag).
+#[test]
+fn plain_http_only_on_loopback_and_never_when_tls_is_required() {
+    let sys = System::start("limits-plain", Db::Sqlite).unwrap();
+    let text = std::fs::read_to_string(sys.dir.join("api.toml")).unwrap();
+    let start = text.find("[tls]\n").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap() + 2;
+    let plain = format!("plain_http = true\n{}{}", &text[..start], &text[end..]);
+    let run = |config: &str, args: &[&str]| {
+        let path = sys.dir.join("plain.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .args(["api", "run", "--config"])
+            .arg(&path)
+            .args(["--hsm", &sys.hsm.addr, "--hsm-wait", "1"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No [tls] and no plain_http: refused.
+    let (code, err) = run(&format!("{}{}", &text[..start], &text[end..]), &[]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("tls"), "{err}");
+    // plain_http on a non-loopback address: refused.
+    let (code, err) = run(&plain, &["--listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("loopback"), "{err}");
+    // plain_http on loopback under --require-tls: refused.
+    let (code, err) = run(&plain, &["--listen", "127.0.0.1:0", "--require-tls"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("--require-tls"), "{err}");
+    // The positive control: plain HTTP on loopback starts and serves.
+    let path = sys.dir.join("plain.toml");
+    std::fs::write(&path, &plain).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .args(["api", "run", "--config"])
+        .arg(&path)
+        .args(["--hsm", &sys.hsm.addr, "--listen", "127.0.0.1:0"])
+        .arg("--database")
+        .arg(format!(
+            "sqlite://{}",
+            sys.dir.join("state/plain.db").display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("api listening on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let mut s = tcp(&addr);
+    s.write_all(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let out = String::from_utf8_lossy(&read_until_closed(&mut s)).into_owned();
+    assert!(
+        out.starts_with("HTTP/1.1 200"),
+        "{}",
+        &out[..out.len().min(200)]
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

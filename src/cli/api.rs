@@ -38,6 +38,11 @@ pub struct ApiRunArgs {
     /// How long to wait for the daemon at start, seconds.
     #[arg(long, default_value_t = 30)]
     pub hsm_wait: u64,
+    /// Refuse to start without `[tls]` (a configuration with `plain_http = true` is a
+    /// configuration error, exit 64). The production unit (`systemd/cofre-api.service`)
+    /// passes it.
+    #[arg(long)]
+    pub require_tls: bool,
 }
 
 /// Arguments of `cofre api add-client`.
@@ -116,6 +121,12 @@ pub fn run_server(args: ApiRunArgs) -> ExitCode {
     }
     if let Some(h) = args.hsm {
         config.hsm.addresses = vec![h];
+    }
+    if args.require_tls && config.tls.is_none() {
+        eprintln!(
+            "cofre api: bad configuration: --require-tls: configure [tls] (plain_http is for loopback development only)"
+        );
+        return ExitCode::from(EXIT_CONFIG);
     }
     let config = match config.check_listen() {
         Ok(c) => c,

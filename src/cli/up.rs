@@ -75,6 +75,7 @@ pub fn run(args: UpArgs) -> ExitCode {
         database: None,
         hsm: Some(hsm_target),
         hsm_wait: 30,
+        require_tls: false,
     });
     // The facade has stopped (a signal, or it could not start): stop the daemon too,
     // rather than leave it running without the process anyone is watching.
