@@ -154,7 +154,7 @@ impl Spec {
     /// a non-nullable integer, `["Y,N"]` on a 1-character string): documentation slips,
     /// not rules. An enum is enforced only if each of its values fits the field's type
     /// and length; the type and length are enforced either way.
-    fn enum_is_coherent(&self, schema: &Value, allowed: &[Value]) -> bool {
+    pub fn enum_is_coherent(&self, schema: &Value, allowed: &[Value]) -> bool {
         let mut plain = schema.clone();
         if let Some(m) = plain.as_object_mut() {
             m.remove("enum");

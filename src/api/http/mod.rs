@@ -28,6 +28,7 @@
 //! paths they are RFC 9457 `application/problem+json`. Every error has a stable `code`.
 
 pub mod doc;
+mod doc_truth;
 mod idempotency;
 pub mod listener;
 mod pipeline;
