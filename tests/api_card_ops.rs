@@ -148,8 +148,13 @@ fn card_ops(db: Db) {
         .check("PUT", "/cards/embosser/block");
     assert_eq!(card_column(&sys, &card, "status"), "blocked");
     let r = validate(&c, &card, &right);
-    r.expect(422);
+    r.expect(422).check("POST", "/cards/pin/validation");
     assert_eq!(r.code(), "card_blocked");
+    // The processor documents this case for PIN validation: its code in `code`, cofre's
+    // beside it.
+    assert_eq!(r.json["error"]["code"], "VPL5SVP13S", "{}", r.text);
+    assert_eq!(r.json["errors"][0]["code"], "VPL5SVP13S");
+    assert_eq!(r.json["error"]["cofreCode"], "card_blocked");
     let r = c.call("POST", "/cards/pin/dynamic-values", &dyn_body("N"));
     r.expect(422);
     assert_eq!(r.code(), "card_blocked");

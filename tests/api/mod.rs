@@ -409,10 +409,12 @@ impl Resp {
         self
     }
 
-    /// The processor-shape error code (`error.code`) or problem+json `code`.
+    /// cofre's error code: `error.cofreCode` (the processor-shape `error.code` may be the
+    /// processor's code), or problem+json `code`.
     pub fn code(&self) -> String {
-        self.json["error"]["code"]
+        self.json["error"]["cofreCode"]
             .as_str()
+            .or_else(|| self.json["error"]["code"].as_str())
             .or_else(|| self.json["code"].as_str())
             .unwrap_or("")
             .to_owned()

@@ -213,7 +213,8 @@ pub fn components(components: &mut Value) -> Value {
                 "error": {"type": "object", "required": ["type", "code", "message"],
                     "properties": {
                         "type": {"type": "string", "enum": ["HOST", "GATEWAY", "NETWORK", "APIM"]},
-                        "code": {"type": "string"},
+                        "code": {"type": "string", "description": "The processor's code where it documents one for the case, else cofre's"},
+                        "cofreCode": {"type": "string", "description": "cofre's own stable code"},
                         "field": {"type": "string", "nullable": true},
                         "message": {"type": "string"}
                     }}

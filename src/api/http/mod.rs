@@ -32,6 +32,7 @@ mod doc_truth;
 mod idempotency;
 pub mod listener;
 mod pipeline;
+mod processor_codes;
 pub mod routes;
 mod seal;
 pub mod server;

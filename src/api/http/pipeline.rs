@@ -165,8 +165,32 @@ pub(super) fn is_json(content_type: Option<&str>) -> bool {
             .is_some_and(|sub| sub.ends_with("+json") && sub.len() > 5)
 }
 
-/// Runs one call of `route` (see the module documentation for the steps).
+/// Runs one call of `route` (see the module documentation for the steps); an error
+/// answer at a processor path carries the processor's code where it documents one
+/// ([`super::processor_codes`]).
 pub async fn dispatch(
+    route: Arc<Route>,
+    state: State<Arc<App>>,
+    params: RawPathParams,
+    query: RawQuery,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let response = run(
+        Arc::clone(&route),
+        state,
+        params,
+        query,
+        peer,
+        headers,
+        body,
+    )
+    .await;
+    super::processor_codes::map_response(&route, response).await
+}
+
+async fn run(
     route: Arc<Route>,
     State(app): State<Arc<App>>,
     params: RawPathParams,

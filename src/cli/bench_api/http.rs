@@ -65,10 +65,12 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The error `code` (processor shape or problem+json).
+    /// cofre's error code (`error.cofreCode`, which the processor-shape `error.code`
+    /// may replace with the processor's; or problem+json `code`).
     pub fn code(&self) -> &str {
-        self.json["error"]["code"]
+        self.json["error"]["cofreCode"]
             .as_str()
+            .or_else(|| self.json["error"]["code"].as_str())
             .or_else(|| self.json["code"].as_str())
             .unwrap_or("")
     }
