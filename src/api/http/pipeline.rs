@@ -167,7 +167,7 @@ pub(super) fn is_json(content_type: Option<&str>) -> bool {
 
 /// Runs one call of `route` (see the module documentation for the steps); an error
 /// answer at a processor path carries the processor's code where it documents one
-/// ([`super::processor_codes`]).
+/// (`processor_codes.rs`).
 pub async fn dispatch(
     route: Arc<Route>,
     state: State<Arc<App>>,
