@@ -281,7 +281,16 @@ fn plain_http_only_on_loopback_and_never_when_tls_is_required() {
     let (code, err) = run(&plain, &["--listen", "0.0.0.0:0"]);
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("loopback"), "{err}");
-    // plain_http on loopback under --require-tls: refused.
+    // plain_http on loopback under --require-tls (the production unit's flag): refused.
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/cofre-api.service"),
+    )
+    .unwrap();
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        exec.split_whitespace().any(|a| a == "--require-tls"),
+        "{exec}"
+    );
     let (code, err) = run(&plain, &["--listen", "127.0.0.1:0", "--require-tls"]);
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("--require-tls"), "{err}");
