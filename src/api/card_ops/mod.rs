@@ -9,7 +9,9 @@
 //!   (CVV2) and `"3"` (iCVV); each value and `pinEncrypt` is one 8-byte TDES-ECB block
 //!   under the `keyAssociation`'s transport key as 16 upper-case hex characters, laid out
 //!   as protocol/README.md (card.codes.export, `format` 1) says. Codes are given for
-//!   cards in any status (the processor includes inactive cards).
+//!   inactive, active and blocked cards (the processor includes inactive cards), never
+//!   for a lost, stolen or cancelled card nor one blocked for theft or fraud
+//!   (`card_blocked`).
 //! * Dynamic CVV2: `dcvv2` is never clear: one code block (as a security code's, `1`,
 //!   `3`, the three digits, random fill) enciphered with TDES-ECB under the
 //!   `keyAssociation`'s transport key by the daemon (`dcvv2.generate` with

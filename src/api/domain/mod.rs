@@ -9,12 +9,14 @@
 pub mod br;
 mod card;
 mod card_ref;
+pub mod contact;
 mod date;
+pub mod emboss;
 mod money;
 mod number;
 pub mod processor;
 
-pub use card::{BlockCode, CardKind, CardStatus, DcvvState, PinStatus};
+pub use card::{BlockCode, BlockType, CardKind, CardStatus, DcvvState, PinStatus};
 pub use card_ref::{CardRef, MAX_CARD_REF};
 pub use date::Date;
 pub use money::Money;

@@ -93,14 +93,14 @@ const SIGNED_HEADERS: [(&str, bool, &str); 7] = [
 fn error_schema(style: Style) -> Value {
     match style {
         Style::Processor => json!({"$ref": "#/components/schemas/CofreError"}),
-        Style::Problem => json!({"$ref": "#/components/schemas/CofreProblem"}),
+        Style::Problem | Style::ProblemPt => json!({"$ref": "#/components/schemas/CofreProblem"}),
     }
 }
 
 fn error_content(style: Style) -> Value {
     let ct = match style {
         Style::Processor => "application/json",
-        Style::Problem => "application/problem+json",
+        Style::Problem | Style::ProblemPt => "application/problem+json",
     };
     json!({ ct: {"schema": error_schema(style)} })
 }
@@ -144,7 +144,11 @@ pub fn signed_operation(op: &mut Value, style: Style) {
                 .entry(status.to_string())
                 .or_insert_with(|| json!({"description": why}));
             if let Some(e) = entry.as_object_mut() {
-                e.insert("content".into(), error_content(style));
+                // The processor's error answers get cofre's error body; an operation of
+                // cofre's own keeps the schema it documents.
+                if style == Style::Processor || !e.contains_key("content") {
+                    e.insert("content".into(), error_content(style));
+                }
             }
         }
     }
