@@ -1,6 +1,7 @@
 //! The one dispatch path: from an authenticated request (role, opcode, body) to what
 //! happens next, with no I/O. Every listener and the in-process bench path call
-//! [`dispatch`] and only move bytes around it (`hsm::connection`, `hsm::local`).
+//! [`dispatch`] and only move bytes around it (`hsm::connection`,
+//! [`super::local`]).
 //!
 //! One exhaustive `match` on the opcode picks the request type, parses the body into it
 //! once, and runs the operation, which resolves the card once. The outcome is one of:
