@@ -48,3 +48,5 @@ KEYS
 "$cofre" keys list "${store[@]}"
 "$cofre" keys dev-pki --out pki --client atm-switch-1 --client issuing-host-1 \
     --client facade-1 --client security-officer-1 --client no-role-1
+# The REST facade's HTTPS certificate, from the same CA.
+"$cofre" keys dev-pki --out pki --add-server api

@@ -13,3 +13,4 @@ pub mod hsm;
 pub mod keys;
 pub mod notify;
 pub mod protocol;
+pub mod tls;

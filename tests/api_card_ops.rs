@@ -103,8 +103,11 @@ fn card_ops(db: Db) {
     };
     let r = c.call("POST", "/cards/pin/dynamic-values", &dyn_body("N"));
     r.expect(200).check("POST", "/cards/pin/dynamic-values");
-    let code = r.json["dcvv2"].as_str().unwrap().to_owned();
-    assert_eq!(code.len(), 3);
+    // Never clear: a code block under the keyAssociation's transport key.
+    let block = clear_block(r.json["dcvv2"].as_str().unwrap());
+    assert_eq!(&block[..2], "13", "code block layout");
+    let code = block[2..5].to_owned();
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{block}");
     assert_eq!(r.json["dcvv2ExpiryMinutes"], "5");
     assert!(
         r.json["dcvv2GenerationTime"]
@@ -145,8 +148,13 @@ fn card_ops(db: Db) {
         .check("PUT", "/cards/embosser/block");
     assert_eq!(card_column(&sys, &card, "status"), "blocked");
     let r = validate(&c, &card, &right);
-    r.expect(422);
+    r.expect(422).check("POST", "/cards/pin/validation");
     assert_eq!(r.code(), "card_blocked");
+    // The processor documents this case for PIN validation: its code in `code`, cofre's
+    // beside it.
+    assert_eq!(r.json["error"]["code"], "VPL5SVP13S", "{}", r.text);
+    assert_eq!(r.json["errors"][0]["code"], "VPL5SVP13S");
+    assert_eq!(r.json["error"]["cofreCode"], "card_blocked");
     let r = c.call("POST", "/cards/pin/dynamic-values", &dyn_body("N"));
     r.expect(422);
     assert_eq!(r.code(), "card_blocked");
@@ -189,10 +197,19 @@ fn card_ops(db: Db) {
     r.expect(200).check("PUT", "/cards/credit-limit");
     assert_eq!(r.json["creditLimit"], 1234.5);
     assert_eq!(card_column(&sys, &card, "credit_limit"), "123450");
-    for bad in [json!(-1), json!(1e14)] {
-        let r = limit(bad);
+    // A negative limit is out of range; more than two decimals or past the maximum
+    // (100,000,000,000.00) is not an exact amount: refused, never rounded.
+    for (bad, code) in [
+        (json!(-1), "limit_out_of_range"),
+        (json!(1e14), "invalid_amount"),
+        (json!(0.001), "invalid_amount"),
+        (json!(1234.567), "invalid_amount"),
+        (json!(100000000000.001), "invalid_amount"),
+        (json!(100000000000.01), "invalid_amount"),
+    ] {
+        let r = limit(bad.clone());
         r.expect(422);
-        assert_eq!(r.code(), "limit_out_of_range");
+        assert_eq!(r.code(), code, "{bad}");
         assert_eq!(r.json["error"]["field"], "/creditLimit");
     }
     assert_eq!(card_column(&sys, &card, "credit_limit"), "123450");
@@ -219,4 +236,126 @@ fn card_ops_sqlite() {
 )]
 fn card_ops_postgres() {
     card_ops(Db::Postgres);
+}
+
+/// Every card number the schema admits that is no card of the caller's: `422
+/// card_not_found` on each of the eight operations that once answered 500 for a
+/// Luhn-valid PAN of 13-15 digits (the daemon would not tokenise it), and for the other
+/// lengths the processor allows; never a 5xx.
+#[test]
+fn unknown_pans_of_every_length_are_not_found() {
+    let Some(sys) = System::start("api-unknown-pans", Db::Sqlite) else {
+        return;
+    };
+    let c = sys.client(CLIENT_1);
+    // Luhn-valid, 12 to 19 digits: Amex and Visa test numbers, Diners, and made-up ones.
+    let pans = [
+        "123456789015",
+        "4222222222222",
+        "30569309025904",
+        "378282246310005",
+        "4111111111111111",
+        "4000000000000000006",
+    ];
+    for pan in pans {
+        let calls: [(&str, &str, Value); 8] = [
+            (
+                "POST",
+                "/cards/embosser/card-pan-l8v2",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardSequence": 1,
+                    "functionType": "P"}),
+            ),
+            (
+                "POST",
+                "/cards/pin/invalid-attempts",
+                json!({"organizationNumber": 800, "cardNumber": pan}),
+            ),
+            (
+                "POST",
+                "/cards/pin/validation",
+                json!({"organizationNumber": 800, "cardNumber": pan,
+                    "currentPinBlock": "0123456789ABCDEF", "channel": "A",
+                    "keyAssociation": "IYY"}),
+            ),
+            (
+                "PUT",
+                "/cards/activation",
+                json!({"organizationNumber": 800, "cardNumber": pan, "serviceType": "X"}),
+            ),
+            (
+                "PUT",
+                "/cards/embosser/block",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardSequence": 1,
+                    "functionCode": "B", "blockCode": "L"}),
+            ),
+            (
+                "PUT",
+                "/cards/embosser/cardAction-L8V2",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardAction": 3,
+                    "randomPin": 1, "cardActionReason": "L"}),
+            ),
+            (
+                "PUT",
+                "/cards/pin/status",
+                json!({"organizationNumber": 800, "cardNumber": pan,
+                    "serviceFunctionCode": "B", "channel": "W"}),
+            ),
+            (
+                "PUT",
+                "/cards/status-L8V1",
+                json!({"organizationNumber": 800, "cardNumber": pan, "cardStatus": 2}),
+            ),
+        ];
+        for (method, path, body) in calls {
+            let r = c.call(method, path, &body);
+            assert_eq!(
+                (r.status, r.code()),
+                (422, "card_not_found".to_owned()),
+                "{method} {path} with a {}-digit PAN: {}",
+                pan.len(),
+                r.text
+            );
+        }
+    }
+}
+
+/// `randomPin: 0` on a reissue keeps the card's PIN (carried over by the daemon's
+/// `pin.rebind`, never clear outside it): the old PIN validates on the new card, and
+/// the new card's security codes deliver the same PIN.
+#[test]
+fn reissue_without_random_pin_keeps_the_pin() {
+    let Some(sys) = System::start("api-keep-pin", Db::Sqlite) else {
+        return;
+    };
+    let c = sys.client(CLIENT_1);
+    let card = issue_card(&c, "52998224725");
+    let pan = clear_pan(&sys, &card);
+    let (pin, _) = security_codes(&sys, &c, &card, &pan);
+    let r = c.call(
+        "PUT",
+        "/cards/embosser/cardAction-L8V2",
+        &json!({"organizationNumber": 800, "cardNumber": card, "cardAction": 2,
+            "randomPin": 0, "cardActionReason": "D"}),
+    );
+    r.expect(200)
+        .check("PUT", "/cards/embosser/cardAction-L8V2");
+    assert_eq!(r.json["randomPin"], 0);
+    let renewed = r.json["cardNumber"].as_str().unwrap().to_owned();
+    let new_pan = clear_pan(&sys, &renewed);
+    assert_ne!(new_pan, pan);
+    let r = c.call(
+        "PUT",
+        "/cards/activation",
+        &json!({"organizationNumber": 800, "cardNumber": renewed, "serviceType": "T"}),
+    );
+    r.expect(200);
+    validate(&c, &renewed, &iso0(&pin, &new_pan))
+        .expect(200)
+        .check("POST", "/cards/pin/validation");
+    let (new_pin, _) = security_codes(&sys, &c, &renewed, &new_pan);
+    assert_eq!(new_pin, pin);
+    // A wrong PIN is still wrong on the new card, and counted there from zero.
+    let wrong = if pin == "1234" { "4321" } else { "1234" };
+    validate(&c, &renewed, &iso0(wrong, &new_pan)).expect(422);
+    assert_eq!(attempts(&c, &renewed)["cardInvalidPinTries"], 1);
 }

@@ -324,14 +324,15 @@ fn refusals(sys: &System, c: &Api, customer: &str, account: &str) {
         "customer_not_found",
         Some("/accountData/customerNumber"),
     );
-    for limit in [json!(-1), json!(1.0e12), json!(1.0e300)] {
+    for (limit, code) in [
+        (json!(-1), "limit_out_of_range"),
+        (json!(1.0e12), "invalid_amount"),
+        (json!(1.0e300), "invalid_amount"),
+        (json!(0.001), "invalid_amount"),
+        (json!(1234.567), "invalid_amount"),
+    ] {
         let r = c.call("POST", "/account", &account_body(customer, limit));
-        expect(
-            &r,
-            422,
-            "limit_out_of_range",
-            Some("/accountData/creditLimit"),
-        );
+        expect(&r, 422, code, Some("/accountData/creditLimit"));
     }
     let mut b = account_body(customer, json!(10));
     b["accountData"]["billingCycle"] = json!(32);

@@ -14,6 +14,7 @@ const ORDER: &[&str] = &[
     "store",
     "config",
     "openapi",
+    "throttle",
     "auth",
     "clients",
     "state",

@@ -145,7 +145,7 @@ fn mass_issue(db: Db) {
     refused(&c, &body(9, 10), 422, "unknown_product", "/logo");
     let mut bad = body(1, 10);
     bad["organizationNumber"] = json!(801);
-    refused(&c, &bad, 422, "unknown_product", "/organizationNumber");
+    refused(&c, &bad, 422, "unknown_organization", "/organizationNumber");
     let mut bad = body(1, 10);
     bad["expiryDate"] = json!("2001-01-01");
     refused(&c, &bad, 422, "invalid_expiry_date", "/expiryDate");

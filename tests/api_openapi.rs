@@ -387,7 +387,7 @@ fn cofre_up_starts_both() {
     );
     assert!(
         seen.iter()
-            .any(|l| l == &format!("api listening on http://{}", ports[2])),
+            .any(|l| l == &format!("api listening on https://{}", ports[2])),
         "{seen:?}"
     );
     let r = raw_http(&ports[2], "GET", "/openapi.json", &[], b"");

@@ -327,6 +327,7 @@ fn claim(key: &str, fingerprint: &str) -> Claim {
     Claim {
         client_id: "client-a".into(),
         key: key.into(),
+        alias: None,
         fingerprint: fingerprint.into(),
         keep_body: true,
     }

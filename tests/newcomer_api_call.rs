@@ -112,6 +112,10 @@ fn header<'a>(request: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {request}"))
 }
 
+fn root_file(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
 fn cofre(args: &[&str]) -> (Option<i32>, String, String) {
     cofre_with_runtime_dir(args, None)
 }
@@ -216,7 +220,34 @@ fn a_facade_certificate_from_another_ca_is_refused() {
     assert!(err.contains("TLS with 127.0.0.1"), "{err}");
     assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
 
-    let (code, _, err) = cofre(&["api", "call", "GET", "/openapi.json", "--url", &url]);
+    // Without --ca, the development CA beside the configuration (keys-example/pki/ca.pem)
+    // is the one: the server's certificate chains to it, and the call goes through.
+    let (code, out, err) = cofre(&["api", "call", "GET", "/openapi.json", "--url", &url]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        !seen.lock().unwrap().is_empty(),
+        "sent under the default CA"
+    );
+    // With a configuration that has no CA beside it, an https:// URL needs --ca.
+    let elsewhere = std::env::temp_dir().join(format!("cofre-no-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = elsewhere.join("api.toml");
+    std::fs::copy(root_file("keys-example/api.toml"), &config).unwrap();
+    let (code, _, err) = cofre(&[
+        "api",
+        "call",
+        "GET",
+        "/openapi.json",
+        "--url",
+        &url,
+        "--config",
+        config.to_str().unwrap(),
+        "--api-key",
+        "example-api-key",
+        "--secret-file",
+        config.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&elsewhere);
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("needs --ca"), "{err}");
 }

@@ -197,7 +197,7 @@ fn readme_tour_runs_as_written() {
          cofre() {\n\
            case \"$1\" in\n\
              client) shift; \"$COFRE_BIN\" client --address \"$TOUR_HSM\" \"$@\" ;;\n\
-             api) if [ \"$2\" = call ]; then shift 2; \"$COFRE_BIN\" api call --url \"http://$TOUR_API\" \"$@\";\n\
+             api) if [ \"$2\" = call ]; then shift 2; \"$COFRE_BIN\" api call --url \"https://$TOUR_API\" \"$@\";\n\
                   else \"$COFRE_BIN\" \"$@\"; fi ;;\n\
              *) \"$COFRE_BIN\" \"$@\" ;;\n\
            esac\n\
@@ -266,7 +266,7 @@ fn readme_tour_runs_as_written() {
             .current_dir(root())
             .env_remove("XDG_RUNTIME_DIR")
             .args(["api", "call", "GET", "/openapi.json", "--url"])
-            .arg(format!("http://{api}"))
+            .arg(format!("https://{api}"))
             .args(["--client", "example-client", "--api-key", "example-api-key"])
             .arg("--secret-file")
             .arg(&file)

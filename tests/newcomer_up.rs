@@ -96,7 +96,7 @@ fn add_customer(dir: &Path, up: &Up) -> (Option<i32>, String) {
         .env_remove("XDG_RUNTIME_DIR")
         .args(["api", "call", "POST", "/customer", "--config"])
         .arg(dir.join("api.toml"))
-        .args(["--url", &format!("http://{}", up.api)])
+        .args(["--url", &format!("https://{}", up.api)])
         .args(["--body", "@keys-example/requests/customer.json"])
         .output()
         .unwrap();

@@ -21,17 +21,18 @@
 //!   account and card are written in one transaction.
 
 use axum::http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::customers::owned_customer;
 use super::issuing::{
-    CardSpec, card_number, expiry_date, minor_units, new_card, number, number_field, product,
+    CardSpec, card_number, expiry_date, known_organization, new_card, number, product,
     product_code, product_of,
 };
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::domain::{CardKind, CardStatus, Money};
+use crate::api::domain::processor::{AccountAdd, InstantCard};
+use crate::api::domain::{CardKind, CardStatus, Money, Organization, RecordNumber};
 use crate::api::store::{Account, Body, Records};
-use crate::handler;
+use crate::typed_handler;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -40,38 +41,49 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/account/add-L8V3",
             "/account/add-L8V3",
-            handler!(add),
+            typed_handler!(add),
         ),
-        Route::processor(Method::POST, "/account", "/account/add-L8V3", handler!(add)),
+        Route::processor(
+            Method::POST,
+            "/account",
+            "/account/add-L8V3",
+            typed_handler!(add),
+        ),
         Route::processor(
             Method::POST,
             "/account/v2/instantCard",
             "/account/v2/instantCard",
-            handler!(instant_card),
+            typed_handler!(instant_card),
         ),
     ]
 }
 
-/// A billing cycle day (absent: `default`).
-fn cycle_day(v: &Value, field: &str, default: Option<i64>) -> Result<i64, ApiError> {
-    let bad = || ApiError::unprocessable("invalid_cycle_day", "the billing cycle day is 1-31");
-    match (v.as_i64(), default) {
-        (Some(d), _) if (1..=31).contains(&d) => Ok(d),
-        (None, Some(d)) if v.is_null() => Ok(d),
-        _ => Err(bad().field(field)),
+/// A billing cycle day, 1-31 (absent: `default`).
+fn cycle_day(day: Option<i64>, field: &str, default: Option<i64>) -> Result<i64, ApiError> {
+    match day.or(default) {
+        Some(d) if (1..=31).contains(&d) => Ok(d),
+        _ => Err(
+            ApiError::unprocessable("invalid_cycle_day", "the billing cycle day is 1-31")
+                .field(field),
+        ),
     }
 }
 
-/// The account number a client asks for: `None` to have one assigned.
-fn wanted_account(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        v => Ok(Some(number_field(v, field)?).filter(|n| *n != 0)),
+/// A limit: absent is 0; negative is `422 limit_out_of_range` (the amount's own rules,
+/// two decimals and the maximum, were checked when it was parsed).
+fn limit(amount: Option<Money>, field: &str) -> Result<i64, ApiError> {
+    match amount {
+        None => Ok(0),
+        Some(m) if m >= Money::ZERO && m <= Money::MAX => Ok(m.minor()),
+        Some(_) => Err(ApiError::unprocessable(
+            "limit_out_of_range",
+            format!("{field}: 0 to 100000000000.00, at most 2 decimals"),
+        )
+        .field(field)),
     }
 }
 
-async fn account_free(r: &mut Records<'_>, id: i64, field: &str) -> Result<(), ApiError> {
+async fn account_free(r: &mut Records<'_>, id: RecordNumber, field: &str) -> Result<(), ApiError> {
     match r.find_account(id).await? {
         Some(_) => {
             Err(ApiError::unprocessable("duplicate", "this account number is in use").field(field))
@@ -80,32 +92,31 @@ async fn account_free(r: &mut Records<'_>, id: i64, field: &str) -> Result<(), A
     }
 }
 
-async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+fn new_number(wanted: Option<RecordNumber>) -> i64 {
+    wanted
+        .filter(|n| !n.is_zero())
+        .map_or_else(crate::api::store::new_id, RecordNumber::id)
+}
+
+async fn add(ctx: Ctx, req: AccountAdd) -> Result<Reply, ApiError> {
     let base = "/accountData";
-    let data = ctx.at(base);
+    let data = &req.account_data;
     let customer_field = format!("{base}/customerNumber");
-    let customer_id = number_field(&data["customerNumber"], &customer_field)?;
-    let product = product(
-        &ctx.app,
-        &data["organization"],
-        &data["logo"],
-        &format!("{base}/logo"),
-    )?;
-    let limit = minor_units(&data["creditLimit"], &format!("{base}/creditLimit"))?;
-    let cycle = cycle_day(
-        &data["billingCycle"],
-        &format!("{base}/billingCycle"),
-        Some(1),
-    )?;
+    let customer_id = data.customer_number;
+    let org = data.organization.unwrap_or_default();
+    known_organization(&ctx, org, &format!("{base}/organization"))?;
+    let product = product(&ctx.app, org, data.logo, &format!("{base}/logo"))?;
+    let limit = limit(data.credit_limit, &format!("{base}/creditLimit"))?;
+    let cycle = cycle_day(data.billing_cycle, &format!("{base}/billingCycle"), Some(1))?;
     let number_field_name = format!("{base}/accountNumber");
-    let wanted = wanted_account(&data["accountNumber"], &number_field_name)?;
+    let wanted = data.account_number.filter(|n| !n.is_zero());
     let account = Account {
-        id: wanted.unwrap_or_else(crate::api::store::new_id),
-        customer_id,
+        id: new_number(wanted),
+        customer_id: customer_id.id(),
         product: product_code(product),
         credit_limit: limit,
         cycle_day: cycle,
-        body: Body(ctx.body.clone()),
+        body: Body(serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?),
         status: "active".into(),
         tenant: ctx.tenant.to_string(),
     };
@@ -113,11 +124,11 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     ctx.commit_records(move |mut r| {
         Box::pin(async move {
             owned_customer(&mut r, customer_id, &customer_field).await?;
-            if wanted.is_some() {
-                account_free(&mut r, account.id, &number_field_name).await?;
+            if let Some(n) = wanted {
+                account_free(&mut r, n, &number_field_name).await?;
             }
             let a = r.create_account(&account).await?;
-            tracing::info!(account = a.id, customer = customer_id, "account added");
+            tracing::info!(account = a.id, customer = a.customer_id, "account added");
             Reply::ok(json!({
                 "organization": organization,
                 "accountNumber": number(a.id),
@@ -127,19 +138,19 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     .await
 }
 
-async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn instant_card(ctx: Ctx, req: InstantCard) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
     let mut r = reader.records();
-    let customer_id = number_field(&ctx.body["customerNumber"], "/customerNumber")?;
-    let customer = owned_customer(&mut r, customer_id, "/customerNumber").await?;
-    let org = &ctx.body["organizationNumber"];
-    let requested = product(&ctx.app, org, &ctx.body["logo"], "/logo")?;
-    let data = ctx.at("/accountData");
+    let org: Organization = req.organization_number;
+    known_organization(&ctx, org, "/organizationNumber")?;
+    let customer = owned_customer(&mut r, req.customer_number, "/customerNumber").await?;
+    let requested = product(&ctx.app, org, Some(req.logo), "/logo")?;
+    let data = &req.account_data;
     let acct_field = "/accountData/accountNumber";
-    let wanted = wanted_account(&data["accountNumber"], acct_field)?;
-    let create = match ctx.body["accountCreateFlag"].as_str() {
-        Some("Y") => true,
-        Some("N") => false,
+    let wanted = data.account_number.filter(|n| !n.is_zero());
+    let create = match req.account_create_flag.as_str() {
+        "Y" => true,
+        "N" => false,
         _ => {
             return Err(
                 ApiError::unprocessable("invalid_flag", "accountCreateFlag is Y or N")
@@ -147,6 +158,7 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
             );
         }
     };
+    let body = serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?;
     let account = if create {
         if wanted.is_some() {
             return Err(ApiError::unprocessable(
@@ -159,9 +171,9 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
             id: crate::api::store::new_id(),
             customer_id: customer.id,
             product: product_code(requested),
-            credit_limit: minor_units(&data["creditLimit"], "/accountData/creditLimit")?,
-            cycle_day: cycle_day(&data["billingCycle"], "/accountData/billingCycle", None)?,
-            body: Body(ctx.body.clone()),
+            credit_limit: limit(data.credit_limit, "/accountData/creditLimit")?,
+            cycle_day: cycle_day(data.billing_cycle, "/accountData/billingCycle", None)?,
+            body: Body(body.clone()),
             status: "active".into(),
             tenant: ctx.tenant.to_string(),
         }
@@ -180,8 +192,8 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
     // A card on an existing account takes that account's product (its BIN).
     let product = product_of(&ctx.app, &account).unwrap_or(requested);
     let emb_base = "/embosserData";
-    let emb = ctx.at(emb_base);
-    let kind = match emb["digitalCardFlag"].as_i64() {
+    let emb = &req.embosser_data;
+    let kind = match emb.digital_card_flag {
         Some(1) => CardKind::DigitalWallet,
         Some(0) | None => CardKind::PhysicalCredit,
         Some(_) => {
@@ -194,7 +206,7 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
     drop(r);
     drop(reader);
     let spec = CardSpec::read(emb, emb_base, product, &customer, Some(kind))?;
-    let new = new_card(&ctx, product, &account, &customer, &spec, ctx.body.clone()).await?;
+    let new = new_card(&ctx, product, &account, &customer, &spec, body).await?;
     let (organization, logo, customer_id) = (product.organization, product.logo, customer.id);
     ctx.commit_records(move |mut r| {
         Box::pin(async move {

@@ -49,9 +49,27 @@ pub enum AuthError {
     /// `Signature` does not verify.
     #[error("signature does not verify")]
     Signature,
+    /// The client must call over a connection with its client certificate, and did not.
+    #[error("this client calls with its TLS client certificate")]
+    Certificate,
     /// The facade key or a sealed secret is unusable.
     #[error("client secret store: {0}")]
     Store(String),
+}
+
+impl AuthError {
+    /// Whether the refusal is what guessing a credential produces (a wrong secret, api
+    /// key, token or signature, or the wrong certificate): these are throttled. A
+    /// missing header or a stale timestamp guesses nothing.
+    pub fn is_guess(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Credentials
+                | AuthError::Token
+                | AuthError::Signature
+                | AuthError::Certificate
+        )
+    }
 }
 
 fn derive(key: &ClearKey, label: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -116,6 +134,9 @@ pub struct ApiClient {
     pub client_id: String,
     /// `apikey`.
     pub api_key: String,
+    /// The Common Name of the TLS client certificate this client's calls must come
+    /// with (`None`: any connection).
+    pub tls_identity: Option<String>,
     secret: Zeroizing<Vec<u8>>,
 }
 
@@ -131,9 +152,37 @@ impl ApiClient {
         Self {
             client_id: client_id.to_owned(),
             api_key: api_key.to_owned(),
+            tls_identity: None,
             secret,
         }
     }
+
+    /// Requires the TLS client certificate `identity` (its Common Name) on every call.
+    #[must_use]
+    pub fn with_tls_identity(mut self, identity: Option<String>) -> Self {
+        self.tls_identity = identity;
+        self
+    }
+
+    fn connection_allowed(&self, peer_identity: Option<&str>) -> Result<(), AuthError> {
+        match &self.tls_identity {
+            Some(required) if peer_identity != Some(required.as_str()) => {
+                Err(AuthError::Certificate)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `scheme credentials` of an `Authorization` header, the scheme matched without regard
+/// to letter case (RFC 9110: `Bearer`, `bearer` and `BEARER` are one scheme).
+pub fn credentials<'a>(authorization: Option<&'a str>, scheme: &str) -> Option<&'a str> {
+    let a = authorization?.trim_start();
+    let (given, rest) = a.split_once(' ')?;
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| rest.trim())
+        .filter(|c| !c.is_empty())
 }
 
 /// The signature of a call: Base64(HMAC-SHA256(secret, apikey + request id + timestamp + body)).
@@ -168,6 +217,8 @@ pub struct CallHeaders<'a> {
     pub request_id: Option<&'a str>,
     /// `Signature`.
     pub signature: Option<&'a str>,
+    /// The Common Name of the connection's verified client certificate, if any.
+    pub peer_identity: Option<&'a str>,
 }
 
 /// An issued token.
@@ -235,16 +286,24 @@ impl Authenticator {
         }
     }
 
-    /// `POST /token`: checks `Authorization: Basic base64(apikey:secret)`.
+    /// The api key an `Authorization: Basic` header names (for throttling), if any.
+    pub fn basic_api_key(authorization: Option<&str>) -> Option<String> {
+        let decoded = B64.decode(credentials(authorization, "Basic")?).ok()?;
+        let sep = decoded.iter().position(|b| *b == b':')?;
+        String::from_utf8(decoded[..sep].to_vec()).ok()
+    }
+
+    /// `POST /token`: checks `Authorization: Basic base64(apikey:secret)`, over a
+    /// connection that presented `peer_identity` (a client certificate's Common Name).
     pub fn issue_token(
         &self,
         authorization: Option<&str>,
+        peer_identity: Option<&str>,
         now_ms: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<Grant, AuthError> {
-        let basic = authorization
-            .and_then(|a| a.strip_prefix("Basic "))
-            .ok_or(AuthError::Header("Authorization"))?;
+        let basic =
+            credentials(authorization, "Basic").ok_or(AuthError::Header("Authorization"))?;
         let decoded = Zeroizing::new(
             B64.decode(basic.trim())
                 .map_err(|_| AuthError::Header("Authorization"))?,
@@ -259,6 +318,7 @@ impl Authenticator {
         if !ct_eq(&client.secret, secret) {
             return Err(AuthError::Credentials);
         }
+        client.connection_allowed(peer_identity)?;
         let mut raw = [0u8; 24];
         rng.fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -287,11 +347,10 @@ impl Authenticator {
         if h.client_id != Some(client.client_id.as_str()) {
             return Err(AuthError::Credentials);
         }
-        let bearer = h
-            .authorization
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .ok_or(AuthError::Header("Authorization"))?;
-        match self.tokens().get(bearer.trim()) {
+        client.connection_allowed(h.peer_identity)?;
+        let bearer =
+            credentials(h.authorization, "Bearer").ok_or(AuthError::Header("Authorization"))?;
+        match self.tokens().get(bearer) {
             Some((key, exp)) if key == api_key && *exp > now_ms => {}
             _ => return Err(AuthError::Token),
         }

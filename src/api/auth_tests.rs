@@ -39,19 +39,19 @@ fn token_then_signed_calls_and_every_refusal() {
     let a = auth();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     assert_eq!(
-        a.issue_token(Some(&basic(KEY, b"wrong")), NOW, &mut rng),
+        a.issue_token(Some(&basic(KEY, b"wrong")), None, NOW, &mut rng),
         Err(AuthError::Credentials)
     );
     assert_eq!(
-        a.issue_token(Some(&basic("nobody", SECRET)), NOW, &mut rng),
+        a.issue_token(Some(&basic("nobody", SECRET)), None, NOW, &mut rng),
         Err(AuthError::Credentials)
     );
     assert_eq!(
-        a.issue_token(None, NOW, &mut rng),
+        a.issue_token(None, None, NOW, &mut rng),
         Err(AuthError::Header("Authorization"))
     );
     let grant = a
-        .issue_token(Some(&basic(KEY, SECRET)), NOW, &mut rng)
+        .issue_token(Some(&basic(KEY, SECRET)), None, NOW, &mut rng)
         .unwrap();
     assert_eq!(grant.expires_in, 900);
     let bearer = format!("Bearer {}", grant.access_token);
@@ -64,8 +64,26 @@ fn token_then_signed_calls_and_every_refusal() {
         timestamp: Some(&ts),
         request_id: Some("req-0001"),
         signature: Some(&sig),
+        peer_identity: None,
     };
     assert_eq!(a.check(&good, BODY, NOW + 1000), Ok(("00970", "req-0001")));
+    // The scheme in any letter case.
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let h = format!("{scheme} {}", grant.access_token);
+        let any_case = CallHeaders {
+            authorization: Some(&h),
+            ..good
+        };
+        assert_eq!(a.check(&any_case, BODY, NOW), Ok(("00970", "req-0001")));
+    }
+    let no_token = CallHeaders {
+        authorization: Some("Bearer "),
+        ..good
+    };
+    assert_eq!(
+        a.check(&no_token, BODY, NOW),
+        Err(AuthError::Header("Authorization"))
+    );
     // A changed body, a wrong signature, a stale timestamp, an expired or foreign token,
     // another client id, an over-long request id: each refused.
     assert_eq!(a.check(&good, b"{}", NOW), Err(AuthError::Signature));
@@ -127,4 +145,47 @@ fn secrets_are_sealed_under_the_facade_key() {
         );
     }
     assert!(open_secret(&facade, "zz").is_err());
+}
+
+#[test]
+fn a_client_bound_to_its_certificate() {
+    let a = Authenticator::new(vec![
+        ApiClient::new("00970", KEY, Zeroizing::new(SECRET.to_vec()))
+            .with_tls_identity(Some("bank-1".into())),
+    ]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let basic = basic(KEY, SECRET).replace("Basic", "basic");
+    assert_eq!(
+        a.issue_token(Some(&basic), None, NOW, &mut rng),
+        Err(AuthError::Certificate)
+    );
+    assert_eq!(
+        a.issue_token(Some(&basic), Some("bank-2"), NOW, &mut rng),
+        Err(AuthError::Certificate)
+    );
+    let grant = a
+        .issue_token(Some(&basic), Some("bank-1"), NOW, &mut rng)
+        .unwrap();
+    let bearer = format!("Bearer {}", grant.access_token);
+    let ts = NOW.to_string();
+    let sig = signature(SECRET, KEY, "r", &ts, BODY);
+    let h = CallHeaders {
+        api_key: Some(KEY),
+        client_id: Some("00970"),
+        authorization: Some(&bearer),
+        timestamp: Some(&ts),
+        request_id: Some("r"),
+        signature: Some(&sig),
+        peer_identity: Some("bank-1"),
+    };
+    assert!(a.check(&h, BODY, NOW).is_ok());
+    let elsewhere = CallHeaders {
+        peer_identity: None,
+        ..h
+    };
+    assert_eq!(a.check(&elsewhere, BODY, NOW), Err(AuthError::Certificate));
+    assert_eq!(
+        Authenticator::basic_api_key(Some(&basic)).as_deref(),
+        Some(KEY)
+    );
 }

@@ -23,6 +23,10 @@ pub struct ClientEntry {
     pub tenant: String,
     /// The secret, sealed under the facade key (hex).
     pub secret: String,
+    /// The Common Name of the TLS client certificate this client must call with
+    /// (mutual TLS, for clients that want it; the facade's `tls.client_ca` verifies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_identity: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -78,7 +82,9 @@ pub fn load_clients(
         .map(|e| {
             let secret = open_secret(facade_key, &e.secret)
                 .map_err(|err| format!("clients file, client {}: {err}", e.client_id))?;
-            Ok((ApiClient::new(&e.client_id, &e.api_key, secret), e.tenant))
+            let client =
+                ApiClient::new(&e.client_id, &e.api_key, secret).with_tls_identity(e.tls_identity);
+            Ok((client, e.tenant))
         })
         .collect()
 }
@@ -90,6 +96,7 @@ pub fn add_client(
     facade_key: &ClearKey,
     client_id: &str,
     tenant: &str,
+    tls_identity: Option<&str>,
 ) -> Result<(String, zeroize::Zeroizing<String>), String> {
     let valid = |s: &str| {
         !s.is_empty()
@@ -120,6 +127,7 @@ pub fn add_client(
         api_key: api_key.clone(),
         tenant: tenant.to_owned(),
         secret: sealed,
+        tls_identity: tls_identity.map(str::to_owned),
     });
     let text = toml::to_string(&ClientsFile { client: entries }).map_err(|e| e.to_string())?;
     let tmp = path.with_extension("toml.tmp");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::api::domain::Organization;
 use crate::client::ClientConfig;
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +35,102 @@ struct File {
     #[serde(default)]
     bureau: Option<Bureau>,
     #[serde(default)]
+    tls: Option<TlsFile>,
+    #[serde(default)]
+    plain_http: bool,
+    #[serde(default)]
+    limits: LimitsFile,
     sms: Option<SmsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    client_ca: Option<PathBuf>,
+    #[serde(default)]
+    client_certificates: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    #[serde(default)]
+    max_connections: Option<usize>,
+    #[serde(default)]
+    max_connections_per_source: Option<usize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    handshake_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    header_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    body_timeout: Option<Duration>,
+    #[serde(default)]
+    auth_failures: Option<u32>,
+    #[serde(default, with = "humantime_serde_opt")]
+    auth_failure_window: Option<Duration>,
+}
+
+/// Whether API clients present a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertificates {
+    /// Clients may present one (verified against `client_ca` if they do); a client
+    /// whose entry names a `tls_identity` must.
+    Optional,
+    /// Every connection presents one.
+    Required,
+}
+
+/// The facade's HTTPS settings.
+#[derive(Debug, Clone)]
+pub struct FacadeTls {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+    /// CA that API clients' certificates chain to (`None`: no client certificates).
+    pub client_ca: Option<PathBuf>,
+    /// Optional or required, when `client_ca` is set.
+    pub client_certificates: ClientCertificates,
+}
+
+/// Limits against slow and hostile clients (README, "REST facade configuration").
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; beyond, a new connection is closed at once.
+    pub max_connections: usize,
+    /// Connections from one source address at once; beyond, closed at once.
+    pub max_connections_per_source: usize,
+    /// A TLS handshake not done by then closes the connection.
+    pub handshake_timeout: Duration,
+    /// A request head (request line and headers) not complete this long after the
+    /// connection is ready for it closes the connection (this also closes idle
+    /// keep-alive connections).
+    pub header_timeout: Duration,
+    /// A request body not complete this long after its head is answered `408` and the
+    /// connection closed.
+    pub body_timeout: Duration,
+    /// Failed `/token` or signature checks from one client (source address, or api key)
+    /// within `auth_failure_window` before its calls are refused with `429`.
+    pub auth_failures: u32,
+    /// The window of `auth_failures`, and how long a throttled client waits.
+    pub auth_failure_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_connections_per_source: 256,
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            auth_failures: 10,
+            auth_failure_window: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +312,11 @@ pub struct ApiConfig {
     pub products: Vec<Product>,
     /// Card bureau (mass issue).
     pub bureau: Option<Bureau>,
+    /// HTTPS (`None`: plain HTTP, which the file must ask for with `plain_http = true`,
+    /// and only on a loopback address).
+    pub tls: Option<FacadeTls>,
+    /// Limits.
+    pub limits: Limits,
     /// SMS delivery (cardholder API).
     pub sms: SmsConfig,
 }
@@ -224,6 +325,60 @@ pub struct ApiConfig {
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// Default time answers are kept for idempotent replay.
 pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+fn limits(f: &LimitsFile) -> Result<Limits, String> {
+    let d = Limits::default();
+    let count =
+        |v: Option<usize>, default: usize, name: &str, max: usize| -> Result<usize, String> {
+            let v = v.unwrap_or(default);
+            if !(1..=max).contains(&v) {
+                return Err(format!("limits.{name} = {v} is out of bounds (1 to {max})"));
+            }
+            Ok(v)
+        };
+    let time = |v: Option<Duration>, default: Duration, name: &str| -> Result<Duration, String> {
+        let v = v.unwrap_or(default);
+        if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&v) {
+            return Err(format!("limits.{name} is out of bounds (100ms to 1h)"));
+        }
+        Ok(v)
+    };
+    let max_connections = count(
+        f.max_connections,
+        d.max_connections,
+        "max_connections",
+        65_536,
+    )?;
+    let per_source = count(
+        f.max_connections_per_source,
+        d.max_connections_per_source.min(max_connections),
+        "max_connections_per_source",
+        max_connections,
+    )?;
+    let failures = f.auth_failures.unwrap_or(d.auth_failures);
+    if !(1..=1_000_000).contains(&failures) {
+        return Err(format!(
+            "limits.auth_failures = {failures} is out of bounds (1 to 1000000)"
+        ));
+    }
+    Ok(Limits {
+        max_connections,
+        max_connections_per_source: per_source,
+        handshake_timeout: time(
+            f.handshake_timeout,
+            d.handshake_timeout,
+            "handshake_timeout",
+        )?,
+        header_timeout: time(f.header_timeout, d.header_timeout, "header_timeout")?,
+        body_timeout: time(f.body_timeout, d.body_timeout, "body_timeout")?,
+        auth_failures: failures,
+        auth_failure_window: time(
+            f.auth_failure_window,
+            d.auth_failure_window,
+            "auth_failure_window",
+        )?,
+    })
+}
 
 /// A TOML error as one line naming the file, the line and the setting on it (toml's
 /// own message names neither for a value its deserializer refused).
@@ -297,6 +452,39 @@ impl ApiConfig {
                 return Err(format!("products: service_code {sc:?} is not 3 digits"));
             }
         }
+        let tls = match (file.tls, file.plain_http) {
+            (Some(_), true) => {
+                return Err("tls and plain_http: choose one".into());
+            }
+            (Some(t), false) => {
+                let client_certificates = match t.client_certificates.as_deref() {
+                    None | Some("optional") => ClientCertificates::Optional,
+                    Some("required") => ClientCertificates::Required,
+                    Some(other) => {
+                        return Err(format!(
+                            "tls.client_certificates: {other:?} is not optional or required"
+                        ));
+                    }
+                };
+                if t.client_ca.is_none() && t.client_certificates.is_some() {
+                    return Err("tls.client_certificates: needs tls.client_ca".into());
+                }
+                Some(FacadeTls {
+                    cert: rel(&t.cert),
+                    key: rel(&t.key),
+                    client_ca: t.client_ca.as_deref().map(rel),
+                    client_certificates,
+                })
+            }
+            (None, true) => None,
+            (None, false) => {
+                return Err(
+                    "tls: required ([tls] cert and key), or plain_http = true on a loopback address"
+                        .into(),
+                );
+            }
+        };
+        let limits = limits(&file.limits)?;
         let hsm = ClientConfig {
             addresses: file.hsm.addresses,
             ca: rel(&file.hsm.ca),
@@ -363,7 +551,26 @@ impl ApiConfig {
                 output_dir: rel(&b.output_dir),
                 ..b
             }),
+            tls,
+            limits,
         })
+        .and_then(|c: Self| c.check_listen())
+    }
+
+    /// Plain HTTP only on a loopback address (checked again after `--listen`).
+    pub fn check_listen(self) -> Result<Self, String> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "listen: {} is not a loopback address, and plain HTTP is only served on loopback (configure [tls])",
+                self.listen
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Whether `org` is a configured organization (one of the products').
+    pub fn organization_known(&self, org: Organization) -> bool {
+        self.products.iter().any(|p| p.organization == org.0)
     }
 
     /// The product of an organization and logo; with no logo, the organization's first.

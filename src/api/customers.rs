@@ -13,15 +13,17 @@
 //!   activation step, so with `status` 1 it activates the customer's cards that are still
 //!   inactive (never-activated embosser records), and the answer counts them.
 
-use crate::api::domain::CardStatus;
 use axum::http::Method;
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
-use super::issuing::{card_number, find_card, number, number_field};
+use super::issuing::{card_number, find_card, known_organization, number};
 use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::api::domain::processor::{CustomerActivation, CustomerAdd, CustomerUpdate};
+use crate::api::domain::{CardRef, CardStatus, Organization, RecordNumber};
 use crate::api::store::{Customer, Records};
-use crate::{handler, handler_tx};
+use crate::{typed_handler, typed_handler_tx};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -30,31 +32,40 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/customer/l8v2",
             "/customer/l8v2",
-            handler!(add),
+            typed_handler!(add),
         ),
-        Route::processor(Method::POST, "/customer", "/customer/l8v2", handler!(add)),
-        Route::processor(Method::PUT, "/customer/", "/customer/", handler_tx!(update)),
-        Route::processor(Method::PUT, "/customer", "/customer/", handler_tx!(update)),
+        Route::processor(
+            Method::POST,
+            "/customer",
+            "/customer/l8v2",
+            typed_handler!(add),
+        ),
+        Route::processor(
+            Method::PUT,
+            "/customer/",
+            "/customer/",
+            typed_handler_tx!(update),
+        ),
+        Route::processor(
+            Method::PUT,
+            "/customer",
+            "/customer/",
+            typed_handler_tx!(update),
+        ),
         Route::processor(
             Method::POST,
             "/customer/activation",
             "/customer/activation",
-            handler_tx!(activate),
+            typed_handler_tx!(activate),
         ),
     ]
 }
 
 const OWNER: &str = "/customerData/ownerCoOwnerData/ownerData";
 
-/// The document of an owner-data object, normalised.
-fn document(owner: &Value, field: &str) -> Result<Option<String>, ApiError> {
-    let raw = owner["identificationNumber"]
-        .as_str()
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| owner["cuit"].as_str().filter(|s| !s.trim().is_empty()));
-    let Some(raw) = raw else {
-        return Ok(None);
-    };
+/// A document as sent, normalised: letters and digits after dropping `.`, `-`, `/` and
+/// spaces, at most 25, upper case.
+fn document(raw: &str, field: &str) -> Result<String, ApiError> {
     let doc: String = raw
         .chars()
         .filter(|c| !matches!(c, '.' | '-' | '/' | ' '))
@@ -66,26 +77,33 @@ fn document(owner: &Value, field: &str) -> Result<Option<String>, ApiError> {
         )
         .field(field));
     }
-    Ok(Some(doc.to_ascii_uppercase()))
+    Ok(doc.to_ascii_uppercase())
 }
 
-fn name_of(owner: &Value) -> String {
-    if let Some(n) = owner["nameLine1"].as_str().filter(|s| !s.trim().is_empty()) {
-        return n.trim().to_owned();
-    }
-    ["firstName", "middleName", "lastName"]
-        .iter()
-        .filter_map(|k| owner[*k].as_str())
-        .filter(|s| !s.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The answer to a customer add.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomerAdded {
+    organization_number: Organization,
+    customer_number: RecordNumber,
+    account_number: String,
 }
 
-async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
-    let key = ctx.at("/customerData/customerKeyData");
-    let org = key["organizationNumber"].as_i64().unwrap_or(0);
-    let owner = ctx.at(OWNER);
-    let name = name_of(owner);
+async fn add(ctx: Ctx, req: CustomerAdd) -> Result<Reply, ApiError> {
+    let key = &req.customer_data.customer_key_data;
+    let org = key.organization_number;
+    known_organization(
+        &ctx,
+        org,
+        "/customerData/customerKeyData/organizationNumber",
+    )?;
+    let owner = req
+        .customer_data
+        .owner_co_owner_data
+        .as_ref()
+        .and_then(|o| o.owner_data.clone())
+        .unwrap_or_default();
+    let name = owner.name();
     if name.is_empty() {
         return Err(ApiError::unprocessable(
             "missing_name",
@@ -93,22 +111,17 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .field(format!("{OWNER}/nameLine1")));
     }
-    let wanted = match &key["customerNumber"] {
-        Value::Null => None,
-        v => Some(number_field(
-            v,
-            "/customerData/customerKeyData/customerNumber",
-        )?)
-        .filter(|n| *n != 0),
+    let id = match key.customer_number.filter(|n| !n.is_zero()) {
+        Some(n) => n,
+        None => RecordNumber::from_id(crate::api::store::new_id())
+            .map_err(|e| ApiError::internal(e.0))?,
     };
-    let id = match wanted {
-        Some(id) => id,
-        None => crate::api::store::new_id(),
+    let doc = match owner.document() {
+        Some(raw) => document(raw, &format!("{OWNER}/identificationNumber"))?,
+        None => format!("customer:{}", id.id()),
     };
-    let doc = document(owner, &format!("{OWNER}/identificationNumber"))?
-        .unwrap_or_else(|| format!("customer:{id}"));
-    let account = key["accountNumber"].as_str().unwrap_or("").to_owned();
-    let body = ctx.body.clone();
+    let account_number = key.account_number.clone().unwrap_or_default();
+    let body = serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?;
     ctx.commit_records(move |mut r| {
         Box::pin(async move {
             // Checked inside the transaction: the number and the document are unique in
@@ -126,12 +139,13 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
                 )
                 .field(format!("{OWNER}/identificationNumber")));
             }
-            let c = r.create_customer(id, &doc, &name, &body).await?;
-            Reply::ok(json!({
-                "organizationNumber": org,
-                "customerNumber": number(c.id),
-                "accountNumber": account,
-            }))
+            let c = r.create_customer(id.id(), &doc, &name, &body).await?;
+            Reply::json(&CustomerAdded {
+                organization_number: org,
+                customer_number: RecordNumber::from_id(c.id)
+                    .map_err(|e| ApiError::internal(e.0))?,
+                account_number,
+            })
         })
     })
     .await
@@ -140,7 +154,7 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
 /// The customer a client names, among its tenant's customers.
 pub async fn owned_customer(
     r: &mut Records<'_>,
-    id: i64,
+    id: impl crate::api::domain::IntoRecordId,
     field: &str,
 ) -> Result<Customer, ApiError> {
     r.find_customer(id).await?.ok_or_else(|| {
@@ -163,27 +177,30 @@ pub fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
-async fn update(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+async fn update(ctx: Ctx, req: CustomerUpdate, db: &mut AnyConnection) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
-    let org = ctx.body["organizationNumber"].as_i64().unwrap_or(0);
+    let org = req.organization_number;
+    known_organization(&ctx, org, "/organizationNumber")?;
     let field = "/customerNumber";
-    let raw = ctx.body["customerNumber"].as_str().unwrap_or("");
+    let not_found =
+        || ApiError::unprocessable("customer_not_found", "no such customer").field(field);
     // The processor lets customerNumber be a customer number or a card's token.
-    let customer = match super::issuing::parse_number(raw, field) {
-        Ok(id) if r.find_customer(id).await?.is_some() => owned_customer(&mut r, id, field).await?,
+    let customer = match RecordNumber::parse(&req.customer_number) {
+        Ok(n) if r.find_customer(n).await?.is_some() => owned_customer(&mut r, n, field).await?,
         _ => {
-            let card = find_card(&ctx.app, &mut r, raw, field).await.map_err(|_| {
-                ApiError::unprocessable("customer_not_found", "no such customer").field(field)
-            })?;
+            let card_ref = CardRef::parse(&req.customer_number).map_err(|_| not_found())?;
+            let card = find_card(&ctx.app, &mut r, &card_ref, field)
+                .await
+                .map_err(|_| not_found())?;
             owned_customer(&mut r, card.customer_id, field).await?
         }
     };
-    let mut name = name_of(&ctx.body);
+    let mut name = req.person.name();
     if name.is_empty() {
         name.clone_from(&customer.name);
     }
-    let status = ctx.body["status"].as_i64().unwrap_or(0);
-    let patch = ctx.body.clone();
+    let status = req.status.unwrap_or(0);
+    let patch = serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?;
     let updated = r
         .update_customer(customer.id, "update", |c| {
             if let Some(o) = c.body.as_object_mut() {
@@ -223,23 +240,26 @@ async fn update(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
     }))
 }
 
-async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+async fn activate(
+    ctx: Ctx,
+    req: CustomerActivation,
+    db: &mut AnyConnection,
+) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
     let base = "/customerActivationData/customerActivationKeyData";
-    let key = ctx.at(base);
-    let org = key["organizationNumber"].as_i64().unwrap_or(0);
-    let customer_id = number_field(&key["customerNumber"], &format!("{base}/customerNumber"))?;
-    let customer = owned_customer(&mut r, customer_id, &format!("{base}/customerNumber")).await?;
-    let account_id = number_field(&key["accountNumber"], &format!("{base}/accountNumber"))?;
-    let token_field = format!("{base}/panToken");
-    let card = find_card(
-        &ctx.app,
+    let key = &req.customer_activation_data.customer_activation_key_data;
+    let org = key.organization_number;
+    known_organization(&ctx, org, &format!("{base}/organizationNumber"))?;
+    let customer = owned_customer(
         &mut r,
-        key["panToken"].as_str().unwrap_or(""),
-        &token_field,
+        key.customer_number,
+        &format!("{base}/customerNumber"),
     )
     .await?;
-    if card.customer_id != customer.id || card.account_id != account_id {
+    let account_id = key.account_number;
+    let token_field = format!("{base}/panToken");
+    let card = find_card(&ctx.app, &mut r, &key.pan_token, &token_field).await?;
+    if card.customer_id != customer.id || card.account_id != account_id.id() {
         return Err(ApiError::unprocessable(
             "card_not_of_customer",
             "the card does not belong to this customer and account",
@@ -253,7 +273,7 @@ async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
         )
         .field(token_field));
     }
-    let record = ctx.body.clone();
+    let record = serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?;
     r.update_customer(customer.id, "activation", |c| {
         if let Some(o) = c.body.as_object_mut() {
             o.insert("activationRecord".into(), record);
@@ -270,7 +290,7 @@ async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
     Reply::ok(json!({
         "organizationNumber": org,
         "customerNumber": number(customer.id),
-        "accountNumber": number(account_id),
+        "accountNumber": account_id,
         "cardNumber": card_number(&card),
         "numberCardsActivated": activated,
     }))

@@ -33,20 +33,26 @@
 //!   returned) issues nothing and blocks the card (status `blocked`). A card already
 //!   replaced, or cancelled, is `422 card_not_reissuable`.
 
-use crate::api::domain::CardStatus;
 use axum::http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::AnyConnection;
 
 use super::config::Product;
 use super::customers::owned_customer;
 use super::issuing::{
-    CardSpec, card_number, expiry_date, expiry_in, find_card, new_card, number, number_field,
-    product_of,
+    CardSpec, card_number, card_organization, expiry_date, expiry_in, find_card, hsm_card,
+    new_card, number, product_of,
 };
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::store::{Account, Card, Records, StoreError};
-use crate::{handler, handler_tx};
+use crate::api::domain::processor::{
+    CardAction, CardActivation, EmbosserAdd, EmbosserFields, PanInquiry,
+};
+use crate::api::domain::{CardStatus, RecordNumber};
+use crate::api::store::{Account, Card, NewCard, Records, StoreError};
+use crate::client::{Card as HsmCard, PinMethod, PinRebindRequest};
+use crate::protocol::Tag;
+use crate::{typed_handler, typed_handler_tx};
+use serde::Deserialize as _;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -54,21 +60,30 @@ pub fn routes() -> Vec<Route> {
     let pan = "/cards/embosser/card-pan-l8v2";
     let action = "/cards/embosser/cardAction-L8V2";
     vec![
-        Route::processor(Method::POST, embosser, embosser, handler!(add)),
-        Route::processor(Method::POST, "/cards/embosser", embosser, handler!(add)),
+        Route::processor(Method::POST, embosser, embosser, typed_handler!(add)),
+        Route::processor(
+            Method::POST,
+            "/cards/embosser",
+            embosser,
+            typed_handler!(add),
+        ),
         Route::processor(
             Method::PUT,
             "/cards/activation",
             "/cards/activation",
-            handler_tx!(activate),
+            typed_handler_tx!(activate),
         ),
-        Route::processor(Method::POST, pan, pan, handler!(pan_inquiry)),
-        Route::processor(Method::PUT, action, action, handler!(card_action)),
+        Route::processor(Method::POST, pan, pan, typed_handler!(pan_inquiry)),
+        Route::processor(Method::PUT, action, action, typed_handler!(card_action)),
     ]
 }
 
 /// The caller's account `id`, else `422 account_not_found` naming `field`.
-async fn owned_account(r: &mut Records<'_>, id: i64, field: &str) -> Result<Account, ApiError> {
+async fn owned_account(
+    r: &mut Records<'_>,
+    id: RecordNumber,
+    field: &str,
+) -> Result<Account, ApiError> {
     r.find_account(id)
         .await?
         .ok_or_else(|| ApiError::unprocessable("account_not_found", "no such account").field(field))
@@ -80,15 +95,23 @@ fn product_or_unknown<'a>(ctx: &'a Ctx, account: &Account) -> Result<&'a Product
     })
 }
 
-async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+fn to_body(req: &impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(req).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+async fn add(ctx: Ctx, req: EmbosserAdd) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
     let mut r = reader.records();
-    let account_id = number_field(&ctx.body["postToAccount"], "/postToAccount")?;
-    let account = owned_account(&mut r, account_id, "/postToAccount").await?;
-    let customer_id = match &ctx.body["customerNumber"] {
-        Value::String(s) if s.trim().trim_start_matches('0').is_empty() => account.customer_id,
-        Value::Null => account.customer_id,
-        v => number_field(v, "/customerNumber")?,
+    let account = owned_account(&mut r, req.post_to_account, "/postToAccount").await?;
+    card_organization(
+        &ctx,
+        Some(req.organization_number),
+        &account,
+        "/organizationNumber",
+    )?;
+    let customer_id = match req.customer_number.filter(|n| !n.is_zero()) {
+        Some(n) => n.id(),
+        None => account.customer_id,
     };
     let customer = owned_customer(&mut r, customer_id, "/customerNumber").await?;
     if account.customer_id != customer.id {
@@ -98,8 +121,7 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .field("/postToAccount"));
     }
-    let given = ctx.body["cardNumber"].as_str().unwrap_or("").trim();
-    if !given.trim_start_matches('0').is_empty() {
+    if !req.card_number.trim().trim_start_matches('0').is_empty() {
         return Err(ApiError::unprocessable(
             "card_number_assigned",
             "cofre draws card numbers: send cardNumber empty or zeros",
@@ -109,14 +131,14 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     drop(r);
     drop(reader);
     let product = product_or_unknown(&ctx, &account)?;
-    let spec = CardSpec::read(&ctx.body, "", product, &customer, None)?;
-    let new = new_card(&ctx, product, &account, &customer, &spec, ctx.body.clone()).await?;
+    let spec = CardSpec::read(&req.embosser, "", product, &customer, None)?;
+    let new = new_card(&ctx, product, &account, &customer, &spec, to_body(&req)?).await?;
     let mut out = json!({
-        "organizationNumber": ctx.body["organizationNumber"],
+        "organizationNumber": req.organization_number,
         "logo": product.logo,
         "accountNumber": number(account.id),
     });
-    if let Some(seq) = ctx.body["cardSequence"].as_i64() {
+    if let Some(seq) = req.card_sequence {
         out["cardSequence"] = json!(seq);
     }
     let (tenant, actor, dialect) = (
@@ -144,11 +166,21 @@ fn not_activatable(card: &Card) -> ApiError {
     .field("/cardNumber")
 }
 
-async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+async fn activate(
+    ctx: Ctx,
+    req: CardActivation,
+    db: &mut AnyConnection,
+) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
-    let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
-    let card = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
-    let service = ctx.body["serviceType"].as_str().unwrap_or("");
+    let card = find_card(&ctx.app, &mut r, &req.card_number, "/cardNumber").await?;
+    let account = r.account(card.account_id).await?;
+    card_organization(
+        &ctx,
+        req.organization_number,
+        &account,
+        "/organizationNumber",
+    )?;
+    let service = req.service_type.as_str();
     let mut activated = 0;
     match service {
         "A" => {
@@ -199,9 +231,8 @@ async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
             .field("/serviceType"));
         }
     }
-    let account = r.account(card.account_id).await?;
     let mut out = json!({
-        "organizationNumber": ctx.body["organizationNumber"],
+        "organizationNumber": req.organization_number,
         "cardNumber": card_number(&card),
         "serviceType": service,
         "numberCardsActivated": activated,
@@ -212,19 +243,24 @@ async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
     Reply::ok(out)
 }
 
-async fn pan_inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn pan_inquiry(ctx: Ctx, req: PanInquiry) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
     let mut r = reader.records();
-    let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
-    let card = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
+    let card = find_card(&ctx.app, &mut r, &req.card_number, "/cardNumber").await?;
     let account = r.account(card.account_id).await?;
+    card_organization(
+        &ctx,
+        Some(req.organization_number),
+        &account,
+        "/organizationNumber",
+    )?;
     let mut out = json!({
-        "organizationNumber": ctx.body["organizationNumber"],
+        "organizationNumber": req.organization_number,
         "cardNumber": card.masked_pan,
         "accountNumber": number(card.account_id),
         "panToken": card_number(&card),
     });
-    if let Some(seq) = ctx.body["cardSequence"].as_i64() {
+    if let Some(seq) = req.card_sequence {
         out["cardSequence"] = json!(seq);
     }
     if let Some(p) = product_of(&ctx.app, &account) {
@@ -233,12 +269,11 @@ async fn pan_inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(out)
 }
 
-async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn card_action(ctx: Ctx, req: CardAction) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
     let mut r = reader.records();
-    let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
-    let old = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
-    let action = ctx.body["cardAction"].as_i64().unwrap_or(-1);
+    let old = find_card(&ctx.app, &mut r, &req.card_number, "/cardNumber").await?;
+    let action = req.card_action;
     if !matches!(action, 1 | 2 | 3 | 4 | 6) {
         return Err(ApiError::unprocessable(
             "invalid_card_action",
@@ -246,14 +281,14 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .field("/cardAction"));
     }
-    let random_pin = ctx.body["randomPin"].as_i64().unwrap_or(-1);
+    let random_pin = req.random_pin;
     if !matches!(random_pin, 0 | 1) {
         return Err(
             ApiError::unprocessable("invalid_random_pin", "randomPin is 0 or 1")
                 .field("/randomPin"),
         );
     }
-    let reason = ctx.body["cardActionReason"].as_str().unwrap_or("").trim();
+    let reason = req.card_action_reason.as_deref().unwrap_or("").trim();
     let old_status = match reason.to_ascii_uppercase().as_str() {
         "L" => Some(CardStatus::Lost),
         "S" => Some(CardStatus::Stolen),
@@ -270,13 +305,15 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
         || old.status == CardStatus::Cancelled
         || old.status == CardStatus::Replaced
     {
-        return Err(ApiError::unprocessable(
-            "card_not_reissuable",
-            "the card was replaced or cancelled",
-        )
-        .field("/cardNumber"));
+        return Err(not_reissuable());
     }
     let account = r.account(old.account_id).await?;
+    card_organization(
+        &ctx,
+        Some(req.organization_number),
+        &account,
+        "/organizationNumber",
+    )?;
     let customer = r.customer(old.customer_id).await?;
     drop(r);
     drop(reader);
@@ -292,23 +329,27 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
         let mut body = old.body.0.clone();
         if let Some(o) = body.as_object_mut() {
             o.insert("reissuedFrom".into(), json!(card_number(&old)));
-            o.insert("cardActionRequest".into(), ctx.body.clone());
+            o.insert("cardActionRequest".into(), to_body(&req)?);
         }
-        Some(new_card(&ctx, product, &account, &customer, &spec, body).await?)
+        let mut card = new_card(&ctx, product, &account, &customer, &spec, body).await?;
+        if random_pin == 0 {
+            keep_pin(&ctx, &old, &mut card).await?;
+        }
+        Some(card)
     };
     let mut out = json!({
-        "organizationNumber": ctx.body["organizationNumber"],
+        "organizationNumber": req.organization_number,
         "cardAction": action,
         "randomPin": random_pin,
         "logo": product.logo,
         "customerNumber": number(customer.id),
     });
-    for k in [
-        "cardSequence",
-        "numberCardsRequested",
-        "numberCardsReturned",
+    for (k, v) in [
+        ("cardSequence", req.card_sequence),
+        ("numberCardsRequested", req.number_cards_requested),
+        ("numberCardsReturned", req.number_cards_returned),
     ] {
-        if let Some(n) = ctx.body[k].as_i64() {
+        if let Some(n) = v {
             out[k] = json!(n);
         }
     }
@@ -344,13 +385,49 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
             };
             tracing::info!(old = old_id, new = card.id, action, "card action");
             out["cardNumber"] = json!(card_number(&card));
-            if let Some(name) = card.body["embossedName1"].as_str() {
+            let fields = EmbosserFields::deserialize(&card.body.0).ok();
+            if let Some(name) = fields.and_then(|f| f.embossed_name1) {
                 out["embosserName1"] = json!(name);
             }
             Reply::ok(out)
         })
     })
     .await
+}
+
+/// `randomPin: 0` ("do not generate a new random PIN"): the old card's PIN carried
+/// over to the new card by the daemon (`pin.rebind`: from the old card's LMK-encrypted
+/// blob to the new card's PVV and blob; the PIN is never clear outside the daemon, and
+/// the new card's tries start from zero). The PIN drawn for the new card at issue is
+/// discarded unseen. A card issued without a PIN keeps the drawn one.
+async fn keep_pin(ctx: &Ctx, old: &Card, new: &mut NewCard) -> Result<(), ApiError> {
+    if old.pin_blob.is_empty() {
+        return Ok(());
+    }
+    let pin_blob = hex::decode(&old.pin_blob)
+        .map_err(|_| ApiError::internal("a stored PIN blob is not hex"))?;
+    let r = ctx
+        .app
+        .hsm
+        .pin_rebind(&PinRebindRequest {
+            card: hsm_card(old),
+            pin_blob,
+            new_card: HsmCard::Token {
+                token: new.token.clone(),
+                version: u32::try_from(new.token_version).ok(),
+            },
+            pvk: ctx.app.config.keys.pvk.clone(),
+            method: PinMethod::Pvv { pvki: 1 },
+        })
+        .await?;
+    let (Some(pvv), Some(blob)) = (r.str(Tag::Pvv), r.bytes(Tag::PinBlob)) else {
+        return Err(ApiError::internal(
+            "pin.rebind answered without a PVV or blob",
+        ));
+    };
+    new.pvv = pvv;
+    new.pin_blob = hex::encode_upper(blob);
+    Ok(())
 }
 
 fn not_reissuable() -> ApiError {

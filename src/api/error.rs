@@ -254,6 +254,7 @@ impl From<AuthError> for ApiError {
             AuthError::Token => "invalid_token",
             AuthError::Stale => "stale_timestamp",
             AuthError::Signature => "invalid_signature",
+            AuthError::Certificate => "certificate_required",
             AuthError::Store(_) => "credential_store",
         };
         let mut err = ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string());

@@ -14,12 +14,12 @@ use serde_json::Value;
 
 use super::config::Product;
 use crate::api::call::{ApiError, Ctx};
-use crate::api::domain::{CardKind, Date, Money};
+use crate::api::domain::processor::EmbosserFields;
+use crate::api::domain::{CardKind, CardRef, Date, Money, Organization};
 use crate::api::state::App;
 use crate::api::store::{Account, Card, Customer, NewCard, Records};
 use crate::client::{Card as HsmCard, PanGenerateRequest, PinGenerateRequest, PinMethod};
-use crate::crypto::pan::luhn_valid;
-use crate::protocol::Tag;
+use crate::protocol::{Status, Tag};
 
 /// A record id as the processor shows it: 19 digits.
 pub fn number(id: i64) -> String {
@@ -66,40 +66,71 @@ pub fn hsm_card(card: &Card) -> HsmCard {
     }
 }
 
-/// Finds the card a client names (19-character padded token, bare token, or clear PAN)
-/// among the caller's tenant's cards. Unknown: `422 card_not_found` naming `field`.
+/// Finds the card a client names among the caller's tenant's cards: by its token
+/// spellings, or a clear PAN through its lookup token (tokenised by the daemon). A card
+/// that is not there, or a PAN the daemon will not tokenise (it cannot be one of
+/// cofre's cards: they are all stored by token), is `422 card_not_found` naming `field`.
 pub async fn find_card(
     app: &App,
     r: &mut Records<'_>,
-    number: &str,
+    card: &CardRef,
     field: &str,
 ) -> Result<Card, ApiError> {
     let not_found = || ApiError::unprocessable("card_not_found", "no such card").field(field);
-    let n = number.trim();
-    if n.is_empty() || n.len() > 32 || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(not_found());
-    }
-    // The padded 19-character form first drops its zeros: tokens are stored as the
-    // daemon made them (13-19 characters), so the shorter spellings come first.
-    let stripped = n.trim_start_matches('0');
-    let mut candidates: Vec<String> = (13..=19)
-        .filter(|len| stripped.len() <= *len && n.len() > *len)
-        .map(|len| format!("{stripped:0>len$}"))
-        .collect();
-    candidates.push(n.to_owned());
-    if let Some(card) = r.card_by_tokens(&candidates).await? {
-        return Ok(card);
-    }
-    let digits = n.bytes().all(|b| b.is_ascii_digit());
-    if digits && (13..=19).contains(&n.len()) && luhn_valid(n.as_bytes()) {
-        let t = app.hsm.tokenise(n).await.map_err(ApiError::from)?;
-        if let Some(lookup) = t.str(Tag::LookupToken)
-            && let Some(card) = r.card_by_lookup(&lookup).await?
-        {
-            return Ok(card);
+    match card {
+        CardRef::Token(_) => r
+            .card_by_tokens(&card.token_spellings())
+            .await?
+            .ok_or_else(not_found),
+        CardRef::Pan(pan) => {
+            let t = match app.hsm.tokenise(pan).await {
+                Ok(t) => t,
+                Err(crate::client::ClientError::Status {
+                    status: Status::MalformedField | Status::InvalidToken,
+                    ..
+                }) => {
+                    return Err(not_found());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match t.str(Tag::LookupToken) {
+                Some(lookup) => r.card_by_lookup(&lookup).await?.ok_or_else(not_found),
+                None => Err(not_found()),
+            }
         }
     }
-    Err(not_found())
+}
+
+/// `org` must be a configured organization, else `422 unknown_organization` naming
+/// `field` (the processor's "organization record not found").
+pub fn known_organization(ctx: &Ctx, org: Organization, field: &str) -> Result<(), ApiError> {
+    if ctx.app.config.organization_known(org) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable("unknown_organization", "no such organization").field(field))
+    }
+}
+
+/// An organization sent with a call on a card: configured, and the one of the card's
+/// account (`422 organization_mismatch` otherwise).
+pub fn card_organization(
+    ctx: &Ctx,
+    org: Option<Organization>,
+    account: &Account,
+    field: &str,
+) -> Result<(), ApiError> {
+    let Some(org) = org else {
+        return Ok(());
+    };
+    known_organization(ctx, org, field)?;
+    match product_of(&ctx.app, account) {
+        Some(p) if p.organization != org.0 => Err(ApiError::unprocessable(
+            "organization_mismatch",
+            "the card belongs to another organization",
+        )
+        .field(field)),
+        _ => Ok(()),
+    }
 }
 
 /// What the daemon made for a new card (no clear value among them).
@@ -209,15 +240,6 @@ pub fn today_date() -> Date {
     Date::from_unix_ms(crate::api::store::now_ms())
 }
 
-/// Today as (year, month) in UTC.
-pub fn year_month() -> (u32, u32) {
-    let d = today_date();
-    (
-        u32::try_from(d.year()).unwrap_or(2026),
-        u32::from(d.month()),
-    )
-}
-
 /// Today, `YYYY-MM-DD` (UTC).
 pub fn today() -> String {
     today_date().to_string()
@@ -225,8 +247,11 @@ pub fn today() -> String {
 
 /// Expiry `YYMM` `years` from this month.
 pub fn expiry_in(years: u32) -> String {
-    let (y, m) = year_month();
-    format!("{:02}{m:02}", (y + years) % 100)
+    let today = today_date();
+    let years = i32::try_from(years).unwrap_or(0);
+    Date::from_ymd(today.year() + years, today.month(), 1)
+        .unwrap_or(today)
+        .expiry()
 }
 
 /// A card expiry `YYMM` as the last day of its month, `YYYY-MM-DD`.
@@ -253,8 +278,8 @@ pub fn product_of<'a>(app: &'a App, account: &Account) -> Option<&'a Product> {
 /// A configured product by organization and logo, else `422 unknown_product`.
 pub fn product<'a>(
     app: &'a App,
-    org: &Value,
-    logo: &Value,
+    org: Organization,
+    logo: Option<i64>,
     field: &str,
 ) -> Result<&'a Product, ApiError> {
     let unknown = || {
@@ -264,43 +289,9 @@ pub fn product<'a>(
         )
         .field(field)
     };
-    let (Some(org), Some(logo)) = (org.as_i64(), logo.as_i64()) else {
-        return Err(unknown());
-    };
-    app.config.product(org, Some(logo)).ok_or_else(unknown)
+    let logo = logo.ok_or_else(unknown)?;
+    app.config.product(org.0, Some(logo)).ok_or_else(unknown)
 }
-
-/// An amount in major units (JSON number, absent = 0) as minor units: exact, at most
-/// two decimals (more is refused, never rounded), 0 to 100,000,000,000.00
-/// (`422 limit_out_of_range` naming the field).
-pub fn minor_units(v: &Value, field: &str) -> Result<i64, ApiError> {
-    if v.is_null() {
-        return Ok(0);
-    }
-    Money::limit_from_json(v).map(Money::minor).map_err(|_| {
-        ApiError::unprocessable(
-            "limit_out_of_range",
-            format!("{field}: 0 to 100000000000.00, at most 2 decimals"),
-        )
-        .field(field)
-    })
-}
-
-/// Purchase-limit fields of an embosser request (major units).
-const LIMIT_FIELDS: [&str; 12] = [
-    "atmCashAmount",
-    "atmCashSingleTransactionLimit",
-    "overTheCounterCashAmount",
-    "overTheCounterCashSingleTransactionLimit",
-    "retailPurchaseAmt",
-    "retailPurchaseSingleTransactionLimit",
-    "internetPurchaseAmount",
-    "internetPurchaseSingleTransactionLimit",
-    "icAmountLimitSingleTransaction",
-    "atmCashNumber",
-    "retailPurchaseNumber",
-    "internetPurchaseNumber",
-];
 
 /// What a request says about a new card, checked (nothing issued yet).
 #[derive(Debug, Clone)]
@@ -314,10 +305,10 @@ pub struct CardSpec {
 }
 
 impl CardSpec {
-    /// Reads the embosser fields of `data` (at JSON pointer `base`); `kind` overrides the
-    /// card kind fields.
+    /// Checks the embosser fields (at JSON pointer `base`); `kind` overrides the card
+    /// kind fields.
     pub fn read(
-        data: &Value,
+        data: &EmbosserFields,
         base: &str,
         product: &Product,
         customer: &Customer,
@@ -328,11 +319,11 @@ impl CardSpec {
             None => card_kind(data, base)?,
         };
         embossed_name(data, base, customer)?;
-        let expiry = match data["expirationDate"].as_str() {
+        let expiry = match data.expiration_date {
             Some(d) => expiry_of(d, &format!("{base}/expirationDate"))?,
             None => expiry_in(product.validity_years.unwrap_or(5)),
         };
-        let service_code = match data["posServiceCode"].as_i64() {
+        let service_code = match data.pos_service_code {
             None | Some(0) => product.service_code.clone().unwrap_or_else(|| "201".into()),
             Some(n) => {
                 let code = format!("{n:03}");
@@ -347,8 +338,14 @@ impl CardSpec {
                 code
             }
         };
-        for f in LIMIT_FIELDS {
-            minor_units(&data[f], &format!("{base}/{f}"))?;
+        for (name, limit) in data.limits.each() {
+            if limit.is_some_and(|m| m < Money::ZERO) {
+                return Err(ApiError::unprocessable(
+                    "limit_out_of_range",
+                    format!("{name}: 0 to 100000000000.00, at most 2 decimals"),
+                )
+                .field(format!("{base}/{name}")));
+            }
         }
         Ok(Self {
             kind,
@@ -358,12 +355,12 @@ impl CardSpec {
     }
 }
 
-fn card_kind(data: &Value, base: &str) -> Result<CardKind, ApiError> {
-    let device = data["deviceIndicator"].as_str().unwrap_or("").trim();
+fn card_kind(data: &EmbosserFields, base: &str) -> Result<CardKind, ApiError> {
+    let device = data.device_indicator.as_deref().unwrap_or("").trim();
     if matches!(device, "D" | "V" | "W" | "d" | "v" | "w") {
         return Ok(CardKind::DigitalWallet);
     }
-    let kind = match data["typeOfCard"].as_i64() {
+    let kind = match data.type_of_card {
         None | Some(0 | 1) => CardKind::PhysicalCredit,
         Some(2) => CardKind::Debit,
         Some(3) => CardKind::Prepaid,
@@ -379,11 +376,18 @@ fn card_kind(data: &Value, base: &str) -> Result<CardKind, ApiError> {
     Ok(kind)
 }
 
-fn embossed_name(data: &Value, base: &str, customer: &Customer) -> Result<String, ApiError> {
-    let given = ["embossedName1", "name1"]
-        .iter()
-        .find_map(|k| data[*k].as_str().map(|s| (*k, s.trim())))
-        .filter(|(_, s)| !s.is_empty());
+fn embossed_name(
+    data: &EmbosserFields,
+    base: &str,
+    customer: &Customer,
+) -> Result<String, ApiError> {
+    let given = [
+        ("embossedName1", &data.embossed_name1),
+        ("name1", &data.name1),
+    ]
+    .into_iter()
+    .find_map(|(k, v)| v.as_deref().map(|s| (k, s.trim())))
+    .filter(|(_, s)| !s.is_empty());
     let (field, name) = match given {
         Some((k, s)) => (format!("{base}/{k}"), s.to_owned()),
         None => (format!("{base}/embossedName1"), customer.name.clone()),
@@ -398,35 +402,18 @@ fn embossed_name(data: &Value, base: &str, customer: &Customer) -> Result<String
     Ok(name)
 }
 
-/// `YYYY-MM-DD` (or `YYMM`) as a card expiry `YYMM`, from this month to 20 years on.
-fn expiry_of(text: &str, field: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::unprocessable(
+/// A card's expiry date as `YYMM`, from this month to 20 years on.
+fn expiry_of(date: Date, field: &str) -> Result<String, ApiError> {
+    let today = today_date();
+    let months = |d: Date| i64::from(d.year()) * 12 + i64::from(d.month());
+    if months(date) < months(today) || date.year() > today.year() + 20 {
+        return Err(ApiError::unprocessable(
             "invalid_expiry",
             "the expiry is a date from this month to 20 years on",
         )
-        .field(field)
-    };
-    let t = text.trim();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        t.get(r)
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-    };
-    let parsed = match t.len() {
-        4 => num(0..2).zip(num(2..4)).map(|(yy, mm)| (2000 + yy, mm)),
-        10 => Date::parse(t)
-            .ok()
-            .map(|d| (u32::try_from(d.year()).unwrap_or(0), u32::from(d.month()))),
-        _ => None,
-    };
-    let (y, m) = parsed.ok_or_else(bad)?;
-    let (cy, cm) = year_month();
-    let months = |y: u32, m: u32| y * 12 + m;
-    if !(1..=12).contains(&m) || months(y, m) < months(cy, cm) || y > cy + 20 {
-        return Err(bad());
+        .field(field));
     }
-    Ok(format!("{:02}{m:02}", y % 100))
+    Ok(date.expiry())
 }
 
 /// Has the daemon issue a card (PAN, token, PIN, PVV) for `spec` on `account`.

@@ -12,7 +12,7 @@
 //! 1. [`domain`]: typed values and rules (tenants, numbers, card states, money, dates,
 //!    CPF/CNPJ); imports nothing of `api`.
 //! 2. [`store`]: tenant-scoped, transactional persistence of domain values; the writer.
-//! 3. [`config`], [`auth`], [`clients`], [`openapi`] (the processor's spec): leaves
+//! 3. [`config`], [`throttle`], [`auth`], [`clients`], [`openapi`] (the processor's spec): leaves
 //!    beside the store; [`state`] (the application state every layer above may name);
 //!    [`error`] and [`call`] (what an operation is, gets and answers).
 //! 4. Features, one module per resource: [`issuing`] (shared issuing steps),
@@ -29,6 +29,7 @@ pub mod error;
 pub mod openapi;
 pub mod state;
 pub mod store;
+pub mod throttle;
 
 pub mod issuing;
 

@@ -68,16 +68,10 @@ fn to_json(y: &Yaml) -> Value {
     }
 }
 
+/// A `format: date` value: `YYYY-MM-DD` that exists in the calendar (the domain's one
+/// date type decides).
 fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+    crate::api::domain::Date::parse(s).is_ok()
 }
 
 impl Spec {
@@ -160,7 +154,7 @@ impl Spec {
     /// a non-nullable integer, `["Y,N"]` on a 1-character string): documentation slips,
     /// not rules. An enum is enforced only if each of its values fits the field's type
     /// and length; the type and length are enforced either way.
-    fn enum_is_coherent(&self, schema: &Value, allowed: &[Value]) -> bool {
+    pub fn enum_is_coherent(&self, schema: &Value, allowed: &[Value]) -> bool {
         let mut plain = schema.clone();
         if let Some(m) = plain.as_object_mut() {
             m.remove("enum");
@@ -168,6 +162,62 @@ impl Spec {
         allowed
             .iter()
             .all(|v| !v.is_null() && self.validate(&plain, v).is_empty())
+    }
+
+    /// The `number` values of a request that are not amounts cofre keeps exactly: every
+    /// `number` field of the processor's request schemas is an amount (a limit, an
+    /// income, a balance), so each must have at most two decimals and at most
+    /// 100,000,000,000.00 either way ([`crate::api::domain::Money`]); refused, never
+    /// rounded. Run after [`Spec::validate`] found nothing.
+    pub fn amount_violations(&self, schema: &Value, value: &Value) -> Vec<Violation> {
+        let mut out = Vec::new();
+        self.amounts(schema, value, String::new(), &mut out, 0);
+        out
+    }
+
+    fn amounts(
+        &self,
+        schema: &Value,
+        value: &Value,
+        at: String,
+        out: &mut Vec<Violation>,
+        depth: usize,
+    ) {
+        use crate::api::domain::Money;
+        let s = self.resolve(schema);
+        if depth > 64 || s.is_null() || value.is_null() {
+            return;
+        }
+        match (s.get("type").and_then(Value::as_str), value) {
+            (Some("number"), Value::Number(_)) => {
+                let exact = Money::from_json(value)
+                    .is_ok_and(|m| m <= Money::MAX && m >= Money::from_minor(-Money::MAX.minor()));
+                if !exact {
+                    out.push(Violation {
+                        pointer: at,
+                        rule: "an amount has at most two decimals and is at most 100000000000.00"
+                            .into(),
+                    });
+                }
+            }
+            (_, Value::Object(obj)) => {
+                if let Some(props) = s.get("properties").and_then(Value::as_object) {
+                    for (k, v) in obj {
+                        if let Some(ps) = props.get(k) {
+                            self.amounts(ps, v, format!("{at}/{k}"), out, depth + 1);
+                        }
+                    }
+                }
+            }
+            (_, Value::Array(items)) => {
+                if let Some(item_schema) = s.get("items") {
+                    for (i, v) in items.iter().enumerate() {
+                        self.amounts(item_schema, v, format!("{at}/{i}"), out, depth + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Every rule `value` breaks against `schema` (empty: valid).
@@ -271,7 +321,7 @@ impl Spec {
                     fail(format!("shorter than {min} characters"));
                 }
                 if s.get("format").and_then(Value::as_str) == Some("date") && !is_date(text) {
-                    fail("must be a date YYYY-MM-DD".into());
+                    fail("must be a calendar date YYYY-MM-DD".into());
                 }
                 if let Some(p) = s.get("pattern").and_then(Value::as_str)
                     && !self.pattern_matches(p, text)

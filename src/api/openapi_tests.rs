@@ -171,9 +171,19 @@ fn dates_and_patterns() {
         spec.validate(&schema, &json!({"d": "2026-11-25", "p": "C"}))
             .is_empty()
     );
-    assert_eq!(
-        spec.validate(&schema, &json!({"d": "2026-13-25"}))[0].pointer,
-        "/d"
+    // Calendar-checked: days that do not exist are refused.
+    for bad in [
+        "2026-13-25",
+        "2023-02-31",
+        "2023-02-29",
+        "2024-02-30",
+        "2024-04-31",
+    ] {
+        assert_eq!(spec.validate(&schema, &json!({"d": bad}))[0].pointer, "/d");
+    }
+    assert!(
+        spec.validate(&schema, &json!({"d": "2024-02-29"}))
+            .is_empty()
     );
     assert_eq!(spec.validate(&schema, &json!({"p": "X"}))[0].pointer, "/p");
 }
@@ -198,4 +208,30 @@ fn coherent_enums_are_enforced_and_self_contradicting_ones_are_not() {
         ("/e", true)
     );
     assert_eq!(spec.validate(&schema, &json!({"y": "YN"}))[0].pointer, "/y");
+}
+
+#[test]
+fn numbers_are_exact_amounts() {
+    let spec = Spec::parse(
+        "components:\n  schemas:\n    T:\n      type: object\n      properties:\n        a:\n          type: number\n        l:\n          type: array\n          items:\n            type: number\n",
+    )
+    .unwrap();
+    let schema = json!({"$ref": "#/components/schemas/T"});
+    assert!(
+        spec.amount_violations(
+            &schema,
+            &json!({"a": 1234.5, "l": [0, -3.25, 100000000000.0]})
+        )
+        .is_empty()
+    );
+    for (bad, at) in [
+        (json!({"a": 0.001}), "/a"),
+        (json!({"a": 1234.567}), "/a"),
+        (json!({"a": 100000000000.01}), "/a"),
+        (json!({"l": [1, 2.125]}), "/l/1"),
+    ] {
+        let v = spec.amount_violations(&schema, &bad);
+        assert_eq!(v.len(), 1, "{bad}");
+        assert_eq!(v[0].pointer, at);
+    }
 }

@@ -22,6 +22,8 @@ pub struct App {
     pub hsm: Client,
     /// API clients and tokens.
     pub auth: Authenticator,
+    /// Failed authentication per source address and api key.
+    pub throttle: super::throttle::Throttle,
     /// Client id to tenant.
     pub tenants: HashMap<String, Tenant>,
     /// The processor's spec.

@@ -42,6 +42,11 @@ pub struct ApiRunArgs {
     /// How long to wait for the daemon at start, seconds.
     #[arg(long, default_value_t = 30)]
     pub hsm_wait: u64,
+    /// Refuse to start without `[tls]` (a configuration with `plain_http = true` is a
+    /// configuration error, exit 64). The production unit (`systemd/cofre-api.service`)
+    /// passes it.
+    #[arg(long)]
+    pub require_tls: bool,
 }
 
 /// Arguments of `cofre api add-client`.
@@ -56,6 +61,10 @@ pub struct AddClientArgs {
     /// The tenant (issuer / store, `idLoja`) whose records the client sees.
     #[arg(long)]
     pub tenant: String,
+    /// The Common Name of the TLS client certificate the client must call with (mutual
+    /// TLS; needs `tls.client_ca` in the configuration).
+    #[arg(long)]
+    pub tls_identity: Option<String>,
 }
 
 const EXIT_CONFIG: u8 = 64;
@@ -73,6 +82,7 @@ pub fn run(cmd: ApiCommand) -> ExitCode {
                     &key,
                     &args.client_id,
                     &args.tenant,
+                    args.tls_identity.as_deref(),
                 )
             });
             match result {
@@ -117,6 +127,19 @@ pub fn run_server(args: ApiRunArgs) -> ExitCode {
     if let Some(h) = args.hsm {
         config.hsm.addresses = vec![h];
     }
+    if args.require_tls && config.tls.is_none() {
+        eprintln!(
+            "cofre api: bad configuration: --require-tls: configure [tls] (plain_http is for loopback development only)"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let config = match config.check_listen() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cofre api: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -137,7 +160,14 @@ pub fn run_server(args: ApiRunArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        match crate::api::http::server::serve(app).await {
+        let tls = match crate::api::http::server::tls(&app) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cofre api: bad configuration: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        match crate::api::http::server::serve(app, tls).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cofre api: {e}");

@@ -252,8 +252,15 @@ pub enum KeysCommand {
         /// A client certificate Common Name (repeat).
         #[arg(long = "client")]
         clients: Vec<String>,
+        /// Add a server certificate `<NAME>.pem` (Common Name `cofre-<NAME>`) signed by
+        /// the CA already in `--out`, changing nothing else (the REST facade's: `api`).
+        #[arg(long = "add-server", value_name = "NAME", conflicts_with = "clients")]
+        add_server: Option<String>,
     },
 }
+
+/// The development CA's name (its certificates' issuer).
+const DEV_CA_NAME: &str = "cofre development CA (INSECURE)";
 
 /// What to generate.
 #[derive(Debug, Args)]
@@ -550,9 +557,20 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                 archived.display()
             ))
         }
-        KeysCommand::DevPki { out, clients } => {
+        KeysCommand::DevPki {
+            out,
+            add_server: Some(name),
+            ..
+        } => {
+            crate::keys::devpki::add_server(&out, DEV_CA_NAME, &name)?;
+            Ok(format!(
+                "wrote the INSECURE server certificate {name}.pem to {}",
+                out.display()
+            ))
+        }
+        KeysCommand::DevPki { out, clients, .. } => {
             let names: Vec<&str> = clients.iter().map(String::as_str).collect();
-            DevPki::generate("cofre development CA (INSECURE)", &names)?.write(&out)?;
+            DevPki::generate(DEV_CA_NAME, &names)?.write(&out)?;
             Ok(format!(
                 "wrote an INSECURE development PKI to {}",
                 out.display()

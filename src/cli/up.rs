@@ -1,6 +1,6 @@
 //! `cofre up`: the whole system on the INSECURE example keys, for a laptop: the daemon on
 //! `hsm.toml` (127.0.0.1:7300, metrics on :7301) and the REST facade on `api.toml`
-//! (http://127.0.0.1:8080, SQLite file `state/api.db`, created on first start). Prints
+//! (https://127.0.0.1:8443, SQLite file `state/api.db`, created on first start). Prints
 //! where each listens; Ctrl-C (or SIGTERM) stops both.
 //!
 //! Both run on a **working copy** of the example set, never on `keys-example/` itself: the
@@ -182,6 +182,7 @@ pub fn run(args: UpArgs) -> ExitCode {
         database: None,
         hsm: Some(hsm_target),
         hsm_wait: 30,
+        require_tls: false,
     });
     // The facade has stopped (a signal, or it could not start): stop the daemon too,
     // rather than leave it running without the process anyone is watching.

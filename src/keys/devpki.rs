@@ -45,23 +45,73 @@ fn err(e: rcgen::Error) -> KeysError {
     KeysError::Invalid(format!("certificate generation: {e}"))
 }
 
+/// The development CA's certificate parameters.
+fn ca_params(ca_name: &str) -> Result<CertificateParams, KeysError> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, ca_name);
+    ca_params
+        .distinguished_name
+        .push(DnType::OrganizationName, "cofre development (INSECURE)");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(ca_params)
+}
+
+/// A server certificate for localhost (SANs `localhost`, `127.0.0.1`, `::1`) named `cn`,
+/// signed by `issuer`.
+fn server_leaf<S: rcgen::SigningKey>(
+    cn: &str,
+    issuer: &rcgen::Issuer<'_, S>,
+) -> Result<PemPair, KeysError> {
+    let key = KeyPair::generate().map_err(err)?;
+    let mut p = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])
+    .map_err(err)?;
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = p.signed_by(&key, issuer).map_err(err)?;
+    Ok(PemPair {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
+/// Adds a server certificate to an existing development PKI in `dir`: signed by its CA
+/// (`ca-key.pem`, the CA named `ca_name`), Common Name `cofre-<name>`, written as
+/// `<name>.pem` and `<name>-key.pem`. Nothing else in `dir` changes. The REST facade's
+/// certificate (`api.pem`) is made this way.
+pub fn add_server(dir: &Path, ca_name: &str, name: &str) -> Result<(), KeysError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(KeysError::Invalid(
+            "a server certificate name is letters, digits and -".into(),
+        ));
+    }
+    let ca_key_path = dir.join("ca-key.pem");
+    let ca_key_pem = std::fs::read_to_string(&ca_key_path)
+        .map_err(|e| KeysError::Io(format!("{}: {e}", ca_key_path.display())))?;
+    let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(err)?;
+    let issuer = rcgen::Issuer::new(ca_params(ca_name)?, ca_key);
+    let pair = server_leaf(&format!("cofre-{name}"), &issuer)?;
+    write_atomic(&dir.join(format!("{name}.pem")), pair.cert.as_bytes())?;
+    write_atomic(&dir.join(format!("{name}-key.pem")), pair.key.as_bytes())?;
+    Ok(())
+}
+
 impl DevPki {
     /// Generates a CA named `ca_name`, a server certificate and client certificates.
     pub fn generate(ca_name: &str, clients: &[&str]) -> Result<Self, KeysError> {
         let ca_key = KeyPair::generate().map_err(err)?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, ca_name);
-        ca_params
-            .distinguished_name
-            .push(DnType::OrganizationName, "cofre development (INSECURE)");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let ca_params = ca_params(ca_name)?;
         let ca_key_pem = ca_key.serialize_pem();
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
 
@@ -138,5 +188,40 @@ mod tests {
         assert!(pki.server.key.contains("PRIVATE KEY"));
         assert_eq!(pki.clients.len(), 2);
         assert!(!format!("{pki:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn a_server_certificate_added_later_chains_to_the_same_ca() {
+        let dir = std::env::temp_dir().join(format!("cofre-devpki-{}", std::process::id()));
+        let pki = DevPki::generate("test CA", &[]).unwrap();
+        pki.write(&dir).unwrap();
+        add_server(&dir, "test CA", "api").unwrap();
+        assert!(add_server(&dir, "test CA", "../x").is_err());
+        let ca = crate::tls::certs(&dir.join("ca.pem")).unwrap();
+        let leaf = crate::tls::certs(&dir.join("api.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca[0].clone()).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        use rustls::client::danger::ServerCertVerifier as _;
+        verifier
+            .verify_server_cert(
+                &leaf[0],
+                &[],
+                &name,
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .unwrap();
+        assert_eq!(
+            crate::tls::common_name(&leaf[0]).as_deref(),
+            Some("cofre-api")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

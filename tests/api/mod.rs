@@ -15,6 +15,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -369,8 +370,8 @@ fn spawn_api(dir: &Path, hsm: &str, database: &str, log: &Path, listen: &str) ->
         })
         .unwrap();
     let addr = line
-        .strip_prefix("api listening on http://")
-        .unwrap()
+        .strip_prefix("api listening on https://")
+        .unwrap_or_else(|| panic!("not an HTTPS listener: {line}"))
         .to_owned();
     (api, addr)
 }
@@ -427,17 +428,19 @@ impl Resp {
         self
     }
 
-    /// The processor-shape error code (`error.code`) or problem+json `code`.
+    /// cofre's error code: `error.cofreCode` (the processor-shape `error.code` may be the
+    /// processor's code), or problem+json `code`.
     pub fn code(&self) -> String {
-        self.json["error"]["code"]
+        self.json["error"]["cofreCode"]
             .as_str()
+            .or_else(|| self.json["error"]["code"].as_str())
             .or_else(|| self.json["code"].as_str())
             .unwrap_or("")
             .to_owned()
     }
 }
 
-/// One HTTP/1.1 exchange (Connection: close).
+/// One HTTPS exchange (HTTP/1.1, Connection: close).
 pub fn raw_http(
     addr: &str,
     method: &str,
@@ -446,6 +449,60 @@ pub fn raw_http(
     body: &[u8],
 ) -> Resp {
     try_raw_http(addr, method, path, headers, body).expect("connect to the facade")
+}
+
+/// The TLS settings of the tests' HTTPS client: the example set's development CA
+/// (`keys-example/pki/ca.pem`, which signs the facade's `api.pem`), no client
+/// certificate.
+pub fn tls_client_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    Arc::clone(CONFIG.get_or_init(|| {
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example/pki/ca.pem");
+        client_config(&ca, None)
+    }))
+}
+
+/// A client TLS configuration trusting `ca`, presenting `identity` (certificate and
+/// key PEM files) if given.
+pub fn client_config(ca: &Path, identity: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(cert)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap(),
+    };
+    Arc::new(config)
+}
+
+/// A connection to the facade: HTTPS with `config` (the tests' client by default).
+pub type Conn = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Connects to the facade over TLS (the handshake is done on the first write).
+pub fn connect_tls(addr: &str, config: Arc<rustls::ClientConfig>) -> Option<Conn> {
+    let tcp = TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).ok()?;
+    Some(rustls::StreamOwned::new(conn, tcp))
 }
 
 /// [`raw_http`], `None` if the facade cannot be reached (a status of 0 is an answer cut
@@ -457,8 +514,19 @@ pub fn try_raw_http(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> Option<Resp> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    raw_http_with(addr, tls_client_config(), method, path, headers, body)
+}
+
+/// One HTTPS exchange with a given client TLS configuration.
+pub fn raw_http_with(
+    addr: &str,
+    config: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Option<Resp> {
+    let mut s = connect_tls(addr, config)?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -472,8 +540,15 @@ pub fn try_raw_http(
     // The server may answer (413) before reading all of a large body.
     let _ = s.write_all(&bytes);
     let mut out = Vec::new();
+    // A peer that closes without close_notify ends the read with an error: what was
+    // read is the answer.
     let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
+    Some(parse_response(&out))
+}
+
+/// Parses an HTTP/1.1 response read whole (status 0: none).
+pub fn parse_response(out: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(out).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines
@@ -494,12 +569,12 @@ pub fn try_raw_http(
         body.to_owned()
     };
     let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-    Some(Resp {
+    Resp {
         status,
         headers,
         text: body,
         json,
-    })
+    }
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -50,6 +50,78 @@ macro_rules! handler {
     }};
 }
 
+/// Makes a [`Handler::Staged`] of an `async fn(Ctx, T) -> Result<Reply, ApiError>`: the
+/// body is parsed into `T` ([`input`]) before the handler runs.
+#[macro_export]
+macro_rules! typed_handler {
+    ($f:path) => {{
+        fn h(ctx: $crate::api::call::Ctx) -> $crate::api::call::HandlerFuture {
+            Box::pin(async move {
+                let req = $crate::api::call::input(&ctx.body)?;
+                $f(ctx, req).await
+            })
+        }
+        $crate::api::call::Handler::Staged(h)
+    }};
+}
+
+/// Makes a [`Handler::InTransaction`] of an
+/// `async fn(Ctx, T, &mut AnyConnection) -> Result<Reply, ApiError>` (the body parsed
+/// into `T` first).
+#[macro_export]
+macro_rules! typed_handler_tx {
+    ($f:path) => {{
+        fn h<'c>(
+            ctx: $crate::api::call::Ctx,
+            db: &'c mut sqlx::AnyConnection,
+        ) -> $crate::api::store::BoxFuture<
+            'c,
+            Result<$crate::api::call::Reply, $crate::api::call::ApiError>,
+        > {
+            Box::pin(async move {
+                let req = $crate::api::call::input(&ctx.body)?;
+                $f(ctx, req, db).await
+            })
+        }
+        $crate::api::call::Handler::InTransaction(h)
+    }};
+}
+
+/// Parses a request body into its typed form, once. A value its domain type refuses is
+/// `422` with the type's code (`card_not_found`, `invalid_amount`, `invalid_date`, ...)
+/// naming the field; any other mismatch is `400 schema_violation` naming it.
+pub fn input<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let pointer = pointer_of(e.path());
+        let message = e.inner().to_string();
+        let coded = message.split_once(": ").and_then(|(code, reason)| {
+            crate::api::domain::REFUSAL_CODES
+                .iter()
+                .find(|c| **c == code)
+                .map(|c| (*c, reason.to_owned()))
+        });
+        match coded {
+            Some((code, reason)) => ApiError::unprocessable(code, reason).field(pointer),
+            None => ApiError::bad_request("schema_violation", message).field(pointer),
+        }
+    })
+}
+
+/// A serde path (`a.b[0].c`) as a JSON pointer (`/a/b/0/c`).
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => out.push_str(&format!("/{key}")),
+            Segment::Enum { variant } => out.push_str(&format!("/{variant}")),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
 /// Makes a [`Handler::InTransaction`] of an
 /// `async fn(Ctx, &mut AnyConnection) -> Result<Reply, ApiError>`.
 #[macro_export]
@@ -140,6 +212,16 @@ impl Reply {
             status: axum::http::StatusCode::OK,
             body,
         })
+    }
+
+    /// 200 with a typed body.
+    pub fn json(body: &impl serde::Serialize) -> Result<Self, ApiError> {
+        serde_json::to_value(body)
+            .map(|body| Self {
+                status: axum::http::StatusCode::OK,
+                body,
+            })
+            .map_err(|e| ApiError::internal(format!("answer: {e}")))
     }
 
     /// 201 with a body.

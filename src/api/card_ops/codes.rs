@@ -8,16 +8,23 @@ use serde_json::{Value, json};
 
 use super::{card_at, key_association, rfc3339, usable};
 use crate::api::call::{ApiError, Ctx, Reply};
+use crate::api::domain::processor::{CardCodes, DynamicValues};
 use crate::api::issuing::{card_number, hsm_card};
 use crate::api::store::Card;
 use crate::client::{Dcvv2Moment, Dcvv2Request};
 use crate::protocol::Tag;
 
-pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn security_codes(ctx: Ctx, req: CardCodes) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
-    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    let card = card_at(
+        &ctx,
+        &mut reader.records(),
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
     drop(reader);
-    let ka = key_association(&ctx, "/keyAssociation")?;
+    let ka = key_association(&ctx, &req.key_association, "/keyAssociation")?;
     if !crate::api::domain::BlockCode::allows_code_export(card.status, card.block_code) {
         // Lost, stolen, cancelled, or blocked for theft or fraud: the codes are what a
         // fraudster would ask for.
@@ -70,17 +77,25 @@ fn account_type(card: &Card) -> &'static str {
     card.kind.account_type()
 }
 
-pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn dynamic_values(ctx: Ctx, req: DynamicValues) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
-    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    let card = card_at(
+        &ctx,
+        &mut reader.records(),
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
     drop(reader);
-    key_association(&ctx, "/keyAssociation")?;
+    let transport_key = key_association(&ctx, &req.key_association, "/keyAssociation")?
+        .transport_key
+        .clone();
     let hcard = hsm_card(&card);
     let mut out = json!({
         "cardNumber": card_number(&card),
         "accountType": account_type(&card),
     });
-    if ctx.at("/disableDCVV2").as_str() == Some("Y") {
+    if req.disable_dcvv2 == "Y" {
         ctx.app.hsm.dcvv2_set(&hcard, false).await?;
         if card.dcvv2 == DcvvState::Off {
             return Reply::ok(out);
@@ -103,20 +118,26 @@ pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
         ctx.app.hsm.dcvv2_set(&hcard, true).await?;
     }
     let now = SystemTime::now();
+    // The code never exists in clear outside the daemon: one code block under the
+    // keyAssociation's transport key, as the security codes.
     let generated = ctx
         .app
         .hsm
-        .dcvv2_generate(&Dcvv2Request {
-            card: hcard,
-            key: ctx.app.config.keys.dcvv2.clone(),
-            expiry: card.expiry.clone(),
-            moment: Dcvv2Moment::Now,
-        })
+        .dcvv2_generate_encrypted(
+            &Dcvv2Request {
+                card: hcard,
+                key: ctx.app.config.keys.dcvv2.clone(),
+                expiry: card.expiry.clone(),
+                moment: Dcvv2Moment::Now,
+            },
+            &transport_key,
+        )
         .await?;
-    let code = generated
-        .str(Tag::Dcvv2)
-        .ok_or_else(|| ApiError::internal("dcvv2.generate answered without a code"))?;
-    out["dcvv2"] = json!(code);
+    let block = generated
+        .bytes(Tag::Encrypted)
+        .filter(|b| b.len() == 8)
+        .ok_or_else(|| ApiError::internal("dcvv2.generate answered no code block"))?;
+    out["dcvv2"] = json!(hex::encode_upper(block));
     out["dcvv2ExpiryMinutes"] = json!("5");
     out["dcvv2GenerationTime"] = json!(rfc3339(now));
     if card.dcvv2 == DcvvState::On {

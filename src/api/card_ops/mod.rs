@@ -12,7 +12,11 @@
 //!   inactive, active and blocked cards (the processor includes inactive cards), never
 //!   for a lost, stolen or cancelled card nor one blocked for theft or fraud
 //!   (`card_blocked`).
-//! * Dynamic CVV2: `dcvv2ExpiryMinutes` is `"5"` (the 300 s time step; the daemon accepts
+//! * Dynamic CVV2: `dcvv2` is never clear: one code block (as a security code's, `1`,
+//!   `3`, the three digits, random fill) enciphered with TDES-ECB under the
+//!   `keyAssociation`'s transport key by the daemon (`dcvv2.generate` with
+//!   `transport_key`), 16 upper-case hex characters as the processor's schema gives it.
+//!   `dcvv2ExpiryMinutes` is `"5"` (the 300 s time step; the daemon accepts
 //!   one step each side, so a code stays good at least 5 minutes), `dcvv2GenerationTime`
 //!   is RFC 3339 UTC to the second. `disableDCVV2` = `Y` turns dCVV2 off (static CVV2
 //!   works again) and answers no code; a new code needs a usable card ([`usable`]).
@@ -29,9 +33,8 @@
 //!   same status is `status_unchanged`.
 //! * `PUT /cards/credit-limit`: `accountNumber` may be a card number (the card's own
 //!   limit) or an account number (the account's limit). `creditLimit` is read as
-//!   `POST /account` reads it ([`minor_units`](crate::api::issuing::minor_units): whole
-//!   units, kept in minor units; negative or above 10^13 minor units is
-//!   `limit_out_of_range` naming the field);
+//!   `POST /account` reads it (exact, at most two decimals, kept in minor units;
+//!   negative or above 10^13 minor units is `limit_out_of_range` naming the field);
 //!   `creditLimitBeforeUpdate`, if sent, must equal the current limit (`limit_changed`).
 
 mod codes;
@@ -44,11 +47,11 @@ use std::time::SystemTime;
 use axum::http::Method;
 
 use super::config::KeyAssociation;
-use super::issuing::find_card;
+use super::issuing::{card_organization, find_card};
 use crate::api::call::{ApiError, Ctx, Route};
-use crate::api::domain::CardStatus;
+use crate::api::domain::{CardRef, CardStatus, Organization};
 use crate::api::store::{Card, Records};
-use crate::{handler, handler_tx};
+use crate::{typed_handler, typed_handler_tx};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -57,55 +60,55 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/cards/v1/pin/codes",
             "/cards/v1/pin/codes",
-            handler!(codes::security_codes),
+            typed_handler!(codes::security_codes),
         ),
         Route::processor(
             Method::POST,
             "/cards/pin/security-codes",
             "/cards/v1/pin/codes",
-            handler!(codes::security_codes),
+            typed_handler!(codes::security_codes),
         ),
         Route::processor(
             Method::POST,
             "/cards/pin/dynamic-values",
             "/cards/pin/dynamic-values",
-            handler!(codes::dynamic_values),
+            typed_handler!(codes::dynamic_values),
         ),
         Route::processor(
             Method::POST,
             "/cards/pin/invalid-attempts",
             "/cards/pin/invalid-attempts",
-            handler!(pin::invalid_attempts),
+            typed_handler!(pin::invalid_attempts),
         ),
         Route::processor(
             Method::POST,
             "/cards/pin/validation",
             "/cards/pin/validation",
-            handler!(pin::pin_validation),
+            typed_handler!(pin::pin_validation),
         ),
         Route::processor(
             Method::PUT,
             "/cards/embosser/block",
             "/cards/embosser/block",
-            handler_tx!(status::block_code),
+            typed_handler_tx!(status::block_code),
         ),
         Route::processor(
             Method::PUT,
             "/cards/pin/status",
             "/cards/pin/status",
-            handler_tx!(pin::pin_status),
+            typed_handler_tx!(pin::pin_status),
         ),
         Route::processor(
             Method::PUT,
             "/cards/status-L8V1",
             "/cards/status-L8V1",
-            handler_tx!(status::card_status),
+            typed_handler_tx!(status::card_status),
         ),
         Route::processor(
             Method::PUT,
             "/cards/credit-limit",
             "/cards/credit-limit",
-            handler_tx!(limits::credit_limit),
+            typed_handler_tx!(limits::credit_limit),
         ),
     ]
 }
@@ -126,20 +129,35 @@ pub fn usable(card: &Card) -> Result<(), ApiError> {
     }
 }
 
-fn key_association<'a>(ctx: &'a Ctx, field: &str) -> Result<&'a KeyAssociation, ApiError> {
-    let name = ctx.at(field).as_str().unwrap_or("").trim();
-    ctx.app.config.key_associations.get(name).ok_or_else(|| {
-        ApiError::unprocessable("unknown_key_association", "no such keyAssociation").field(field)
-    })
+fn key_association<'a>(
+    ctx: &'a Ctx,
+    name: &str,
+    field: &str,
+) -> Result<&'a KeyAssociation, ApiError> {
+    ctx.app
+        .config
+        .key_associations
+        .get(name.trim())
+        .ok_or_else(|| {
+            ApiError::unprocessable("unknown_key_association", "no such keyAssociation")
+                .field(field)
+        })
 }
 
-async fn card_at(ctx: &Ctx, r: &mut Records<'_>, field: &str) -> Result<Card, ApiError> {
-    let text = ctx.at(field).as_str().unwrap_or("");
-    find_card(&ctx.app, r, text, field).await
-}
-
-fn org(ctx: &Ctx) -> i64 {
-    ctx.at("/organizationNumber").as_i64().unwrap_or(0)
+/// The card a call names (`/cardNumber`), with the organization sent checked against
+/// it.
+async fn card_at(
+    ctx: &Ctx,
+    r: &mut Records<'_>,
+    card: &CardRef,
+    org: Option<Organization>,
+) -> Result<Card, ApiError> {
+    let card = find_card(&ctx.app, r, card, "/cardNumber").await?;
+    if org.is_some() {
+        let account = r.account(card.account_id).await?;
+        card_organization(ctx, org, &account, "/organizationNumber")?;
+    }
+    Ok(card)
 }
 
 /// RFC 3339 UTC, seconds.

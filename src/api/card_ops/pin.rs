@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{card_at, key_association, rfc3339, usable};
 use crate::api::call::{ApiError, Ctx, Reply};
+use crate::api::domain::processor::{InvalidAttempts, PinStatusUpdate, PinValidation};
 use crate::api::issuing::{card_number, hsm_card};
 use crate::api::store::{Card, Records};
 use crate::client::{ClientError, PinReference, Verification};
@@ -21,9 +22,15 @@ fn daemon_said(e: &ClientError) -> Option<Status> {
     }
 }
 
-pub(super) async fn invalid_attempts(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn invalid_attempts(ctx: Ctx, req: InvalidAttempts) -> Result<Reply, ApiError> {
     let mut reader = ctx.reader().await?;
-    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    let card = card_at(
+        &ctx,
+        &mut reader.records(),
+        &req.card_number,
+        req.organization_number,
+    )
+    .await?;
     drop(reader);
     let r = ctx.app.hsm.pin_attempts(&hsm_card(&card)).await?;
     let attempts = r.u32(Tag::Attempts).unwrap_or(0);
@@ -36,7 +43,7 @@ pub(super) async fn invalid_attempts(ctx: Ctx) -> Result<Reply, ApiError> {
         "maxNumberInvalidPinTries": limit,
         "blockedIndicator": if blocked { "B" } else { "N" },
     });
-    if let Some(seq) = ctx.at("/cardSequenceNumber").as_i64() {
+    if let Some(seq) = req.card_sequence_number {
         area["cardSequenceNumber"] = json!(seq);
     }
     if let Some(t) = r.u64(Tag::LastFailure).filter(|t| *t > 0) {
@@ -48,8 +55,13 @@ pub(super) async fn invalid_attempts(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// Records a refused PIN validation (a card history row and a cardholder occurrence)
 /// in the call's transaction, and answers the refusal.
-async fn refuse(ctx: &Ctx, card: &Card, err: ApiError) -> Result<Reply, ApiError> {
-    let detail = json!({"code": err.code, "channel": ctx.at("/channel")});
+async fn refuse(
+    ctx: &Ctx,
+    channel: Option<&str>,
+    card: &Card,
+    err: ApiError,
+) -> Result<Reply, ApiError> {
+    let detail = json!({"code": err.code, "channel": channel});
     let (id, customer) = (card.id, card.customer_id);
     let (tenant, actor) = (ctx.tenant.clone(), ctx.client_id.clone());
     let dialect = ctx.app.store.dialect();
@@ -68,27 +80,33 @@ async fn refuse(ctx: &Ctx, card: &Card, err: ApiError) -> Result<Reply, ApiError
     .await
 }
 
-pub(super) async fn pin_validation(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn pin_validation(ctx: Ctx, req: PinValidation) -> Result<Reply, ApiError> {
     let field = "/currentPinBlock";
     let mut reader = ctx.reader().await?;
-    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    let card = card_at(
+        &ctx,
+        &mut reader.records(),
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
     drop(reader);
-    let ka = key_association(&ctx, "/keyAssociation")?;
+    let ka = key_association(&ctx, &req.key_association, "/keyAssociation")?;
+    let channel = req.channel.as_deref();
     if let Err(e) = usable(&card) {
-        return refuse(&ctx, &card, e.field("/cardNumber")).await;
+        return refuse(&ctx, channel, &card, e.field("/cardNumber")).await;
     }
     if card.pin_status == PinStatus::Blocked {
         let e = ApiError::unprocessable("card_blocked", "the card's PIN is blocked")
             .field("/cardNumber");
-        return refuse(&ctx, &card, e).await;
+        return refuse(&ctx, channel, &card, e).await;
     }
-    let text = ctx.at(field).as_str().unwrap_or("");
-    let block = match hex::decode(text) {
+    let block = match hex::decode(&req.current_pin_block) {
         Ok(b) if b.len() == 8 => b,
         _ => {
             let e = ApiError::unprocessable("invalid_pin_block", "currentPinBlock: 16 hex digits")
                 .field(field);
-            return refuse(&ctx, &card, e).await;
+            return refuse(&ctx, channel, &card, e).await;
         }
     };
     let outcome = ctx
@@ -123,13 +141,17 @@ pub(super) async fn pin_validation(ctx: Ctx) -> Result<Reply, ApiError> {
         }
         Err(e) => return Err(e.into()),
     };
-    refuse(&ctx, &card, refusal).await
+    refuse(&ctx, channel, &card, refusal).await
 }
 
-pub(super) async fn pin_status(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+pub(super) async fn pin_status(
+    ctx: Ctx,
+    req: PinStatusUpdate,
+    db: &mut AnyConnection,
+) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
-    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
-    match ctx.at("/serviceFunctionCode").as_str().unwrap_or("") {
+    let card = card_at(&ctx, &mut r, &req.card_number, req.organization_number).await?;
+    match req.service_function_code.as_str() {
         "B" => {
             r.update_card(card.id, "pin_block", |c| {
                 c.pin_status = PinStatus::Blocked;
@@ -153,7 +175,7 @@ pub(super) async fn pin_status(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply
         }
     }
     let mut out = json!({ "cardNumber": card_number(&card) });
-    if let Some(seq) = ctx.at("/cardSequenceNumber").as_i64() {
+    if let Some(seq) = req.card_sequence_number {
         out["cardSequenceNumber"] = json!(seq);
     }
     Reply::ok(out)

@@ -5,20 +5,26 @@ use crate::api::domain::{BlockCode, CardStatus};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
-use super::{card_at, org};
+use super::card_at;
 use crate::api::call::{ApiError, Ctx, Reply};
+use crate::api::domain::processor::{BlockCodeUpdate, CardStatusUpdate};
 use crate::api::issuing::card_number;
 
-pub(super) async fn block_code(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+pub(super) async fn block_code(
+    ctx: Ctx,
+    req: BlockCodeUpdate,
+    db: &mut AnyConnection,
+) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
-    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
-    let code = ctx
-        .at("/blockCode")
-        .as_str()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    let function = ctx.at("/functionCode").as_str().unwrap_or("");
+    let card = card_at(
+        &ctx,
+        &mut r,
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
+    let code = req.block_code.trim().to_owned();
+    let function = req.function_code.as_str();
     let updated = match function {
         "B" => {
             if code.len() != 1 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -85,21 +91,31 @@ pub(super) async fn block_code(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply
         }
     };
     let mut out = json!({
-        "organizationNumber": org(&ctx),
+        "organizationNumber": req.organization_number,
         "cardNumber": card_number(&updated),
         "functionCode": function,
         "blockCode": if function == "B" { updated.block_code.map(|b| b.as_string()).unwrap_or_default() } else { code },
     });
-    if let Some(seq) = ctx.at("/cardSequence").as_i64() {
+    if let Some(seq) = req.card_sequence {
         out["cardSequence"] = json!(seq);
     }
     Reply::ok(out)
 }
 
-pub(super) async fn card_status(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+pub(super) async fn card_status(
+    ctx: Ctx,
+    req: CardStatusUpdate,
+    db: &mut AnyConnection,
+) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
-    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
-    let wanted = match ctx.at("/cardStatus").as_i64() {
+    let card = card_at(
+        &ctx,
+        &mut r,
+        &req.card_number,
+        Some(req.organization_number),
+    )
+    .await?;
+    let wanted = match Some(req.card_status) {
         Some(0) => CardStatus::Inactive,
         Some(1) => CardStatus::Active,
         Some(2) => CardStatus::Blocked,

@@ -83,6 +83,23 @@ impl Money {
     }
 }
 
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+/// An amount as the processor sends it (a JSON number, or a numeric string): exact, at
+/// most 13 integer digits and two decimals; anything else is refused with
+/// `invalid_amount`, never rounded. (The range a field allows, such as a limit's 0 to
+/// [`Money::MAX`], is the field's rule.)
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Money::from_json(&v).map_err(|e| super::refuse("invalid_amount", e.0))
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };
@@ -115,5 +132,12 @@ mod tests {
         );
         assert_eq!(Money(15_050).to_json(), json!(150.5));
         assert_eq!(Money(-5).to_string(), "-0.05");
+        let m: Money = serde_json::from_str("1234.56").unwrap();
+        assert_eq!(m, Money(123_456));
+        for bad in ["0.001", "1234.567", "100000000000.001", "1e14", "true"] {
+            let e = serde_json::from_str::<Money>(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid_amount: "), "{bad}: {e}");
+        }
+        assert_eq!(serde_json::to_string(&Money(150_050)).unwrap(), "1500.5");
     }
 }

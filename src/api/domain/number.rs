@@ -79,6 +79,91 @@ impl fmt::Display for RecordNumber {
     }
 }
 
+impl serde::Serialize for RecordNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A record number as the processor sends it: a string of 1-19 digits (zero-padded or
+/// not) or a non-negative integer.
+impl<'de> serde::Deserialize<'de> for RecordNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => RecordNumber::parse(&s),
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .ok_or(Invalid("a record number is 1-19 digits"))
+                .and_then(RecordNumber::from_id),
+            _ => Err(Invalid("a record number is 1-19 digits")),
+        }
+        .map_err(|e| super::refuse("invalid_number", e.0))
+    }
+}
+
+/// A record number that may be left blank (absent, `null`, or an empty or all-space
+/// string: "assign one for me", or "not given").
+pub fn blank_or_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<RecordNumber>, D::Error> {
+    use serde::Deserialize;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(v) => RecordNumber::deserialize(v)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(e.to_string())),
+    }
+}
+
+/// What a store method accepts as a record's id: a [`RecordNumber`] a client gave, or
+/// the id of a row the store returned (valid by construction).
+pub trait IntoRecordId {
+    /// The id.
+    fn record_id(self) -> i64;
+}
+
+impl IntoRecordId for RecordNumber {
+    fn record_id(self) -> i64 {
+        self.0
+    }
+}
+
+impl IntoRecordId for i64 {
+    fn record_id(self) -> i64 {
+        self
+    }
+}
+
+/// The processor's organization number (`organizationNumber`, `organization`): an
+/// integer; whether it names a configured organization is the configuration's to say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Organization(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Organization {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n.as_i64().map(Organization).ok_or_else(|| {
+                super::refuse(
+                    "unknown_organization",
+                    "an organization number is an integer",
+                )
+            }),
+            _ => Err(super::refuse(
+                "unknown_organization",
+                "an organization number is an integer",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Organization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +188,22 @@ mod tests {
                 .is_zero()
         );
         assert!(RecordNumber::from_id(-1).is_err());
+        let n: RecordNumber = serde_json::from_str("\"0000000000000000042\"").unwrap();
+        assert_eq!(n.id(), 42);
+        let n: RecordNumber = serde_json::from_str("42").unwrap();
+        assert_eq!(
+            serde_json::to_string(&n).unwrap(),
+            "\"0000000000000000042\""
+        );
+        let e = serde_json::from_str::<RecordNumber>("-1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("invalid_number: "), "{e}");
+        assert!(serde_json::from_str::<RecordNumber>("\"4x\"").is_err());
+        assert!(serde_json::from_str::<Organization>("\"800\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Organization>("-800").unwrap(),
+            Organization(-800)
+        );
     }
 }

@@ -38,6 +38,9 @@ pub fn openapi() -> Value {
             }
         }}),
     );
+    if let Some(op) = paths.get_mut("/token").and_then(|p| p.get_mut("post")) {
+        super::doc_truth::token_operation(op);
+    }
     paths.insert(
         "/openapi.json".into(),
         json!({"get": {
@@ -74,12 +77,21 @@ pub fn openapi() -> Value {
             }
             (None, None) => json!({"responses": {"200": {"description": "OK"}}}),
         };
+        let mut op = op;
+        super::doc_truth::signed_operation(&mut op, route.style);
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(m) = entry.as_object_mut() {
             m.insert(method, op);
         }
+    }
+    let mut components = json!({"schemas": spec["components"]["schemas"].clone()});
+    let mut replacements = super::doc_truth::components(&mut components);
+    let mut paths = Value::Object(paths);
+    let in_paths = super::doc_truth::drop_enums(&mut paths, "#/paths");
+    if let Some(r) = replacements.as_array_mut() {
+        r.extend(in_paths);
     }
     json!({
         "openapi": "3.0.1",
@@ -88,10 +100,9 @@ pub fn openapi() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Customer, account and card records and the issuing flow, wire-compatible with the card processor's API (reference 1.3.0), plus the cardholder API /api/v1/portadores. Every call but /token and /openapi.json carries apikey, X-ClientID, Authorization: Bearer, Timestamp, X-Client-Request-Id and Signature (see the README)."
         },
-        "paths": Value::Object(paths),
-        "components": {
-            "schemas": spec["components"]["schemas"].clone(),
-        }
+        "paths": paths,
+        "components": components,
+        "x-cofre-replacements": replacements,
     })
 }
 

@@ -17,17 +17,39 @@ use sha2::{Digest, Sha256};
 use super::pipeline::header_str;
 use super::{ApiError, Route};
 
-/// The call's key: `Idempotency-Key` (1-255 characters), else `X-Client-Request-Id`.
-pub(super) fn key(headers: &HeaderMap, request_id: &str) -> Result<String, ApiError> {
-    match header_str(headers, "idempotency-key") {
-        Some(k) if !k.is_empty() && k.len() <= 255 => Ok(format!("k:{k}")),
-        Some(_) => Err(ApiError::bad_request(
-            "missing_header",
-            "Idempotency-Key: 1-255 characters",
-        )
-        .field("Idempotency-Key")),
-        None => Ok(format!("r:{request_id}")),
-    }
+/// The call's keys: its request id (`X-Client-Request-Id`, which the signature
+/// covers) always, and `Idempotency-Key` (1-255 characters) as an alias when sent.
+///
+/// The rule: a request id, once used by a client, stays bound to the request it
+/// named (method, path, parameters, query and body) for the whole retention: the same
+/// id with the same request replays the first answer, with another request is
+/// `409 request_id_reused`, whatever `Idempotency-Key` comes with it. The header can
+/// only narrow what runs, never widen it: a retry under a new request id and the same
+/// key finds the first answer, but a captured signed request sent again with a new key
+/// still finds its own request id's answer and runs nothing.
+pub(super) fn keys(
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<(String, Option<String>), ApiError> {
+    let alias = match header_str(headers, "idempotency-key") {
+        Some(k) if !k.is_empty() && k.len() <= 255 => Some(format!("k:{k}")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "missing_header",
+                "Idempotency-Key: 1-255 characters",
+            )
+            .field("Idempotency-Key"));
+        }
+        None if headers.contains_key("idempotency-key") => {
+            return Err(ApiError::bad_request(
+                "missing_header",
+                "Idempotency-Key: 1-255 visible characters",
+            )
+            .field("Idempotency-Key"));
+        }
+        None => None,
+    };
+    Ok((format!("r:{request_id}"), alias))
 }
 
 /// The request's fingerprint: method, path template, path parameters, query and body.
@@ -59,18 +81,23 @@ pub(super) fn fingerprint(
 pub struct InFlight(Mutex<HashSet<(String, String)>>);
 
 impl InFlight {
-    /// Marks a call running; `None` if one with the same key already runs. The mark is
-    /// removed when the guard drops (answered, failed or cancelled by a closed socket).
-    pub fn enter<'a>(&'a self, client_id: &str, key: &str) -> Option<InFlightGuard<'a>> {
-        let entry = (client_id.to_owned(), key.to_owned());
+    /// Marks a call running under each of its keys; `None` if one with any of them
+    /// already runs. The marks are removed when the guard drops (answered, failed or
+    /// cancelled by a closed socket).
+    pub fn enter<'a>(&'a self, client_id: &str, keys: &[&str]) -> Option<InFlightGuard<'a>> {
+        let entries: Vec<(String, String)> = keys
+            .iter()
+            .map(|k| (client_id.to_owned(), (*k).to_owned()))
+            .collect();
         let mut set = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !set.insert(entry.clone()) {
+        if entries.iter().any(|e| set.contains(e)) {
             return None;
         }
-        Some(InFlightGuard { set: self, entry })
+        set.extend(entries.iter().cloned());
+        Some(InFlightGuard { set: self, entries })
     }
 }
 
@@ -78,7 +105,7 @@ impl InFlight {
 #[derive(Debug)]
 pub struct InFlightGuard<'a> {
     set: &'a InFlight,
-    entry: (String, String),
+    entries: Vec<(String, String)>,
 }
 
 impl Drop for InFlightGuard<'_> {
@@ -88,6 +115,8 @@ impl Drop for InFlightGuard<'_> {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.remove(&self.entry);
+        for e in &self.entries {
+            set.remove(e);
+        }
     }
 }

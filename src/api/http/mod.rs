@@ -2,15 +2,19 @@
 //! `GET /openapi.json` ([`doc`]), and [`dispatch`], which runs one call through the same
 //! steps in the same order:
 //!
-//! 1. read the body up to `max_body` (`413 body_too_large`);
-//! 2. authenticate (`401`, see [`crate::api::auth`]);
-//! 3. parse the JSON (`400 invalid_json`) and validate it against the operation's
-//!    schema in the processor's spec (`400 schema_violation`, naming the field);
-//! 4. the idempotency key (`Idempotency-Key`, else `X-Client-Request-Id`): a call with
-//!    the same key still running in this process is `409 request_in_progress`; a key
-//!    recorded for the same method, path and body gets its first answer unchanged
-//!    (a `GET` is answered afresh); recorded for another request, `409
-//!    request_id_reused` (`idempotency.rs`);
+//! 1. read the body up to `max_body` (`413 body_too_large`) within the body timeout;
+//! 2. authenticate (`401`, see [`crate::api::auth`]; repeated failures from one client
+//!    are throttled, `429`);
+//! 3. the request's binding (`idempotency.rs`): its request id, always, and its
+//!    `Idempotency-Key` as an alias, each bound to the fingerprint of method, path,
+//!    parameters, query and body. A call with either key still running in this process
+//!    is `409 request_in_progress`; a key recorded for the same request gets its first
+//!    answer unchanged (a `GET` is answered afresh); recorded for another request (any
+//!    other method, path, query or body), `409 request_id_reused`. This comes before
+//!    the body is judged, so a captured request re-sent anywhere else is refused;
+//! 4. a body must be `application/json` (`415`); parse it (`400 invalid_json`) and
+//!    validate it against the operation's schema in the processor's spec (`400
+//!    schema_violation`, naming the field; amounts `422 invalid_amount`);
 //! 5. run the operation: its changes, its claim and its answer commit together in the
 //!    writer's transaction (see [`crate::api::store::writer`]); 2xx and 4xx answers are
 //!    recorded, 5xx are not (a retry runs again).
@@ -24,8 +28,11 @@
 //! paths they are RFC 9457 `application/problem+json`. Every error has a stable `code`.
 
 pub mod doc;
+mod doc_truth;
 mod idempotency;
+pub mod listener;
 mod pipeline;
+mod processor_codes;
 pub mod routes;
 mod seal;
 pub mod server;

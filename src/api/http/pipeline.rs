@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::Body;
-use axum::extract::{RawPathParams, RawQuery, State};
+use axum::extract::{Extension, RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sqlx::AnyConnection;
 
 use super::idempotency::{self, InFlight};
+use super::listener::Peer;
 use super::{ApiError, Ctx, Handler, Route, Style, now_ms};
 use crate::api::auth::CallHeaders;
 use crate::api::call::ctx::{ClaimSlot, answer_of, outcome_of};
@@ -65,40 +66,167 @@ fn reused(style: Style) -> Response {
     )
 }
 
-/// Runs one call of `route` (see the module documentation for the steps).
+/// A body that could not be read whole.
+pub(super) enum BodyRefused {
+    /// Past `max_body`.
+    TooLarge(usize),
+    /// Not complete within the body timeout.
+    TimedOut,
+}
+
+impl BodyRefused {
+    /// The answer: `413`, or `408` with the connection closed (a client that trickles
+    /// its body does not get to keep the socket).
+    pub(super) fn into_response(self, style: Style) -> Response {
+        match self {
+            BodyRefused::TooLarge(max) => error_response(
+                &ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body exceeds {max} bytes"),
+                ),
+                style,
+            ),
+            BodyRefused::TimedOut => {
+                let mut r = error_response(
+                    &ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        "the body did not arrive in time",
+                    ),
+                    style,
+                );
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
+        }
+    }
+}
+
+/// Reads a body whole: at most `max_body` bytes, within `limits.body_timeout`.
+pub(super) async fn read_body(app: &App, body: Body) -> Result<axum::body::Bytes, BodyRefused> {
+    let max = app.config.max_body;
+    match tokio::time::timeout(
+        app.config.limits.body_timeout,
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(BodyRefused::TooLarge(max)),
+        Err(_) => Err(BodyRefused::TimedOut),
+    }
+}
+
+/// What failed authentication counts against: the source address and the api key named.
+pub(super) fn throttle_keys(peer: Option<&Peer>, api_key: Option<&str>) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2);
+    if let Some(p) = peer {
+        keys.push(format!("ip:{}", p.addr.ip()));
+    }
+    if let Some(k) = api_key {
+        keys.push(format!("key:{k}"));
+    }
+    keys
+}
+
+/// `429` with `Retry-After` (seconds).
+pub(super) fn too_many(retry_after_s: u64, style: Style) -> Response {
+    let mut r = error_response(
+        &ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed authentications from this client; retry later",
+        ),
+        style,
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or `application/<x>+json`,
+/// parameters (`charset`) allowed, any letter case.
+pub(super) fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && sub.len() > 5)
+}
+
+/// Runs one call of `route` (see the module documentation for the steps); an error
+/// answer at a processor path carries the processor's code where it documents one
+/// (`processor_codes.rs`).
 pub async fn dispatch(
+    route: Arc<Route>,
+    state: State<Arc<App>>,
+    params: RawPathParams,
+    query: RawQuery,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let response = run(
+        Arc::clone(&route),
+        state,
+        params,
+        query,
+        peer,
+        headers,
+        body,
+    )
+    .await;
+    super::processor_codes::map_response(&route, response).await
+}
+
+async fn run(
     route: Arc<Route>,
     State(app): State<Arc<App>>,
     params: RawPathParams,
     RawQuery(query): RawQuery,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let style = route.style;
-    let bytes = match axum::body::to_bytes(body, app.config.max_body).await {
+    let peer = peer.map(|Extension(p)| p);
+    let bytes = match read_body(&app, body).await {
         Ok(b) => b,
-        Err(_) => {
-            return error_response(
-                &ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the body exceeds {} bytes", app.config.max_body),
-                ),
-                style,
-            );
-        }
+        Err(refused) => return refused.into_response(style),
     };
+    let api_key = header_str(&headers, "apikey");
+    let throttle_keys = throttle_keys(peer.as_ref(), api_key);
+    let keys: Vec<&str> = throttle_keys.iter().map(String::as_str).collect();
+    let now = now_ms();
+    if let Some(wait) = app.throttle.retry_after(&keys, now) {
+        return too_many(wait, style);
+    }
     let call = CallHeaders {
-        api_key: header_str(&headers, "apikey"),
+        api_key,
         client_id: header_str(&headers, "x-clientid"),
         authorization: header_str(&headers, "authorization"),
         timestamp: header_str(&headers, "timestamp"),
         request_id: header_str(&headers, "x-client-request-id"),
         signature: header_str(&headers, "signature"),
+        peer_identity: peer.as_ref().and_then(|p| p.identity.as_deref()),
     };
-    let (client_id, request_id) = match app.auth.check(&call, &bytes, now_ms()) {
+    let (client_id, request_id) = match app.auth.check(&call, &bytes, now) {
         Ok((c, r)) => (c.to_owned(), r.to_owned()),
         Err(e) => {
+            if e.is_guess() {
+                app.throttle.failure(&keys, now);
+            }
             tracing::info!(path = route.path, code = %ApiError::from(e.clone()).code, "refused");
             return error_response(&e.into(), style);
         }
@@ -109,6 +237,50 @@ pub async fn dispatch(
             style,
         );
     };
+    let (key, alias) = match idempotency::keys(&headers, &request_id) {
+        Ok(k) => k,
+        Err(e) => return error_response(&e, style),
+    };
+    let fingerprint = idempotency::fingerprint(&route, &params, query.as_deref(), &bytes);
+    let running_keys: Vec<&str> = std::iter::once(key.as_str())
+        .chain(alias.as_deref())
+        .collect();
+    let Some(_running) = IN_FLIGHT.enter(&client_id, &running_keys) else {
+        return error_response(
+            &ApiError::conflict(
+                "request_in_progress",
+                "the first request with this id is still running",
+            ),
+            style,
+        );
+    };
+    let is_read = route.method == Method::GET;
+    let claim = Claim {
+        client_id: client_id.clone(),
+        key,
+        alias,
+        fingerprint,
+        keep_body: !is_read,
+    };
+    match app.store.claim_lookup(app.seal.as_ref(), &claim).await {
+        Ok(Recorded::Nothing) => {}
+        // A read is answered afresh; the id stays bound to this exact request.
+        Ok(Recorded::Same(_)) if is_read => {}
+        Ok(Recorded::Same(answer)) => return answer_response(answer, style, true),
+        Ok(Recorded::Other) => return reused(style),
+        Err(e) => return error_response(&ApiError::from(e), style),
+    }
+    if !bytes.is_empty() && !is_json(header_str(&headers, "content-type")) {
+        return error_response(
+            &ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/json",
+            )
+            .field("Content-Type"),
+            style,
+        );
+    }
     let body: Value = if bytes.is_empty() {
         Value::Null
     } else {
@@ -144,34 +316,13 @@ pub async fn dispatch(
                     style,
                 );
             }
+            if let Some(v) = app.spec.amount_violations(schema, &body).into_iter().next() {
+                return error_response(
+                    &ApiError::unprocessable("invalid_amount", v.to_string()).field(v.pointer),
+                    style,
+                );
+            }
         }
-    }
-    let key = match idempotency::key(&headers, &request_id) {
-        Ok(k) => k,
-        Err(e) => return error_response(&e, style),
-    };
-    let fingerprint = idempotency::fingerprint(&route, &params, query.as_deref(), &bytes);
-    let Some(_running) = IN_FLIGHT.enter(&client_id, &key) else {
-        return error_response(
-            &ApiError::conflict(
-                "request_in_progress",
-                "the first request with this id is still running",
-            ),
-            style,
-        );
-    };
-    let is_read = route.method == Method::GET;
-    match app
-        .store
-        .idempotency_lookup(app.seal.as_ref(), &client_id, &key, &fingerprint)
-        .await
-    {
-        Ok(Recorded::Nothing) => {}
-        // A read is answered afresh; the id stays bound to this exact request.
-        Ok(Recorded::Same(_)) if is_read => {}
-        Ok(Recorded::Same(answer)) => return answer_response(answer, style, true),
-        Ok(Recorded::Other) => return reused(style),
-        Err(e) => return error_response(&ApiError::from(e), style),
     }
     let mut query_map = HashMap::new();
     if let Some(q) = &query {
@@ -189,12 +340,6 @@ pub async fn dispatch(
             }
         }
     }
-    let claim = Claim {
-        client_id: client_id.clone(),
-        key,
-        fingerprint,
-        keep_body: !is_read,
-    };
     let slot = Arc::new(ClaimSlot {
         claim: claim.clone(),
         committed: Mutex::new(None),

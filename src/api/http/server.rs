@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on, post};
 use serde_json::json;
 
+use super::listener::Peer;
+use super::pipeline::{error_response, read_body, throttle_keys, too_many};
 use super::{ApiError, FacadeSeal, Route, Style, dispatch, now_ms};
 use crate::api::auth::Authenticator;
 use crate::api::config::ApiConfig;
@@ -56,11 +58,16 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
             Err(e) => return Err(format!("hsm: {e}")),
         }
     };
+    let throttle = crate::api::throttle::Throttle::new(
+        config.limits.auth_failures,
+        config.limits.auth_failure_window,
+    );
     let app = Arc::new(App {
         config,
         store,
         hsm,
         auth,
+        throttle,
         tenants,
         spec: Spec::firstvision(),
         seal,
@@ -90,8 +97,8 @@ pub fn router(app: Arc<App>) -> Router {
         let path = route.path;
         let method = filter(&route.method);
         let r = Arc::clone(&route);
-        let handler = move |state, params, query, headers, body| {
-            dispatch(Arc::clone(&r), state, params, query, headers, body)
+        let handler = move |state, params, query, peer, headers, body| {
+            dispatch(Arc::clone(&r), state, params, query, peer, headers, body)
         };
         let entry = by_path.remove(path);
         let mr = match entry {
@@ -104,7 +111,6 @@ pub fn router(app: Arc<App>) -> Router {
     for (path, mr) in by_path {
         router = router.route(path, mr.fallback(method_not_allowed));
     }
-    let max_body = app.config.max_body;
     router
         .route("/token", post(token).fallback(method_not_allowed))
         .route(
@@ -112,8 +118,6 @@ pub fn router(app: Arc<App>) -> Router {
             get(openapi_json).fallback(method_not_allowed),
         )
         .fallback(not_found)
-        // Bodies read by extractors (`/token`) get the same cap as `dispatch` applies.
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
 
@@ -143,28 +147,85 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     (s, [(header::CONTENT_TYPE, ct)], b).into_response()
 }
 
-/// `POST /token`: HTTP Basic (api key : secret), `grant_type=client_credentials`.
-async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: String) -> Response {
-    let form: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let grant_type = form
-        .get("grant_type")
-        .map(String::as_str)
-        .unwrap_or("client_credentials");
-    if grant_type != "client_credentials" {
-        let (s, ct, b) = ApiError::bad_request(
-            "unsupported_grant_type",
-            "grant_type must be client_credentials",
-        )
-        .field("grant_type")
-        .render(Style::Processor);
-        return (s, [(header::CONTENT_TYPE, ct)], b).into_response();
-    }
+/// `POST /token`: HTTP Basic (api key : secret, the scheme in any letter case) and a
+/// form body with `grant_type=client_credentials` (required). Failures count against
+/// the source address and the api key ([`crate::api::throttle`]).
+async fn token(
+    State(app): State<Arc<App>>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let style = Style::Processor;
+    let refuse = |e: ApiError| error_response(&e, style);
+    let peer = peer.map(|Extension(p)| p);
+    let bytes = match read_body(&app, body).await {
+        Ok(b) => b,
+        Err(refused) => return refused.into_response(style),
+    };
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let api_key = Authenticator::basic_api_key(authorization);
+    let keys = throttle_keys(peer.as_ref(), api_key.as_deref());
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let now = now_ms();
+    if let Some(wait) = app.throttle.retry_after(&keys, now) {
+        return too_many(wait, style);
+    }
+    // The body is a form; a request that names another type is refused (one that names
+    // none is read as a form, as OAuth clients send it).
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""))
+        .is_none_or(|ct| {
+            ct.split(';').next().is_some_and(|e| {
+                e.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form_type {
+        return refuse(
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/x-www-form-urlencoded",
+            )
+            .field("Content-Type"),
+        );
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes) else {
+        return refuse(ApiError::bad_request(
+            "invalid_request",
+            "the body is not a form",
+        ));
+    };
+    match form
+        .iter()
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return refuse(
+                ApiError::bad_request(
+                    "unsupported_grant_type",
+                    "grant_type must be client_credentials",
+                )
+                .field("grant_type"),
+            );
+        }
+        None => {
+            return refuse(
+                ApiError::bad_request("invalid_request", "grant_type is required")
+                    .field("grant_type"),
+            );
+        }
+    }
+    let identity = peer.as_ref().and_then(|p| p.identity.as_deref());
     match app
         .auth
-        .issue_token(authorization, now_ms(), &mut rand::rng())
+        .issue_token(authorization, identity, now, &mut rand::rng())
     {
         Ok(grant) => {
             let body = json!({
@@ -182,8 +243,10 @@ async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: String) ->
             r
         }
         Err(e) => {
-            let (s, ct, b) = ApiError::from(e).render(Style::Processor);
-            (s, [(header::CONTENT_TYPE, ct)], b).into_response()
+            if e.is_guess() {
+                app.throttle.failure(&keys, now);
+            }
+            refuse(ApiError::from(e))
         }
     }
 }
@@ -219,37 +282,47 @@ async fn purge_idempotency(app: Arc<App>) {
     }
 }
 
+/// The facade's TLS acceptor (`None`: plain HTTP on loopback, by configuration), built
+/// before any port is bound so that a bad certificate stops the start (exit 64).
+pub fn tls(app: &App) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+    app.config
+        .tls
+        .as_ref()
+        .map(super::listener::tls_acceptor)
+        .transpose()
+}
+
 /// Serves until SIGTERM or SIGINT; readiness is sent once the listener is bound.
-pub async fn serve(app: Arc<App>) -> Result<(), String> {
+pub async fn serve(app: Arc<App>, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(app.config.listen)
         .await
         .map_err(|e| format!("listen {}: {e}", app.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, "cofre api listening");
-    println!("api listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, "cofre api listening");
+    println!("api listening on {scheme}://{addr}");
     crate::notify::notify("READY=1");
     let purger = tokio::spawn(purge_idempotency(Arc::clone(&app))).abort_handle();
     let app_store = app.store.clone();
+    let limits = app.config.limits;
     let router = router(app);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return std::future::pending().await,
-                };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            crate::notify::notify("STOPPING=1");
-            tracing::info!("cofre api stopping");
-        })
-        .await
-        .map_err(|e| e.to_string());
+    let stop = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        crate::notify::notify("STOPPING=1");
+        tracing::info!("cofre api stopping");
+    };
+    super::listener::serve(listener, router, tls, limits, stop, Duration::from_secs(10)).await;
     purger.abort();
     app_store.close().await;
-    served
+    Ok(())
 }
 
 /// Route paths that are registered twice (same method and path) are a build defect;

@@ -12,10 +12,12 @@ use super::{COMMIT_EVERY, IN_FLIGHT, expiry_yymm};
 use crate::api::call::ApiError;
 use crate::api::config::Product;
 use crate::api::domain::Tenant;
-use crate::api::issuing::{issue_for_bureau, number, today};
+use crate::api::domain::processor::MassIssueUpdate;
+use crate::api::issuing::{issue_for_bureau, number, today_date};
 use crate::api::state::App;
 use crate::api::store::{BatchCard, BoxFuture, Records, StoreError};
 use crate::client::Card as HsmCard;
+use serde::Deserialize as _;
 
 /// Runs `f` on `tenant`'s records in the writer's next transaction, as the system.
 async fn write<T, F>(app: &App, tenant: &Tenant, f: F) -> Result<T, StoreError>
@@ -94,9 +96,9 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
             .cloned()
             .ok_or_else(|| ApiError::internal("the product left the configuration"))?,
     );
-    let expiry = job.body["expiryDate"]
-        .as_str()
-        .and_then(|d| expiry_yymm(d, &today()))
+    let expiry = MassIssueUpdate::deserialize(&job.body.0)
+        .ok()
+        .and_then(|m| expiry_yymm(m.expiry_date, today_date()))
         .ok_or_else(|| ApiError::internal("stored expiryDate no longer valid"))?;
     let service_code = product.service_code.clone().unwrap_or_else(|| "201".into());
     let mut tasks = JoinSet::new();

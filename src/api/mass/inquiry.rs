@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::api::call::{ApiError, Ctx, Reply};
-use crate::api::issuing::number;
+use crate::api::domain::Organization;
+use crate::api::domain::processor::MassInquiry;
+use crate::api::issuing::{known_organization, number};
 
 /// Cards per inquiry page.
 const PAGE: i64 = 50;
@@ -26,23 +28,37 @@ fn query_number(ctx: &Ctx, name: &'static str, max: usize) -> Result<i64, ApiErr
         .map_err(|_| ApiError::bad_request("invalid_parameter", name).field(name))
 }
 
+/// The query, typed: `organizationNumber`, `logo` and `serviceType` required; `page`
+/// (from 1) or `cursor` (the previous answer's `nextCursor`, which takes precedence).
+fn parse_query(ctx: &Ctx) -> Result<MassInquiry, ApiError> {
+    Ok(MassInquiry {
+        organization_number: Organization(query_number(ctx, "organizationNumber", 3)?),
+        logo: query_number(ctx, "logo", 3)?,
+        service_type: query_number(ctx, "serviceType", 2)?,
+        page: match ctx.query("page") {
+            None => 1,
+            Some(_) => query_number(ctx, "page", 6)?.max(1),
+        },
+        cursor: match ctx.query("cursor") {
+            None => None,
+            Some(_) => Some(query_number(ctx, "cursor", 6)?),
+        },
+    })
+}
+
 pub(super) async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
+    let q = parse_query(&ctx)?;
+    let (org, logo, card_type, page, cursor) = (
+        q.organization_number,
+        q.logo,
+        q.service_type,
+        q.page,
+        q.cursor,
+    );
+    known_organization(&ctx, org, "organizationNumber")?;
     let mut reader = ctx.reader().await?;
     let mut r = reader.records();
-    let org = query_number(&ctx, "organizationNumber", 3)?;
-    let logo = query_number(&ctx, "logo", 3)?;
-    let card_type = query_number(&ctx, "serviceType", 2)?;
-    let page = match ctx.query("page") {
-        None => 1,
-        Some(_) => query_number(&ctx, "page", 6)?.max(1),
-    };
-    // Cursor pagination (cofre's lists all offer it): `cursor` is the `nextCursor` of the
-    // previous answer (the last card sequence seen); it takes precedence over `page`.
-    let cursor = match ctx.query("cursor") {
-        None => None,
-        Some(_) => Some(query_number(&ctx, "cursor", 6)?),
-    };
-    if ctx.app.config.product(org, Some(logo)).is_none() {
+    if ctx.app.config.product(org.0, Some(logo)).is_none() {
         return Err(ApiError::unprocessable(
             "unknown_product",
             "no product for this organization and logo",
@@ -50,7 +66,7 @@ pub(super) async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
         .field("logo"));
     }
     let m = r
-        .mass_issue_latest(org, logo, card_type, false)
+        .mass_issue_latest(org.0, logo, card_type, false)
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable("mass_issue_not_found", "no mass issue for this product")

@@ -44,7 +44,8 @@ mod update;
 use axum::http::Method;
 
 use crate::api::call::Route;
-use crate::{handler, handler_tx};
+use crate::api::domain::Date;
+use crate::{handler, typed_handler_tx};
 pub use batch::recover;
 
 /// Most cards one request may ask for.
@@ -60,7 +61,7 @@ pub use crate::api::store::{BatchCard, MassIssue};
 pub fn routes() -> Vec<Route> {
     const SPEC: &str = "/cards/mass-card-issue-L8V3";
     vec![
-        Route::processor(Method::POST, SPEC, SPEC, handler_tx!(update::add)),
+        Route::processor(Method::POST, SPEC, SPEC, typed_handler_tx!(update::add)),
         Route::processor(Method::GET, SPEC, SPEC, handler!(inquiry::inquiry)),
         Route::own(
             Method::GET,
@@ -77,42 +78,24 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// `expiryDate` (`YYYY-MM-DD`) as the card's YYMM, after `today` (`YYYY-MM-DD`) and at
-/// most 20 years ahead.
-pub fn expiry_yymm(date: &str, today: &str) -> Option<String> {
-    let b = date.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) {
-        return None;
-    }
-    if !digits(8..10) {
-        return None;
-    }
-    let year: u32 = date[0..4].parse().ok()?;
-    let month: u32 = date[5..7].parse().ok()?;
-    let day: u32 = date[8..10].parse().ok()?;
-    let this_year: u32 = today.get(0..4)?.parse().ok()?;
-    let valid = (1..=12).contains(&month) && (1..=31).contains(&day);
-    (valid && date > today && year <= this_year + 20)
-        .then(|| format!("{:02}{month:02}", year % 100))
+/// `expiryDate` as the cards' expiry `YYMM`: after `today` and at most 20 years ahead.
+pub fn expiry_yymm(date: Date, today: Date) -> Option<String> {
+    (date > today && date.year() <= today.year() + 20).then(|| date.expiry())
 }
 
 #[cfg(test)]
 mod tests {
     use super::expiry_yymm;
+    use crate::api::domain::Date;
 
     #[test]
     fn expiry_dates() {
-        assert_eq!(
-            expiry_yymm("2031-09-30", "2026-05-01").as_deref(),
-            Some("3109")
-        );
-        assert_eq!(expiry_yymm("2026-05-01", "2026-05-01"), None);
-        assert_eq!(expiry_yymm("2026-04-30", "2026-05-01"), None);
-        assert_eq!(expiry_yymm("2047-01-01", "2026-05-01"), None);
-        assert_eq!(expiry_yymm("2031-13-01", "2026-05-01"), None);
-        assert_eq!(expiry_yymm("2031-1-01", "2026-05-01"), None);
-        assert_eq!(expiry_yymm("２031-01-01", "2026-05-01"), None);
-        assert_eq!(expiry_yymm("", "2026-05-01"), None);
+        let d = |s: &str| Date::parse(s).unwrap();
+        let today = d("2026-05-01");
+        assert_eq!(expiry_yymm(d("2031-09-30"), today).as_deref(), Some("3109"));
+        assert_eq!(expiry_yymm(d("2026-05-01"), today), None);
+        assert_eq!(expiry_yymm(d("2026-04-30"), today), None);
+        assert_eq!(expiry_yymm(d("2047-01-01"), today), None);
+        assert_eq!(expiry_yymm(d("2046-12-31"), today).as_deref(), Some("4612"));
     }
 }

@@ -10,17 +10,17 @@ use serde_json::json;
 use super::batch::schedule;
 use super::{MAX_QUANTITY, MassIssue, expiry_yymm};
 use crate::api::call::{ApiError, Ctx, Reply};
-use crate::api::issuing::{number, today};
+use crate::api::domain::processor::MassIssueUpdate;
+use crate::api::issuing::{known_organization, number, today, today_date};
 use crate::api::store::Records;
 
-fn int(ctx: &Ctx, field: &str) -> i64 {
-    ctx.body[field].as_i64().unwrap_or(0)
-}
-
-pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+pub(super) async fn add(
+    ctx: Ctx,
+    req: MassIssueUpdate,
+    db: &mut AnyConnection,
+) -> Result<Reply, ApiError> {
     let mut r = ctx.records(db);
-    let function = ctx.body["functionType"].as_str().unwrap_or("").trim();
-    let modify = match function {
+    let modify = match req.function_type.trim() {
         "" | "A" | "a" => false,
         "M" | "m" => true,
         _ => {
@@ -31,24 +31,20 @@ pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiEr
             .field("/functionType"));
         }
     };
-    let status = int(&ctx, "status");
+    let status = req.status;
     if status != 1 && status != 9 {
         return Err(ApiError::unprocessable("invalid_status", "status: 1 or 9").field("/status"));
     }
-    let (org, logo) = (int(&ctx, "organizationNumber"), int(&ctx, "logo"));
-    if ctx.app.config.product(org, Some(logo)).is_none() {
-        let field = if ctx.app.config.product(org, None).is_none() {
-            "/organizationNumber"
-        } else {
-            "/logo"
-        };
+    let (org, logo) = (req.organization_number, req.logo);
+    known_organization(&ctx, org, "/organizationNumber")?;
+    if ctx.app.config.product(org.0, Some(logo)).is_none() {
         return Err(ApiError::unprocessable(
             "unknown_product",
             "no product for this organization and logo",
         )
-        .field(field));
+        .field("/logo"));
     }
-    let quantity = int(&ctx, "quantityToCreate");
+    let quantity = req.quantity_to_create;
     if !(1..=MAX_QUANTITY).contains(&quantity) {
         return Err(ApiError::unprocessable(
             "quantity_out_of_range",
@@ -56,22 +52,21 @@ pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiEr
         )
         .field("/quantityToCreate"));
     }
-    if !(0..=MAX_QUANTITY).contains(&int(&ctx, "minimumQuantity")) {
+    if !(0..=MAX_QUANTITY).contains(&req.minimum_quantity) {
         return Err(ApiError::unprocessable(
             "quantity_out_of_range",
             format!("minimumQuantity: 0 to {MAX_QUANTITY}"),
         )
         .field("/minimumQuantity"));
     }
-    let expiry = ctx.body["expiryDate"].as_str().unwrap_or("");
-    if expiry_yymm(expiry, &today()).is_none() {
+    if expiry_yymm(req.expiry_date, today_date()).is_none() {
         return Err(ApiError::unprocessable(
             "invalid_expiry_date",
             "expiryDate: a date after today, at most 20 years ahead",
         )
         .field("/expiryDate"));
     }
-    if !matches!(int(&ctx, "prepaidCardFlag"), 0 | 1) {
+    if !matches!(req.prepaid_card_flag, 0 | 1) {
         return Err(
             ApiError::unprocessable("invalid_prepaid_flag", "prepaidCardFlag: 0 or 1")
                 .field("/prepaidCardFlag"),
@@ -84,19 +79,20 @@ pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiEr
             "no card bureau is configured for embosser files",
         ));
     }
-    let card_type = int(&ctx, "cardType");
-    let queued = r.mass_issue_latest(org, logo, card_type, true).await?;
+    let card_type = req.card_type;
+    let queued = r.mass_issue_latest(org.0, logo, card_type, true).await?;
+    let body = serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?;
     let cancel = status == 9;
     let (record, add_status) = match queued {
         Some(q) => {
             match r
-                .mass_issue_update_queued(q.id, quantity, &ctx.body, cancel)
+                .mass_issue_update_queued(q.id, quantity, &body, cancel)
                 .await?
             {
                 Some(m) => (m, if cancel { 9 } else { 2 }),
                 None if modify || cancel => return Err(started()),
                 None => (
-                    create(&ctx, &mut r, org, logo, card_type, quantity).await?,
+                    create(&ctx, &mut r, (org.0, logo, card_type), quantity, &body).await?,
                     1,
                 ),
             }
@@ -109,7 +105,7 @@ pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiEr
             .field("/logo"));
         }
         None => (
-            create(&ctx, &mut r, org, logo, card_type, quantity).await?,
+            create(&ctx, &mut r, (org.0, logo, card_type), quantity, &body).await?,
             1,
         ),
     };
@@ -119,7 +115,7 @@ pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiEr
         add_status,
         "mass issue"
     );
-    let mut out = ctx.body.clone();
+    let mut out = body.clone();
     if let Some(o) = out.as_object_mut() {
         o.remove("functionType");
         o.insert("dateLastMaintain".into(), json!(today()));
@@ -142,13 +138,12 @@ fn started() -> ApiError {
 async fn create(
     ctx: &Ctx,
     r: &mut Records<'_>,
-    org: i64,
-    logo: i64,
-    card_type: i64,
+    (org, logo, card_type): (i64, i64, i64),
     quantity: i64,
+    body: &serde_json::Value,
 ) -> Result<MassIssue, ApiError> {
     let m = r
-        .mass_issue_create(org, logo, card_type, quantity, &ctx.body)
+        .mass_issue_create(org, logo, card_type, quantity, body)
         .await?;
     // The worker's first step goes through the writer, so it starts after this
     // call's transaction committed (or finds nothing if it rolled back).

@@ -1,6 +1,8 @@
 //! Account records: creation for a customer of the tenant, lookup, the accounts of a
 //! customer, and changes inside the writer's transaction with their history row.
 
+use crate::api::domain::IntoRecordId;
+
 use super::{Account, Records, StoreError, db, now_ms};
 
 const COLUMNS: &str = "id, customer_id, product, credit_limit, cycle_day, body, status, tenant";
@@ -38,7 +40,11 @@ impl Records<'_> {
 
     /// An account by number, if this tenant has it (through the read cache when there
     /// is one).
-    pub async fn find_account(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
+    pub async fn find_account(
+        &mut self,
+        id: impl IntoRecordId,
+    ) -> Result<Option<Account>, StoreError> {
+        let id = id.record_id();
         let snapshot = self.cache.as_ref().map(|c| c.snapshot());
         if let (Some(cache), Some(s)) = (&self.cache, snapshot)
             && let Some(a) = cache.account(s, self.tenant.as_str(), id)
@@ -60,14 +66,19 @@ impl Records<'_> {
     }
 
     /// An account by number (`NotFound("account")`).
-    pub async fn account(&mut self, id: i64) -> Result<Account, StoreError> {
+    pub async fn account(&mut self, id: impl IntoRecordId) -> Result<Account, StoreError> {
+        let id = id.record_id();
         self.find_account(id)
             .await?
             .ok_or(StoreError::NotFound("account"))
     }
 
     /// The accounts of a customer, oldest first.
-    pub async fn accounts_of(&mut self, customer_id: i64) -> Result<Vec<Account>, StoreError> {
+    pub async fn accounts_of(
+        &mut self,
+        customer_id: impl IntoRecordId,
+    ) -> Result<Vec<Account>, StoreError> {
+        let customer_id = customer_id.record_id();
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM accounts WHERE tenant = $1 AND customer_id = $2 ORDER BY created_ms, id"
         )))
@@ -82,10 +93,11 @@ impl Records<'_> {
     /// with its history row.
     pub async fn update_account(
         &mut self,
-        id: i64,
+        id: impl IntoRecordId,
         action: &str,
         change: impl FnOnce(&mut Account),
     ) -> Result<Account, StoreError> {
+        let id = id.record_id();
         let before: Account = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM accounts WHERE tenant = $1 AND id = $2{}",
             self.dialect.for_update()

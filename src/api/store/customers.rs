@@ -2,6 +2,8 @@
 //! or document, and changes read and written inside the writer's transaction with their
 //! history row.
 
+use crate::api::domain::IntoRecordId;
+
 use super::{Body, Customer, Records, StoreError, db, now_ms};
 
 const COLUMNS: &str = "id, document, name, body, status, tenant";
@@ -44,7 +46,11 @@ impl Records<'_> {
     }
 
     /// A customer by number, if this tenant has it.
-    pub async fn find_customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
+    pub async fn find_customer(
+        &mut self,
+        id: impl IntoRecordId,
+    ) -> Result<Option<Customer>, StoreError> {
+        let id = id.record_id();
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM customers WHERE tenant = $1 AND id = $2"
         )))
@@ -56,7 +62,8 @@ impl Records<'_> {
     }
 
     /// A customer by number (`NotFound("customer")`).
-    pub async fn customer(&mut self, id: i64) -> Result<Customer, StoreError> {
+    pub async fn customer(&mut self, id: impl IntoRecordId) -> Result<Customer, StoreError> {
+        let id = id.record_id();
         self.find_customer(id)
             .await?
             .ok_or(StoreError::NotFound("customer"))
@@ -81,10 +88,11 @@ impl Records<'_> {
     /// and appends the history row with the before read here.
     pub async fn update_customer(
         &mut self,
-        id: i64,
+        id: impl IntoRecordId,
         action: &str,
         change: impl FnOnce(&mut Customer),
     ) -> Result<Customer, StoreError> {
+        let id = id.record_id();
         let before: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM customers WHERE tenant = $1 AND id = $2{}",
             self.dialect.for_update()

@@ -26,7 +26,9 @@ pub enum Recorded {
     Other,
 }
 
-/// Inserts a claim with its answer; `false` if the key is already recorded.
+/// Inserts a claim's rows (its request id, and its alias if any) with the answer;
+/// `false` if either key is already recorded (the caller, in a savepoint, rolls back
+/// the other).
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     claim: &Claim,
@@ -34,17 +36,22 @@ pub(super) async fn insert(
     sealed: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let r = sqlx::query("INSERT INTO idempotency (client_id, request_key, fingerprint, status, sealed_answer, created_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
-        .bind(claim.client_id.as_str())
-        .bind(claim.key.as_str())
-        .bind(claim.fingerprint.as_str())
-        .bind(i64::from(status))
-        .bind(sealed)
-        .bind(now_ms)
-        .execute(conn)
-        .await
-        .map_err(db)?;
-    Ok(r.rows_affected() == 1)
+    for key in std::iter::once(&claim.key).chain(claim.alias.as_ref()) {
+        let r = sqlx::query("INSERT INTO idempotency (client_id, request_key, fingerprint, status, sealed_answer, created_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
+            .bind(claim.client_id.as_str())
+            .bind(key.as_str())
+            .bind(claim.fingerprint.as_str())
+            .bind(i64::from(status))
+            .bind(sealed)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Inserts many claims with their sealed answers; the indices of those inserted (the
@@ -132,7 +139,11 @@ pub(super) async fn recorded(
     seal: &dyn AnswerSeal,
     claim: &Claim,
 ) -> Result<Committed, StoreError> {
-    match lookup(conn, seal, &claim.client_id, &claim.key, &claim.fingerprint).await? {
+    let mut found = lookup(conn, seal, &claim.client_id, &claim.key, &claim.fingerprint).await?;
+    if let (Recorded::Nothing, Some(alias)) = (&found, &claim.alias) {
+        found = lookup(conn, seal, &claim.client_id, alias, &claim.fingerprint).await?;
+    }
+    match found {
         Recorded::Same(a) => Ok(Committed::Replay(a)),
         Recorded::Other => Ok(Committed::Mismatch),
         Recorded::Nothing => Err(StoreError::Database(
@@ -157,6 +168,24 @@ impl Store {
         }
         let mut conn = self.read().await?;
         lookup(&mut conn, seal, client_id, key, fingerprint).await
+    }
+
+    /// What is recorded for a claim: its request id's answer; if none, its alias's.
+    pub async fn claim_lookup(
+        &self,
+        seal: &dyn AnswerSeal,
+        claim: &Claim,
+    ) -> Result<Recorded, StoreError> {
+        let found = self
+            .idempotency_lookup(seal, &claim.client_id, &claim.key, &claim.fingerprint)
+            .await?;
+        match (&found, &claim.alias) {
+            (Recorded::Nothing, Some(alias)) => {
+                self.idempotency_lookup(seal, &claim.client_id, alias, &claim.fingerprint)
+                    .await
+            }
+            _ => Ok(found),
+        }
     }
 
     /// Deletes the answers recorded before `before_ms`; how many went. (System call:

@@ -74,8 +74,12 @@ pub type Op = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, OpO
 pub struct Claim {
     /// The API client.
     pub client_id: String,
-    /// `k:<Idempotency-Key>` or `r:<X-Client-Request-Id>`.
+    /// `r:<X-Client-Request-Id>`: every call claims its (signed) request id.
     pub key: String,
+    /// `k:<Idempotency-Key>`, when the call names one: claimed beside the request id, so
+    /// a retry under a new request id finds the first answer, and a replayed request id
+    /// finds its own whatever key it now carries.
+    pub alias: Option<String>,
     /// SHA-256 hex of method, path, parameters, query and body.
     pub fingerprint: String,
     /// Whether the answer body is kept for a replay (a read's is not).
@@ -157,6 +161,11 @@ impl Writer {
     /// Records the claim and answer of a call that changed nothing; answers once the
     /// batch committed.
     pub async fn record(&self, claim: Claim, outcome: OpOutcome) -> Result<Committed, StoreError> {
+        if claim.alias.is_some() {
+            // Two rows to claim together: the one-insert-per-call path.
+            let op: Op = Box::new(move |_| Box::pin(async move { outcome }));
+            return self.call(claim, op).await;
+        }
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job::Record {
@@ -281,9 +290,9 @@ async fn run(
         for job in batch.drain(..) {
             match job {
                 Job::Call { claim, op, done } => {
-                    let key = (claim.client_id.clone(), claim.key.clone());
+                    let keys = claim_keys(&claim);
                     let result = run_call(&mut tx, dialect, seal.as_ref(), claim, op).await;
-                    calls.push((done, result, Some(key)));
+                    calls.push((done, result, keys));
                 }
                 Job::Record {
                     claim,
@@ -295,7 +304,7 @@ async fn run(
             }
         }
         let recorded = record_all(&mut tx, dialect, seal.as_ref(), records).await;
-        calls.extend(recorded.into_iter().map(|(d, r, k)| (d, r, Some(k))));
+        calls.extend(recorded.into_iter().map(|(d, r, k)| (d, r, vec![k])));
         let committed = tx.commit().await;
         if let Err(e) = &committed {
             tracing::error!(error = %e, "writer: commit failed; the batch is answered 500");
@@ -307,13 +316,13 @@ async fn run(
         let ok = committed.is_ok();
         if ok && let Some(filter) = &keys {
             // Every key the batch recorded (or found recorded), before any answer.
-            for (_, result, key) in &calls {
-                if let (
-                    Ok(Committed::Answer(_) | Committed::Replay(_) | Committed::Mismatch),
-                    Some((c, k)),
-                ) = (result, key)
+            for (_, result, keys) in &calls {
+                if let Ok(Committed::Answer(_) | Committed::Replay(_) | Committed::Mismatch) =
+                    result
                 {
-                    filter.insert(c, k);
+                    for (c, k) in keys.iter().filter(|(c, _)| !c.is_empty()) {
+                        filter.insert(c, k);
+                    }
                 }
             }
         }
@@ -334,6 +343,14 @@ async fn run(
             return;
         }
     }
+}
+
+/// The (client, key) pairs a claim records.
+fn claim_keys(claim: &Claim) -> Vec<(String, String)> {
+    std::iter::once(&claim.key)
+        .chain(claim.alias.as_ref())
+        .map(|k| (claim.client_id.clone(), k.clone()))
+        .collect()
 }
 
 /// Where a job's result goes.
@@ -442,9 +459,13 @@ async fn run_call(
         OpOutcome::Undo(answer) => {
             sp.rollback().await.map_err(db)?;
             let sealed = seal.seal(if claim.keep_body { &answer.body } else { b"" });
-            if idempotency::insert(tx, &claim, answer.status, &sealed, now).await? {
+            // The claim's rows (request id and alias) go in together or not at all.
+            let mut sp = tx.begin().await.map_err(db)?;
+            if idempotency::insert(&mut sp, &claim, answer.status, &sealed, now).await? {
+                sp.commit().await.map_err(db)?;
                 Ok(Committed::Answer(answer))
             } else {
+                sp.rollback().await.map_err(db)?;
                 idempotency::recorded(tx, dialect, seal, &claim).await
             }
         }

@@ -11,8 +11,10 @@
 //! `--secret-file` gives them directly (for a client that does not hold the facade key).
 //! The secret is read from files only, never from an argument, and never printed.
 //!
-//! The facade is `--url` (default: `http://` + the configuration's `listen`). An
-//! `https://` URL is served over TLS verified against `--ca` (PEM). The bearer token is
+//! The facade is `--url` (default: the configuration's `listen`, over HTTPS when the
+//! configuration has `[tls]`). An `https://` facade is verified against `--ca` (PEM;
+//! default: `pki/ca.pem` beside the configuration when it exists, the example set's
+//! development CA). The bearer token is
 //! kept between runs in the user's runtime directory until it expires (`token.rs`; off
 //! with `--no-token-cache`).
 //!
@@ -71,10 +73,11 @@ pub struct ApiCallArgs {
     #[arg(long, requires = "api_key")]
     pub secret_file: Option<PathBuf>,
     /// The facade, `http://host:port` or `https://host:port` (default: the
-    /// configuration's `listen`, over HTTP).
+    /// configuration's `listen`, over HTTPS when it has `[tls]`).
     #[arg(long)]
     pub url: Option<String>,
-    /// CA certificate (PEM) that an `https://` facade's certificate must chain to.
+    /// CA certificate (PEM) that an `https://` facade's certificate must chain to
+    /// (default: `pki/ca.pem` beside `--config`, when it exists).
     #[arg(long)]
     pub ca: Option<PathBuf>,
     /// Set a field of the body before signing: `PATH=VALUE`, PATH dotted through
@@ -202,6 +205,18 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
+/// The CA an `https://` facade is checked against when `--ca` is not given: the
+/// development CA beside the configuration (`pki/ca.pem`, as the example set has it), if
+/// that file exists. A production facade's CA is always given with `--ca`.
+fn default_ca(args: &ApiCallArgs, url: &BaseUrl) -> Option<PathBuf> {
+    if !url.https {
+        return None;
+    }
+    let dir = args.config.parent()?;
+    let ca = dir.join("pki").join("ca.pem");
+    ca.is_file().then_some(ca)
+}
+
 async fn call(args: &ApiCallArgs) -> Result<Answer, Failure> {
     let method = args.method.to_ascii_uppercase();
     if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
@@ -221,11 +236,12 @@ async fn call(args: &ApiCallArgs) -> Result<Answer, Failure> {
     let url = match &args.url {
         Some(u) => BaseUrl::parse(u).map_err(Failure::Config)?,
         None => BaseUrl {
-            https: false,
+            https: config.tls.is_some(),
             host: config.listen.ip().to_string(),
             port: config.listen.port(),
         },
     };
+    let ca = args.ca.clone().or_else(|| default_ca(args, &url));
     let url = match url.host.parse::<std::net::Ipv6Addr>() {
         Ok(_) => BaseUrl {
             host: format!("[{}]", url.host),
@@ -250,7 +266,7 @@ async fn call(args: &ApiCallArgs) -> Result<Answer, Failure> {
     };
     let call = Call {
         url: &url,
-        ca: args.ca.as_ref(),
+        ca: ca.as_ref(),
         creds: &creds,
         method: &method,
         path: &args.path,

@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 client for the facade benchmark: one keep-alive connection, one
-//! request at a time, every call signed as the processor's clients sign
+//! A small HTTPS client for the facade benchmark: one keep-alive TLS connection
+//! (HTTP/1.1), one request at a time, every call signed as the processor's clients sign
 //! ([`crate::api::auth::signature`]). Only what the facade answers is parsed: a status
 //! line, headers with `Content-Length`, and the body.
 
@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use crate::api::auth::signature;
 
@@ -62,32 +65,56 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The error `code` (processor shape or problem+json).
+    /// cofre's error code (`error.cofreCode`, which the processor-shape `error.code`
+    /// may replace with the processor's; or problem+json `code`).
     pub fn code(&self) -> &str {
-        self.json["error"]["code"]
+        self.json["error"]["cofreCode"]
             .as_str()
+            .or_else(|| self.json["error"]["code"].as_str())
             .or_else(|| self.json["code"].as_str())
             .unwrap_or("")
     }
 }
 
+/// The TLS client of the benchmark: trusts `ca` (the example set's development CA).
+pub fn connector(ca: &std::path::Path) -> Result<TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in crate::tls::certs(ca)? {
+        roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 /// One keep-alive connection to the facade.
 #[derive(Debug)]
 pub struct Connection {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf<TlsStream<TcpStream>>>,
+    writer: WriteHalf<TlsStream<TcpStream>>,
     host: String,
     buf: Vec<u8>,
 }
 
 impl Connection {
-    /// Connects.
-    pub async fn open(addr: &str) -> Result<Self, String> {
+    /// Connects (TLS, the facade's certificate checked for `localhost`).
+    pub async fn open(addr: &str, tls: &TlsConnector) -> Result<Self, String> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect {addr}: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (r, w) = stream.into_split();
+        let name =
+            rustls::pki_types::ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        let stream = tls
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS {addr}: {e}"))?;
+        let (r, w) = tokio::io::split(stream);
         Ok(Self {
             reader: BufReader::with_capacity(16 * 1024, r),
             writer: w,
@@ -158,6 +185,10 @@ impl Connection {
     async fn exchange(&mut self) -> Result<Answer, String> {
         self.writer
             .write_all(&self.buf)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        self.writer
+            .flush()
             .await
             .map_err(|e| format!("write: {e}"))?;
         let mut line = String::new();

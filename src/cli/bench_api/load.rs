@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::http::{Connection, Credentials};
 
 /// Where the load goes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     /// The facade's address.
     pub addr: String,
@@ -19,6 +19,14 @@ pub struct Target {
     pub creds: Arc<Credentials>,
     /// Keep-alive connections, one call in flight each.
     pub connections: usize,
+    /// The TLS client.
+    pub tls: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({}, {} connections)", self.addr, self.connections)
+    }
 }
 
 /// One call's outcome.
@@ -122,14 +130,15 @@ where
     let deadline = started + duration;
     let mut tasks = Vec::new();
     for _ in 0..target.connections {
-        let (make, next, creds, addr) = (
+        let (make, next, creds, addr, tls) = (
             Arc::clone(&make),
             Arc::clone(&next),
             Arc::clone(&target.creds),
             target.addr.clone(),
+            target.tls.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut conn = Connection::open(&addr).await?;
+            let mut conn = Connection::open(&addr, &tls).await?;
             let mut report = Report::default();
             while Instant::now() < deadline {
                 let (method, path, body, expected) = make(next.fetch_add(1, Ordering::Relaxed));

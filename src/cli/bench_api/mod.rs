@@ -137,8 +137,9 @@ pub fn run(common: &Common, args: &ApiBenchArgs) -> Result<String, String> {
     };
     let mut out = Vec::new();
     runtime.block_on(async {
+        let tls = http::connector(&system.dir.join("pki/ca.pem"))?;
         let mut creds = Credentials::new(CLIENT.0, CLIENT.1, CLIENT.2);
-        Connection::open(&system.api.addr)
+        Connection::open(&system.api.addr, &tls)
             .await?
             .token(&mut creds)
             .await?;
@@ -147,6 +148,7 @@ pub fn run(common: &Common, args: &ApiBenchArgs) -> Result<String, String> {
             addr: system.api.addr.clone(),
             creds: Arc::clone(&creds),
             connections: common.connections.max(1),
+            tls,
         };
         // The data set: `issue` is always run (timed only when asked for).
         let (mut report, cards) = issue(&target, args.api_cards).await?;
@@ -231,13 +233,14 @@ async fn issue(target: &Target, cards: usize) -> Result<(Report, Vec<String>), S
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..target.connections {
-        let (next, creds, addr) = (
+        let (next, creds, addr, tls) = (
             Arc::clone(&next),
             Arc::clone(&target.creds),
             target.addr.clone(),
+            target.tls.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut conn = Connection::open(&addr).await?;
+            let mut conn = Connection::open(&addr, &tls).await?;
             let mut report = Report::default();
             let mut made = Vec::new();
             loop {
@@ -360,7 +363,7 @@ async fn pin_data(
     let daemon = crate::client::Client::connect(daemon)
         .await
         .map_err(|e| e.to_string())?;
-    let mut conn = Connection::open(&target.addr).await?;
+    let mut conn = Connection::open(&target.addr, &target.tls).await?;
     let mut out = Vec::new();
     let mut rng = rand::rng();
     for card in cards.iter().take(args.pin_cards.max(1)) {
@@ -421,7 +424,7 @@ async fn pin_data(
 
 /// One mass issue of `cards` cards: (cards per second, time to `done`).
 async fn mass_issue(target: &Target, cards: u64) -> Result<(f64, Duration), String> {
-    let mut conn = Connection::open(&target.addr).await?;
+    let mut conn = Connection::open(&target.addr, &target.tls).await?;
     let year = crate::api::domain::Date::from_unix_ms(crate::api::store::now_ms()).year() + 5;
     let started = Instant::now();
     let r = conn

@@ -169,7 +169,7 @@ pub fn start_system(keys: &Path, database: Option<&str>) -> Result<System, Strin
             "--database",
             &database,
         ],
-        "api listening on http://",
+        "api listening on https://",
     )?;
     Ok(System {
         api,
