@@ -1,5 +1,5 @@
 //! `cofre api`'s configuration file (TOML; relative paths are relative to the file's
-//! directory). Every setting is documented in the README ("REST facade configuration").
+//! directory). Every setting is documented in docs/facade.md ("REST facade configuration") and docs/facade-edge.md (`[tls]`, `[limits]`).
 //! A bad file is refused with a message naming the setting, before any port is bound.
 
 use std::collections::BTreeMap;
@@ -96,7 +96,7 @@ pub struct FacadeTls {
     pub client_certificates: ClientCertificates,
 }
 
-/// Limits against slow and hostile clients (README, "REST facade configuration").
+/// Limits against slow and hostile clients (docs/facade-edge.md, "Limits").
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Connections served at once; beyond, a new connection is closed at once.

@@ -1,4 +1,4 @@
-//! The daemon's configuration file (TOML). Every setting is documented in the README
+//! The daemon's configuration file (TOML). Every setting is documented in docs/operations.md
 //! ("Daemon configuration"); relative paths are relative to the file's directory. A bad
 //! file is refused with a message naming the setting, before any port is bound.
 
