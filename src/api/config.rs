@@ -1,5 +1,6 @@
 //! `cofre api`'s configuration file (TOML; relative paths are relative to the file's
-//! directory). Every setting is documented in docs/facade.md ("REST facade configuration") and docs/facade-edge.md (`[tls]`, `[limits]`).
+//! directory). Every setting is documented in docs/facade.md ("REST facade
+//! configuration") and docs/facade-edge.md (`[tls]`, `[limits]`).
 //! A bad file is refused with a message naming the setting, before any port is bound.
 
 use std::collections::BTreeMap;
