@@ -308,8 +308,9 @@ mod tests {
         );
     }
 
-    // The classic TDES example: key 0123456789ABCDEF FEDCBA9876543210 encrypting zeros
-    // gives 08D7B4FB629D0885 (its first 3 bytes are the published KCV 08D7B4).
+    // Key 0123456789ABCDEF FEDCBA9876543210 encrypting zeros gives 08D7B4FB629D0885: its
+    // first 3 bytes are the published KCV 08D7B4 (psec `generate_kcv` docstring), the rest
+    // as psec and `cryptography` compute it (tests/vectors/published.md).
     #[test]
     fn tdes_double_and_triple() {
         let c = BlockCipher::tdes(&h("0123456789ABCDEFFEDCBA9876543210")).unwrap();
@@ -333,6 +334,7 @@ mod tests {
         assert!(c.encrypt_cbc(&[0u8; 8], &mut [0u8; 16]).is_err());
     }
 
+    // FIPS 46-3: the low bit of each key byte makes its parity odd.
     #[test]
     fn parity() {
         let mut key = h("0022446688AACCEE");

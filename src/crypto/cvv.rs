@@ -168,9 +168,9 @@ mod tests {
         Cvk::new(&ClearKey::from_hex(h).unwrap()).unwrap()
     }
 
-    // /shared/vectors/published.md: the classic Visa example (Atalla simulator tests,
-    // psec) 4123456789012345/8701/101 -> 561; psec `generate_cvv` docstring -> 170;
-    // psec tests/test_cvv.py -> 361.
+    // tests/vectors/published.md: the classic Visa CVV example (HSM simulator test
+    // suites, e.g. Atalla) 4123456789012345/8701/101 -> 561; psec 1.3.0 `psec/cvv.py`,
+    // `generate_cvv` docstring -> 170; psec `tests/test_cvv.py`, `test_generate_cvv` -> 361.
     #[test]
     fn visa_cvv_published() {
         let k = cvk("0123456789ABCDEFFEDCBA9876543210");

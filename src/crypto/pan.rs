@@ -160,7 +160,8 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    // ISO/IEC 7812-1 Annex B worked example: 7992739871 has check digit 3.
+    // The Luhn formula of ISO/IEC 7812-1 Annex B; the worked example 7992739871 -> check
+    // digit 3 is the Wikipedia article "Luhn algorithm"'s (tests/vectors/published.md).
     #[test]
     fn luhn_iso7812_example() {
         assert_eq!(luhn_check_digit(b"7992739871"), Some(3));

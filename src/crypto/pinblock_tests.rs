@@ -17,7 +17,8 @@ fn err(e: Error) -> PinBlockError {
     }
 }
 
-// psec `encode_pinblock_iso_0` / `decode_pinblock_iso_0` docstring example.
+// psec 1.3.0 `psec/pinblock.py`, `encode_pinblock_iso_0` / `decode_pinblock_iso_0`
+// docstring example (tests/vectors/published.md).
 #[test]
 fn format0_published() {
     let p = pan("5544332211009966");
@@ -32,7 +33,8 @@ fn format0_published() {
     assert_eq!(back.expose_secret(), "1234");
 }
 
-// psec `encode_pinblock_iso_2` / `decode_pinblock_iso_2` docstring examples.
+// psec 1.3.0 `psec/pinblock.py`, `encode_pinblock_iso_2` / `decode_pinblock_iso_2`
+// docstring examples (tests/vectors/published.md).
 #[test]
 fn format2_published() {
     let block = encode_clear(Format::Iso2, &pin("1234"), None, &mut rng()).unwrap();
@@ -46,8 +48,9 @@ fn format2_published() {
     assert_eq!(back.expose_secret(), "123456789012");
 }
 
-// psec `decode_pinblock_iso_3` docstring example (the fill is random, so encode is
-// checked by its fixed prefix 341277 and by round trip).
+// psec 1.3.0 `psec/pinblock.py`, `decode_pinblock_iso_3` docstring example
+// (tests/vectors/published.md; the fill is random, so encode is checked by its fixed
+// prefix 341277 and by round trip).
 #[test]
 fn format3_published() {
     let p = pan("5544332211009966");
@@ -82,7 +85,8 @@ fn format1_layout_and_round_trip() {
     );
 }
 
-// Format 4 PAN field: psec `encode_pan_field_iso_4` docstring example.
+// Format 4 PAN field: psec 1.3.0 `psec/pinblock.py`, `encode_pan_field_iso_4` docstring
+// example (tests/vectors/published.md).
 #[test]
 fn format4_pan_field_published() {
     assert_eq!(
@@ -91,7 +95,8 @@ fn format4_pan_field_published() {
     );
 }
 
-// ISO 9564 format 4 vectors from /shared/vectors/published.md (psec pinblock.py):
+// ISO 9564 format 4: psec 1.3.0 `psec/pinblock.py`, the `encipher_pinblock_iso_4` and
+// `decipher_pinblock_iso_4` docstrings (tests/vectors/published.md):
 // key 00112233445566778899AABBCCDDEEFF, PIN 1234, PAN 1234567890123456,
 // random pad 1122334455667788 -> 7CDF645C86CAF763AE34637A66997534; and the decipher
 // example E4BE5B623AF7E006AC319E5B93544564 -> 1234.

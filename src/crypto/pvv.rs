@@ -356,30 +356,25 @@ mod tests {
         Pan::new(s).unwrap()
     }
 
-    // /shared/vectors/published.md, from psec tests/test_pin.py and psec docs:
-    // PVKI 1, PIN 4524, PAN 1122334455667788 -> 8523; PIN 1234, PAN 4123456789012345 -> 1894;
-    // psec `generate_visa_pvv` docstring: PVKI 3, PIN 4524, PAN 1122334455667788 -> 4021.
+    // tests/vectors/published.md. psec 1.3.0 `tests/test_pin.py`, `test_generate_visa_pvv`
+    // (the four rows); psec `psec/pin.py`, `generate_visa_pvv` docstring (PVKI 3 -> 4021);
+    // psec `README.rst` example (PAN 4321000000001234 -> 6629); and 1894, psec's value for
+    // PIN 1234, PAN 4123456789012345 (no printed source).
     #[test]
     fn visa_pvv_published() {
         let k = pvk();
-        assert_eq!(
-            visa_pvv(&k, 1, &pin("4524"), &pan("1122334455667788"))
-                .unwrap()
-                .to_string(),
-            "8523"
-        );
-        assert_eq!(
-            visa_pvv(&k, 1, &pin("1234"), &pan("4123456789012345"))
-                .unwrap()
-                .to_string(),
-            "1894"
-        );
-        assert_eq!(
-            visa_pvv(&k, 3, &pin("4524"), &pan("1122334455667788"))
-                .unwrap()
-                .to_string(),
-            "4021"
-        );
+        for (pvki, p, card, expected) in [
+            (1, "4524", "1122334455667788", "8523"),
+            (2, "1912", "1122334455667788", "3244"),
+            (1, "0570", "1122334455667718", "3144"),
+            (1, "8299", "1122334455667708", "4422"),
+            (1, "1234", "4321000000001234", "6629"),
+            (3, "4524", "1122334455667788", "4021"),
+            (1, "1234", "4123456789012345", "1894"),
+        ] {
+            let got = visa_pvv(&k, pvki, &pin(p), &pan(card)).unwrap();
+            assert_eq!(got.to_string(), expected, "PVKI {pvki} PAN {card}");
+        }
         let stored: Pvv = "8523".parse().unwrap();
         assert!(verify_visa_pvv(&k, 1, &pin("4524"), &pan("1122334455667788"), &stored).unwrap());
         assert!(!verify_visa_pvv(&k, 1, &pin("4525"), &pan("1122334455667788"), &stored).unwrap());
@@ -387,7 +382,8 @@ mod tests {
         assert!("85a3".parse::<Pvv>().is_err());
     }
 
-    // /shared/vectors/published.md (psec tests/test_pin.py): table 1234567890123456,
+    // psec 1.3.0 `tests/test_pin.py`, `test_generate_ibm3624_pin` and
+    // `test_generate_ibm3624_offset` (tests/vectors/published.md): table 1234567890123456,
     // validation data = the whole PAN 1122334455667788; natural PIN 4524; PIN 1234 -> 7710.
     #[test]
     fn ibm3624_published() {
@@ -414,6 +410,35 @@ mod tests {
         assert!(
             verify_ibm3624(&k, &pin("4524"), &p, &params, &Offset::new("0000").unwrap()).unwrap()
         );
+    }
+
+    // psec 1.3.0 `tests/test_pin.py`, the other rows of `test_generate_ibm3624_pin` and
+    // `test_generate_ibm3624_offset` (tests/vectors/published.md): offsets against the
+    // whole PAN, and natural PINs of validation data that starts at digit 0, 1 or 2, is
+    // 14 digits long and is padded with F or 1.
+    #[test]
+    fn ibm3624_published_offsets_and_validation_data() {
+        let k = pvk();
+        let p = pan("1122334455667788");
+        let whole = Ibm3624Params::new("1234567890123456", 0, 16, "F").unwrap();
+        for (customer, offset) in [("5635", "1111"), ("0000", "6586"), ("1111", "7697")] {
+            let got = ibm3624_offset(&k, &pin(customer), &p, &whole).unwrap();
+            assert_eq!(got.to_string(), offset, "PIN {customer}");
+            let back = ibm3624_pin_from_offset(&k, &p, &whole, &got).unwrap();
+            assert_eq!(back.expose_secret(), customer);
+        }
+        for (start, pad, natural) in [
+            (0, "F", "5518"),
+            (0, "f", "5518"),
+            (1, "1", "3675"),
+            (2, "1", "5550"),
+        ] {
+            let params = Ibm3624Params::new("1234567890123456", start, 14, pad).unwrap();
+            let got = ibm3624_natural_pin(&k, &p, &params, 4).unwrap();
+            assert_eq!(got.expose_secret(), natural, "start {start} pad {pad}");
+            let zero = ibm3624_offset(&k, &pin(natural), &p, &params).unwrap();
+            assert_eq!(zero.to_string(), "0000");
+        }
     }
 
     #[test]

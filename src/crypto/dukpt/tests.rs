@@ -236,7 +236,8 @@ fn debug_never_prints_key_material() {
     for secret in [
         TDES_BDK,
         AES_BDK,
-        // The published IPEK and transaction keys of these inputs.
+        // The published IPEK and transaction keys of these inputs (X9.24-1:2009 A.4.1 and
+        // A.4.2; the X9.24-3-2017 test vectors, counter 1; tests/vectors/published.md).
         "6AC292FAA1315B4D",
         "042666B49184CFA3",
         "4F21B565BAD9835E",
@@ -249,8 +250,9 @@ fn debug_never_prints_key_material() {
     assert!(exposed.contains("042666B49184CFA3"));
 }
 
-// X9.24-3-2017 6.3.2 layout, checked against the published example of the AES-128
-// PIN key derivation data for counter 1 (BDK ID 12345678, derivation ID 90123456).
+// X9.24-3-2017 6.3.2 layout, checked against the derivation data the X9.24-3-2017 test
+// vectors print for the AES-128 PIN key of counter 1 (BDK ID 12345678, derivation ID
+// 90123456), as transcribed in tests/dukpt_vectors_aes.rs's sources.
 #[test]
 fn derivation_data_layout() {
     let ksn = aes::Ksn::from_hex("123456789012345600000001").unwrap();
