@@ -325,6 +325,28 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_the_cipher_and_hides_the_key() {
+        for (key, name) in [
+            (h("0123456789ABCDEFFEDCBA9876543210"), "TDES-2key"),
+            (
+                h("0123456789ABCDEFFEDCBA98765432100123456789ABCDEF"),
+                "TDES-3key",
+            ),
+            (vec![0x11; 16], "AES-128"),
+            (vec![0x11; 24], "AES-192"),
+            (vec![0x11; 32], "AES-256"),
+        ] {
+            let c = if name.starts_with("TDES") {
+                BlockCipher::tdes(&key)
+            } else {
+                BlockCipher::aes(&key)
+            }
+            .unwrap();
+            assert_eq!(format!("{c:?}"), format!("BlockCipher({name}, [REDACTED])"));
+        }
+    }
+
+    #[test]
     fn rejects_bad_lengths() {
         assert!(BlockCipher::tdes(&[0u8; 8]).is_err());
         assert!(BlockCipher::aes(&[0u8; 20]).is_err());

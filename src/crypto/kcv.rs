@@ -85,6 +85,7 @@ mod tests {
     fn parse_and_show() {
         let k: Kcv = "08d7b4".parse().unwrap();
         assert_eq!(k.to_string(), "08D7B4");
+        assert_eq!(format!("{k:?}"), "Kcv(08D7B4)");
         assert!("08D7".parse::<Kcv>().is_err());
     }
 }

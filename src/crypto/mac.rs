@@ -200,6 +200,12 @@ mod tests {
             .unwrap()
         );
         assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &[1, 2]).is_err());
+        // The whole MAC verifies; one byte more than the algorithm makes is refused.
+        let full = hex::decode("A1C72E74EA3FA9B6").unwrap();
+        assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &full).unwrap());
+        let mut longer = full.clone();
+        longer.push(0);
+        assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &longer).is_err());
         assert!(retail_mac(&key("0123456789ABCDEF"), d).is_err());
     }
 }

@@ -170,6 +170,9 @@ mod tests {
         assert!(luhn_valid(b"4111111111111111"));
         assert!(!luhn_valid(b""));
         assert!(!luhn_valid(b"41x1"));
+        // A last character below '0' is refused, not subtracted into an underflow.
+        assert!(!luhn_valid(b"799273987 "));
+        assert!(!luhn_valid(b"4111111111111111/"));
     }
 
     #[test]
@@ -178,6 +181,7 @@ mod tests {
         assert!(Pan::new("12345678901234567890").is_err());
         assert!(Pan::new("41234567890123a5").is_err());
         let pan = Pan::new("4123456789012345").unwrap();
+        assert!(!pan.is_empty());
         assert_eq!(pan.masked(), "412345******2345");
         assert_eq!(
             pan.rightmost12_excluding_check(),
@@ -208,5 +212,11 @@ mod tests {
         assert!(generate("4000", 12, &mut rng).is_err());
         assert!(generate("40a0", 16, &mut rng).is_err());
         assert!(generate("", 16, &mut rng).is_err());
+        // A BIN of 11 digits is the longest accepted, and it must leave room for the body.
+        let long_bin = generate("40000000001", 16, &mut rng).unwrap();
+        assert!(long_bin.digits().starts_with("40000000001") && long_bin.is_luhn_valid());
+        assert!(generate("400000000012", 16, &mut rng).is_err());
+        assert!(generate("40000000001", 13, &mut rng).is_ok());
+        assert!(generate("4000000000123", 13, &mut rng).is_err());
     }
 }

@@ -71,6 +71,20 @@ fn format3_published() {
     );
 }
 
+// Format 3 fill: each fill nibble n becomes 0xA + n % 6 (as `encode_clear_with_fill`
+// documents), so fill 0123456789ABCDEF gives A B C D E F A B C D after PIN 1234; the
+// block is that field XOR the PAN field 0000 433221100996 (computed by hand:
+// 341234ABCDEFABCD XOR 0000433221100996).
+#[test]
+fn format3_fill_mapping() {
+    let p = pan("5544332211009966");
+    let fill = [0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF];
+    let block = encode_clear_with_fill(Format::Iso3, &pin("1234"), Some(&p), &fill).unwrap();
+    assert_eq!(block.to_hex(), "34127799ECFFA25B");
+    let back = decode_clear(Format::Iso3, &block, Some(&p)).unwrap();
+    assert_eq!(back.expose_secret(), "1234");
+}
+
 // ISO 9564-1 format 1: control 1, length, PIN, then transaction-field fill of any value.
 #[test]
 fn format1_layout_and_round_trip() {
@@ -174,7 +188,11 @@ fn malformed_blocks_get_typed_errors() {
     assert!(PinBlock::from_hex("0412").is_err());
     assert!(PinBlock::from_hex("zz1277CDDEEFF669").is_err());
     assert!(Format::from_number(5).is_err());
+    for n in 0..=4 {
+        assert_eq!(Format::from_number(n).unwrap().number(), n);
+    }
     let aes16 = PinBlock::from_hex("7CDF645C86CAF763AE34637A66997534").unwrap();
+    assert_eq!(format!("{aes16:?}"), "PinBlock([REDACTED]; 16 bytes)");
     assert_eq!(
         err(decode_clear(Format::Iso0, &aes16, Some(&p)).unwrap_err()),
         PinBlockError::BlockLength

@@ -63,6 +63,12 @@ fn ksn_parsing_is_total_and_picks_the_variant_by_length() {
     let k = Ksn::from_hex("ffff9876543210e00001").unwrap();
     assert_eq!(k.to_string(), "FFFF9876543210E00001");
     assert_eq!(k.counter(), 1);
+    // The counter is the KSN's low 21 bits (TDES) or 32 bits (AES), whichever the variant.
+    assert_eq!(tdes_ksn(0x0A_5A5A).counter(), 0x0A_5A5A);
+    assert_eq!(
+        Ksn::from_hex("1234567890123456A5A5A5A5").unwrap().counter(),
+        0xA5A5_A5A5
+    );
 }
 
 // Whatever a terminal or an attacker sends as a KSN (any length, any characters, any
