@@ -207,7 +207,27 @@ fn malformed_blocks_get_typed_errors() {
         .is_err()
     );
     let tdes = BlockCipher::tdes(&[1u8; 16]).unwrap();
-    assert!(decipher(Format::Iso4, &tdes, &aes16, Some(&p)).is_err());
+    let aes = BlockCipher::aes(&[1u8; 16]).unwrap();
+    let needs_aes = Err(Error::Parameter("PIN block format 4 needs an AES key"));
+    let needs_tdes = Err(Error::Parameter("PIN block formats 0-3 need a TDES key"));
+    assert_eq!(
+        decipher(Format::Iso4, &tdes, &aes16, Some(&p)).map(|_| ()),
+        needs_aes
+    );
+    let fill = [0u8; 8];
+    let four = pin("1234");
+    assert_eq!(
+        encipher_with_fill(Format::Iso4, &tdes, &four, Some(&p), &fill).map(|_| ()),
+        needs_aes
+    );
+    for f in [Format::Iso0, Format::Iso1, Format::Iso2, Format::Iso3] {
+        let block = encipher_with_fill(f, &tdes, &four, Some(&p), &fill).unwrap();
+        assert_eq!(
+            encipher_with_fill(f, &aes, &four, Some(&p), &fill).map(|_| ()),
+            needs_tdes
+        );
+        assert_eq!(decipher(f, &aes, &block, Some(&p)).map(|_| ()), needs_tdes);
+    }
 }
 
 #[test]

@@ -71,6 +71,21 @@ fn ksn_parsing_is_total_and_picks_the_variant_by_length() {
     );
 }
 
+// KSNs and key types are public: they print as themselves, in both variants.
+#[test]
+fn ksns_and_key_types_print_as_themselves() {
+    let a = aes::Ksn::from_hex("123456789012345600000001").unwrap();
+    assert_eq!(a.to_string(), "123456789012345600000001");
+    assert_eq!(format!("{a:?}"), "aes::Ksn(123456789012345600000001)");
+    assert_eq!(hex::encode_upper(a.as_bytes()), "123456789012345600000001");
+    assert_eq!(Ksn::Aes(a).to_string(), "123456789012345600000001");
+    let t = tdes::Ksn::from_hex("FFFF9876543210E00001").unwrap();
+    assert_eq!(format!("{t:?}"), "tdes::Ksn(FFFF9876543210E00001)");
+    assert_eq!(hex::encode_upper(t.as_bytes()), "FFFF9876543210E00001");
+    let names: Vec<String> = KeyType::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["2TDEA", "3TDEA", "AES-128", "AES-192", "AES-256"]);
+}
+
 // Whatever a terminal or an attacker sends as a KSN (any length, any characters, any
 // counter) is an error or a derivation, never a panic.
 #[test]
