@@ -42,6 +42,7 @@ kek.example           kek       aes  88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC
 kek.example.tdes      kek       tdes 89E88CF7931444F334BD7547FC3F380C false
 transport.example     transport tdes 11111111111111112222222222222222 true
 transport.example.aes transport aes  33333333333333334444444444444444 true
+pin-delivery.example  pin-delivery tdes 5B5B5B5B5B5B5B5B6D6D6D6D6D6D6D6D true
 KEYS
 
 "$cofre" keys list "${store[@]}"

@@ -55,3 +55,16 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's arguments are consistent (unique names, valid defaults): clap
+    /// checks this only when a command is built, so a clash would otherwise surface as a
+    /// panic at the first run of that subcommand.
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

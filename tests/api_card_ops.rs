@@ -213,6 +213,10 @@ fn card_ops_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn card_ops_postgres() {
     card_ops(Db::Postgres);
 }

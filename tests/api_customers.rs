@@ -73,6 +73,10 @@ fn customers_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn customers_postgres() {
     customers(Db::Postgres);
 }

@@ -129,6 +129,10 @@ fn whole_flow_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn whole_flow_postgres() {
     whole_flow(Db::Postgres);
 }

@@ -94,7 +94,10 @@ fn column(sys: &System, sql: &str) -> Vec<String> {
     rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         rows
     })
@@ -404,6 +407,10 @@ fn issuing_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn issuing_postgres() {
     issuing(Db::Postgres);
 }

@@ -104,42 +104,12 @@ fn count(sys: &System, sql: &str) -> i64 {
     rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
-    })
-}
-
-/// Every table as JSON rows. `System::dump_database` cannot list PostgreSQL tables yet
-/// (`pg_tables.tablename` is of type `name`, which `sqlx::Any` cannot decode), so the
-/// PostgreSQL half casts it here.
-fn dump_postgres(sys: &System) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = 'public'",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        assert!(tables.iter().any(|t| t == "batch_cards"));
-        let mut out = String::new();
-        for t in tables {
-            let rows: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT CAST(row_to_json(x) AS TEXT) FROM \"{t}\" x"
-            ))
-            .fetch_all(&pool)
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
             .await
             .unwrap();
-            out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
-        }
         pool.close().await;
-        out
+        n
     })
 }
 
@@ -167,7 +137,7 @@ fn mass_issue(db: Db) {
     );
     refused(
         &c,
-        &body(1, 10_001),
+        &body(1, 1_000_001),
         422,
         "quantity_out_of_range",
         "/quantityToCreate",
@@ -329,10 +299,7 @@ fn mass_issue(db: Db) {
     assert_eq!(pans.len(), 1000, "a PAN repeats");
 
     // No clear PAN anywhere.
-    let dump = match db {
-        Db::Sqlite => sys.dump_database(),
-        Db::Postgres => dump_postgres(&sys),
-    };
+    let dump = sys.dump_database();
     let log = sys.api_log();
     assert!(
         dump.contains(rows[0].0.as_str()),
@@ -379,6 +346,10 @@ fn mass_issue_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn mass_issue_postgres() {
     mass_issue(Db::Postgres);
 }

@@ -31,7 +31,7 @@ fn served_document_matches_the_repository() {
     let sys = System::start("api-openapi", Db::Sqlite).unwrap();
     let r = raw_http(&sys.addr, "GET", "/openapi.json", &[], b"");
     r.expect(200);
-    assert_eq!(r.text, cofre::api::doc::openapi_text());
+    assert_eq!(r.text, cofre::api::http::doc::openapi_text());
     if std::env::var_os("COFRE_WRITE_OPENAPI").is_some() {
         std::fs::write(repo_file(), &r.text).unwrap();
     }
@@ -60,13 +60,13 @@ fn served_document_matches_the_repository() {
 
 #[test]
 fn every_route_is_documented_once() {
-    let routes = cofre::api::routes::all();
+    let routes = cofre::api::http::routes::all();
     assert!(
-        cofre::api::server::duplicate_routes(&routes).is_empty(),
+        cofre::api::http::server::duplicate_routes(&routes).is_empty(),
         "{:?}",
-        cofre::api::server::duplicate_routes(&routes)
+        cofre::api::http::server::duplicate_routes(&routes)
     );
-    let doc = cofre::api::doc::openapi();
+    let doc = cofre::api::http::doc::openapi();
     for r in &routes {
         let op = &doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()];
         assert!(op.is_object(), "{} {} is not documented", r.method, r.path);

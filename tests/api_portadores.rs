@@ -364,6 +364,10 @@ fn portadores_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn portadores_postgres() {
     portadores(Db::Postgres);
 }

@@ -612,6 +612,10 @@ fn portadores_extra_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
 fn portadores_extra_postgres() {
     portadores_extra(Db::Postgres);
 }

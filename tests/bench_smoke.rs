@@ -1,6 +1,9 @@
 //! `cofre bench` as a smoke test: it spawns its own daemon on the example keys, runs
-//! the mix over the wire and in process for a second, and prints one JSON object per
-//! operation with the documented fields. Figures are printed, never asserted.
+//! the mix over the wire and in process for a second on the realistic workload (a small
+//! card set here, with a high share of wrong PINs so cards lock), and prints one JSON
+//! object per operation with the documented fields. Every answer is checked by the
+//! bench against its prediction (an unexpected one is an error). Figures are printed,
+//! never asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[test]
@@ -20,6 +23,10 @@ fn bench_spawn_in_process_json() {
             "2",
             "--depth",
             "16",
+            "--cards",
+            "2000",
+            "--wrong-pin-share",
+            "0.3",
         ])
         .output()
         .unwrap();
@@ -37,11 +44,28 @@ fn bench_spawn_in_process_json() {
     let modes: Vec<&str> = lines.iter().filter_map(|v| v["mode"].as_str()).collect();
     assert_eq!(modes, ["wire", "in-process"]);
     for v in lines.iter().filter(|v| v.get("mode").is_some()) {
-        for key in ["operation", "ops_per_sec", "p50_us", "p99_us", "errors"] {
+        for key in [
+            "operation",
+            "ops_per_sec",
+            "p50_us",
+            "p99_us",
+            "errors",
+            "cards_locked",
+        ] {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
         }
         assert_eq!(v["errors"], 0, "{v}");
+        assert_eq!(v["workload"], "realistic");
+        assert_eq!(
+            (v["cards"].as_u64(), v["wrong_pin_share"].as_f64()),
+            (Some(2000), Some(0.3))
+        );
         assert!(v["requests"].as_u64().unwrap() > 0);
+        // Wrong PINs were answered as such (predicted, so not errors).
+        assert!(
+            v["answers"]["verification_failed"].as_u64().unwrap() > 0,
+            "{v}"
+        );
     }
     assert!(
         lines
@@ -53,7 +77,15 @@ fn bench_spawn_in_process_json() {
     // a count, and a paced run: every request answered, none refused.
     for extra in [
         &["--operation", "dcvv2", "--count", "2000"][..],
-        &["--operation", "cvv-verify", "--rate", "5000"][..],
+        &[
+            "--operation",
+            "cvv-verify",
+            "--rate",
+            "5000",
+            "--cards",
+            "2000",
+        ][..],
+        &["--operation", "pin-verify-0", "--fixed", "--count", "500"][..],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -75,7 +107,10 @@ fn bench_spawn_in_process_json() {
             .unwrap();
         assert_eq!(line["errors"], 0, "{line}");
         let n = line["requests"].as_u64().unwrap();
-        if extra.contains(&"--count") {
+        if extra.contains(&"--fixed") {
+            assert_eq!(line["workload"], "fixed (best case)");
+            assert_eq!(n, 500, "{line}");
+        } else if extra.contains(&"--count") {
             assert_eq!(n, 2000, "{line}");
         } else {
             // 5,000/s for one second: however fast the machine, pacing sends no

@@ -1,34 +1,23 @@
-//! PIN lockout and dCVV2 state in the live daemon: exact counting under concurrency,
-//! lock -> refuse -> reset -> success, the brute-force guard, dCVV2 one-time use,
-//! expiry and static CVV2 refusal, crash safety under SIGKILL, and damaged stores.
+//! PIN lockout and dCVV2 state in the live daemon: exact counting under concurrency
+//! and group commit, lock -> refuse -> reset -> success, the brute-force guard (exact,
+//! pipelined), dCVV2 one-time use, its lock at exactly its limit, expiry and static CVV2
+//! refusal, damaged stores, and a full disk. The attacks on the limits, and SIGKILL
+//! during them, are in `hsm_attack.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
 
-use cofre::crypto::pan::Pan;
-use cofre::crypto::{ClearKey, Pin, pvv};
 use cofre::protocol::{Opcode, Status, Tag};
+use daemon::cards::{Card, attempts, by_id, dcvv2_attempts, exchange, pvv_of};
 use daemon::{Daemon, Raw, scratch_with};
 
-const ZPK: &str = "0123456789ABCDEFFEDCBA9876543210";
-/// Cards under BIN 555555 have a limit of 5 in the example config; the crash and
-/// concurrency tests raise it.
+/// A card whose PIN is 1234. Cards under BIN 555555 have a limit of 5 in the example
+/// config.
 const CARD: &str = "4000001234567899";
-
-fn block(pan: &str, pin: &str) -> Vec<u8> {
-    daemon::iso0_block(pan, pin)
-}
-
-fn pvv_of(pan: &str, pin: &str) -> String {
-    let pvk = pvv::Pvk::new(&ClearKey::from_hex(ZPK).unwrap()).unwrap();
-    pvv::visa_pvv(&pvk, 1, &Pin::new(pin).unwrap(), &Pan::new(pan).unwrap())
-        .unwrap()
-        .to_string()
-}
 
 fn verify(c: &mut Raw, pan: &str, pin: &str) -> Status {
     let pvv = pvv_of(pan, "1234");
-    let b = block(pan, pin);
+    let b = daemon::iso0_block(pan, pin);
     c.call(Opcode::PinVerify, |w| {
         w.str(Tag::Pan, pan)
             .str(Tag::Key, "zpk.example")
@@ -38,17 +27,6 @@ fn verify(c: &mut Raw, pan: &str, pin: &str) -> Status {
             .str(Tag::Pvv, &pvv);
     })
     .status()
-}
-
-fn attempts(c: &mut Raw, pan: &str) -> (u32, bool) {
-    let r = c.call(Opcode::PinAttempts, |w| {
-        w.str(Tag::Pan, pan);
-    });
-    assert_eq!(r.status(), Status::Ok, "{}", r.message());
-    (
-        r.u32(Tag::Attempts),
-        r.fields().bool(Tag::Locked).unwrap().unwrap(),
-    )
 }
 
 #[test]
@@ -99,49 +77,59 @@ fn lock_refuse_reset_succeed() {
     }
 }
 
+/// Exact counts under concurrency, below the limit: 16 connections each send one wrong
+/// PIN for the same card (limit 20 for its BIN range here), and 32 connections each
+/// pipeline 10 wrong PINs for 10 cards of their own. Every failure is counted exactly
+/// once, and group commit carries them in fewer durable transactions than failures.
 #[test]
-fn concurrent_failures_on_one_card_are_counted_exactly() {
+fn concurrent_failures_are_counted_exactly_and_group_committed() {
     let d = Daemon::start_in(scratch_with(
         "concurrent",
-        &[("pin_limit = 3", "pin_limit = 100000")],
+        &[(
+            "prefix = \"555555\"\nlimit = 5",
+            "prefix = \"555555\"\nlimit = 20",
+        )],
     ));
+    let shared_card = "5555554000000009";
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let addr = d.addr.clone();
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(&addr, "atm-switch-1").unwrap();
+                verify(&mut c, shared_card, "0000")
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), Status::VerificationFailed);
+    }
+    let mut c = d.connect("issuing-host-1");
+    assert_eq!(attempts(&mut c, shared_card), (16, false));
+
     let threads: Vec<_> = (0..32)
         .map(|_| {
             let addr = d.addr.clone();
             std::thread::spawn(move || {
-                let mut c = Raw::connect(&addr, "issuing-host-1").unwrap();
-                let b = block(CARD, "0000");
-                let pvv = pvv_of(CARD, "1234");
-                // Pipelined: 10 wrong PINs per connection in one write.
-                let mut burst = Vec::new();
-                for id in 0..10 {
-                    cofre::protocol::encode_request(
-                        &mut burst,
-                        Opcode::PinVerify.code(),
-                        id,
-                        |w| {
-                            w.str(Tag::Pan, CARD)
-                                .str(Tag::Key, "zpk.example")
-                                .u8(Tag::Format, 0)
-                                .bytes(Tag::PinBlock, &b)
-                                .str(Tag::Pvk, "pvk.example")
-                                .str(Tag::Pvv, &pvv);
-                        },
-                    )
-                    .unwrap();
-                }
-                c.send_bytes(&burst);
-                (0..10)
-                    .filter(|_| c.read().unwrap().status() == Status::VerificationFailed)
-                    .count()
+                let mut c = Raw::connect(&addr, "atm-switch-1").unwrap();
+                let cards: Vec<Card> = (0..10).map(|_| Card::fresh()).collect();
+                let frames: Vec<Vec<u8>> = cards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, card)| card.verify_frame(i as u32, &card.guesses(1, 9)[0]))
+                    .collect();
+                let statuses = by_id(exchange(&mut c, &frames));
+                assert!(statuses.iter().all(|s| *s == Status::VerificationFailed));
+                cards
             })
         })
         .collect();
-    let failed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    assert_eq!(failed, 320);
-    let mut c = d.connect("issuing-host-1");
-    assert_eq!(attempts(&mut c, CARD), (320, false));
-    // Group commit: the 320 durable failures took fewer transactions than failures.
+    let cards: Vec<Card> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    for card in &cards {
+        assert_eq!(attempts(&mut c, &card.pan), (1, false));
+    }
     let m = d.metrics_text();
     let value = |name: &str| -> u64 {
         m.lines()
@@ -153,10 +141,31 @@ fn concurrent_failures_on_one_card_are_counted_exactly() {
         value("cofre_counter_changes_total "),
     );
     println!("group commit: {changes} changes in {commits} transactions");
-    assert_eq!(changes, 320);
+    assert_eq!(changes, 16 + 320);
     assert!(commits < changes, "{commits} commits for {changes} changes");
 }
 
+/// Waits, if needed, until the current minute has at least `margin` seconds left, so a
+/// burst that takes well under that is counted by the guard in one minute. (The window
+/// itself is tested with an injected clock in `src/hsm/guard.rs`.)
+fn clear_of_a_minute_boundary(margin: u64) {
+    let into_minute = now_unix() % 60;
+    if into_minute + margin >= 60 {
+        std::thread::sleep(std::time::Duration::from_secs(60 - into_minute));
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Guard at 5 failures per minute, refusing: one write of 30 wrong PINs for 30 fresh
+/// cards and the right PIN of a 31st. Exactly 6 are evaluated (the sixth trips it);
+/// every later one, the right PIN too, answers brute_force_guard, until the security
+/// officer lowers it.
 #[test]
 fn brute_force_guard_refuses_until_the_security_officer_resets_it() {
     let d = Daemon::start_in(scratch_with(
@@ -169,22 +178,21 @@ fn brute_force_guard_refuses_until_the_security_officer_resets_it() {
             ("guard_refuse = false", "guard_refuse = true"),
         ],
     ));
-    let mut c = d.connect("issuing-host-1");
-    let cards = [
-        "4000001234567899",
-        "4000001234567881",
-        "4000001234567873",
-        "4000001234567865",
-    ];
-    let mut statuses = Vec::new();
-    // 12 failures: even if a minute boundary falls inside the run, one side has 6 > 5.
-    for card in cards.iter().cycle().take(12) {
-        statuses.push(verify(&mut c, card, "0000"));
-    }
-    assert!(statuses.contains(&Status::BruteForceGuard), "{statuses:?}");
+    let mut c = d.connect("atm-switch-1");
+    let cards: Vec<Card> = (0..31).map(|_| Card::fresh()).collect();
+    let mut frames: Vec<Vec<u8>> = cards[..30]
+        .iter()
+        .enumerate()
+        .map(|(i, card)| card.verify_frame(i as u32, &card.guesses(1, 9)[0]))
+        .collect();
+    frames.push(cards[30].verify_frame(30, &cards[30].pin));
+    clear_of_a_minute_boundary(20);
+    let statuses = by_id(exchange(&mut c, &frames));
+    let mut expected = vec![Status::VerificationFailed; 6];
+    expected.extend([Status::BruteForceGuard; 25]);
+    assert_eq!(statuses, expected);
     assert!(d.metrics_text().contains("cofre_bruteforce_guard_alert 1"));
-    assert_eq!(verify(&mut c, CARD, "1234"), Status::BruteForceGuard);
-    let r = c.call(Opcode::GuardReset, |_| {});
+    let r = d.connect("issuing-host-1").call(Opcode::GuardReset, |_| {});
     assert_eq!(
         r.status(),
         Status::NotAuthorised,
@@ -194,7 +202,14 @@ fn brute_force_guard_refuses_until_the_security_officer_resets_it() {
         .connect("security-officer-1")
         .call(Opcode::GuardReset, |_| {});
     assert_eq!(r.status(), Status::Ok);
-    assert_eq!(verify(&mut c, CARD, "1234"), Status::Ok);
+    assert!(d.metrics_text().contains("cofre_bruteforce_guard_alert 0"));
+    assert_eq!(
+        by_id(exchange(
+            &mut c,
+            &[cards[30].verify_frame(31, &cards[30].pin)]
+        )),
+        [Status::Ok]
+    );
 }
 
 #[test]
@@ -230,63 +245,46 @@ fn dcvv2_one_time_use_expiry_and_static_cvv2() {
     assert_eq!(r.status(), Status::VerificationFailed);
     assert_eq!(r.str(Tag::Reason), "dcvv2_active");
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let generate = |c: &mut Raw, t: u64| {
-        c.call(Opcode::Dcvv2Generate, |w| {
-            w.str(Tag::Pan, CARD)
-                .str(Tag::Key, "dcvv2.example")
-                .str(Tag::Expiry, "2812")
-                .u64(Tag::UnixTime, t);
-        })
-        .str(Tag::Dcvv2)
+    // Time-step codes, the time given explicitly (the daemon's clock is not used).
+    let step = |t: u64| cofre::crypto::dcvv2::time_step(t, 0, 300).unwrap();
+    let card = Card {
+        pan: CARD.into(),
+        pin: String::new(),
+        pvv: String::new(),
     };
-    let verify_code = |c: &mut Raw, code: &str| {
+    let verify_at = |c: &mut Raw, t: u64, code: &str| {
         c.call(Opcode::Dcvv2Verify, |w| {
             w.str(Tag::Pan, CARD)
                 .str(Tag::Key, "dcvv2.example")
                 .str(Tag::Expiry, "2812")
+                .u64(Tag::UnixTime, t)
                 .str(Tag::Dcvv2, code);
         })
         .status()
     };
-    let code = generate(&mut c, now);
-    assert_eq!(verify_code(&mut c, &code), Status::Ok);
+    let now = now_unix();
+    let code = card.dcvv2_code(step(now));
+    assert_eq!(verify_at(&mut c, now, &code), Status::Ok);
     assert_eq!(
-        verify_code(&mut c, &code),
+        verify_at(&mut c, now, &code),
         Status::Replayed,
         "one successful use only"
     );
-    // A code from an hour ago is expired (unless its digits happen to match a step
-    // inside the window, one chance in a few hundred: retry with another hour).
-    let mut expired_seen = false;
-    for hours in 1..=3u64 {
-        let old = generate(&mut c, now - hours * 3600 + 1800);
-        let s = verify_code(&mut c, &old);
-        if s == Status::Expired || s == Status::VerificationFailed {
-            expired_seen = true;
-            break;
-        }
-    }
-    assert!(expired_seen);
-    // Wrong codes lock dCVV2 after 3 failures (its own counter, not the PIN's).
-    let wrong = format!("{:03}", (code.parse::<u32>().unwrap() + 500) % 1000);
-    // (A wrong code may, one time in a few hundred, be the right one for a step inside
-    // the window: keep trying until the lock shows, at most a few more times.)
-    let mut last = Status::Ok;
-    for _ in 0..8 {
-        last = verify_code(&mut c, &wrong);
-        if last == Status::PinLocked {
-            break;
-        }
-    }
-    assert_eq!(last, Status::PinLocked);
-    let r = c.call(Opcode::Dcvv2State, |w| {
-        w.str(Tag::Pan, CARD);
-    });
-    assert!(r.fields().bool(Tag::Locked).unwrap().unwrap());
+    // At a later step s, a code of 2 to 10 steps before s is outside the default window
+    // (1 step each side) and inside the widest (10): `expired`, not counted. The step is
+    // one whose code differs from every code inside the window.
+    let s = step(now) + 100;
+    let inside: Vec<String> = (s - 1..=s + 1).map(|k| card.dcvv2_code(k)).collect();
+    let old = (2..=10u64)
+        .map(|back| card.dcvv2_code(s - back))
+        .find(|c| !inside.contains(c))
+        .unwrap();
+    assert_eq!(verify_at(&mut c, s * 300 + 10, &old), Status::Expired);
+    assert_eq!(
+        dcvv2_attempts(&mut c, CARD),
+        (0, false),
+        "expired is not counted"
+    );
     assert_eq!(attempts(&mut c, CARD), (0, false), "PIN tries untouched");
     // Turning dCVV2 off restores static CVV2.
     assert_eq!(
@@ -299,81 +297,62 @@ fn dcvv2_one_time_use_expiry_and_static_cvv2() {
     assert_eq!(static_cvv2(&mut c).status(), Status::Ok);
 }
 
-/// Kills the daemon with SIGKILL at random points during a stream of wrong PINs,
-/// restarts it, and checks that the count never goes backwards: every failure the
-/// daemon answered was durable. CI runs 100 kills; more with
-/// `COFRE_CRASH_KILLS=1000 cargo test --release --test hsm_lockout crash`.
+/// dCVV2 locks at exactly `dcvv2_limit` (run with 3 and 5: a daemon locking at any
+/// other count fails): counter mode, window 0, so exactly one code is right and every
+/// other one is a failure. The lock is dCVV2's own, and dcvv2.enable lifts it.
 #[test]
-fn crash_safety_under_sigkill() {
-    use rand::RngExt;
-    let kills: usize = std::env::var("COFRE_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let dir = scratch_with("crash", &[("pin_limit = 3", "pin_limit = 100000000")]);
-    let locked_card = "5555554000000009";
-    let mut acknowledged = 0u32;
-    let mut rng = rand::rng();
-    // Lock one card (limit 5 for BIN 555555) before the kills start.
-    {
-        let d = Daemon::start_in_keep(&dir);
+fn dcvv2_locks_at_exactly_its_limit() {
+    for limit in [3u32, 5] {
+        let d = Daemon::start_in(scratch_with(
+            "dcvv2-limit",
+            &[("dcvv2_limit = 3", &format!("dcvv2_limit = {limit}"))],
+        ));
         let mut c = d.connect("issuing-host-1");
-        for _ in 0..5 {
-            verify(&mut c, locked_card, "0000");
+        let card = Card::fresh();
+        let right = card.dcvv2_code(500);
+        let right_n: u32 = right.parse().unwrap();
+        let wrong: Vec<String> = (1..=limit + 2)
+            .map(|k| format!("{:03}", (right_n + k) % 1000))
+            .collect();
+        let one = |c: &mut Raw, id: u32, code: &str| {
+            by_id(exchange(c, &[card.dcvv2_frame(id, 500, 0, code)]))[0]
+        };
+        for (i, code) in wrong[..limit as usize - 1].iter().enumerate() {
+            assert_eq!(one(&mut c, i as u32, code), Status::VerificationFailed);
+            assert_eq!(dcvv2_attempts(&mut c, &card.pan), (i as u32 + 1, false));
         }
-        assert_eq!(attempts(&mut c, locked_card), (5, true));
-    }
-    for round in 0..kills {
-        let d = Daemon::start_in_keep(&dir);
-        let mut c = d.connect("issuing-host-1");
-        let (count, locked) = attempts(&mut c, CARD);
-        assert!(
-            count >= acknowledged,
-            "round {round}: count went backwards: {count} < {acknowledged}"
-        );
-        acknowledged = count;
-        assert!(!locked);
+        let r = c.call(Opcode::Dcvv2Verify, |w| {
+            w.str(Tag::Pan, &card.pan)
+                .str(Tag::Key, "dcvv2.example")
+                .str(Tag::Expiry, "2812")
+                .u64(Tag::Counter, 500)
+                .u8(Tag::Window, 0)
+                .str(Tag::Dcvv2, &wrong[limit as usize - 1]);
+        });
+        assert_eq!(r.status(), Status::VerificationFailed);
         assert_eq!(
-            verify(&mut c, locked_card, "1234"),
-            Status::PinLocked,
-            "round {round}"
+            r.message(),
+            format!("dCVV2 does not verify; {limit} failed tries, dCVV2 now locked")
         );
-        // Pipeline a burst of wrong PINs, read some answers, kill at a random moment.
-        let b = block(CARD, "0000");
-        let pvv = pvv_of(CARD, "1234");
-        let mut burst = Vec::new();
-        for id in 0..20 {
-            cofre::protocol::encode_request(&mut burst, Opcode::PinVerify.code(), id, |w| {
-                w.str(Tag::Pan, CARD)
-                    .str(Tag::Key, "zpk.example")
-                    .u8(Tag::Format, 0)
-                    .bytes(Tag::PinBlock, &b)
-                    .str(Tag::Pvk, "pvk.example")
-                    .str(Tag::Pvv, &pvv);
-            })
-            .unwrap();
-        }
-        c.send_bytes(&burst);
-        let read_before_kill = rng.random_range(0..=20);
-        for _ in 0..read_before_kill {
-            let r = c.read().unwrap();
-            assert_eq!(r.status(), Status::VerificationFailed);
-            acknowledged += 1;
-        }
-        d.signal(nix::sys::signal::Signal::SIGKILL);
-        // Answers already on the wire were durable before they were sent.
-        while let Some(r) = c.read() {
-            if r.status() == Status::VerificationFailed {
-                acknowledged += 1;
-            }
-        }
-        drop(d);
+        assert_eq!(dcvv2_attempts(&mut c, &card.pan), (limit, true));
+        assert_eq!(
+            one(&mut c, 90, &right),
+            Status::PinLocked,
+            "the right code too"
+        );
+        assert_eq!(one(&mut c, 91, &wrong[limit as usize]), Status::PinLocked);
+        assert_eq!(dcvv2_attempts(&mut c, &card.pan), (limit, true));
+        assert_eq!(
+            attempts(&mut c, &card.pan),
+            (0, false),
+            "PIN tries untouched"
+        );
+        let r = c.call(Opcode::Dcvv2Enable, |w| {
+            w.str(Tag::Pan, &card.pan);
+        });
+        assert_eq!(r.status(), Status::Ok);
+        assert_eq!(one(&mut c, 92, &right), Status::Ok);
     }
-    let d = Daemon::start_in(dir);
-    let mut c = d.connect("issuing-host-1");
-    let (count, _) = attempts(&mut c, CARD);
-    assert!(count >= acknowledged);
-    assert_eq!(verify(&mut c, locked_card, "1234"), Status::PinLocked);
 }
 
 #[test]
@@ -432,7 +411,7 @@ fn full_disk_refuses_pin_verification() {
     {
         panic!("prlimit (util-linux) is needed for this test");
     }
-    let dir = scratch_with("fulldisk", &[("pin_limit = 3", "pin_limit = 100000000")]);
+    let dir = scratch_with("fulldisk", &[]);
     drop(Daemon::start_in_keep(&dir));
     let size = std::fs::metadata(dir.join("state/counters.redb"))
         .unwrap()
@@ -472,7 +451,7 @@ fn full_disk_refuses_pin_verification() {
             let body = format!("40000{:010}", round * 200 + i);
             let check = cofre::crypto::pan::luhn_check_digit(body.as_bytes()).unwrap();
             let pan = format!("{body}{check}");
-            let b = block(&pan, "0000");
+            let b = daemon::iso0_block(&pan, "0000");
             cofre::protocol::encode_request(&mut burst, Opcode::PinVerify.code(), i, |w| {
                 w.str(Tag::Pan, &pan)
                     .str(Tag::Key, "zpk.example")

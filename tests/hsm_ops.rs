@@ -280,10 +280,13 @@ fn card_token_dcvv2_and_mac_operations() {
         w.str(Tag::Token, &token);
     });
     assert_eq!(r.str(Tag::Pan), PAN);
+    // Deciphered under the example token key, this token's middle gives a PAN that
+    // fails Luhn (`cofre calc detoken --key 2B7E1516... --token 4111119999991111`
+    // refuses it too): invalid_token, exactly.
     let r = c.call(Opcode::Detokenise, |w| {
         w.str(Tag::Token, "4111119999991111");
     });
-    assert!(matches!(r.status(), Status::InvalidToken | Status::Ok));
+    assert_eq!(r.status(), Status::InvalidToken, "{}", r.message());
 
     // CVV family, by PAN and by token.
     let cvk = cvv::Cvk::new(&ClearKey::from_hex(CVK).unwrap()).unwrap();

@@ -395,10 +395,10 @@ fn write_vectors() {
                 .str(Tag::DeliveryKey, "transport.example");
         },
     );
-    let new = block(Format::Iso0, zpk, "4321");
+    let new = block(Format::Iso0, zpk, "5826");
     w.add(
         "pin.txt",
-        "pin.change 1234 -> 4321 (new blob is random)",
+        "pin.change 1234 -> 5826 (new blob is random)",
         host,
         op(Opcode::PinChange),
         &["pin_blob"],
@@ -736,6 +736,70 @@ fn write_vectors() {
         op(Opcode::KeyList),
         &["listing"],
         |_| {},
+    );
+    // Later additions go here, so that earlier vectors keep their request ids.
+    w.add(
+        "dcvv2.txt",
+        "dcvv2.generate, counter 42, as one code block under transport.example (random fill)",
+        host,
+        op(Opcode::Dcvv2Generate),
+        &["encrypted"],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .str(Tag::Key, "dcvv2.example")
+                .str(Tag::Expiry, "2812")
+                .u64(Tag::Counter, 42)
+                .str(Tag::TransportKey, "transport.example");
+        },
+    );
+    let blob = {
+        let mut c = w.d.connect(host);
+        c.call(Opcode::PinGenerate, |f| {
+            f.str(Tag::Pan, PAN).str(Tag::Pvk, "pvk.example");
+        })
+        .bytes(Tag::PinBlob)
+    };
+    w.add(
+        "pin.txt",
+        "pin.rebind: a random PIN of 4111111111111111 carried over to 4000001234567899",
+        host,
+        op(Opcode::PinRebind),
+        &["pvv", "pin_blob"],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .bytes(Tag::PinBlob, &blob)
+                .str(Tag::NewPan, "4000001234567899")
+                .str(Tag::Pvk, "pvk.example");
+        },
+    );
+    let weak = block(Format::Iso0, zpk, "7777");
+    w.add(
+        "pin.txt",
+        "pin.change 1234 -> 7777: weak_pin, reason repeated (the old PIN verified first)",
+        host,
+        op(Opcode::PinChange),
+        &[],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .str(Tag::Key, "zpk.example")
+                .u8(Tag::Format, 0)
+                .bytes(Tag::PinBlock, &b0)
+                .bytes(Tag::NewPinBlock, &weak)
+                .str(Tag::Pvk, "pvk.example")
+                .str(Tag::Pvv, &pvv);
+        },
+    );
+    w.add(
+        "pin.txt",
+        "pin.deliver: a blob as format 0 under pin-delivery.example (a PIN delivery key)",
+        host,
+        op(Opcode::PinDeliver),
+        &[],
+        |f| {
+            f.str(Tag::Pan, PAN)
+                .bytes(Tag::PinBlob, &blob)
+                .str(Tag::DeliveryKey, "pin-delivery.example");
+        },
     );
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {

@@ -54,6 +54,8 @@ fn example_store_matches_its_readme() {
             Operation::Mac,
             Operation::KeyWrap,
             Operation::TransportEncrypt,
+            Operation::PinDelivery,
+            Operation::DukptDerivation,
         ]
         .into_iter()
         .find_map(|op| store.for_verification(id, op).ok())

@@ -23,13 +23,14 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use super::config::Product;
 use super::customers::owned_customer;
-use super::embosser::{CardSpec, expiry_date, new_card};
-use super::http::{ApiError, Ctx, Reply, Route};
-use super::issuing::{card_number, number, number_field};
-use super::server::App;
-use super::store::{Account, StoreError};
+use super::issuing::{
+    CardSpec, card_number, expiry_date, minor_units, new_card, number, number_field, product,
+    product_code, product_of,
+};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::api::domain::{CardKind, CardStatus, Money};
+use crate::api::store::{Account, Body, Records};
 use crate::handler;
 
 /// This module's routes.
@@ -51,68 +52,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The largest credit or purchase limit, in minor units.
-pub const MAX_LIMIT_MINOR: i64 = 10_000_000_000_000;
-
-/// How an account names its product.
-pub fn product_code(p: &Product) -> String {
-    format!("{}/{}", p.organization, p.logo)
-}
-
-/// The configured product of an account (`None`: its code names no product today).
-pub fn product_of<'a>(app: &'a App, account: &Account) -> Option<&'a Product> {
-    let (org, logo) = account.product.split_once('/')?;
-    let (org, logo) = (org.parse().ok()?, logo.parse().ok()?);
-    app.config.product(org, Some(logo))
-}
-
-/// A configured product by organization and logo, else `422 unknown_product`.
-pub fn product<'a>(
-    app: &'a App,
-    org: &Value,
-    logo: &Value,
-    field: &str,
-) -> Result<&'a Product, ApiError> {
-    let unknown = || {
-        ApiError::unprocessable(
-            "unknown_product",
-            "no product for this organization and logo",
-        )
-        .field(field)
-    };
-    let (Some(org), Some(logo)) = (org.as_i64(), logo.as_i64()) else {
-        return Err(unknown());
-    };
-    app.config.product(org, Some(logo)).ok_or_else(unknown)
-}
-
-/// An amount in major units (JSON number, absent = 0) as minor units, range-checked.
-pub fn minor_units(v: &Value, field: &str) -> Result<i64, ApiError> {
-    let out_of_range = || {
-        ApiError::unprocessable(
-            "limit_out_of_range",
-            format!("{field}: 0 to 100000000000.00"),
-        )
-        .field(field)
-    };
-    let major = match v {
-        Value::Null => return Ok(0),
-        Value::Number(n) => n.as_f64().ok_or_else(out_of_range)?,
-        _ => return Err(out_of_range()),
-    };
-    if !major.is_finite() || major < 0.0 {
-        return Err(out_of_range());
-    }
-    let minor = (major * 100.0).round();
-    // The bound is checked on the float, before the conversion could saturate.
-    #[allow(clippy::cast_precision_loss)]
-    if minor > MAX_LIMIT_MINOR as f64 {
-        return Err(out_of_range());
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    Ok(minor as i64)
-}
-
 /// A billing cycle day (absent: `default`).
 fn cycle_day(v: &Value, field: &str, default: Option<i64>) -> Result<i64, ApiError> {
     let bad = || ApiError::unprocessable("invalid_cycle_day", "the billing cycle day is 1-31");
@@ -132,13 +71,12 @@ fn wanted_account(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-async fn account_free(ctx: &Ctx, id: i64, field: &str) -> Result<(), ApiError> {
-    match ctx.app.store.account(id).await {
-        Ok(_) => {
+async fn account_free(r: &mut Records<'_>, id: i64, field: &str) -> Result<(), ApiError> {
+    match r.find_account(id).await? {
+        Some(_) => {
             Err(ApiError::unprocessable("duplicate", "this account number is in use").field(field))
         }
-        Err(StoreError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 
@@ -147,7 +85,6 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     let data = ctx.at(base);
     let customer_field = format!("{base}/customerNumber");
     let customer_id = number_field(&data["customerNumber"], &customer_field)?;
-    let customer = owned_customer(&ctx, customer_id, &customer_field).await?;
     let product = product(
         &ctx.app,
         &data["organization"],
@@ -161,37 +98,40 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
         Some(1),
     )?;
     let number_field_name = format!("{base}/accountNumber");
-    let id = match wanted_account(&data["accountNumber"], &number_field_name)? {
-        Some(id) => {
-            account_free(&ctx, id, &number_field_name).await?;
-            id
-        }
-        None => super::store::new_id(),
+    let wanted = wanted_account(&data["accountNumber"], &number_field_name)?;
+    let account = Account {
+        id: wanted.unwrap_or_else(crate::api::store::new_id),
+        customer_id,
+        product: product_code(product),
+        credit_limit: limit,
+        cycle_day: cycle,
+        body: Body(ctx.body.clone()),
+        status: "active".into(),
+        tenant: ctx.tenant.to_string(),
     };
-    let a = ctx
-        .app
-        .store
-        .create_account_with_id(
-            &ctx.client_id,
-            &ctx.tenant,
-            id,
-            customer.id,
-            &product_code(product),
-            limit,
-            cycle,
-            &ctx.body,
-        )
-        .await?;
-    tracing::info!(account = a.id, customer = customer.id, "account added");
-    Reply::ok(json!({
-        "organization": product.organization,
-        "accountNumber": number(a.id),
-    }))
+    let organization = product.organization;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            owned_customer(&mut r, customer_id, &customer_field).await?;
+            if wanted.is_some() {
+                account_free(&mut r, account.id, &number_field_name).await?;
+            }
+            let a = r.create_account(&account).await?;
+            tracing::info!(account = a.id, customer = customer_id, "account added");
+            Reply::ok(json!({
+                "organization": organization,
+                "accountNumber": number(a.id),
+            }))
+        })
+    })
+    .await
 }
 
 async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let customer_id = number_field(&ctx.body["customerNumber"], "/customerNumber")?;
-    let customer = owned_customer(&ctx, customer_id, "/customerNumber").await?;
+    let customer = owned_customer(&mut r, customer_id, "/customerNumber").await?;
     let org = &ctx.body["organizationNumber"];
     let requested = product(&ctx.app, org, &ctx.body["logo"], "/logo")?;
     let data = ctx.at("/accountData");
@@ -216,14 +156,14 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
             .field(acct_field));
         }
         Account {
-            id: super::store::new_id(),
+            id: crate::api::store::new_id(),
             customer_id: customer.id,
             product: product_code(requested),
             credit_limit: minor_units(&data["creditLimit"], "/accountData/creditLimit")?,
             cycle_day: cycle_day(&data["billingCycle"], "/accountData/billingCycle", None)?,
-            body: ctx.body.clone(),
+            body: Body(ctx.body.clone()),
             status: "active".into(),
-            tenant: ctx.tenant.clone(),
+            tenant: ctx.tenant.to_string(),
         }
     } else {
         let not_found = || {
@@ -231,12 +171,8 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
                 .field(acct_field)
         };
         let id = wanted.ok_or_else(not_found)?;
-        let a = match ctx.app.store.account(id).await {
-            Ok(a) => a,
-            Err(StoreError::NotFound(_)) => return Err(not_found()),
-            Err(e) => return Err(e.into()),
-        };
-        if a.customer_id != customer.id || !(a.tenant.is_empty() || a.tenant == ctx.tenant) {
+        let a = r.find_account(id).await?.ok_or_else(not_found)?;
+        if a.customer_id != customer.id {
             return Err(not_found());
         }
         a
@@ -246,8 +182,8 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
     let emb_base = "/embosserData";
     let emb = ctx.at(emb_base);
     let kind = match emb["digitalCardFlag"].as_i64() {
-        Some(1) => "digital-wallet",
-        Some(0) | None => "physical-credit",
+        Some(1) => CardKind::DigitalWallet,
+        Some(0) | None => CardKind::PhysicalCredit,
         Some(_) => {
             return Err(
                 ApiError::unprocessable("invalid_flag", "digitalCardFlag is 0 or 1")
@@ -255,26 +191,42 @@ async fn instant_card(ctx: Ctx) -> Result<Reply, ApiError> {
             );
         }
     };
+    drop(r);
+    drop(reader);
     let spec = CardSpec::read(emb, emb_base, product, &customer, Some(kind))?;
     let new = new_card(&ctx, product, &account, &customer, &spec, ctx.body.clone()).await?;
-    let (a, card) = ctx
-        .app
-        .store
-        .create_instant(&ctx.client_id, account, create, new)
-        .await?;
-    tracing::info!(account = a.id, card = card.id, "instant card issued");
-    #[allow(clippy::cast_precision_loss)]
-    let limit = a.credit_limit as f64 / 100.0;
-    let mut out = json!({
-        "organizationNumber": product.organization,
-        "logo": product.logo,
-        "customerNumber": number(customer.id),
-        "accountNumber": number(a.id),
-        "cardNumber": card_number(&card),
-        "creditLimit": limit,
-    });
-    if let Some(d) = expiry_date(&card.expiry) {
-        out["cardExpiryDate"] = json!(d);
-    }
-    Reply::ok(out)
+    let (organization, logo, customer_id) = (product.organization, product.logo, customer.id);
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let a = if create {
+                r.create_account(&account).await?
+            } else {
+                account
+            };
+            let card = r
+                .create_card(
+                    crate::api::store::NewCard {
+                        account_id: a.id,
+                        ..new
+                    },
+                    CardStatus::Active,
+                    "create-instant",
+                )
+                .await?;
+            tracing::info!(account = a.id, card = card.id, "instant card issued");
+            let mut out = json!({
+                "organizationNumber": organization,
+                "logo": logo,
+                "customerNumber": number(customer_id),
+                "accountNumber": number(a.id),
+                "cardNumber": card_number(&card),
+                "creditLimit": Money::from_minor(a.credit_limit).to_json(),
+            });
+            if let Some(d) = expiry_date(&card.expiry) {
+                out["cardExpiryDate"] = json!(d);
+            }
+            Reply::ok(out)
+        })
+    })
+    .await
 }

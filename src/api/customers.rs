@@ -13,13 +13,15 @@
 //!   activation step, so with `status` 1 it activates the customer's cards that are still
 //!   inactive (never-activated embosser records), and the answer counts them.
 
+use crate::api::domain::CardStatus;
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
-use super::http::{ApiError, Ctx, Reply, Route};
 use super::issuing::{card_number, find_card, number, number_field};
-use super::store::Customer;
-use crate::handler;
+use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::api::store::{Customer, Records};
+use crate::{handler, handler_tx};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -31,13 +33,13 @@ pub fn routes() -> Vec<Route> {
             handler!(add),
         ),
         Route::processor(Method::POST, "/customer", "/customer/l8v2", handler!(add)),
-        Route::processor(Method::PUT, "/customer/", "/customer/", handler!(update)),
-        Route::processor(Method::PUT, "/customer", "/customer/", handler!(update)),
+        Route::processor(Method::PUT, "/customer/", "/customer/", handler_tx!(update)),
+        Route::processor(Method::PUT, "/customer", "/customer/", handler_tx!(update)),
         Route::processor(
             Method::POST,
             "/customer/activation",
             "/customer/activation",
-            handler!(activate),
+            handler_tx!(activate),
         ),
     ]
 }
@@ -101,53 +103,49 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     };
     let id = match wanted {
         Some(id) => id,
-        None => super::store::new_id(),
+        None => crate::api::store::new_id(),
     };
     let doc = document(owner, &format!("{OWNER}/identificationNumber"))?
         .unwrap_or_else(|| format!("customer:{id}"));
-    if app_customer_exists(&ctx, id).await? {
-        return Err(
-            ApiError::unprocessable("duplicate", "this customer number is in use")
-                .field("/customerData/customerKeyData/customerNumber"),
-        );
-    }
-    if ctx.app.store.customer_by_document(&doc).await?.is_some() {
-        return Err(ApiError::unprocessable(
-            "duplicate_document",
-            "a customer with this document exists",
-        )
-        .field(format!("{OWNER}/identificationNumber")));
-    }
-    let c = ctx
-        .app
-        .store
-        .create_customer_with_id(&ctx.client_id, &ctx.tenant, id, &doc, &name, &ctx.body)
-        .await?;
-    let account = key["accountNumber"].as_str().unwrap_or("");
-    Reply::ok(json!({
-        "organizationNumber": org,
-        "customerNumber": number(c.id),
-        "accountNumber": account,
-    }))
+    let account = key["accountNumber"].as_str().unwrap_or("").to_owned();
+    let body = ctx.body.clone();
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            // Checked inside the transaction: the number and the document are unique in
+            // the tenant.
+            if r.find_customer(id).await?.is_some() {
+                return Err(
+                    ApiError::unprocessable("duplicate", "this customer number is in use")
+                        .field("/customerData/customerKeyData/customerNumber"),
+                );
+            }
+            if r.customer_by_document(&doc).await?.is_some() {
+                return Err(ApiError::unprocessable(
+                    "duplicate_document",
+                    "a customer with this document exists",
+                )
+                .field(format!("{OWNER}/identificationNumber")));
+            }
+            let c = r.create_customer(id, &doc, &name, &body).await?;
+            Reply::ok(json!({
+                "organizationNumber": org,
+                "customerNumber": number(c.id),
+                "accountNumber": account,
+            }))
+        })
+    })
+    .await
 }
 
-async fn app_customer_exists(ctx: &Ctx, id: i64) -> Result<bool, ApiError> {
-    match ctx.app.store.customer(id).await {
-        Ok(_) => Ok(true),
-        Err(super::store::StoreError::NotFound(_)) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The customer a client names, if it is the caller's tenant's.
-pub async fn owned_customer(ctx: &Ctx, id: i64, field: &str) -> Result<Customer, ApiError> {
-    let not_found =
-        || ApiError::unprocessable("customer_not_found", "no such customer").field(field);
-    match ctx.app.store.customer(id).await {
-        Ok(c) if c.tenant.is_empty() || c.tenant == ctx.tenant => Ok(c),
-        Ok(_) | Err(super::store::StoreError::NotFound(_)) => Err(not_found()),
-        Err(e) => Err(e.into()),
-    }
+/// The customer a client names, among its tenant's customers.
+pub async fn owned_customer(
+    r: &mut Records<'_>,
+    id: i64,
+    field: &str,
+) -> Result<Customer, ApiError> {
+    r.find_customer(id).await?.ok_or_else(|| {
+        ApiError::unprocessable("customer_not_found", "no such customer").field(field)
+    })
 }
 
 /// Merges the non-null fields of `patch` into `base` (objects recursively).
@@ -165,20 +163,19 @@ pub fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
-async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn update(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let org = ctx.body["organizationNumber"].as_i64().unwrap_or(0);
     let field = "/customerNumber";
     let raw = ctx.body["customerNumber"].as_str().unwrap_or("");
     // The processor lets customerNumber be a customer number or a card's token.
     let customer = match super::issuing::parse_number(raw, field) {
-        Ok(id) if app_customer_exists(&ctx, id).await? => owned_customer(&ctx, id, field).await?,
+        Ok(id) if r.find_customer(id).await?.is_some() => owned_customer(&mut r, id, field).await?,
         _ => {
-            let card = find_card(&ctx.app, &ctx.tenant, raw, field)
-                .await
-                .map_err(|_| {
-                    ApiError::unprocessable("customer_not_found", "no such customer").field(field)
-                })?;
-            owned_customer(&ctx, card.customer_id, field).await?
+            let card = find_card(&ctx.app, &mut r, raw, field).await.map_err(|_| {
+                ApiError::unprocessable("customer_not_found", "no such customer").field(field)
+            })?;
+            owned_customer(&mut r, card.customer_id, field).await?
         }
     };
     let mut name = name_of(&ctx.body);
@@ -187,10 +184,8 @@ async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let status = ctx.body["status"].as_i64().unwrap_or(0);
     let patch = ctx.body.clone();
-    let updated = ctx
-        .app
-        .store
-        .update_customer(&ctx.client_id, customer.id, "update", |c| {
+    let updated = r
+        .update_customer(customer.id, "update", |c| {
             if let Some(o) = c.body.as_object_mut() {
                 merge(o.entry("update").or_insert(json!({})), &patch);
             }
@@ -205,16 +200,13 @@ async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut activated = 0;
     let mut first_account = String::new();
     if status == 1 {
-        for account in ctx.app.store.accounts_of(updated.id).await? {
+        for account in r.accounts_of(updated.id).await? {
             if first_account.is_empty() {
                 first_account = number(account.id);
             }
-            for card in ctx.app.store.cards_of_account(account.id).await? {
-                if card.status == "inactive" {
-                    ctx.app
-                        .store
-                        .set_card_status(&ctx.client_id, card.id, "active")
-                        .await?;
+            for card in r.cards_of_account(account.id).await? {
+                if card.status == CardStatus::Inactive {
+                    r.set_card_status(card.id, CardStatus::Active).await?;
                     activated += 1;
                 }
             }
@@ -231,17 +223,18 @@ async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     }))
 }
 
-async fn activate(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let base = "/customerActivationData/customerActivationKeyData";
     let key = ctx.at(base);
     let org = key["organizationNumber"].as_i64().unwrap_or(0);
     let customer_id = number_field(&key["customerNumber"], &format!("{base}/customerNumber"))?;
-    let customer = owned_customer(&ctx, customer_id, &format!("{base}/customerNumber")).await?;
+    let customer = owned_customer(&mut r, customer_id, &format!("{base}/customerNumber")).await?;
     let account_id = number_field(&key["accountNumber"], &format!("{base}/accountNumber"))?;
     let token_field = format!("{base}/panToken");
     let card = find_card(
         &ctx.app,
-        &ctx.tenant,
+        &mut r,
         key["panToken"].as_str().unwrap_or(""),
         &token_field,
     )
@@ -253,7 +246,7 @@ async fn activate(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .field(token_field));
     }
-    if !matches!(card.status.as_str(), "inactive" | "active") {
+    if !matches!(card.status, CardStatus::Inactive | CardStatus::Active) {
         return Err(ApiError::unprocessable(
             "card_not_activatable",
             format!("the card is {}", card.status),
@@ -261,20 +254,15 @@ async fn activate(ctx: Ctx) -> Result<Reply, ApiError> {
         .field(token_field));
     }
     let record = ctx.body.clone();
-    ctx.app
-        .store
-        .update_customer(&ctx.client_id, customer.id, "activation", |c| {
-            if let Some(o) = c.body.as_object_mut() {
-                o.insert("activationRecord".into(), record);
-            }
-            c.status = "active".into();
-        })
-        .await?;
-    let activated = if card.status == "inactive" {
-        ctx.app
-            .store
-            .set_card_status(&ctx.client_id, card.id, "active")
-            .await?;
+    r.update_customer(customer.id, "activation", |c| {
+        if let Some(o) = c.body.as_object_mut() {
+            o.insert("activationRecord".into(), record);
+        }
+        c.status = "active".into();
+    })
+    .await?;
+    let activated = if card.status == CardStatus::Inactive {
+        r.set_card_status(card.id, CardStatus::Active).await?;
         1
     } else {
         0

@@ -33,16 +33,20 @@
 //!   returned) issues nothing and blocks the card (status `blocked`). A card already
 //!   replaced, or cancelled, is `422 card_not_reissuable`.
 
+use crate::api::domain::CardStatus;
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
-use super::accounts::{minor_units, product_of};
 use super::config::Product;
 use super::customers::owned_customer;
-use super::http::{ApiError, Ctx, Reply, Route};
-use super::issuing::{card_number, expiry_in, find_card, issue, number, number_field, year_month};
-use super::store::{Account, Card, Customer, NewCard, StoreError};
-use crate::handler;
+use super::issuing::{
+    CardSpec, card_number, expiry_date, expiry_in, find_card, new_card, number, number_field,
+    product_of,
+};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::api::store::{Account, Card, Records, StoreError};
+use crate::{handler, handler_tx};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -56,205 +60,18 @@ pub fn routes() -> Vec<Route> {
             Method::PUT,
             "/cards/activation",
             "/cards/activation",
-            handler!(activate),
+            handler_tx!(activate),
         ),
         Route::processor(Method::POST, pan, pan, handler!(pan_inquiry)),
         Route::processor(Method::PUT, action, action, handler!(card_action)),
     ]
 }
 
-/// Purchase-limit fields of an embosser request (major units).
-const LIMIT_FIELDS: [&str; 12] = [
-    "atmCashAmount",
-    "atmCashSingleTransactionLimit",
-    "overTheCounterCashAmount",
-    "overTheCounterCashSingleTransactionLimit",
-    "retailPurchaseAmt",
-    "retailPurchaseSingleTransactionLimit",
-    "internetPurchaseAmount",
-    "internetPurchaseSingleTransactionLimit",
-    "icAmountLimitSingleTransaction",
-    "atmCashNumber",
-    "retailPurchaseNumber",
-    "internetPurchaseNumber",
-];
-
-/// What a request says about a new card, checked (nothing issued yet).
-#[derive(Debug, Clone)]
-pub struct CardSpec {
-    /// physical-credit, debit, prepaid, digital-wallet.
-    pub kind: String,
-    /// YYMM.
-    pub expiry: String,
-    /// Three digits.
-    pub service_code: String,
-}
-
-impl CardSpec {
-    /// Reads the embosser fields of `data` (at JSON pointer `base`); `kind` overrides the
-    /// card kind fields.
-    pub fn read(
-        data: &Value,
-        base: &str,
-        product: &Product,
-        customer: &Customer,
-        kind: Option<&str>,
-    ) -> Result<Self, ApiError> {
-        let kind = match kind {
-            Some(k) => k.to_owned(),
-            None => card_kind(data, base)?,
-        };
-        embossed_name(data, base, customer)?;
-        let expiry = match data["expirationDate"].as_str() {
-            Some(d) => expiry_of(d, &format!("{base}/expirationDate"))?,
-            None => expiry_in(product.validity_years.unwrap_or(5)),
-        };
-        let service_code = match data["posServiceCode"].as_i64() {
-            None | Some(0) => product.service_code.clone().unwrap_or_else(|| "201".into()),
-            Some(n) => {
-                let code = format!("{n:03}");
-                let ok = (100..=999).contains(&n) && matches!(n / 100, 1 | 2 | 5 | 6 | 7 | 9);
-                if !ok {
-                    return Err(ApiError::unprocessable(
-                        "invalid_service_code",
-                        "the service code is 3 digits starting 1, 2, 5, 6, 7 or 9",
-                    )
-                    .field(format!("{base}/posServiceCode")));
-                }
-                code
-            }
-        };
-        for f in LIMIT_FIELDS {
-            minor_units(&data[f], &format!("{base}/{f}"))?;
-        }
-        Ok(Self {
-            kind,
-            expiry,
-            service_code,
-        })
-    }
-}
-
-fn card_kind(data: &Value, base: &str) -> Result<String, ApiError> {
-    let device = data["deviceIndicator"].as_str().unwrap_or("").trim();
-    if matches!(device, "D" | "V" | "W" | "d" | "v" | "w") {
-        return Ok("digital-wallet".into());
-    }
-    let kind = match data["typeOfCard"].as_i64() {
-        None | Some(0 | 1) => "physical-credit",
-        Some(2) => "debit",
-        Some(3) => "prepaid",
-        Some(4) => "digital-wallet",
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "invalid_card_type",
-                "typeOfCard is 1 (credit), 2 (debit), 3 (prepaid) or 4 (digital wallet)",
-            )
-            .field(format!("{base}/typeOfCard")));
-        }
-    };
-    Ok(kind.into())
-}
-
-fn embossed_name(data: &Value, base: &str, customer: &Customer) -> Result<String, ApiError> {
-    let given = ["embossedName1", "name1"]
-        .iter()
-        .find_map(|k| data[*k].as_str().map(|s| (*k, s.trim())))
-        .filter(|(_, s)| !s.is_empty());
-    let (field, name) = match given {
-        Some((k, s)) => (format!("{base}/{k}"), s.to_owned()),
-        None => (format!("{base}/embossedName1"), customer.name.clone()),
-    };
-    if name.is_empty() || name.chars().count() > 26 || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "invalid_embossed_name",
-            "the embossed name is 1-26 printable characters",
-        )
-        .field(field));
-    }
-    Ok(name)
-}
-
-/// `YYYY-MM-DD` (or `YYMM`) as a card expiry `YYMM`, from this month to 20 years on.
-fn expiry_of(text: &str, field: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::unprocessable(
-            "invalid_expiry",
-            "the expiry is a date from this month to 20 years on",
-        )
-        .field(field)
-    };
-    let t = text.trim();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        t.get(r)
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-    };
-    let parsed = match t.len() {
-        4 => num(0..2).zip(num(2..4)).map(|(yy, mm)| (2000 + yy, mm)),
-        10 => num(0..4).zip(num(5..7)),
-        _ => None,
-    };
-    let (y, m) = parsed.ok_or_else(bad)?;
-    let (cy, cm) = year_month();
-    let months = |y: u32, m: u32| y * 12 + m;
-    if !(1..=12).contains(&m) || months(y, m) < months(cy, cm) || y > cy + 20 {
-        return Err(bad());
-    }
-    Ok(format!("{:02}{m:02}", y % 100))
-}
-
-/// A card expiry `YYMM` as the last day of its month, `YYYY-MM-DD`.
-pub fn expiry_date(yymm: &str) -> Option<String> {
-    let y: u32 = 2000 + yymm.get(..2)?.parse::<u32>().ok()?;
-    let m: u32 = yymm.get(2..4)?.parse().ok()?;
-    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
-    let last = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    Some(format!("{y:04}-{m:02}-{last:02}"))
-}
-
-/// Has the daemon issue a card (PAN, token, PIN, PVV) for `spec` on `account`.
-pub async fn new_card(
-    ctx: &Ctx,
-    product: &Product,
-    account: &Account,
-    customer: &Customer,
-    spec: &CardSpec,
-    body: Value,
-) -> Result<NewCard, ApiError> {
-    let issued = issue(&ctx.app, product, None).await?;
-    Ok(NewCard {
-        account_id: account.id,
-        customer_id: customer.id,
-        token: issued.token,
-        token_version: issued.token_version,
-        lookup_token: issued.lookup_token,
-        masked_pan: issued.masked_pan,
-        kind: spec.kind.clone(),
-        expiry: spec.expiry.clone(),
-        service_code: spec.service_code.clone(),
-        pvv: issued.pvv,
-        pin_blob: issued.pin_blob,
-        body,
-        credit_limit: 0,
-        tenant: ctx.tenant.clone(),
-    })
-}
-
 /// The caller's account `id`, else `422 account_not_found` naming `field`.
-async fn owned_account(ctx: &Ctx, id: i64, field: &str) -> Result<Account, ApiError> {
-    let not_found = || ApiError::unprocessable("account_not_found", "no such account").field(field);
-    match ctx.app.store.account(id).await {
-        Ok(a) if a.tenant.is_empty() || a.tenant == ctx.tenant => Ok(a),
-        Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found()),
-        Err(e) => Err(e.into()),
-    }
+async fn owned_account(r: &mut Records<'_>, id: i64, field: &str) -> Result<Account, ApiError> {
+    r.find_account(id)
+        .await?
+        .ok_or_else(|| ApiError::unprocessable("account_not_found", "no such account").field(field))
 }
 
 fn product_or_unknown<'a>(ctx: &'a Ctx, account: &Account) -> Result<&'a Product, ApiError> {
@@ -264,14 +81,16 @@ fn product_or_unknown<'a>(ctx: &'a Ctx, account: &Account) -> Result<&'a Product
 }
 
 async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let account_id = number_field(&ctx.body["postToAccount"], "/postToAccount")?;
-    let account = owned_account(&ctx, account_id, "/postToAccount").await?;
+    let account = owned_account(&mut r, account_id, "/postToAccount").await?;
     let customer_id = match &ctx.body["customerNumber"] {
         Value::String(s) if s.trim().trim_start_matches('0').is_empty() => account.customer_id,
         Value::Null => account.customer_id,
         v => number_field(v, "/customerNumber")?,
     };
-    let customer = owned_customer(&ctx, customer_id, "/customerNumber").await?;
+    let customer = owned_customer(&mut r, customer_id, "/customerNumber").await?;
     if account.customer_id != customer.id {
         return Err(ApiError::unprocessable(
             "account_not_of_customer",
@@ -287,21 +106,34 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .field("/cardNumber"));
     }
+    drop(r);
+    drop(reader);
     let product = product_or_unknown(&ctx, &account)?;
     let spec = CardSpec::read(&ctx.body, "", product, &customer, None)?;
     let new = new_card(&ctx, product, &account, &customer, &spec, ctx.body.clone()).await?;
-    let card = ctx.app.store.create_card(&ctx.client_id, new).await?;
-    tracing::info!(card = card.id, account = account.id, kind = %card.kind, "card added");
     let mut out = json!({
         "organizationNumber": ctx.body["organizationNumber"],
         "logo": product.logo,
         "accountNumber": number(account.id),
-        "cardNumber": card_number(&card),
     });
     if let Some(seq) = ctx.body["cardSequence"].as_i64() {
         out["cardSequence"] = json!(seq);
     }
-    Reply::ok(out)
+    let (tenant, actor, dialect) = (
+        ctx.tenant.clone(),
+        ctx.client_id.clone(),
+        ctx.app.store.dialect(),
+    );
+    ctx.commit(move |db: &mut AnyConnection| {
+        Box::pin(async move {
+            let mut r = Records::new(db, dialect, tenant, &actor);
+            let card = r.create_card(new, CardStatus::Inactive, "create").await?;
+            tracing::info!(card = card.id, kind = %card.kind, "card added");
+            out["cardNumber"] = json!(card_number(&card));
+            Reply::ok(out)
+        })
+    })
+    .await
 }
 
 fn not_activatable(card: &Card) -> ApiError {
@@ -312,55 +144,51 @@ fn not_activatable(card: &Card) -> ApiError {
     .field("/cardNumber")
 }
 
-async fn activate(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn activate(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
-    let card = find_card(&ctx.app, &ctx.tenant, raw, "/cardNumber").await?;
+    let card = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
     let service = ctx.body["serviceType"].as_str().unwrap_or("");
-    let store = &ctx.app.store;
-    let actor = &ctx.client_id;
     let mut activated = 0;
     match service {
         "A" => {
-            for c in store.cards_of_account(card.account_id).await? {
-                if c.status == "inactive" {
-                    store
-                        .update_card(actor, c.id, "activate", |c| c.status = "active".into())
+            for c in r.cards_of_account(card.account_id).await? {
+                if c.status == CardStatus::Inactive {
+                    r.update_card(c.id, "activate", |c| c.status = CardStatus::Active)
                         .await?;
                     activated += 1;
                 }
             }
         }
         "S" | "T" | "U" => {
-            match card.status.as_str() {
-                "inactive" => {
-                    store
-                        .update_card(actor, card.id, "activate", |c| c.status = "active".into())
+            match card.status {
+                CardStatus::Inactive => {
+                    r.update_card(card.id, "activate", |c| c.status = CardStatus::Active)
                         .await?;
                     activated = 1;
                 }
-                "active" => {}
+                CardStatus::Active => {}
                 _ => return Err(not_activatable(&card)),
             }
             if service != "S"
-                && let Some(prior) = store.card_replaced_by(card.id).await?
-                && matches!(prior.status.as_str(), "active" | "inactive" | "blocked")
+                && let Some(prior) = r.card_replaced_by(card.id).await?
+                && matches!(
+                    prior.status,
+                    CardStatus::Active | CardStatus::Inactive | CardStatus::Blocked
+                )
             {
-                store
-                    .update_card(actor, prior.id, "deactivate-prior", |c| {
-                        c.status = "replaced".into()
-                    })
-                    .await?;
+                r.update_card(prior.id, "deactivate-prior", |c| {
+                    c.status = CardStatus::Replaced
+                })
+                .await?;
             }
         }
-        "I" => match card.status.as_str() {
-            "active" => {
-                store
-                    .update_card(actor, card.id, "deactivate", |c| {
-                        c.status = "inactive".into()
-                    })
+        "I" => match card.status {
+            CardStatus::Active => {
+                r.update_card(card.id, "deactivate", |c| c.status = CardStatus::Inactive)
                     .await?;
             }
-            "inactive" => {}
+            CardStatus::Inactive => {}
             _ => return Err(not_activatable(&card)),
         },
         _ => {
@@ -371,7 +199,7 @@ async fn activate(ctx: Ctx) -> Result<Reply, ApiError> {
             .field("/serviceType"));
         }
     }
-    let account = store.account(card.account_id).await?;
+    let account = r.account(card.account_id).await?;
     let mut out = json!({
         "organizationNumber": ctx.body["organizationNumber"],
         "cardNumber": card_number(&card),
@@ -385,9 +213,11 @@ async fn activate(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 async fn pan_inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
-    let card = find_card(&ctx.app, &ctx.tenant, raw, "/cardNumber").await?;
-    let account = ctx.app.store.account(card.account_id).await?;
+    let card = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
+    let account = r.account(card.account_id).await?;
     let mut out = json!({
         "organizationNumber": ctx.body["organizationNumber"],
         "cardNumber": card.masked_pan,
@@ -404,8 +234,10 @@ async fn pan_inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let raw = ctx.body["cardNumber"].as_str().unwrap_or("");
-    let old = find_card(&ctx.app, &ctx.tenant, raw, "/cardNumber").await?;
+    let old = find_card(&ctx.app, &mut r, raw, "/cardNumber").await?;
     let action = ctx.body["cardAction"].as_i64().unwrap_or(-1);
     if !matches!(action, 1 | 2 | 3 | 4 | 6) {
         return Err(ApiError::unprocessable(
@@ -423,8 +255,8 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let reason = ctx.body["cardActionReason"].as_str().unwrap_or("").trim();
     let old_status = match reason.to_ascii_uppercase().as_str() {
-        "L" => Some("lost"),
-        "S" => Some("stolen"),
+        "L" => Some(CardStatus::Lost),
+        "S" => Some(CardStatus::Stolen),
         "D" | "E" | "" => None,
         _ => {
             return Err(ApiError::unprocessable(
@@ -434,56 +266,43 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
             .field("/cardActionReason"));
         }
     };
-    if old.replaced_by.is_some() || old.status == "cancelled" || old.status == "replaced" {
+    if old.replaced_by.is_some()
+        || old.status == CardStatus::Cancelled
+        || old.status == CardStatus::Replaced
+    {
         return Err(ApiError::unprocessable(
             "card_not_reissuable",
             "the card was replaced or cancelled",
         )
         .field("/cardNumber"));
     }
-    let account = ctx.app.store.account(old.account_id).await?;
-    let customer = ctx.app.store.customer(old.customer_id).await?;
+    let account = r.account(old.account_id).await?;
+    let customer = r.customer(old.customer_id).await?;
+    drop(r);
+    drop(reader);
     let product = product_or_unknown(&ctx, &account)?;
-    let (card, new) = if action == 4 {
-        let c = ctx
-            .app
-            .store
-            .update_card(&ctx.client_id, old.id, "cards-returned", |c| {
-                c.status = "blocked".into();
-            })
-            .await?;
-        (c, false)
+    let issued = if action == 4 {
+        None
     } else {
         let spec = CardSpec {
-            kind: old.kind.clone(),
+            kind: old.kind,
             expiry: expiry_in(product.validity_years.unwrap_or(5)),
             service_code: old.service_code.clone(),
         };
-        let mut body = old.body.clone();
+        let mut body = old.body.0.clone();
         if let Some(o) = body.as_object_mut() {
             o.insert("reissuedFrom".into(), json!(card_number(&old)));
             o.insert("cardActionRequest".into(), ctx.body.clone());
         }
-        let issued = new_card(&ctx, product, &account, &customer, &spec, body).await?;
-        let (_, c) = ctx
-            .app
-            .store
-            .reissue_card(&ctx.client_id, old.id, issued, old_status, "reissue")
-            .await?;
-        (c, true)
+        Some(new_card(&ctx, product, &account, &customer, &spec, body).await?)
     };
-    tracing::info!(old = old.id, new = card.id, action, "card action");
     let mut out = json!({
         "organizationNumber": ctx.body["organizationNumber"],
-        "cardNumber": card_number(&card),
         "cardAction": action,
         "randomPin": random_pin,
         "logo": product.logo,
         "customerNumber": number(customer.id),
     });
-    if new && let Some(d) = expiry_date(&card.expiry) {
-        out["expiryDate"] = json!(d);
-    }
     for k in [
         "cardSequence",
         "numberCardsRequested",
@@ -493,8 +312,48 @@ async fn card_action(ctx: Ctx) -> Result<Reply, ApiError> {
             out[k] = json!(n);
         }
     }
-    if let Some(name) = card.body["embossedName1"].as_str() {
-        out["embosserName1"] = json!(name);
-    }
-    Reply::ok(out)
+    let old_id = old.id;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            // The old card is read again here: of two concurrent reissues of one card,
+            // exactly one commits a replacement; the other is refused.
+            let card = match issued {
+                None => {
+                    r.try_update_card(old_id, "cards-returned", |c| {
+                        if c.replaced_by.is_some() || c.status.is_final() {
+                            return Err(not_reissuable());
+                        }
+                        c.status = CardStatus::Blocked;
+                        Ok(())
+                    })
+                    .await??
+                }
+                Some(issued) => {
+                    let (_, c) = r
+                        .reissue_card(old_id, issued, old_status, "reissue")
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::Rule(_) => not_reissuable(),
+                            other => other.into(),
+                        })?;
+                    if let Some(d) = expiry_date(&c.expiry) {
+                        out["expiryDate"] = json!(d);
+                    }
+                    c
+                }
+            };
+            tracing::info!(old = old_id, new = card.id, action, "card action");
+            out["cardNumber"] = json!(card_number(&card));
+            if let Some(name) = card.body["embossedName1"].as_str() {
+                out["embosserName1"] = json!(name);
+            }
+            Reply::ok(out)
+        })
+    })
+    .await
+}
+
+fn not_reissuable() -> ApiError {
+    ApiError::unprocessable("card_not_reissuable", "the card was replaced or cancelled")
+        .field("/cardNumber")
 }

@@ -13,9 +13,10 @@
 use serde_json::Value;
 
 use super::config::Product;
-use super::http::ApiError;
-use super::server::App;
-use super::store::{Card, StoreError};
+use crate::api::call::{ApiError, Ctx};
+use crate::api::domain::{CardKind, Date, Money};
+use crate::api::state::App;
+use crate::api::store::{Account, Card, Customer, NewCard, Records};
 use crate::client::{Card as HsmCard, PanGenerateRequest, PinGenerateRequest, PinMethod};
 use crate::crypto::pan::luhn_valid;
 use crate::protocol::Tag;
@@ -65,11 +66,11 @@ pub fn hsm_card(card: &Card) -> HsmCard {
     }
 }
 
-/// Finds the card a client names (19-character padded token, bare token, or clear PAN).
-/// Unknown: `422 card_not_found` naming `field`. Cards of another tenant are unknown.
+/// Finds the card a client names (19-character padded token, bare token, or clear PAN)
+/// among the caller's tenant's cards. Unknown: `422 card_not_found` naming `field`.
 pub async fn find_card(
     app: &App,
-    tenant: &str,
+    r: &mut Records<'_>,
     number: &str,
     field: &str,
 ) -> Result<Card, ApiError> {
@@ -78,32 +79,27 @@ pub async fn find_card(
     if n.is_empty() || n.len() > 32 || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(not_found());
     }
-    let mut candidates = vec![n.to_owned()];
+    // The padded 19-character form first drops its zeros: tokens are stored as the
+    // daemon made them (13-19 characters), so the shorter spellings come first.
     let stripped = n.trim_start_matches('0');
-    for len in 13..=19 {
-        if stripped.len() <= len && n.len() > len {
-            candidates.push(format!("{stripped:0>len$}"));
-        }
-    }
-    for c in &candidates {
-        if let Some(card) = app.store.card_by_token(c).await? {
-            return owned(card, tenant).ok_or_else(not_found);
-        }
+    let mut candidates: Vec<String> = (13..=19)
+        .filter(|len| stripped.len() <= *len && n.len() > *len)
+        .map(|len| format!("{stripped:0>len$}"))
+        .collect();
+    candidates.push(n.to_owned());
+    if let Some(card) = r.card_by_tokens(&candidates).await? {
+        return Ok(card);
     }
     let digits = n.bytes().all(|b| b.is_ascii_digit());
     if digits && (13..=19).contains(&n.len()) && luhn_valid(n.as_bytes()) {
-        let r = app.hsm.tokenise(n).await.map_err(ApiError::from)?;
-        if let Some(lookup) = r.str(Tag::LookupToken)
-            && let Some(card) = app.store.card_by_lookup(&lookup).await?
+        let t = app.hsm.tokenise(n).await.map_err(ApiError::from)?;
+        if let Some(lookup) = t.str(Tag::LookupToken)
+            && let Some(card) = r.card_by_lookup(&lookup).await?
         {
-            return owned(card, tenant).ok_or_else(not_found);
+            return Ok(card);
         }
     }
     Err(not_found())
-}
-
-fn owned(card: Card, tenant: &str) -> Option<Card> {
-    (card.tenant.is_empty() || card.tenant == tenant).then_some(card)
 }
 
 /// What the daemon made for a new card (no clear value among them).
@@ -125,14 +121,31 @@ pub struct Issued {
     pub encrypted_pan: Option<String>,
 }
 
-/// Issues a new PAN for `product` (random, Luhn-valid, never issued before: its lookup
-/// token is claimed in `issued_pans`, and a repeat is drawn again) and a random PIN
-/// with its PVV. With `transport_key`, the daemon also returns the PAN encrypted
-/// under it.
-pub async fn issue(
+/// Issues a new PAN for `product` (random, Luhn-valid) and a random PIN with its PVV.
+/// A PAN already issued (its lookup token is in `issued_pans`) is drawn again; the claim
+/// itself is made in the transaction that stores the card, so two concurrent draws of
+/// one PAN cannot both commit (the second call fails with a 5xx that is not recorded,
+/// and its retry draws again).
+pub async fn issue(app: &App, product: &Product) -> Result<Issued, ApiError> {
+    draw(app, product, None, true).await
+}
+
+/// [`issue`] for a mass issue: the PAN also encrypted under `transport_key`, and no
+/// look at `issued_pans` here (the batch insert claims each PAN and reports repeats,
+/// which the batch draws again).
+pub async fn issue_for_bureau(
+    app: &App,
+    product: &Product,
+    transport_key: &str,
+) -> Result<Issued, ApiError> {
+    draw(app, product, Some(transport_key), false).await
+}
+
+async fn draw(
     app: &App,
     product: &Product,
     transport_key: Option<&str>,
+    check_repeats: bool,
 ) -> Result<Issued, ApiError> {
     for _ in 0..16 {
         let r = app
@@ -152,10 +165,12 @@ pub async fn issue(
         ) else {
             return Err(ApiError::internal("pan.generate answered without a token"));
         };
-        match app.store.claim_pan(&lookup).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+        if check_repeats {
+            // A read connection only for this look (never held across daemon calls).
+            let mut reader = app.store.read().await?;
+            if crate::api::store::pan_issued(&mut reader, &lookup).await? {
+                continue;
+            }
         }
         let card = HsmCard::Token {
             token: token.clone(),
@@ -189,22 +204,254 @@ pub async fn issue(
     ))
 }
 
+/// Today (UTC).
+pub fn today_date() -> Date {
+    Date::from_unix_ms(crate::api::store::now_ms())
+}
+
 /// Today as (year, month) in UTC.
 pub fn year_month() -> (u32, u32) {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let y = now.get(0..4).and_then(|s| s.parse().ok()).unwrap_or(2026);
-    let m = now.get(5..7).and_then(|s| s.parse().ok()).unwrap_or(1);
-    (y, m)
+    let d = today_date();
+    (
+        u32::try_from(d.year()).unwrap_or(2026),
+        u32::from(d.month()),
+    )
 }
 
 /// Today, `YYYY-MM-DD` (UTC).
 pub fn today() -> String {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    now.get(0..10).unwrap_or("1970-01-01").to_owned()
+    today_date().to_string()
 }
 
 /// Expiry `YYMM` `years` from this month.
 pub fn expiry_in(years: u32) -> String {
     let (y, m) = year_month();
     format!("{:02}{m:02}", (y + years) % 100)
+}
+
+/// A card expiry `YYMM` as the last day of its month, `YYYY-MM-DD`.
+pub fn expiry_date(yymm: &str) -> Option<String> {
+    Date::from_expiry(yymm).map(|d| d.to_string())
+}
+
+/// The largest credit or purchase limit, in minor units.
+pub const MAX_LIMIT_MINOR: i64 = 10_000_000_000_000;
+const _: () = assert!(MAX_LIMIT_MINOR == Money::MAX.minor());
+
+/// How an account names its product.
+pub fn product_code(p: &Product) -> String {
+    format!("{}/{}", p.organization, p.logo)
+}
+
+/// The configured product of an account (`None`: its code names no product today).
+pub fn product_of<'a>(app: &'a App, account: &Account) -> Option<&'a Product> {
+    let (org, logo) = account.product.split_once('/')?;
+    let (org, logo) = (org.parse().ok()?, logo.parse().ok()?);
+    app.config.product(org, Some(logo))
+}
+
+/// A configured product by organization and logo, else `422 unknown_product`.
+pub fn product<'a>(
+    app: &'a App,
+    org: &Value,
+    logo: &Value,
+    field: &str,
+) -> Result<&'a Product, ApiError> {
+    let unknown = || {
+        ApiError::unprocessable(
+            "unknown_product",
+            "no product for this organization and logo",
+        )
+        .field(field)
+    };
+    let (Some(org), Some(logo)) = (org.as_i64(), logo.as_i64()) else {
+        return Err(unknown());
+    };
+    app.config.product(org, Some(logo)).ok_or_else(unknown)
+}
+
+/// An amount in major units (JSON number, absent = 0) as minor units: exact, at most
+/// two decimals (more is refused, never rounded), 0 to 100,000,000,000.00
+/// (`422 limit_out_of_range` naming the field).
+pub fn minor_units(v: &Value, field: &str) -> Result<i64, ApiError> {
+    if v.is_null() {
+        return Ok(0);
+    }
+    Money::limit_from_json(v).map(Money::minor).map_err(|_| {
+        ApiError::unprocessable(
+            "limit_out_of_range",
+            format!("{field}: 0 to 100000000000.00, at most 2 decimals"),
+        )
+        .field(field)
+    })
+}
+
+/// Purchase-limit fields of an embosser request (major units).
+const LIMIT_FIELDS: [&str; 12] = [
+    "atmCashAmount",
+    "atmCashSingleTransactionLimit",
+    "overTheCounterCashAmount",
+    "overTheCounterCashSingleTransactionLimit",
+    "retailPurchaseAmt",
+    "retailPurchaseSingleTransactionLimit",
+    "internetPurchaseAmount",
+    "internetPurchaseSingleTransactionLimit",
+    "icAmountLimitSingleTransaction",
+    "atmCashNumber",
+    "retailPurchaseNumber",
+    "internetPurchaseNumber",
+];
+
+/// What a request says about a new card, checked (nothing issued yet).
+#[derive(Debug, Clone)]
+pub struct CardSpec {
+    /// What the card is.
+    pub kind: CardKind,
+    /// YYMM.
+    pub expiry: String,
+    /// Three digits.
+    pub service_code: String,
+}
+
+impl CardSpec {
+    /// Reads the embosser fields of `data` (at JSON pointer `base`); `kind` overrides the
+    /// card kind fields.
+    pub fn read(
+        data: &Value,
+        base: &str,
+        product: &Product,
+        customer: &Customer,
+        kind: Option<CardKind>,
+    ) -> Result<Self, ApiError> {
+        let kind = match kind {
+            Some(k) => k,
+            None => card_kind(data, base)?,
+        };
+        embossed_name(data, base, customer)?;
+        let expiry = match data["expirationDate"].as_str() {
+            Some(d) => expiry_of(d, &format!("{base}/expirationDate"))?,
+            None => expiry_in(product.validity_years.unwrap_or(5)),
+        };
+        let service_code = match data["posServiceCode"].as_i64() {
+            None | Some(0) => product.service_code.clone().unwrap_or_else(|| "201".into()),
+            Some(n) => {
+                let code = format!("{n:03}");
+                let ok = (100..=999).contains(&n) && matches!(n / 100, 1 | 2 | 5 | 6 | 7 | 9);
+                if !ok {
+                    return Err(ApiError::unprocessable(
+                        "invalid_service_code",
+                        "the service code is 3 digits starting 1, 2, 5, 6, 7 or 9",
+                    )
+                    .field(format!("{base}/posServiceCode")));
+                }
+                code
+            }
+        };
+        for f in LIMIT_FIELDS {
+            minor_units(&data[f], &format!("{base}/{f}"))?;
+        }
+        Ok(Self {
+            kind,
+            expiry,
+            service_code,
+        })
+    }
+}
+
+fn card_kind(data: &Value, base: &str) -> Result<CardKind, ApiError> {
+    let device = data["deviceIndicator"].as_str().unwrap_or("").trim();
+    if matches!(device, "D" | "V" | "W" | "d" | "v" | "w") {
+        return Ok(CardKind::DigitalWallet);
+    }
+    let kind = match data["typeOfCard"].as_i64() {
+        None | Some(0 | 1) => CardKind::PhysicalCredit,
+        Some(2) => CardKind::Debit,
+        Some(3) => CardKind::Prepaid,
+        Some(4) => CardKind::DigitalWallet,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_card_type",
+                "typeOfCard is 1 (credit), 2 (debit), 3 (prepaid) or 4 (digital wallet)",
+            )
+            .field(format!("{base}/typeOfCard")));
+        }
+    };
+    Ok(kind)
+}
+
+fn embossed_name(data: &Value, base: &str, customer: &Customer) -> Result<String, ApiError> {
+    let given = ["embossedName1", "name1"]
+        .iter()
+        .find_map(|k| data[*k].as_str().map(|s| (*k, s.trim())))
+        .filter(|(_, s)| !s.is_empty());
+    let (field, name) = match given {
+        Some((k, s)) => (format!("{base}/{k}"), s.to_owned()),
+        None => (format!("{base}/embossedName1"), customer.name.clone()),
+    };
+    if name.is_empty() || name.chars().count() > 26 || name.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_embossed_name",
+            "the embossed name is 1-26 printable characters",
+        )
+        .field(field));
+    }
+    Ok(name)
+}
+
+/// `YYYY-MM-DD` (or `YYMM`) as a card expiry `YYMM`, from this month to 20 years on.
+fn expiry_of(text: &str, field: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::unprocessable(
+            "invalid_expiry",
+            "the expiry is a date from this month to 20 years on",
+        )
+        .field(field)
+    };
+    let t = text.trim();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        t.get(r)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+    };
+    let parsed = match t.len() {
+        4 => num(0..2).zip(num(2..4)).map(|(yy, mm)| (2000 + yy, mm)),
+        10 => Date::parse(t)
+            .ok()
+            .map(|d| (u32::try_from(d.year()).unwrap_or(0), u32::from(d.month()))),
+        _ => None,
+    };
+    let (y, m) = parsed.ok_or_else(bad)?;
+    let (cy, cm) = year_month();
+    let months = |y: u32, m: u32| y * 12 + m;
+    if !(1..=12).contains(&m) || months(y, m) < months(cy, cm) || y > cy + 20 {
+        return Err(bad());
+    }
+    Ok(format!("{:02}{m:02}", y % 100))
+}
+
+/// Has the daemon issue a card (PAN, token, PIN, PVV) for `spec` on `account`.
+pub async fn new_card(
+    ctx: &Ctx,
+    product: &Product,
+    account: &Account,
+    customer: &Customer,
+    spec: &CardSpec,
+    body: Value,
+) -> Result<NewCard, ApiError> {
+    let issued = issue(&ctx.app, product).await?;
+    Ok(NewCard {
+        account_id: account.id,
+        customer_id: customer.id,
+        token: issued.token,
+        token_version: issued.token_version,
+        lookup_token: issued.lookup_token,
+        masked_pan: issued.masked_pan,
+        kind: spec.kind,
+        expiry: spec.expiry.clone(),
+        service_code: spec.service_code.clone(),
+        pvv: issued.pvv,
+        pin_blob: issued.pin_blob,
+        body,
+        credit_limit: 0,
+    })
 }

@@ -123,14 +123,16 @@ pub fn run_server(args: ApiRunArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let app = match crate::api::server::open(config, Duration::from_secs(args.hsm_wait)).await {
+        let app = match crate::api::http::server::open(config, Duration::from_secs(args.hsm_wait))
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("cofre api: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        match crate::api::server::serve(app).await {
+        match crate::api::http::server::serve(app).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cofre api: {e}");

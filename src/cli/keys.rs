@@ -217,6 +217,20 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Replace the daemon's counter store (PIN and dCVV2 tries) by an empty one with a new
+    /// identity, recorded in the audit log: what lets the daemon start again after its
+    /// store was deleted, replaced or damaged, or after an LMK rewrap. Every card's tries
+    /// start from zero. Stop the daemon first; without --yes nothing is written.
+    CountersReset {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The daemon's `state_dir` (where `counters.redb` lives).
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Write (after reading what it does).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Write an INSECURE development PKI: CA, daemon server certificate, client certificates.
     DevPki {
         /// Output directory.
@@ -267,7 +281,18 @@ fn commit(
         key_id: key_id.into(),
         version: record.map(|r| r.version),
         kcv: record.map(|r| r.kcv.clone()),
+        counter_store: None,
     };
+    commit_event(args, lmk, store, event)
+}
+
+/// Appends `event` (fsynced), then saves the store with the new head.
+fn commit_event(
+    args: &StoreArgs,
+    lmk: &Lmk,
+    store: &mut KeyStore,
+    event: AuditEvent,
+) -> Result<(), KeysError> {
     let head = audit::append(
         &args.audit_path(),
         lmk,
@@ -479,6 +504,7 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                 key_id: "*".into(),
                 version: None,
                 kcv: Some(new.kcv().to_string()),
+                counter_store: None,
             };
             audit::append(
                 &store.audit_path(),
@@ -492,7 +518,9 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                 .map_err(|e| KeysError::Io(format!("{}: {e}", archived.display())))?;
             commit(&store, &new, &mut rewrapped, "rewrap", None, "*")?;
             Ok(format!(
-                "{summary}\nre-wrapped; previous store kept as {}; previous audit log archived as {}",
+                "{summary}\nre-wrapped; previous store kept as {}; previous audit log archived as {}\n\
+                 the daemon's counter store was sealed under the previous LMK: reset it with \
+                 `cofre keys counters-reset` before the daemon starts under the new one",
                 backup.display(),
                 archived.display()
             ))
@@ -510,7 +538,45 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             let n = audit::verify(&store.audit_path(), &lmk, s.audit_head())?;
             Ok(format!("audit log intact: {n} lines"))
         }
+        KeysCommand::CountersReset {
+            store,
+            state_dir,
+            yes,
+        } => counters_reset(&store, &state_dir, yes),
     }
+}
+
+fn counters_reset(args: &StoreArgs, state_dir: &Path, yes: bool) -> Result<String, KeysError> {
+    use crate::hsm::counters::identity;
+    let (lmk, s) = open(args)?;
+    // The reset is recorded on an intact chain only.
+    audit::verify(&args.audit_path(), &lmk, s.audit_head())?;
+    let file = state_dir.join(identity::FILE);
+    if !yes {
+        return Err(KeysError::Invalid(format!(
+            "this replaces the counter store {} by an empty one: every card's PIN and dCVV2 \
+             tries start again from zero (the old file is kept beside it). Nothing written: \
+             stop the daemon, then re-run with --yes",
+            file.display()
+        )));
+    }
+    let reset = identity::reset_recorded(
+        state_dir,
+        &args.store,
+        &args.audit_path(),
+        &lmk,
+        &args.operator(),
+    )
+    .map_err(KeysError::Io)?;
+    let kept = reset.previous.map_or_else(
+        || "there was no previous store".to_owned(),
+        |p| format!("the previous store is kept as {}", p.display()),
+    );
+    Ok(format!(
+        "counter store {} reset: new store {} recorded in the audit log; {kept}",
+        file.display(),
+        reset.id
+    ))
 }
 
 fn read_component(path: &Path) -> Result<(ClearKey, Option<Kcv>), KeysError> {

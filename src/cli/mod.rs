@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_api;
 pub mod calc;
 pub mod client;
 pub mod hsm;

@@ -184,6 +184,25 @@ impl Client {
         .ok()
     }
 
+    /// dcvv2.generate with the code enciphered under a TDES transport key, never in
+    /// clear: `encrypted` (one 8-byte code block, laid out as `card.codes.export`
+    /// format 1 lays out a CVV), `moving_factor`, `key_version`, `transport_key_version`.
+    pub async fn dcvv2_generate_encrypted(
+        &self,
+        req: &Dcvv2Request,
+        transport_key: &str,
+    ) -> Result<Response, ClientError> {
+        self.call(Opcode::Dcvv2Generate, |w| {
+            req.card.write(w);
+            w.str(Tag::Key, &req.key)
+                .str(Tag::Expiry, &req.expiry)
+                .str(Tag::TransportKey, transport_key);
+            req.moment.write(w);
+        })
+        .await?
+        .ok()
+    }
+
     /// dcvv2.verify of `code`, `window` steps each side (`None`: 1). A code used
     /// before is [`Verification::Replayed`], one outside the window
     /// [`Verification::Expired`].

@@ -32,8 +32,8 @@ use tokio::sync::Mutex;
 
 pub use requests::{
     Alphabet, Card, Dcvv2Moment, Dcvv2Request, IbmParams, KeyGenerateRequest, PanGenerateRequest,
-    PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinReference,
-    PinTranslateRequest, Verification,
+    PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinRebindRequest,
+    PinReference, PinTranslateRequest, Verification,
 };
 pub use response::Response;
 

@@ -2,8 +2,8 @@
 //! the try counters (protocol/README.md, "pin.*").
 
 use super::requests::{
-    Card, PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinReference,
-    PinTranslateRequest, Verification,
+    Card, PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinRebindRequest,
+    PinReference, PinTranslateRequest, Verification,
 };
 use super::{Client, ClientError, Response};
 use crate::protocol::{Opcode, Status, Tag};
@@ -54,36 +54,63 @@ impl Client {
 
     /// pin.generate: `pvv` or `offset`, `pvk_version`, `pin_blob`, and with a delivery
     /// `delivery_block` and `transport_key_version`. The clear PIN never leaves the
-    /// daemon.
+    /// daemon, and is never one the daemon's weak-PIN policy refuses.
     pub async fn pin_generate(&self, req: &PinGenerateRequest) -> Result<Response, ClientError> {
+        self.pin_generate_avoiding(req, &[]).await
+    }
+
+    /// pin.generate drawing no PIN equal to one of `weak_digits` (the holder's dates as
+    /// digit strings of 4 to 12 digits, at most 8; protocol/README.md, "Weak PINs").
+    pub async fn pin_generate_avoiding(
+        &self,
+        req: &PinGenerateRequest,
+        weak_digits: &[&str],
+    ) -> Result<Response, ClientError> {
         self.call(Opcode::PinGenerate, |w| {
             req.card.write(w);
             w.str(Tag::Pvk, &req.pvk);
-            match &req.method {
-                PinMethod::Pvv { pvki } => {
-                    w.u8(Tag::Method, 0).u8(Tag::Pvki, *pvki);
-                }
-                PinMethod::Ibm3624(params) => {
-                    w.u8(Tag::Method, 1);
-                    if let Some(p) = params {
-                        p.write(w);
-                    }
-                }
-            }
+            req.method.write(w);
             if let Some(n) = req.pin_length {
                 w.u8(Tag::PinLength, n);
             }
             if let Some(d) = &req.delivery {
                 d.write(w);
             }
+            write_weak_digits(w, weak_digits);
+        })
+        .await?
+        .ok()
+    }
+
+    /// pin.rebind: the PIN of `pin_blob` (which must belong to `card`) carried over to
+    /// `new_card`: `pvv` or `offset`, `pvk_version` and the new card's `pin_blob`. The
+    /// new card's PIN tries start from zero; the clear PIN never leaves the daemon.
+    pub async fn pin_rebind(&self, req: &PinRebindRequest) -> Result<Response, ClientError> {
+        self.call(Opcode::PinRebind, |w| {
+            req.card.write(w);
+            req.new_card.write_as_new(w);
+            w.bytes(Tag::PinBlob, &req.pin_blob).str(Tag::Pvk, &req.pvk);
+            req.method.write(w);
         })
         .await?
         .ok()
     }
 
     /// pin.change: the old PIN is verified first; a wrong one is
-    /// [`PinChange::WrongPin`], not an error.
+    /// [`PinChange::WrongPin`], not an error. A new PIN the weak-PIN policy refuses is
+    /// the error `weak_pin` (its message names the rule).
     pub async fn pin_change(&self, req: &PinChangeRequest) -> Result<PinChange, ClientError> {
+        self.pin_change_checked(req, &[]).await
+    }
+
+    /// pin.change with the holder's dates as `weak_digits` (digit strings of 4 to 12
+    /// digits, at most 8: DDMM, MMDD, YYYY, DDMMYY, ...): a new PIN equal to one of them
+    /// is `weak_pin`.
+    pub async fn pin_change_checked(
+        &self,
+        req: &PinChangeRequest,
+        weak_digits: &[&str],
+    ) -> Result<PinChange, ClientError> {
         let r = self
             .call(Opcode::PinChange, |w| {
                 req.card.write(w);
@@ -93,6 +120,7 @@ impl Client {
                     .bytes(Tag::NewPinBlock, &req.new_pin_block)
                     .str(Tag::Pvk, &req.pvk);
                 req.reference.write(w);
+                write_weak_digits(w, weak_digits);
             })
             .await?;
         match r.status() {
@@ -141,5 +169,12 @@ impl Client {
             .await?
             .ok()
             .map(|_| ())
+    }
+}
+
+/// `weak_digits` as the protocol carries it: the entries joined by commas.
+fn write_weak_digits(w: &mut crate::protocol::FieldsWriter<'_>, weak_digits: &[&str]) {
+    if !weak_digits.is_empty() {
+        w.str(Tag::WeakDigits, &weak_digits.join(","));
     }
 }

@@ -46,6 +46,23 @@ impl Card {
     }
 }
 
+impl Card {
+    /// Writes the card as pin.rebind's new card (`new_pan` or `new_token`).
+    pub(super) fn write_as_new(&self, w: &mut FieldsWriter<'_>) {
+        match self {
+            Card::Pan(p) => {
+                w.str(Tag::NewPan, p);
+            }
+            Card::Token { token, version } => {
+                w.str(Tag::NewToken, token);
+                if let Some(v) = version {
+                    w.u32(Tag::NewTokenVersion, *v);
+                }
+            }
+        }
+    }
+}
+
 /// IBM 3624 validation data parameters (protocol/README.md: give all or none).
 #[derive(Debug, Clone)]
 pub struct IbmParams {
@@ -125,6 +142,22 @@ pub enum PinMethod {
     },
     /// IBM 3624 offset (`None`: the default parameters).
     Ibm3624(Option<IbmParams>),
+}
+
+impl PinMethod {
+    pub(super) fn write(&self, w: &mut FieldsWriter<'_>) {
+        match self {
+            PinMethod::Pvv { pvki } => {
+                w.u8(Tag::Method, 0).u8(Tag::Pvki, *pvki);
+            }
+            PinMethod::Ibm3624(params) => {
+                w.u8(Tag::Method, 1);
+                if let Some(p) = params {
+                    p.write(w);
+                }
+            }
+        }
+    }
 }
 
 /// A PIN delivery: the transport key and the PIN block format under it.
@@ -235,6 +268,34 @@ pub struct PinGenerateRequest {
     pub pin_length: Option<u8>,
     /// Also deliver the PIN under a transport key.
     pub delivery: Option<PinDelivery>,
+}
+
+/// pin.rebind: a card's PIN (its LMK-encrypted `pin_blob`) carried over to a new card
+/// (a reissue that keeps the PIN).
+#[derive(Clone)]
+pub struct PinRebindRequest {
+    /// The card the blob belongs to.
+    pub card: Card,
+    /// The old card's LMK-encrypted PIN.
+    pub pin_blob: Vec<u8>,
+    /// The new card.
+    pub new_card: Card,
+    /// PIN verification key for the new card's PVV or offset.
+    pub pvk: String,
+    /// PVV or IBM 3624 offset.
+    pub method: PinMethod,
+}
+
+impl fmt::Debug for PinRebindRequest {
+    // The blob is opaque, but it is the PIN: never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinRebindRequest")
+            .field("card", &self.card)
+            .field("new_card", &self.new_card)
+            .field("pvk", &self.pvk)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
 }
 
 /// pin.change: the old PIN block is verified first, then replaced.

@@ -129,16 +129,17 @@ pub fn luhn_check_digit(body: &[u8]) -> Option<u8> {
     Some(((10 - (sum % 10)) % 10) as u8)
 }
 
-/// Generates a random, Luhn-valid PAN of `length` digits (13 to 19) starting with `bin`
-/// (1 to 11 digits, as ISO/IEC 7812 IINs are 6 or 8 digits and some issuers extend them).
-/// Uniqueness is the caller's job (the daemon keeps the set of issued PANs).
+/// Generates a random, Luhn-valid PAN of `length` digits (12 to 19, every length a
+/// [`Pan`] admits) starting with `bin` (1 to 11 digits, as ISO/IEC 7812 IINs are 6 or 8
+/// digits and some issuers extend them), with at least one random digit between the BIN
+/// and the check digit. Uniqueness is the caller's job.
 pub fn generate(bin: &str, length: usize, rng: &mut impl CryptoRng) -> Result<Pan, Error> {
-    if !(13..=19).contains(&length) {
-        return Err(Error::Parameter("PAN length must be 13 to 19"));
+    if !(12..=19).contains(&length) {
+        return Err(Error::Parameter("PAN length must be 12 to 19"));
     }
-    if bin.is_empty() || bin.len() > 11 || bin.len() >= length {
+    if bin.is_empty() || bin.len() > 11 || bin.len() + 2 > length {
         return Err(Error::Parameter(
-            "BIN must be 1 to 11 digits and shorter than the PAN",
+            "BIN must be 1 to 11 digits, at least 2 shorter than the PAN",
         ));
     }
     if !bin.bytes().all(|b| b.is_ascii_digit()) {
@@ -201,7 +202,7 @@ mod tests {
     #[test]
     fn generated_pans_are_valid() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for len in 13..=19 {
+        for len in 12..=19 {
             for _ in 0..50 {
                 let pan = generate("400000", len, &mut rng).unwrap();
                 assert_eq!(pan.len(), len);
@@ -209,7 +210,11 @@ mod tests {
                 assert!(pan.is_luhn_valid());
             }
         }
-        assert!(generate("4000", 12, &mut rng).is_err());
+        assert!(generate("4000", 11, &mut rng).is_err());
+        assert!(generate("4000", 20, &mut rng).is_err());
+        // At least one random digit: an 11-digit BIN makes PANs of 13 digits and more.
+        assert!(generate("40000012345", 12, &mut rng).is_err());
+        assert!(generate("40000012345", 13, &mut rng).is_ok());
         assert!(generate("40a0", 16, &mut rng).is_err());
         assert!(generate("", 16, &mut rng).is_err());
         // A BIN of 11 digits is the longest accepted, and it must leave room for the body.

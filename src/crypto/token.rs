@@ -1,28 +1,33 @@
-//! PAN tokens.
+//! PAN tokens (specified byte for byte in protocol/README.md, "PAN tokens").
 //!
-//! * **Numeric** (FF1, NIST SP 800-38G, radix 10): the token keeps the PAN's length, its
-//!   first 6 digits (BIN) and its last 4; the middle digits are enciphered. A numeric token
-//!   is never Luhn-valid, so it can never be mistaken for a card number. Construction:
-//!   1. the PAN must be Luhn-valid and at least 16 digits (the middle then has at least 6
-//!      digits, the 10^6 minimum domain SP 800-38G Rev. 1 sets for FF1);
-//!   2. the last middle digit is incremented mod 10 ("bump"): any single-digit change breaks
-//!      the Luhn check, so the bumped string is in N, the set of non-Luhn-valid strings
-//!      with this BIN and last 4;
+//! A token keeps the PAN's length, its first `lead` digits and its last 4; the `middle`
+//! digits between them are enciphered with FF1 (NIST SP 800-38G), tweak = the ASCII of
+//! the kept leading digits followed by the last 4, so equal middles under different
+//! BINs or last digits give unrelated tokens. Tokens are deterministic for a given key
+//! (version): the same PAN always gives the same token. `lead` is 6 (the BIN) whenever
+//! the middle then has the length FF1 needs for its 10^6 minimum domain (SP 800-38G
+//! Rev. 1), and fewer otherwise, so that 12- to 15-digit PANs (Amex is 15) tokenise too
+//! without changing the token of any PAN that tokenised before ([`kept_lead`]).
+//!
+//! * **Numeric** (radix 10): `lead` = 6 for 16-19 digits, `length - 10` for 12-15 (the
+//!   middle always has at least 6 digits). A numeric token is never Luhn-valid, so it can
+//!   never be mistaken for a card number:
+//!   1. the PAN must be Luhn-valid;
+//!   2. the last middle digit is incremented mod 10 ("bump"): any single-digit change
+//!      breaks the Luhn check, so the bumped string is in N, the set of non-Luhn-valid
+//!      strings with this frame;
 //!   3. FF1 is applied to the middle digits, repeatedly, until the result is in N again
 //!      (cycle walking, which makes FF1 a permutation of N; on average 1.1 calls).
 //!
 //!   Detokenising walks back with FF1⁻¹ and un-bumps; the result must be Luhn-valid, so a
 //!   string that is not a token under this key is refused 9 times in 10.
-//! * **Alphanumeric** (FF1, radix 36, lower-case `0-9a-z`): same frame (BIN and last 4
-//!   kept, PAN at least 14 digits so the middle domain 36^m reaches 10^6), the first middle
-//!   digit `d` is mapped to the letter `a+d` and FF1 is cycle-walked until the middle has a
+//! * **Alphanumeric** (radix 36, numerals `0-9` then `a-z`, written in lower case, read
+//!   in either case): `lead` = 6 for 14-19 digits, `length - 8` for 12-13 (the middle
+//!   always has at least 4 characters: 36^4 > 10^6). The first middle digit `d` is mapped
+//!   to the letter numeral `10 + d` and FF1 is cycle-walked until the middle has a
 //!   letter: the token always contains a letter, so it is never a PAN. Any PAN qualifies.
 //! * **Lookup** token: HMAC-SHA256 under a separate key over `"cofre/lookup/v1:" || PAN`,
 //!   64 lower-case hex characters; irreversible, for indexing records by card.
-//!
-//! In both FF1 forms the tweak is the ASCII of BIN || last 4, so equal middles under
-//! different BINs or last digits give unrelated tokens. Tokens are deterministic for a
-//! given key (version): the same PAN always gives the same token.
 
 use aes::{Aes128, Aes192, Aes256};
 use fpe::ff1::{FF1, FlexibleNumeralString};
@@ -129,10 +134,26 @@ fn char_numeral(c: u8, radix: u32) -> Option<u16> {
     char::from(c).to_digit(radix).map(|v| v as u16)
 }
 
-/// BIN || middle || last4 as ASCII bytes, for the Luhn test during cycle walking.
-fn frame(bin: &str, middle: &[u16], last4: &str) -> Vec<u8> {
-    let mut s = Vec::with_capacity(bin.len() + middle.len() + 4);
-    s.extend_from_slice(bin.as_bytes());
+/// The leading PAN digits a token of `len` digits keeps in clear: the BIN (6) when the
+/// enciphered middle is then long enough for FF1's 10^6 minimum domain, fewer for the
+/// shortest PANs. Tokens of the lengths that kept 6 before (numeric 16-19, alphanumeric
+/// 14-19) are unchanged. `None` outside 12-19.
+pub fn kept_lead(len: usize, alphabet: Alphabet) -> Option<usize> {
+    if !(12..=19).contains(&len) {
+        return None;
+    }
+    // The shortest middle whose domain reaches 10^6: 6 decimal digits, 4 of radix 36.
+    let min_middle = match alphabet {
+        Alphabet::Numeric => 6,
+        Alphabet::Alphanumeric => 4,
+    };
+    Some((len - 4 - min_middle).min(6))
+}
+
+/// lead || middle || last4 as ASCII bytes, for the Luhn test during cycle walking.
+fn frame(lead: &str, middle: &[u16], last4: &str) -> Vec<u8> {
+    let mut s = Vec::with_capacity(lead.len() + middle.len() + 4);
+    s.extend_from_slice(lead.as_bytes());
     s.extend(middle.iter().map(|&n| numeral_char(n) as u8));
     s.extend_from_slice(last4.as_bytes());
     s
@@ -156,35 +177,27 @@ impl TokenKey {
 
     /// Tokenises a PAN (see the module documentation for the construction and limits).
     pub fn tokenise(&self, pan: &Pan, alphabet: Alphabet) -> Result<String, Error> {
-        let (bin, last4) = (pan.bin6(), pan.last4());
-        let tweak = frame(bin, &[], last4);
+        let digits = pan.digits();
+        let lead_len = kept_lead(pan.len(), alphabet).ok_or(Error::PanFormat)?;
+        let (lead, last4) = (&digits[..lead_len], pan.last4());
+        let tweak = frame(lead, &[], last4);
         let mut middle: Vec<u16> = pan
             .digit_values()
-            .skip(6)
-            .take(pan.len() - 10)
+            .skip(lead_len)
+            .take(pan.len() - lead_len - 4)
             .map(u16::from)
             .collect();
         let in_target: fn(&str, &[u16], &str) -> bool = match alphabet {
             Alphabet::Numeric => {
-                if pan.len() < 16 {
-                    return Err(Error::Token(
-                        "numeric tokens need a PAN of at least 16 digits",
-                    ));
-                }
                 if !pan.is_luhn_valid() {
                     return Err(Error::PanLuhn);
                 }
                 if let Some(last) = middle.last_mut() {
                     *last = (*last + 1) % 10;
                 }
-                |b, m, l| !luhn_valid(&frame(b, m, l))
+                |l, m, t| !luhn_valid(&frame(l, m, t))
             }
             Alphabet::Alphanumeric => {
-                if pan.len() < 14 {
-                    return Err(Error::Token(
-                        "alphanumeric tokens need a PAN of at least 14 digits",
-                    ));
-                }
                 if let Some(first) = middle.first_mut() {
                     *first += 10;
                 }
@@ -194,29 +207,34 @@ impl TokenKey {
         let cipher = self.cipher(alphabet);
         for _ in 0..MAX_WALK {
             middle = cipher.run(true, &tweak, middle)?;
-            if in_target(bin, &middle, last4) {
-                return Ok(String::from_utf8_lossy(&frame(bin, &middle, last4)).into_owned());
+            if in_target(lead, &middle, last4) {
+                return Ok(String::from_utf8_lossy(&frame(lead, &middle, last4)).into_owned());
             }
         }
         Err(Error::Token("cycle walk did not terminate"))
     }
 
     /// Recovers the PAN from a token made by [`TokenKey::tokenise`] with this key.
+    /// Letters are read in either case; anything else that is not a token under this
+    /// key (wrong length, characters, frame, or a walk back that does not end on a
+    /// valid PAN) is an error.
     pub fn detokenise(&self, token: &str, alphabet: Alphabet) -> Result<Pan, Error> {
-        let t = token.trim().to_ascii_lowercase();
-        let len = t.len();
-        let min = if alphabet == Alphabet::Numeric {
-            16
-        } else {
-            14
-        };
-        if !(min..=19).contains(&len) {
-            return Err(Error::Token("token length out of range"));
+        if !token.is_ascii() {
+            return Err(Error::Token("character outside the token alphabet"));
         }
-        let (bin, rest) = t.split_at(6);
-        let (mid, last4) = rest.split_at(len - 10);
-        if !bin.bytes().chain(last4.bytes()).all(|b| b.is_ascii_digit()) {
-            return Err(Error::Token("token must keep the BIN and last 4 digits"));
+        let t = token.to_ascii_lowercase();
+        let len = t.len();
+        let lead_len = kept_lead(len, alphabet).ok_or(Error::Token("token length out of range"))?;
+        let (lead, rest) = t.split_at(lead_len);
+        let (mid, last4) = rest.split_at(len - lead_len - 4);
+        if !lead
+            .bytes()
+            .chain(last4.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
+            return Err(Error::Token(
+                "token must keep the leading and last 4 digits",
+            ));
         }
         let radix = alphabet.radix();
         let mut middle: Vec<u16> = mid
@@ -224,9 +242,9 @@ impl TokenKey {
             .map(|c| char_numeral(c, radix))
             .collect::<Option<_>>()
             .ok_or(Error::Token("character outside the token alphabet"))?;
-        let tweak = frame(bin, &[], last4);
+        let tweak = frame(lead, &[], last4);
         let in_target = |m: &[u16]| match alphabet {
-            Alphabet::Numeric => !luhn_valid(&frame(bin, m, last4)),
+            Alphabet::Numeric => !luhn_valid(&frame(lead, m, last4)),
             Alphabet::Alphanumeric => m.iter().any(|&n| n >= 10),
         };
         if !in_target(&middle) {
@@ -259,7 +277,7 @@ impl TokenKey {
                 _ => return Err(Error::Token("not a token under this key")),
             },
         }
-        let digits = String::from_utf8_lossy(&frame(bin, &middle, last4)).into_owned();
+        let digits = String::from_utf8_lossy(&frame(lead, &middle, last4)).into_owned();
         let pan = Pan::new(&digits).map_err(|_| Error::Token("not a token under this key"))?;
         if alphabet == Alphabet::Numeric && !pan.is_luhn_valid() {
             return Err(Error::Token("not a token under this key"));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::pin_policy::{MAX_EXCLUDED, PinPolicy};
 use crate::protocol::{ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME, REQUEST_HEADER_LEN};
 
 #[derive(Debug, Deserialize)]
@@ -29,22 +30,74 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     lockout: LockoutFile,
+    #[serde(default)]
+    pin_policy: PinPolicyFile,
+    #[serde(default)]
+    pin_delivery_transport_keys: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinPolicyFile {
+    enabled: Option<bool>,
+    current_pin: Option<bool>,
+    repeated_digits: Option<bool>,
+    sequences: Option<bool>,
+    caller_digits: Option<bool>,
+    #[serde(default)]
+    excluded: Vec<String>,
+}
+
+impl PinPolicyFile {
+    /// The policy, with its bounds checked (each error names the setting).
+    fn policy(self) -> Result<PinPolicy, String> {
+        if self.excluded.len() > MAX_EXCLUDED {
+            return Err(format!(
+                "pin_policy.excluded has {} entries (at most {MAX_EXCLUDED})",
+                self.excluded.len()
+            ));
+        }
+        if let Some(bad) = self
+            .excluded
+            .iter()
+            .find(|e| !(4..=12).contains(&e.len()) || !e.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!(
+                "pin_policy.excluded entry {bad:?} is not a PIN of 4 to 12 digits"
+            ));
+        }
+        let d = PinPolicy::default();
+        Ok(PinPolicy {
+            enabled: self.enabled.unwrap_or(d.enabled),
+            current: self.current_pin.unwrap_or(d.current),
+            repeated: self.repeated_digits.unwrap_or(d.repeated),
+            sequences: self.sequences.unwrap_or(d.sequences),
+            caller_digits: self.caller_digits.unwrap_or(d.caller_digits),
+            excluded: self.excluded.into_iter().collect(),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LockoutFile {
-    pin_limit: Option<u32>,
-    dcvv2_limit: Option<u32>,
+    pin_limit: Option<i64>,
+    dcvv2_limit: Option<i64>,
     #[serde(default)]
-    bin_limits: Vec<BinLimit>,
-    guard_failures_per_minute: Option<u64>,
+    bin_limits: Vec<BinLimitFile>,
+    guard_failures_per_minute: Option<i64>,
     guard_refuse: Option<bool>,
 }
 
-/// A PIN try limit for PANs starting with `prefix`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct BinLimitFile {
+    prefix: String,
+    limit: i64,
+}
+
+/// A PIN try limit for PANs starting with `prefix`.
+#[derive(Debug, Clone)]
 pub struct BinLimit {
     /// Leading PAN digits.
     pub prefix: String,
@@ -89,11 +142,15 @@ struct TlsFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitsFile {
-    max_connections: Option<usize>,
-    max_frame: Option<usize>,
-    max_in_flight: Option<usize>,
+    max_connections: Option<i64>,
+    max_frame: Option<i64>,
+    max_in_flight: Option<i64>,
+    max_handshakes: Option<i64>,
+    max_handshakes_per_source: Option<i64>,
+    answer_buffer: Option<i64>,
     idle_timeout: Option<String>,
     read_timeout: Option<String>,
+    handshake_timeout: Option<String>,
     shutdown_grace: Option<String>,
 }
 
@@ -111,16 +168,26 @@ pub struct TlsPaths {
 /// Limits enforced per daemon and per connection.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Open connections at most; more wait in the backlog.
+    /// Authenticated connections served at once; more wait, after their handshake,
+    /// for one to close.
     pub max_connections: usize,
     /// Largest request payload in bytes.
     pub max_frame: usize,
     /// Requests per connection without a response yet.
     pub max_in_flight: usize,
+    /// TLS handshakes in progress at once; a connection beyond is closed at once.
+    pub max_handshakes: usize,
+    /// TLS handshakes in progress from one source address; beyond, closed at once.
+    pub max_handshakes_per_source: usize,
+    /// Bytes of answers a connection may hold before they are written; a peer that
+    /// does not read stops being read.
+    pub answer_buffer: usize,
     /// Close a connection with no complete frame for this long.
     pub idle_timeout: Duration,
-    /// Close a connection stalled inside a frame (or a TLS handshake) for this long.
+    /// Close a connection whose frame is not complete this long after its first byte.
     pub read_timeout: Duration,
+    /// Close a connection whose TLS handshake is not done this long after accept.
+    pub handshake_timeout: Duration,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
@@ -131,11 +198,61 @@ impl Default for Limits {
             max_connections: 1024,
             max_frame: DEFAULT_MAX_FRAME,
             max_in_flight: 256,
+            max_handshakes: 256,
+            max_handshakes_per_source: 64,
+            answer_buffer: 64 * 1024,
             idle_timeout: Duration::from_secs(300),
             read_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// The bounds every setting must lie within (inclusive), named in the error.
+mod bounds {
+    use std::time::Duration;
+
+    pub const CONNECTIONS: (i64, i64) = (1, 65_536);
+    pub const IN_FLIGHT: (i64, i64) = (1, 65_536);
+    pub const HANDSHAKES: (i64, i64) = (1, 65_536);
+    pub const ANSWER_BUFFER: (i64, i64) = (32 * 1024, 16 * 1024 * 1024);
+    /// A try limit above 20 makes the lock a weak defence for 4-digit PINs and 3-digit
+    /// dCVV2 codes; an issuer wanting more is outside what cofre supports.
+    pub const TRIES: (i64, i64) = (1, 20);
+    pub const GUARD_PER_MINUTE: (i64, i64) = (1, 100_000_000);
+    pub const IDLE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
+    pub const READ: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(600));
+    pub const HANDSHAKE: (Duration, Duration) =
+        (Duration::from_millis(100), Duration::from_secs(60));
+    pub const GRACE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(3600));
+}
+
+/// A number within `bounds`, or an error naming the setting and the bounds.
+fn number(name: &str, value: Option<i64>, default: i64, bounds: (i64, i64)) -> Result<i64, String> {
+    let v = value.unwrap_or(default);
+    if v < bounds.0 || v > bounds.1 {
+        return Err(format!(
+            "{name} = {v} is out of bounds ({} to {})",
+            bounds.0, bounds.1
+        ));
+    }
+    Ok(v)
+}
+
+fn count(
+    name: &str,
+    value: Option<i64>,
+    default: usize,
+    bounds: (i64, i64),
+) -> Result<usize, String> {
+    let d = i64::try_from(default).unwrap_or(i64::MAX);
+    usize::try_from(number(name, value, d, bounds)?).map_err(|e| format!("{name}: {e}"))
+}
+
+fn tries(name: &str, value: Option<i64>, default: u32) -> Result<u32, String> {
+    u32::try_from(number(name, value, i64::from(default), bounds::TRIES)?)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// A validated configuration.
@@ -165,20 +282,33 @@ pub struct HsmConfig {
     pub state_dir: PathBuf,
     /// Lockout settings.
     pub lockout: Lockout,
+    /// The weak-PIN policy.
+    pub pin_policy: PinPolicy,
+    /// Whether PIN delivery (`pin.deliver`, `pin.generate` with `delivery_key`) also
+    /// accepts a transport key, the kind that protects security codes and the bureau's
+    /// file, besides a `pin-delivery` key: a migration switch, off by default.
+    pub pin_delivery_transport_keys: bool,
 }
 
-fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, String> {
-    match value {
-        None => Ok(default),
-        Some(v) => {
-            let d = humantime::parse_duration(&v)
-                .map_err(|e| format!("limits.{name}: {v:?} is not a duration ({e})"))?;
-            if d.is_zero() {
-                return Err(format!("limits.{name} must be more than zero"));
-            }
-            Ok(d)
-        }
+fn duration(
+    name: &str,
+    value: Option<String>,
+    default: Duration,
+    bounds: (Duration, Duration),
+) -> Result<Duration, String> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    let d = humantime::parse_duration(&v)
+        .map_err(|e| format!("limits.{name}: {v:?} is not a duration ({e})"))?;
+    if d < bounds.0 || d > bounds.1 {
+        return Err(format!(
+            "limits.{name} = {v:?} is out of bounds ({} to {})",
+            humantime::format_duration(bounds.0),
+            humantime::format_duration(bounds.1)
+        ));
     }
+    Ok(d)
 }
 
 fn addr(name: &str, value: &str) -> Result<SocketAddr, String> {
@@ -194,50 +324,95 @@ impl HsmConfig {
         let path = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let d = Limits::default();
         let l = f.limits;
+        let max_handshakes = count(
+            "limits.max_handshakes",
+            l.max_handshakes,
+            d.max_handshakes,
+            bounds::HANDSHAKES,
+        )?;
+        let frame_bounds = (
+            i64::try_from(REQUEST_HEADER_LEN).unwrap_or(8),
+            i64::try_from(ABSOLUTE_MAX_FRAME).unwrap_or(1 << 20),
+        );
         let limits = Limits {
-            max_connections: l.max_connections.unwrap_or(d.max_connections),
-            max_frame: l.max_frame.unwrap_or(d.max_frame),
-            max_in_flight: l.max_in_flight.unwrap_or(d.max_in_flight),
-            idle_timeout: duration("idle_timeout", l.idle_timeout, d.idle_timeout)?,
-            read_timeout: duration("read_timeout", l.read_timeout, d.read_timeout)?,
-            shutdown_grace: duration("shutdown_grace", l.shutdown_grace, d.shutdown_grace)?,
+            max_connections: count(
+                "limits.max_connections",
+                l.max_connections,
+                d.max_connections,
+                bounds::CONNECTIONS,
+            )?,
+            max_frame: count("limits.max_frame", l.max_frame, d.max_frame, frame_bounds)?,
+            max_in_flight: count(
+                "limits.max_in_flight",
+                l.max_in_flight,
+                d.max_in_flight,
+                bounds::IN_FLIGHT,
+            )?,
+            max_handshakes,
+            max_handshakes_per_source: count(
+                "limits.max_handshakes_per_source",
+                l.max_handshakes_per_source,
+                d.max_handshakes_per_source.min(max_handshakes),
+                (1, i64::try_from(max_handshakes).unwrap_or(i64::MAX)),
+            )?,
+            answer_buffer: count(
+                "limits.answer_buffer",
+                l.answer_buffer,
+                d.answer_buffer,
+                bounds::ANSWER_BUFFER,
+            )?,
+            idle_timeout: duration("idle_timeout", l.idle_timeout, d.idle_timeout, bounds::IDLE)?,
+            read_timeout: duration("read_timeout", l.read_timeout, d.read_timeout, bounds::READ)?,
+            handshake_timeout: duration(
+                "handshake_timeout",
+                l.handshake_timeout,
+                d.handshake_timeout,
+                bounds::HANDSHAKE,
+            )?,
+            shutdown_grace: duration(
+                "shutdown_grace",
+                l.shutdown_grace,
+                d.shutdown_grace,
+                bounds::GRACE,
+            )?,
         };
-        if !(REQUEST_HEADER_LEN..=ABSOLUTE_MAX_FRAME).contains(&limits.max_frame) {
-            return Err(format!(
-                "limits.max_frame must be {REQUEST_HEADER_LEN} to {ABSOLUTE_MAX_FRAME}"
-            ));
-        }
-        if limits.max_connections == 0 || limits.max_in_flight == 0 {
-            return Err(
-                "limits.max_connections and limits.max_in_flight must be at least 1".into(),
-            );
-        }
         if f.lmk_components.len() == 1 {
             return Err(
                 "lmk_components needs at least 2 files (or none: systemd credential)".into(),
             );
         }
         let lo = f.lockout;
+        let bin_limits = lo
+            .bin_limits
+            .into_iter()
+            .map(|b| {
+                if b.prefix.is_empty() || !b.prefix.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err("lockout.bin_limits prefixes must be digits".to_owned());
+                }
+                let limit = tries(
+                    &format!("lockout.bin_limits {:?} limit", b.prefix),
+                    Some(b.limit),
+                    3,
+                )?;
+                Ok(BinLimit {
+                    prefix: b.prefix,
+                    limit,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let lockout = Lockout {
-            pin_limit: lo.pin_limit.unwrap_or(3),
-            dcvv2_limit: lo.dcvv2_limit.unwrap_or(3),
-            bin_limits: lo.bin_limits,
-            guard_failures_per_minute: lo.guard_failures_per_minute.unwrap_or(1000),
+            pin_limit: tries("lockout.pin_limit", lo.pin_limit, 3)?,
+            dcvv2_limit: tries("lockout.dcvv2_limit", lo.dcvv2_limit, 3)?,
+            bin_limits,
+            guard_failures_per_minute: u64::try_from(number(
+                "lockout.guard_failures_per_minute",
+                lo.guard_failures_per_minute,
+                1000,
+                bounds::GUARD_PER_MINUTE,
+            )?)
+            .map_err(|e| e.to_string())?,
             guard_refuse: lo.guard_refuse.unwrap_or(false),
         };
-        if lockout.pin_limit == 0
-            || lockout.dcvv2_limit == 0
-            || lockout.bin_limits.iter().any(|b| b.limit == 0)
-        {
-            return Err("lockout limits must be at least 1".into());
-        }
-        if lockout
-            .bin_limits
-            .iter()
-            .any(|b| b.prefix.is_empty() || !b.prefix.bytes().all(|c| c.is_ascii_digit()))
-        {
-            return Err("lockout.bin_limits prefixes must be digits".into());
-        }
         let metrics_listen = match f.metrics_listen.as_deref() {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 7301))),
             Some("off") => None,
@@ -260,6 +435,8 @@ impl HsmConfig {
             limits,
             state_dir: path(f.state_dir),
             lockout,
+            pin_policy: f.pin_policy.policy()?,
+            pin_delivery_transport_keys: f.pin_delivery_transport_keys.unwrap_or(false),
         })
     }
 
@@ -272,38 +449,5 @@ impl HsmConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn example_config_parses() {
-        let c =
-            HsmConfig::parse(include_str!("../../keys-example/hsm.toml"), Path::new("/x")).unwrap();
-        assert_eq!(c.key_store, Path::new("/x/keys.json"));
-        assert_eq!(c.limits.max_in_flight, 256);
-        assert_eq!(c.lmk_components.len(), 2);
-    }
-
-    #[test]
-    fn production_example_parses() {
-        let c = HsmConfig::parse(include_str!("../../systemd/hsm.toml"), Path::new("/")).unwrap();
-        assert!(
-            c.lmk_components.is_empty(),
-            "the LMK comes from the credential"
-        );
-        assert_eq!(c.state_dir, Path::new("/var/lib/cofre-hsm/state"));
-    }
-
-    #[test]
-    fn bad_configs_name_the_setting() {
-        let base = include_str!("../../keys-example/hsm.toml");
-        let bad = |from: &str, to: &str| {
-            HsmConfig::parse(&base.replace(from, to), Path::new("/x")).unwrap_err()
-        };
-        assert!(bad("127.0.0.1:7300", "nowhere").contains("listen"));
-        assert!(bad("\"30s\"", "\"soon\"").contains("read_timeout"));
-        assert!(bad("max_frame = 16384", "max_frame = 4").contains("max_frame"));
-        assert!(bad("max_frame = 16384", "max_fram = 1").contains("max_fram"));
-        assert!(bad("max_in_flight = 256", "max_in_flight = 0").contains("max_in_flight"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

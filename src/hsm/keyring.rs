@@ -68,7 +68,7 @@ fn expand(status: Status, loaded: crate::keys::LoadedKey) -> Result<CachedKey, K
         token: None,
     };
     match loaded.kind {
-        KeyKind::Zpk | KeyKind::Tpk | KeyKind::Transport | KeyKind::Kek => {
+        KeyKind::Zpk | KeyKind::Tpk | KeyKind::Transport | KeyKind::PinDelivery | KeyKind::Kek => {
             if let Some(a) = cipher_alg {
                 cached.cipher = Some(BlockCipher::new(a, &loaded.key).map_err(bad)?);
             }

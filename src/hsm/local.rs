@@ -29,6 +29,7 @@ pub async fn execute(
     let ctx = Ctx {
         ring: &ring,
         secrets: &shared.secrets,
+        config: &shared.config,
         role,
         now_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -51,20 +52,23 @@ pub async fn execute(
         };
     }
     let cc = counted::CountCtx {
-        store: &shared.counters,
-        card_key: &shared.card_key,
+        store: shared.counters.as_ref(),
+        namer: &shared.card_namer,
         lockout: &shared.config.lockout,
-        guard: &shared.guard,
     };
-    match counted::plan(&ctx, &cc, op, &fields, &mut w) {
-        counted::Plan::Now(Ok(())) => Status::Ok,
-        counted::Plan::Now(Err(e)) => e.status,
-        counted::Plan::Commit(change, then) => {
-            let result = shared.counters.apply(change).await;
-            match counted::after_commit(then, result, &mut w) {
-                Ok(()) => Status::Ok,
-                Err(e) => e.status,
-            }
+    let result = match counted::plan(&ctx, &cc, op, &fields, &mut w) {
+        counted::Plan::Now(r) => r,
+        counted::Plan::Decide {
+            request,
+            computed,
+            then,
+        } => {
+            let decided = shared.counters.decide(request).resolved().await;
+            counted::answer(computed, then, decided, &mut w)
         }
+    };
+    match result {
+        Ok(()) => Status::Ok,
+        Err(e) => e.status,
     }
 }

@@ -23,13 +23,23 @@ pub struct Metrics {
     pub latency: HistogramVec,
     /// Open connections.
     pub connections: IntGauge,
-    /// Connections refused at the TLS handshake.
+    /// Connections refused at the TLS handshake (or that did not finish it in time).
     pub handshake_failures: IntCounter,
+    /// TLS handshakes in progress.
+    pub handshakes: IntGauge,
+    /// Authenticated connections waiting for a connection slot.
+    pub connections_waiting: IntGauge,
+    /// Connections closed before their handshake, by reason (`handshakes`, `per_source`).
+    pub refused: IntCounterVec,
+    /// Failed accepts, by listener (`protocol`, `metrics`).
+    pub accept_errors: IntCounterVec,
     key_versions: IntGaugeVec,
-    /// Cards that reached their PIN or dCVV2 try limit.
-    pub lockouts: IntCounter,
+    /// The counter store's counters (commits, changes, MAC failures, lockouts).
+    pub counters: super::counters::CounterMetrics,
     /// 1 while the brute-force guard is tripped.
     pub guard_alert: IntGauge,
+    /// New PINs refused by the weak-PIN policy, by rule (`current`, `repeated`, ...).
+    pub weak_pins: IntCounterVec,
     handles: Arc<Handles>,
 }
 
@@ -113,6 +123,37 @@ impl Metrics {
                 "Connections refused during the TLS handshake (no or wrong client certificate)",
             ),
         )?;
+        let handshakes = registered(
+            &registry,
+            IntGauge::new("cofre_handshakes_in_progress", "TLS handshakes in progress"),
+        )?;
+        let connections_waiting = registered(
+            &registry,
+            IntGauge::new(
+                "cofre_connections_waiting",
+                "Authenticated connections waiting for a connection slot (limits.max_connections)",
+            ),
+        )?;
+        let refused = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cofre_connections_refused_total",
+                    "Connections closed before their handshake: too many handshakes in progress, in all or from one source",
+                ),
+                &["reason"],
+            ),
+        )?;
+        let accept_errors = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cofre_accept_errors_total",
+                    "Failed accepts (out of open files, buffers or memory: the listener backs off)",
+                ),
+                &["listener"],
+            ),
+        )?;
         let key_versions = registered(
             &registry,
             IntGaugeVec::new(
@@ -123,13 +164,12 @@ impl Metrics {
                 &["key", "version"],
             ),
         )?;
-        let lockouts = registered(
-            &registry,
-            IntCounter::new(
-                "cofre_lockouts_total",
-                "Cards locked by reaching their PIN or dCVV2 try limit",
-            ),
-        )?;
+        let counters = super::counters::CounterMetrics::new()?;
+        for c in counters.all() {
+            registry
+                .register(Box::new(c.clone()))
+                .map_err(|e| e.to_string())?;
+        }
         let guard_alert = registered(
             &registry,
             IntGauge::new(
@@ -137,30 +177,32 @@ impl Metrics {
                 "1 while PIN failures per minute across all cards are over the configured rate",
             ),
         )?;
+        let weak_pins = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cofre_weak_pins_total",
+                    "New PINs refused by the weak-PIN policy, by rule",
+                ),
+                &["rule"],
+            ),
+        )?;
         Ok(Self {
+            weak_pins,
             handles: Arc::new(Handles::new()),
-            lockouts,
+            counters,
             guard_alert,
             registry,
             requests,
             latency,
             connections,
             handshake_failures,
+            handshakes,
+            connections_waiting,
+            refused,
+            accept_errors,
             key_versions,
         })
-    }
-
-    /// Adds the counter store's commit counters to the registry.
-    pub fn register_commit_stats(
-        &self,
-        stats: &super::counters::CommitStats,
-    ) -> Result<(), String> {
-        for c in [&stats.commits, &stats.changes] {
-            self.registry
-                .register(Box::new(c.clone()))
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
     }
 
     /// Counts one answered request (`None`: an opcode that names no operation) and its
@@ -202,17 +244,23 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Serves `GET /metrics` (any path) over HTTP/1.0 until the task is dropped.
+    /// Serves `GET /metrics` (any path) over HTTP/1.0 until the task is dropped: at most
+    /// [`METRICS_CONNECTIONS`] at once (more are closed at once), each given
+    /// [`METRICS_READ_TIMEOUT`] to send its request; accept errors back off.
     pub async fn serve(self, listener: TcpListener) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS));
+        let errors = self.accept_errors.with_label_values(&["metrics"]);
+        let mut backoff = super::admission::AcceptBackoff::default();
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
+            let (mut sock, _) =
+                super::admission::accept(&listener, &mut backoff, &errors, "metrics").await;
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                 continue;
             };
             let metrics = self.clone();
             tokio::spawn(async move {
                 let mut req = [0u8; 1024];
-                let read =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut req));
+                let read = tokio::time::timeout(METRICS_READ_TIMEOUT, sock.read(&mut req));
                 if !matches!(read.await, Ok(Ok(n)) if n > 0) {
                     return;
                 }
@@ -221,10 +269,19 @@ impl Metrics {
                     "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
                     body.len()
                 );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(body.as_bytes()).await;
-                let _ = sock.shutdown().await;
+                let write = async {
+                    sock.write_all(head.as_bytes()).await?;
+                    sock.write_all(body.as_bytes()).await?;
+                    sock.shutdown().await
+                };
+                let _ = tokio::time::timeout(METRICS_READ_TIMEOUT, write).await;
+                drop(slot);
             });
         }
     }
 }
+
+/// Metrics connections served at once.
+pub const METRICS_CONNECTIONS: usize = 16;
+/// How long a metrics connection may take to send its request (and to take the answer).
+pub const METRICS_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -6,6 +6,7 @@
 //! Request execution ([`ops`]) is synchronous and takes the time as an input; async code
 //! only moves bytes.
 
+pub mod admission;
 pub mod config;
 mod connection;
 pub mod counters;
@@ -15,6 +16,7 @@ pub mod local;
 pub mod metrics;
 pub use crate::notify;
 pub mod ops;
+pub mod pin_policy;
 pub mod policy;
 pub mod server;
 pub mod state;

@@ -4,17 +4,23 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use super::admission::{self, AcceptBackoff, Admission};
 use super::config::HsmConfig;
+use super::counters::{RedbCounters, Seal, identity};
+use super::guard::{Guard, GuardPolicy};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
 use super::policy::Policy;
 use super::state::Shared;
 use super::{connection, tls};
+use crate::keys::audit;
+use crate::keys::lmk::Purpose;
 use crate::keys::{KeyStore, LmkSource};
 
 /// Loads and checks everything the daemon needs: LMK, key store, configured keys,
@@ -28,27 +34,66 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
         LmkSource::Components(config.lmk_components.clone())
     };
     let lmk = source.load().map_err(|e| e.to_string())?;
-    let store = KeyStore::load(&config.key_store, &lmk).map_err(|e| e.to_string())?;
+    let mut store = KeyStore::load(&config.key_store, &lmk).map_err(|e| e.to_string())?;
+    // The audit chain, up to the head the key store records, before anything else
+    // trusts the key store or the counter store's binding.
+    let audit_lines = audit::verified_lines(&config.audit_log, &lmk, store.audit_head())
+        .map_err(|e| e.to_string())?;
     let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
     ring.active(&config.token_key, crate::keys::Operation::Tokenise)
         .map_err(|e| format!("token_key: {e}"))?;
     ring.active(&config.lookup_key, crate::keys::Operation::LookupToken)
         .map_err(|e| format!("lookup_key: {e}"))?;
-    if let Ok(text) = std::fs::read_to_string(&config.audit_log) {
-        crate::keys::audit::verify_text(&text, &lmk).map_err(|e| e.to_string())?;
-    }
     let policy = Policy::load(&config.policy)?;
     let tls = tls::server_config(&config.tls)?;
     let secrets = DaemonSecrets::new(&lmk, &config.token_key, &config.lookup_key)
         .map_err(|e| e.to_string())?;
-    let counters =
-        super::counters::CounterStore::open(&config.state_dir).map_err(|e| e.to_string())?;
     let metrics = Metrics::new()?;
-    metrics.register_commit_stats(counters.stats())?;
+    let seal = Seal::new(&lmk.derive(Purpose::CounterRecordMac)).ok_or("counter MAC key")?;
+    let guard = Guard::new(
+        GuardPolicy {
+            failures_per_minute: config.lockout.guard_failures_per_minute,
+            refuse: config.lockout.guard_refuse,
+        },
+        Some(metrics.guard_alert.clone()),
+    );
+    let now = SystemTime::now();
+    let first_start = |id| {
+        let event = identity::audit_event(identity::CREATED, "cofre-hsm", id);
+        let time = humantime::format_rfc3339_seconds(now).to_string();
+        let head =
+            audit::append(&config.audit_log, &lmk, event, time).map_err(|e| e.to_string())?;
+        store.set_audit_head(head);
+        store
+            .save(&config.key_store, &lmk)
+            .map_err(|e| e.to_string())
+    };
+    let counters = RedbCounters::open(
+        &config.state_dir,
+        seal,
+        identity::binding(&audit_lines),
+        unix_seconds(now),
+        first_start,
+        metrics.counters.clone(),
+        guard,
+    )
+    .map_err(|e| e.to_string())?;
     metrics.set_key_versions(&ring);
-    Ok(Shared::new(
-        config, lmk, secrets, store, ring, policy, tls, metrics, counters,
-    ))
+    Shared::new(
+        config,
+        lmk,
+        secrets,
+        store,
+        ring,
+        policy,
+        tls,
+        metrics,
+        Box::new(counters),
+    )
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Re-reads the key store, policy and TLS files (SIGHUP). On any error the old ones
@@ -56,6 +101,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
 pub fn reload(shared: &Shared) -> Result<(), String> {
     let c = &shared.config;
     let store = KeyStore::load(&c.key_store, &shared.lmk).map_err(|e| e.to_string())?;
+    audit::verify(&c.audit_log, &shared.lmk, store.audit_head()).map_err(|e| e.to_string())?;
     let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
     let policy = Policy::load(&c.policy)?;
     let tls = tls::server_config(&c.tls)?;
@@ -100,7 +146,23 @@ pub async fn run(
         tokio::spawn(shared.metrics.clone().serve(m));
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let limit = Arc::new(Semaphore::new(shared.config.limits.max_connections));
+    let limits = &shared.config.limits;
+    // Sockets open at once: connections served, handshakes and authenticated
+    // connections waiting for a slot. Beyond, new ones stay in the listen backlog.
+    let sockets = Arc::new(Semaphore::new(
+        limits.max_connections + 2 * limits.max_handshakes,
+    ));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let admission = Arc::new(Admission::new(
+        limits.max_handshakes,
+        limits.max_handshakes_per_source,
+        Some(shared.metrics.handshakes.clone()),
+    ));
+    let accept_errors = shared
+        .metrics
+        .accept_errors
+        .with_label_values(&["protocol"]);
+    let mut backoff = AcceptBackoff::default();
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -122,21 +184,31 @@ pub async fn run(
                 }
                 super::notify::notify("READY=1");
             }
-            (permit, accepted) = async {
-                // Wait for a free connection slot first: beyond max_connections new
-                // connections stay in the listen backlog. Dropping this future (on a
-                // signal) releases the slot; accept() is cancellation-safe.
-                let permit = Arc::clone(&limit).acquire_owned().await;
-                (permit, listeners.protocol.accept().await)
+            (socket, (tcp, peer)) = async {
+                // Dropping this future (on a signal) releases the permit; accept() is
+                // cancellation-safe.
+                let socket = Arc::clone(&sockets).acquire_owned().await;
+                let accepted =
+                    admission::accept(&listeners.protocol, &mut backoff, &accept_errors, "protocol")
+                        .await;
+                (socket, accepted)
             } => {
-                let Ok(permit) = permit else { break };
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok(socket) = socket else { break };
+                // Over a handshake cap the connection is closed at once: idle or slow
+                // handshakes never hold the backlog or another source's place.
+                let handshake = match admission.admit(peer.ip()) {
+                    Ok(h) => h,
+                    Err(refusal) => {
+                        shared.metrics.refused.with_label_values(&[refusal.name()]).inc();
+                        continue;
+                    }
+                };
                 let _ = tcp.set_nodelay(true);
                 let shared = Arc::clone(&shared);
-                let rx = shutdown_rx.clone();
+                let (slots, rx) = (Arc::clone(&slots), shutdown_rx.clone());
                 connections.spawn(async move {
-                    connection::serve(shared, tcp, rx).await;
-                    drop(permit);
+                    connection::serve(shared, tcp, handshake, slots, rx).await;
+                    drop(socket);
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

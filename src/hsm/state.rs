@@ -8,13 +8,11 @@ use std::time::Instant;
 use rustls::ServerConfig;
 
 use super::config::HsmConfig;
-use super::counters::CounterStore;
-use super::guard::Guard;
+use super::counters::{CardNamer, CounterStore};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
 use super::policy::Policy;
-use crate::crypto::ClearKey;
 use crate::keys::{KeyStore, Lmk};
 
 /// The daemon's shared state.
@@ -35,12 +33,10 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Start time (health's uptime).
     pub started: Instant,
-    /// PIN try counters and dCVV2 state.
-    pub counters: CounterStore,
-    /// LMK-derived key naming cards in the counter store.
-    pub card_key: ClearKey,
-    /// The brute-force guard.
-    pub guard: Guard,
+    /// PIN try counters, dCVV2 state and the brute-force guard.
+    pub counters: Box<dyn CounterStore>,
+    /// Names cards in the counter store (under an LMK-derived key).
+    pub card_namer: CardNamer,
 }
 
 fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -70,11 +66,11 @@ impl Shared {
         policy: Policy,
         tls: ServerConfig,
         metrics: Metrics,
-        counters: CounterStore,
-    ) -> Self {
+        counters: Box<dyn CounterStore>,
+    ) -> Result<Self, String> {
         let card_key = lmk.derive(crate::keys::lmk::Purpose::CardCounterKey);
-        let metrics_alert = metrics.guard_alert.clone();
-        Self {
+        let card_namer = CardNamer::new(&card_key).ok_or("the card-counter key is empty")?;
+        Ok(Self {
             config,
             lmk,
             secrets,
@@ -85,9 +81,8 @@ impl Shared {
             metrics,
             started: Instant::now(),
             counters,
-            card_key,
-            guard: Guard::with_alert(metrics_alert),
-        }
+            card_namer,
+        })
     }
 
     /// The current key cache.

@@ -32,6 +32,10 @@ pub struct AuditEvent {
     pub version: Option<u32>,
     /// The affected key's KCV, if one.
     pub kcv: Option<String>,
+    /// The identity of the counter store an event creates or resets (`counters-create`,
+    /// `counters-reset`); absent from every other line (so older lines keep their MAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_store: Option<String>,
 }
 
 /// One line of the log.
@@ -117,14 +121,21 @@ pub fn append(
 /// Verifies the whole chain and returns its head (`None` for an empty log). Errors name
 /// the first bad line number.
 pub fn verify_text(text: &str, lmk: &Lmk) -> Result<Option<AuditHead>, KeysError> {
+    Ok(verified_lines_of(text, lmk)?.last().map(|l| AuditHead {
+        seq: l.seq,
+        mac: l.mac.clone(),
+    }))
+}
+
+fn verified_lines_of(text: &str, lmk: &Lmk) -> Result<Vec<AuditLine>, KeysError> {
     let key = lmk.derive(Purpose::AuditChain);
-    let mut head: Option<AuditHead> = None;
+    let mut lines: Vec<AuditLine> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line: AuditLine = serde_json::from_str(raw)
             .map_err(|_| KeysError::Audit(format!("line {n} is not an audit record")))?;
-        let expected_seq = head.as_ref().map_or(1, |h| h.seq + 1);
-        let expected_prev = head.as_ref().map_or(GENESIS, |h| h.mac.as_str());
+        let expected_seq = lines.last().map_or(1, |h| h.seq + 1);
+        let expected_prev = lines.last().map_or(GENESIS, |h| h.mac.as_str());
         if line.seq != expected_seq || !ct_eq(line.prev.as_bytes(), expected_prev.as_bytes()) {
             return Err(KeysError::Audit(format!(
                 "chain broken at line {n}: a line was inserted or removed before it"
@@ -136,39 +147,37 @@ pub fn verify_text(text: &str, lmk: &Lmk) -> Result<Option<AuditHead>, KeysError
                 "line {n} was modified (MAC does not verify, or the LMK is wrong)"
             )));
         }
-        head = Some(AuditHead {
-            seq: line.seq,
-            mac: line.mac,
-        });
+        lines.push(line);
     }
-    Ok(head)
+    Ok(lines)
 }
 
-/// Verifies the log and, if the store's recorded head is given, that no line was cut off
-/// the end. Returns the number of lines.
-pub fn verify(path: &Path, lmk: &Lmk, store_head: Option<&AuditHead>) -> Result<u64, KeysError> {
+/// Reads the log, verifies its chain and, if the store's recorded head is given, that no
+/// line was cut off the end; returns its lines. A missing or unreadable log is an error.
+pub fn verified_lines(
+    path: &Path,
+    lmk: &Lmk,
+    store_head: Option<&AuditHead>,
+) -> Result<Vec<AuditLine>, KeysError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| KeysError::Io(format!("{}: {e}", path.display())))?;
-    let head = verify_text(&text, lmk)?;
-    let seq = head.as_ref().map_or(0, |h| h.seq);
+        .map_err(|e| KeysError::Audit(format!("{}: {e}", path.display())))?;
+    let lines = verified_lines_of(&text, lmk)?;
+    let seq = lines.last().map_or(0, |l| l.seq);
     if let Some(expected) = store_head {
-        match &head {
-            Some(h) if h.seq >= expected.seq => {
-                // The store's head must be on the chain: if the log is longer (a crash
-                // between appending and saving the store), the recorded line must match.
-                let at = text
-                    .lines()
-                    .nth((expected.seq - 1) as usize)
-                    .unwrap_or_default();
-                let line: Option<AuditLine> = serde_json::from_str(at).ok();
-                if line.map(|l| l.mac) != Some(expected.mac.clone()) {
-                    return Err(KeysError::Audit(format!(
-                        "line {} differs from the key store's record",
-                        expected.seq
-                    )));
-                }
+        // The store's head must be on the chain: if the log is longer (a crash between
+        // appending and saving the store), the recorded line must match.
+        let at = usize::try_from(expected.seq)
+            .ok()
+            .and_then(|s| s.checked_sub(1));
+        match at.and_then(|i| lines.get(i)) {
+            Some(line) if ct_eq(line.mac.as_bytes(), expected.mac.as_bytes()) => {}
+            Some(_) => {
+                return Err(KeysError::Audit(format!(
+                    "line {} differs from the key store's record",
+                    expected.seq
+                )));
             }
-            _ => {
+            None => {
                 return Err(KeysError::Audit(format!(
                     "the key store records {} lines but the log has {seq}: lines were removed from the end",
                     expected.seq
@@ -176,7 +185,15 @@ pub fn verify(path: &Path, lmk: &Lmk, store_head: Option<&AuditHead>) -> Result<
             }
         }
     }
-    Ok(seq)
+    Ok(lines)
+}
+
+/// Verifies the log and, if the store's recorded head is given, that no line was cut off
+/// the end. Returns the number of lines.
+pub fn verify(path: &Path, lmk: &Lmk, store_head: Option<&AuditHead>) -> Result<u64, KeysError> {
+    Ok(verified_lines(path, lmk, store_head)?
+        .last()
+        .map_or(0, |l| l.seq))
 }
 
 #[cfg(test)]
@@ -200,6 +217,7 @@ mod tests {
                 key_id: format!("k{i}"),
                 version: Some(1),
                 kcv: Some("08D7B4".into()),
+                counter_store: None,
             };
             let line =
                 next_line(lmk, head.as_ref(), ev, format!("2026-11-24T00:00:0{i}Z")).unwrap();
@@ -274,6 +292,7 @@ mod tests {
                 key_id: "cvk.a".into(),
                 version: Some(i + 1),
                 kcv: None,
+                counter_store: None,
             };
             head = Some(append(&path, &l, ev, "2026-11-24T00:00:00Z".into()).unwrap());
         }

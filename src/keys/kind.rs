@@ -37,8 +37,13 @@ pub enum KeyKind {
     Mac,
     /// Key-encryption key for TR-31 import and export (TDES or AES).
     Kek,
-    /// Client transport key: encrypts security codes and PINs delivered to a caller.
+    /// Client transport key: encrypts security codes, PANs and dCVV2 codes delivered to
+    /// a caller.
     Transport,
+    /// PIN delivery key: enciphers a cardholder's PIN as a PIN block for delivery (the
+    /// SMS gateway, a PIN mailer) and does nothing else, so that whoever holds a
+    /// transport key (security codes, the card bureau's file) cannot read PINs.
+    PinDelivery,
     /// DUKPT base derivation key (TDES, ANSI X9.24-1:2009; AES, X9.24-3-2017): derives
     /// each terminal's initial key and the per-transaction keys its PIN blocks are
     /// enciphered under. It never enciphers a PIN block or data itself.
@@ -78,13 +83,15 @@ pub enum Operation {
     KeyWrap,
     /// Encrypt a value for delivery to a caller.
     TransportEncrypt,
+    /// Encipher a cardholder's PIN as a PIN block for delivery.
+    PinDelivery,
     /// Derive DUKPT keys (initial, transaction, working) for a terminal's KSN.
     DukptDerivation,
 }
 
 impl KeyKind {
     /// Every kind, for listings and tests.
-    pub const ALL: [KeyKind; 11] = [
+    pub const ALL: [KeyKind; 12] = [
         KeyKind::Zpk,
         KeyKind::Tpk,
         KeyKind::Pvk,
@@ -95,6 +102,7 @@ impl KeyKind {
         KeyKind::Mac,
         KeyKind::Kek,
         KeyKind::Transport,
+        KeyKind::PinDelivery,
         KeyKind::Bdk,
     ];
 
@@ -110,6 +118,7 @@ impl KeyKind {
             KeyKind::Mac => Operation::Mac,
             KeyKind::Kek => Operation::KeyWrap,
             KeyKind::Transport => Operation::TransportEncrypt,
+            KeyKind::PinDelivery => Operation::PinDelivery,
             KeyKind::Bdk => Operation::DukptDerivation,
         }
     }
@@ -130,9 +139,12 @@ impl KeyKind {
     pub fn allowed_algorithms(self) -> &'static [KeyAlgorithm] {
         use KeyAlgorithm::*;
         match self {
-            KeyKind::Zpk | KeyKind::Tpk | KeyKind::Kek | KeyKind::Transport | KeyKind::Bdk => {
-                &[Tdes, Aes]
-            }
+            KeyKind::Zpk
+            | KeyKind::Tpk
+            | KeyKind::Kek
+            | KeyKind::Transport
+            | KeyKind::PinDelivery
+            | KeyKind::Bdk => &[Tdes, Aes],
             KeyKind::Pvk | KeyKind::Cvk => &[Tdes],
             KeyKind::Dcvv2 | KeyKind::Lookup => &[Hmac],
             KeyKind::Token => &[Aes],
@@ -181,18 +193,20 @@ impl KeyKind {
             (KeyKind::Mac, KeyAlgorithm::Hmac) => "M7",
             (KeyKind::Kek, _) => "K0",
             (KeyKind::Transport, _) => "D0",
+            (KeyKind::PinDelivery, _) => "P0",
             (KeyKind::Bdk, _) => "B0",
         }
     }
 
-    /// TR-31 mode of use: B both ways, C generate and verify, E encrypt only, X derive
-    /// other keys (the only mode X9.143 allows a BDK).
+    /// TR-31 mode of use: B both ways, C generate and verify, E encrypt only (this HSM
+    /// only ever encrypts under transport and PIN delivery keys), X derive other keys
+    /// (the only mode X9.143 allows a BDK).
     pub fn tr31_mode(self) -> char {
         match self {
             KeyKind::Bdk => 'X',
             KeyKind::Zpk | KeyKind::Tpk | KeyKind::Token | KeyKind::Kek => 'B',
             KeyKind::Pvk | KeyKind::Cvk | KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac => 'C',
-            KeyKind::Transport => 'E',
+            KeyKind::Transport | KeyKind::PinDelivery => 'E',
         }
     }
 
@@ -263,7 +277,8 @@ macro_rules! names {
 }
 
 names!(KeyKind { Zpk => "zpk", Tpk => "tpk", Pvk => "pvk", Cvk => "cvk", Dcvv2 => "dcvv2", Token => "token",
-    Lookup => "lookup", Mac => "mac", Kek => "kek", Transport => "transport", Bdk => "bdk" });
+    Lookup => "lookup", Mac => "mac", Kek => "kek", Transport => "transport",
+    PinDelivery => "pin-delivery", Bdk => "bdk" });
 names!(KeyAlgorithm { Tdes => "tdes", Aes => "aes", Hmac => "hmac" });
 
 impl fmt::Display for Operation {
@@ -278,6 +293,7 @@ impl fmt::Display for Operation {
             Operation::Mac => "MAC",
             Operation::KeyWrap => "key wrapping",
             Operation::TransportEncrypt => "transport encryption",
+            Operation::PinDelivery => "PIN delivery",
             Operation::DukptDerivation => "DUKPT key derivation",
         })
     }
@@ -287,7 +303,7 @@ impl fmt::Display for Operation {
 mod tests {
     use super::*;
 
-    const ALL_OPS: [Operation; 10] = [
+    const ALL_OPS: [Operation; 11] = [
         Operation::PinBlock,
         Operation::PinVerification,
         Operation::CardVerification,
@@ -297,6 +313,7 @@ mod tests {
         Operation::Mac,
         Operation::KeyWrap,
         Operation::TransportEncrypt,
+        Operation::PinDelivery,
         Operation::DukptDerivation,
     ];
 
@@ -322,6 +339,14 @@ mod tests {
         assert!(KeyKind::Cvk.check(Operation::PinBlock).is_err());
         assert!(KeyKind::Kek.check(Operation::Mac).is_err());
         assert!(KeyKind::Kek.check(Operation::TransportEncrypt).is_err());
+        // Security codes and PINs travel under keys of different kinds.
+        assert!(KeyKind::Transport.check(Operation::PinDelivery).is_err());
+        assert!(
+            KeyKind::PinDelivery
+                .check(Operation::TransportEncrypt)
+                .is_err()
+        );
+        assert!(KeyKind::PinDelivery.check(Operation::PinBlock).is_err());
     }
 
     #[test]
@@ -340,6 +365,27 @@ mod tests {
             }
         }
         assert!("hsm".parse::<KeyKind>().is_err());
+    }
+
+    // A PIN delivery key enciphers PIN blocks for delivery and nothing else: TR-31 P0
+    // (PIN encryption) with mode E (encrypt only), TDES (format 0) or AES (format 4),
+    // exportable so that the gateway that decrypts can receive it.
+    #[test]
+    fn pin_delivery_keys_only_deliver_pins() {
+        let k = KeyKind::PinDelivery;
+        assert_eq!(k.operation(), Operation::PinDelivery);
+        assert_eq!(
+            k.allowed_algorithms(),
+            &[KeyAlgorithm::Tdes, KeyAlgorithm::Aes]
+        );
+        assert_eq!(
+            (k.tr31_usage(KeyAlgorithm::Tdes), k.tr31_mode()),
+            ("P0", 'E')
+        );
+        assert!(k.exportable_by_default());
+        assert_eq!("pin-delivery".parse::<KeyKind>().unwrap(), k);
+        assert!(k.check_shape(KeyAlgorithm::Tdes, 16).is_ok());
+        assert!(k.check_shape(KeyAlgorithm::Hmac, 32).is_err());
     }
 
     // A BDK derives and does nothing else: the PIN block it protects is always enciphered

@@ -146,6 +146,8 @@ pub enum Purpose {
     PinBlobMac,
     /// HMAC-SHA256 key that names cards in the counter store (never the clear PAN).
     CardCounterKey,
+    /// HMAC-SHA256 key that seals the counter store's records and identity.
+    CounterRecordMac,
 }
 
 impl Purpose {
@@ -157,6 +159,7 @@ impl Purpose {
             Purpose::PinEncryption => b"cofre/lmk/v1/pin-encryption",
             Purpose::PinBlobMac => b"cofre/lmk/v1/pin-blob-mac",
             Purpose::CardCounterKey => b"cofre/lmk/v1/card-counter-key",
+            Purpose::CounterRecordMac => b"cofre/lmk/v1/counter-record-mac",
         }
     }
 }

@@ -57,6 +57,7 @@ statuses! {
     Expired = 19, "expired", "The dCVV2 code belongs to a time step outside the window.";
     StoreUnavailable = 20, "store_unavailable", "The counter store cannot record attempts, so PIN and dCVV2 verification are refused.";
     BruteForceGuard = 21, "brute_force_guard", "PIN verification is suspended by the global brute-force guard.";
+    WeakPin = 22, "weak_pin", "The new PIN is refused by the weak-PIN policy; reason names the rule.";
 }
 
 impl fmt::Display for Status {

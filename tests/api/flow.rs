@@ -44,10 +44,28 @@ pub fn customer_named(name: &str, doc: &str) -> Value {
 
 /// Customer -> account -> embosser record -> activation: the active card's cardNumber.
 pub fn issue_card(c: &Api, doc: &str) -> String {
-    let r = c.call("POST", "/customer", &customer_body(doc));
+    let (customer, account) = customer_and_account(c, doc);
+    let r = c.call(
+        "POST",
+        "/cards/embosser",
+        &embosser_body(&customer, &account),
+    );
     r.expect(200);
-    let customer = r.json["customerNumber"].as_str().unwrap().to_owned();
-    let account = json!({"accountData": {
+    let card = r.json["cardNumber"].as_str().unwrap().to_owned();
+    let act = json!({"organizationNumber": 800, "cardNumber": card, "serviceType": "S"});
+    c.call("PUT", "/cards/activation", &act).expect(200);
+    card
+}
+
+/// An embosser-add body for a customer's account.
+pub fn embosser_body(customer: &str, account: &str) -> Value {
+    json!({"organizationNumber": 800, "postToAccount": account, "cardNumber": "",
+        "customerNumber": customer, "cardAction": 1, "embossedName1": "JOAO PEREIRA"})
+}
+
+/// An account-add body for a customer (product 800/1).
+pub fn account_body(customer: &str) -> Value {
+    json!({"accountData": {
         "customerNumber": customer, "organization": 800, "logo": 1, "creditLimit": 5000,
         "billingCycle": 10, "accountNumber": "0000000000000000000",
         "billingLevel": 0, "cashPlanInstallmentPayment": 0, "customerSelectedDueDay": "10",
@@ -55,18 +73,18 @@ pub fn issue_card(c: &Api, doc: &str) -> String {
         "installmentBillingCashCreditLimit": 0, "installmentBillingRetailCreditLimit": 0,
         "promotionalPlanNumber": 0, "qualification": "0", "retailPlanInstallmentPayments": 0,
         "savingsAccountNumber": "0000000000000000000"
-    }});
-    let r = c.call("POST", "/account", &account);
+    }})
+}
+
+/// Customer -> account: (customerNumber, accountNumber).
+pub fn customer_and_account(c: &Api, doc: &str) -> (String, String) {
+    let r = c.call("POST", "/customer", &customer_body(doc));
+    r.expect(200);
+    let customer = r.json["customerNumber"].as_str().unwrap().to_owned();
+    let r = c.call("POST", "/account", &account_body(&customer));
     r.expect(200);
     let account = r.json["accountNumber"].as_str().unwrap().to_owned();
-    let emb = json!({"organizationNumber": 800, "postToAccount": account, "cardNumber": "",
-        "customerNumber": customer, "cardAction": 1, "embossedName1": "JOAO PEREIRA"});
-    let r = c.call("POST", "/cards/embosser", &emb);
-    r.expect(200);
-    let card = r.json["cardNumber"].as_str().unwrap().to_owned();
-    let act = json!({"organizationNumber": 800, "cardNumber": card, "serviceType": "S"});
-    c.call("PUT", "/cards/activation", &act).expect(200);
-    card
+    (customer, account)
 }
 
 pub fn tdes(hex: &str) -> BlockCipher {
@@ -193,25 +211,32 @@ pub fn card_expiry(sys: &System, card: &str) -> String {
 }
 
 pub fn card_column(sys: &System, card: &str, column: &str) -> String {
+    assert!(
+        [
+            "expiry",
+            "pvv",
+            "status",
+            "pin_status",
+            "dcvv2",
+            "credit_limit"
+        ]
+        .contains(&column),
+        "no column {column}"
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = cofre::api::store::Store::open(&sys.database).await.unwrap();
-        let c = store
-            .card_by_token(card.trim_start_matches('0'))
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        let sql = format!("SELECT CAST({column} AS TEXT) FROM cards WHERE token = $1");
+        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(card.trim_start_matches('0'))
+            .fetch_one(&pool)
             .await
-            .unwrap()
             .unwrap();
-        match column {
-            "expiry" => c.expiry,
-            "pvv" => c.pvv,
-            "status" => c.status,
-            "pin_status" => c.pin_status,
-            "dcvv2" => c.dcvv2,
-            "credit_limit" => c.credit_limit.to_string(),
-            other => panic!("no column {other}"),
-        }
+        pool.close().await;
+        v
     })
 }

@@ -1,19 +1,22 @@
 //! Security codes for the card bureau or the issuer (each under a `keyAssociation`'s
 //! transport key) and dynamic CVV2: on, off, and a fresh code.
 
+use crate::api::domain::DcvvState;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use super::{card_at, key_association, rfc3339, usable};
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::issuing::{card_number, hsm_card};
 use crate::api::store::Card;
 use crate::client::{Dcvv2Moment, Dcvv2Request};
 use crate::protocol::Tag;
 
 pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
-    let card = card_at(&ctx, "/cardNumber").await?;
+    let mut reader = ctx.reader().await?;
+    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    drop(reader);
     let ka = key_association(&ctx, "/keyAssociation")?;
     let blob = if card.pin_blob.is_empty() {
         None
@@ -55,15 +58,13 @@ pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 fn account_type(card: &Card) -> &'static str {
-    if matches!(card.kind.as_str(), "debit" | "prepaid") {
-        "Debit"
-    } else {
-        "Credit"
-    }
+    card.kind.account_type()
 }
 
 pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
-    let card = card_at(&ctx, "/cardNumber").await?;
+    let mut reader = ctx.reader().await?;
+    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    drop(reader);
     key_association(&ctx, "/keyAssociation")?;
     let hcard = hsm_card(&card);
     let mut out = json!({
@@ -72,30 +73,28 @@ pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
     });
     if ctx.at("/disableDCVV2").as_str() == Some("Y") {
         ctx.app.hsm.dcvv2_set(&hcard, false).await?;
-        if card.dcvv2 != "off" {
-            ctx.app
-                .store
-                .update_card(&ctx.client_id, card.id, "dcvv2_off", |c| {
-                    c.dcvv2 = "off".into();
-                })
-                .await?;
+        if card.dcvv2 == DcvvState::Off {
+            return Reply::ok(out);
         }
-        return Reply::ok(out);
+        let id = card.id;
+        return ctx
+            .commit_records(move |mut r| {
+                Box::pin(async move {
+                    r.update_card(id, "dcvv2_off", |c| c.dcvv2 = DcvvState::Off)
+                        .await?;
+                    Reply::ok(out)
+                })
+            })
+            .await;
     }
     usable(&card).map_err(|e| e.field("/cardNumber"))?;
-    if card.dcvv2 != "on" {
+    if card.dcvv2 != DcvvState::On {
         // Enabled before the first code is handed out: static CVV2 stops working
         // before anyone can use the dynamic one.
         ctx.app.hsm.dcvv2_set(&hcard, true).await?;
-        ctx.app
-            .store
-            .update_card(&ctx.client_id, card.id, "dcvv2_on", |c| {
-                c.dcvv2 = "on".into();
-            })
-            .await?;
     }
     let now = SystemTime::now();
-    let r = ctx
+    let generated = ctx
         .app
         .hsm
         .dcvv2_generate(&Dcvv2Request {
@@ -105,11 +104,23 @@ pub(super) async fn dynamic_values(ctx: Ctx) -> Result<Reply, ApiError> {
             moment: Dcvv2Moment::Now,
         })
         .await?;
-    let code = r
+    let code = generated
         .str(Tag::Dcvv2)
         .ok_or_else(|| ApiError::internal("dcvv2.generate answered without a code"))?;
     out["dcvv2"] = json!(code);
     out["dcvv2ExpiryMinutes"] = json!("5");
     out["dcvv2GenerationTime"] = json!(rfc3339(now));
-    Reply::ok(out)
+    if card.dcvv2 == DcvvState::On {
+        return Reply::ok(out);
+    }
+    // The answer (with the code) is recorded sealed, with the flag change.
+    let id = card.id;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            r.update_card(id, "dcvv2_on", |c| c.dcvv2 = DcvvState::On)
+                .await?;
+            Reply::ok(out)
+        })
+    })
+    .await
 }

@@ -2,12 +2,12 @@
 //! checked against the limit the caller last saw.
 
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::org;
-use crate::api::accounts::minor_units;
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
+use crate::api::issuing::minor_units;
 use crate::api::issuing::{card_number, find_card, number};
-use crate::api::store::StoreError;
 
 /// Minor units as the processor's whole-unit number (exact below 2^53).
 #[allow(clippy::cast_precision_loss)]
@@ -15,7 +15,8 @@ fn whole_units(minor: i64) -> f64 {
     minor as f64 / 100.0
 }
 
-pub(super) async fn credit_limit(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn credit_limit(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let field = "/accountNumber";
     let limit = minor_units(ctx.at("/creditLimit"), "/creditLimit")?;
     let before = match ctx.at("/creditLimitBeforeUpdate") {
@@ -36,13 +37,11 @@ pub(super) async fn credit_limit(ctx: Ctx) -> Result<Reply, ApiError> {
         "foreignUseIndicator": ctx.at("/foreignUseIndicator").as_str().unwrap_or(""),
         "creditLimit": whole_units(limit),
     });
-    match find_card(&ctx.app, &ctx.tenant, text, field).await {
+    match find_card(&ctx.app, &mut r, text, field).await {
         Ok(card) => {
             check_before(card.credit_limit)?;
-            let c = ctx
-                .app
-                .store
-                .update_card(&ctx.client_id, card.id, "credit_limit", |c| {
+            let c = r
+                .update_card(card.id, "credit_limit", |c| {
                     c.credit_limit = limit;
                 })
                 .await?;
@@ -54,18 +53,12 @@ pub(super) async fn credit_limit(ctx: Ctx) -> Result<Reply, ApiError> {
                 ApiError::unprocessable("account_not_found", "no such card or account").field(field)
             };
             let id = crate::api::issuing::parse_number(text, field).map_err(|_| not_found())?;
-            let account = match ctx.app.store.account(id).await {
-                Ok(a) if a.tenant.is_empty() || a.tenant == ctx.tenant => a,
-                Ok(_) | Err(StoreError::NotFound(_)) => return Err(not_found()),
-                Err(e) => return Err(e.into()),
-            };
+            let account = r.find_account(id).await?.ok_or_else(not_found)?;
             check_before(account.credit_limit)?;
-            ctx.app
-                .store
-                .update_account(&ctx.client_id, account.id, "credit_limit", |a| {
-                    a.credit_limit = limit;
-                })
-                .await?;
+            r.update_account(account.id, "credit_limit", |a| {
+                a.credit_limit = limit;
+            })
+            .await?;
             out["accountNumber"] = json!(number(account.id));
         }
         Err(e) => return Err(e),

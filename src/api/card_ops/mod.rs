@@ -27,7 +27,7 @@
 //!   same status is `status_unchanged`.
 //! * `PUT /cards/credit-limit`: `accountNumber` may be a card number (the card's own
 //!   limit) or an account number (the account's limit). `creditLimit` is read as
-//!   `POST /account` reads it ([`minor_units`](super::accounts::minor_units): whole
+//!   `POST /account` reads it ([`minor_units`](crate::api::issuing::minor_units): whole
 //!   units, kept in minor units; negative or above 10^13 minor units is
 //!   `limit_out_of_range` naming the field);
 //!   `creditLimitBeforeUpdate`, if sent, must equal the current limit (`limit_changed`).
@@ -42,10 +42,11 @@ use std::time::SystemTime;
 use axum::http::Method;
 
 use super::config::KeyAssociation;
-use super::http::{ApiError, Ctx, Route};
 use super::issuing::find_card;
-use super::store::Card;
-use crate::handler;
+use crate::api::call::{ApiError, Ctx, Route};
+use crate::api::domain::CardStatus;
+use crate::api::store::{Card, Records};
+use crate::{handler, handler_tx};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -84,25 +85,25 @@ pub fn routes() -> Vec<Route> {
             Method::PUT,
             "/cards/embosser/block",
             "/cards/embosser/block",
-            handler!(status::block_code),
+            handler_tx!(status::block_code),
         ),
         Route::processor(
             Method::PUT,
             "/cards/pin/status",
             "/cards/pin/status",
-            handler!(pin::pin_status),
+            handler_tx!(pin::pin_status),
         ),
         Route::processor(
             Method::PUT,
             "/cards/status-L8V1",
             "/cards/status-L8V1",
-            handler!(status::card_status),
+            handler_tx!(status::card_status),
         ),
         Route::processor(
             Method::PUT,
             "/cards/credit-limit",
             "/cards/credit-limit",
-            handler!(limits::credit_limit),
+            handler_tx!(limits::credit_limit),
         ),
     ]
 }
@@ -111,12 +112,11 @@ pub fn routes() -> Vec<Route> {
 /// `422 card_blocked` (blocked, lost, stolen) or `422 card_not_active` (inactive,
 /// replaced, cancelled, ...).
 pub fn usable(card: &Card) -> Result<(), ApiError> {
-    match card.status.as_str() {
-        "active" => Ok(()),
-        "blocked" | "lost" | "stolen" => Err(ApiError::unprocessable(
-            "card_blocked",
-            format!("the card is {}", card.status),
-        )),
+    match card.status {
+        CardStatus::Active => Ok(()),
+        CardStatus::Blocked | CardStatus::Lost | CardStatus::Stolen => Err(
+            ApiError::unprocessable("card_blocked", format!("the card is {}", card.status)),
+        ),
         other => Err(ApiError::unprocessable(
             "card_not_active",
             format!("the card is {other}"),
@@ -131,9 +131,9 @@ fn key_association<'a>(ctx: &'a Ctx, field: &str) -> Result<&'a KeyAssociation, 
     })
 }
 
-async fn card_at(ctx: &Ctx, field: &str) -> Result<Card, ApiError> {
+async fn card_at(ctx: &Ctx, r: &mut Records<'_>, field: &str) -> Result<Card, ApiError> {
     let text = ctx.at(field).as_str().unwrap_or("");
-    find_card(&ctx.app, &ctx.tenant, text, field).await
+    find_card(&ctx.app, r, text, field).await
 }
 
 fn org(ctx: &Ctx) -> i64 {

@@ -1,14 +1,16 @@
 //! The PIN at the daemon: invalid tries, validation (every refusal recorded), and the
 //! issuer's PIN block and unblock.
 
+use crate::api::domain::PinStatus;
+use sqlx::AnyConnection;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::json;
 
 use super::{card_at, key_association, rfc3339, usable};
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::issuing::{card_number, hsm_card};
-use crate::api::store::Card;
+use crate::api::store::{Card, Records};
 use crate::client::{ClientError, PinReference, Verification};
 use crate::protocol::{Status, Tag};
 
@@ -20,12 +22,14 @@ fn daemon_said(e: &ClientError) -> Option<Status> {
 }
 
 pub(super) async fn invalid_attempts(ctx: Ctx) -> Result<Reply, ApiError> {
-    let card = card_at(&ctx, "/cardNumber").await?;
+    let mut reader = ctx.reader().await?;
+    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    drop(reader);
     let r = ctx.app.hsm.pin_attempts(&hsm_card(&card)).await?;
     let attempts = r.u32(Tag::Attempts).unwrap_or(0);
     let limit = r.u32(Tag::Limit).unwrap_or(0);
     let locked = r.bool(Tag::Locked).unwrap_or(false);
-    let blocked = locked || card.pin_status == "blocked";
+    let blocked = locked || card.pin_status == PinStatus::Blocked;
     let mut area = json!({
         "cardNumber": card_number(&card),
         "cardInvalidPinTries": attempts,
@@ -42,41 +46,41 @@ pub(super) async fn invalid_attempts(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(json!({ "outputArea": area }))
 }
 
-/// Records a refused PIN validation and returns the refusal.
-async fn refuse(ctx: &Ctx, card: &Card, err: ApiError) -> ApiError {
+/// Records a refused PIN validation (a card history row and a cardholder occurrence)
+/// in the call's transaction, and answers the refusal.
+async fn refuse(ctx: &Ctx, card: &Card, err: ApiError) -> Result<Reply, ApiError> {
     let detail = json!({"code": err.code, "channel": ctx.at("/channel")});
-    if let Err(e) = ctx
-        .app
-        .store
-        .card_event(&ctx.client_id, card.id, "pin_refused", &detail)
-        .await
-    {
-        return e.into();
-    }
-    // The cardholder's occurrences (GET /api/v1/portadores/{id}/ocorrencias) show it too.
-    if let Err(e) = ctx
-        .app
-        .store
-        .record_occurrence(card.customer_id, "pin_refused", err.code, &ctx.client_id)
-        .await
-    {
-        return e.into();
-    }
-    tracing::info!(card = card.id, code = err.code, "PIN validation refused");
-    err
+    let (id, customer) = (card.id, card.customer_id);
+    let (tenant, actor) = (ctx.tenant.clone(), ctx.client_id.clone());
+    let dialect = ctx.app.store.dialect();
+    tracing::info!(card = id, code = err.code, "PIN validation refused");
+    ctx.commit(move |db: &mut AnyConnection| {
+        Box::pin(async move {
+            let mut r = Records::new(db, dialect, tenant, &actor);
+            r.card_event(id, "pin_refused", &detail).await?;
+            // The cardholder's occurrences (GET /api/v1/portadores/{id}/ocorrencias)
+            // show it too.
+            r.record_occurrence(customer, "pin_refused", err.code)
+                .await?;
+            Err(err.keeping_effects())
+        })
+    })
+    .await
 }
 
 pub(super) async fn pin_validation(ctx: Ctx) -> Result<Reply, ApiError> {
     let field = "/currentPinBlock";
-    let card = card_at(&ctx, "/cardNumber").await?;
+    let mut reader = ctx.reader().await?;
+    let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
+    drop(reader);
     let ka = key_association(&ctx, "/keyAssociation")?;
     if let Err(e) = usable(&card) {
-        return Err(refuse(&ctx, &card, e.field("/cardNumber")).await);
+        return refuse(&ctx, &card, e.field("/cardNumber")).await;
     }
-    if card.pin_status == "blocked" {
+    if card.pin_status == PinStatus::Blocked {
         let e = ApiError::unprocessable("card_blocked", "the card's PIN is blocked")
             .field("/cardNumber");
-        return Err(refuse(&ctx, &card, e).await);
+        return refuse(&ctx, &card, e).await;
     }
     let text = ctx.at(field).as_str().unwrap_or("");
     let block = match hex::decode(text) {
@@ -84,7 +88,7 @@ pub(super) async fn pin_validation(ctx: Ctx) -> Result<Reply, ApiError> {
         _ => {
             let e = ApiError::unprocessable("invalid_pin_block", "currentPinBlock: 16 hex digits")
                 .field(field);
-            return Err(refuse(&ctx, &card, e).await);
+            return refuse(&ctx, &card, e).await;
         }
     };
     let outcome = ctx
@@ -119,29 +123,26 @@ pub(super) async fn pin_validation(ctx: Ctx) -> Result<Reply, ApiError> {
         }
         Err(e) => return Err(e.into()),
     };
-    Err(refuse(&ctx, &card, refusal).await)
+    refuse(&ctx, &card, refusal).await
 }
 
-pub(super) async fn pin_status(ctx: Ctx) -> Result<Reply, ApiError> {
-    let card = card_at(&ctx, "/cardNumber").await?;
+pub(super) async fn pin_status(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let card = card_at(&ctx, &mut r, "/cardNumber").await?;
     match ctx.at("/serviceFunctionCode").as_str().unwrap_or("") {
         "B" => {
-            ctx.app
-                .store
-                .update_card(&ctx.client_id, card.id, "pin_block", |c| {
-                    c.pin_status = "blocked".into();
-                })
-                .await?;
+            r.update_card(card.id, "pin_block", |c| {
+                c.pin_status = PinStatus::Blocked;
+            })
+            .await?;
         }
         "U" => {
             usable(&card).map_err(|e| e.field("/cardNumber"))?;
             ctx.app.hsm.pin_attempts_reset(&hsm_card(&card)).await?;
-            ctx.app
-                .store
-                .update_card(&ctx.client_id, card.id, "pin_unblock", |c| {
-                    c.pin_status = "active".into();
-                })
-                .await?;
+            r.update_card(card.id, "pin_unblock", |c| {
+                c.pin_status = PinStatus::Active;
+            })
+            .await?;
         }
         _ => {
             return Err(ApiError::unprocessable(

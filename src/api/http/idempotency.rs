@@ -1,15 +1,21 @@
-//! Step 4 of a call and its close: the idempotency key, what makes two calls the same
-//! request, the claim (a repeat gets the first answer, a clash a `409`), and the answer
-//! recorded afterwards, or the key released when the server failed.
+//! Step 4 of a call: the idempotency key, what makes two calls the same request, the
+//! calls in progress in this process, and the answer recorded before.
+//!
+//! A call in progress is known only to this process ([`InFlight`]): nothing pending is
+//! ever written to the database, so a crash leaves no claim behind and a retry after a
+//! restart is never `request_in_progress`. Two facades on one database may both start
+//! the same key; the writer records the first commit and undoes the second's effects,
+//! which then answers the first's answer (see [`crate::api::store::writer`]).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use axum::extract::RawPathParams;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::pipeline::{error_response, header_str, respond};
-use super::{ApiError, App, Route, Style};
-use crate::api::store::Claim;
+use super::pipeline::header_str;
+use super::{ApiError, Route};
 
 /// The call's key: `Idempotency-Key` (1-255 characters), else `X-Client-Request-Id`.
 pub(super) fn key(headers: &HeaderMap, request_id: &str) -> Result<String, ApiError> {
@@ -48,79 +54,40 @@ pub(super) fn fingerprint(
     hex::encode(h.finalize())
 }
 
-/// Claims `key` for this call; `Some` is the answer to give instead of running the
-/// handler (a replay or a refusal).
-pub(super) async fn claim(
-    app: &App,
-    route: &Route,
-    client_id: &str,
-    key: &str,
-    hash: &str,
-) -> Option<Response> {
-    let style = route.style;
-    match app.store.idempotency_claim(client_id, key, hash).await {
-        Ok(Claim::Fresh) => None,
-        // A read is answered afresh: replaying a stored copy of, say, an embosser file
-        // would only duplicate data; the id is still bound to this exact request.
-        Ok(Claim::Replay { .. }) if route.method == Method::GET => None,
-        Ok(Claim::Replay { status, response }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let ct = if style == Style::Problem && !status.is_success() {
-                "application/problem+json"
-            } else {
-                "application/json"
-            };
-            let mut r = respond(status, ct, response);
-            r.headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            Some(r)
+/// The (client, key) pairs of the calls running in this process.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<(String, String)>>);
+
+impl InFlight {
+    /// Marks a call running; `None` if one with the same key already runs. The mark is
+    /// removed when the guard drops (answered, failed or cancelled by a closed socket).
+    pub fn enter<'a>(&'a self, client_id: &str, key: &str) -> Option<InFlightGuard<'a>> {
+        let entry = (client_id.to_owned(), key.to_owned());
+        let mut set = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !set.insert(entry.clone()) {
+            return None;
         }
-        Ok(Claim::Mismatch) => Some(error_response(
-            &ApiError::conflict(
-                "request_id_reused",
-                "this request id was already used for another request",
-            ),
-            style,
-        )),
-        Ok(Claim::InProgress) => Some(error_response(
-            &ApiError::conflict(
-                "request_in_progress",
-                "the first request with this id is still running",
-            ),
-            style,
-        )),
-        Err(e) => Some(error_response(&ApiError::from(e), style)),
+        Some(InFlightGuard { set: self, entry })
     }
 }
 
-/// Records the answer under `key` (a `GET`'s without its body); a 5xx answer is not
-/// recorded: the key is released so that a retry runs.
-pub(super) async fn finish(
-    app: &App,
-    route: &Route,
-    client_id: &str,
-    key: &str,
-    status: StatusCode,
-    text: &str,
-) {
-    if status.is_server_error() {
-        if let Err(e) = app.store.idempotency_release(client_id, key).await {
-            tracing::error!(error = %e, "idempotency release failed");
-        }
-    } else if let Err(e) = app
-        .store
-        .idempotency_finish(
-            client_id,
-            key,
-            status.as_u16(),
-            if route.method == Method::GET {
-                ""
-            } else {
-                text
-            },
-        )
-        .await
-    {
-        tracing::error!(error = %e, "idempotency record failed");
+/// A running call's mark.
+#[derive(Debug)]
+pub struct InFlightGuard<'a> {
+    set: &'a InFlight,
+    entry: (String, String),
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut set = self
+            .set
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.remove(&self.entry);
     }
 }

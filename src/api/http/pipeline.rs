@@ -2,18 +2,26 @@
 //! the answer written in the route's shape.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::Body;
 use axum::extract::{RawPathParams, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use sqlx::AnyConnection;
 
-use super::{ApiError, App, Ctx, Route, Style, idempotency, now_ms};
+use super::idempotency::{self, InFlight};
+use super::{ApiError, Ctx, Handler, Route, Style, now_ms};
 use crate::api::auth::CallHeaders;
+use crate::api::call::ctx::{ClaimSlot, answer_of, outcome_of};
+use crate::api::state::App;
+use crate::api::store::{Answer, Claim, Committed, Recorded};
 
-pub(super) fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response {
+/// The calls running in this process (see [`idempotency`]).
+static IN_FLIGHT: LazyLock<InFlight> = LazyLock::new(InFlight::default);
+
+pub(super) fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -22,11 +30,39 @@ pub(super) fn respond(status: StatusCode, content_type: &'static str, body: Stri
 
 pub(super) fn error_response(e: &ApiError, style: Style) -> Response {
     let (status, ct, body) = e.render(style);
-    respond(status, ct, body)
+    respond(status, ct, body.into_bytes())
 }
 
 pub(super) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn content_type(style: Style, status: StatusCode) -> &'static str {
+    if style == Style::Problem && !status.is_success() {
+        "application/problem+json"
+    } else {
+        "application/json"
+    }
+}
+
+fn answer_response(answer: Answer, style: Style, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut r = respond(status, content_type(style, status), answer.body);
+    if replayed {
+        r.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    r
+}
+
+fn reused(style: Style) -> Response {
+    error_response(
+        &ApiError::conflict(
+            "request_id_reused",
+            "this request id was already used for another request",
+        ),
+        style,
+    )
 }
 
 /// Runs one call of `route` (see the module documentation for the steps).
@@ -67,7 +103,12 @@ pub async fn dispatch(
             return error_response(&e.into(), style);
         }
     };
-    let tenant = app.tenants.get(&client_id).cloned().unwrap_or_default();
+    let Some(tenant) = app.tenants.get(&client_id).cloned() else {
+        return error_response(
+            &ApiError::internal("an authenticated client has no tenant"),
+            style,
+        );
+    };
     let body: Value = if bytes.is_empty() {
         Value::Null
     } else {
@@ -109,14 +150,29 @@ pub async fn dispatch(
         Ok(k) => k,
         Err(e) => return error_response(&e, style),
     };
-    let hash = idempotency::fingerprint(&route, &params, query.as_deref(), &bytes);
-    if let Some(answer) = idempotency::claim(&app, &route, &client_id, &key, &hash).await {
-        return answer;
+    let fingerprint = idempotency::fingerprint(&route, &params, query.as_deref(), &bytes);
+    let Some(_running) = IN_FLIGHT.enter(&client_id, &key) else {
+        return error_response(
+            &ApiError::conflict(
+                "request_in_progress",
+                "the first request with this id is still running",
+            ),
+            style,
+        );
+    };
+    let is_read = route.method == Method::GET;
+    match app
+        .store
+        .idempotency_lookup(app.seal.as_ref(), &client_id, &key, &fingerprint)
+        .await
+    {
+        Ok(Recorded::Nothing) => {}
+        // A read is answered afresh; the id stays bound to this exact request.
+        Ok(Recorded::Same(_)) if is_read => {}
+        Ok(Recorded::Same(answer)) => return answer_response(answer, style, true),
+        Ok(Recorded::Other) => return reused(style),
+        Err(e) => return error_response(&ApiError::from(e), style),
     }
-    let params: HashMap<String, String> = params
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     let mut query_map = HashMap::new();
     if let Some(q) = &query {
         match serde_urlencoded::from_str::<Vec<(String, String)>>(q) {
@@ -126,7 +182,6 @@ pub async fn dispatch(
                 }
             }
             Err(_) => {
-                let _ = app.store.idempotency_release(&client_id, &key).await;
                 return error_response(
                     &ApiError::bad_request("invalid_query", "the query string is malformed"),
                     style,
@@ -134,36 +189,85 @@ pub async fn dispatch(
             }
         }
     }
+    let claim = Claim {
+        client_id: client_id.clone(),
+        key,
+        fingerprint,
+        keep_body: !is_read,
+    };
+    let slot = Arc::new(ClaimSlot {
+        claim: claim.clone(),
+        committed: Mutex::new(None),
+    });
     let ctx = Ctx {
         app: Arc::clone(&app),
-        client_id: client_id.clone(),
+        client_id,
         tenant,
         body,
-        params,
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         query: query_map,
+        claim: Some(Arc::clone(&slot)),
+        style,
     };
-    let outcome = (route.handler)(ctx).await;
-    let (status, ct, text) = match &outcome {
-        Ok(reply) => {
-            if app.config.check_responses {
-                check_response(&app, &route, reply.status.as_u16(), &reply.body);
+    let committed = match route.handler {
+        Handler::Staged(handler) => {
+            let result = handler(ctx).await;
+            let done = slot.committed.lock().ok().and_then(|mut g| g.take());
+            match done {
+                // The handler committed: its result is the recorded answer, unless
+                // another facade recorded this key first.
+                Some(Committed::Answer(_)) => Ok(Committed::Answer(answer_of(&result, style))),
+                Some(other) => Ok(other),
+                None => {
+                    // Nothing to change: record the claim and answer (a server error
+                    // is answered without being recorded).
+                    let outcome = outcome_of(&result, style);
+                    app.store.writer().record(claim, outcome).await
+                }
             }
-            (reply.status, "application/json", reply.body.to_string())
         }
-        Err(e) => e.render(style),
+        Handler::InTransaction(handler) => {
+            app.store
+                .writer()
+                .call(
+                    claim,
+                    Box::new(move |db: &mut AnyConnection| {
+                        Box::pin(async move {
+                            let result = handler(ctx, db).await;
+                            outcome_of(&result, style)
+                        })
+                    }),
+                )
+                .await
+        }
     };
-    idempotency::finish(&app, &route, &client_id, &key, status, &text).await;
-    respond(status, ct, text)
+    match committed {
+        Ok(Committed::Answer(answer)) => {
+            if app.config.check_responses && answer.status < 300 {
+                check_response(&app, &route, answer.status, &answer.body);
+            }
+            answer_response(answer, style, false)
+        }
+        Ok(Committed::Replay(answer)) => answer_response(answer, style, true),
+        Ok(Committed::Mismatch) => reused(style),
+        Err(e) => error_response(&ApiError::from(e), style),
+    }
 }
 
 /// Logs (never with values) a response that breaks the operation's response schema.
-fn check_response(app: &App, route: &Route, status: u16, body: &Value) {
+fn check_response(app: &App, route: &Route, status: u16, body: &[u8]) {
     let Some(spec_path) = route.spec else {
+        return;
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
         return;
     };
     let method = route.method.as_str().to_ascii_lowercase();
     if let Some(schema) = app.spec.response_schema(spec_path, &method, status) {
-        for v in app.spec.validate(schema, body) {
+        for v in app.spec.validate(schema, &body) {
             tracing::error!(path = route.path, violation = %v, "response breaks the spec");
         }
     }

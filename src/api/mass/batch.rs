@@ -8,26 +8,44 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::embosser_file::{Line, render, write_atomically};
-use super::{BatchCard, COMMIT_EVERY, IN_FLIGHT, expiry_yymm};
+use super::{COMMIT_EVERY, IN_FLIGHT, expiry_yymm};
+use crate::api::call::ApiError;
 use crate::api::config::Product;
-use crate::api::http::ApiError;
-use crate::api::issuing::{issue, number, today};
-use crate::api::server::App;
+use crate::api::domain::Tenant;
+use crate::api::issuing::{issue_for_bureau, number, today};
+use crate::api::state::App;
+use crate::api::store::{BatchCard, BoxFuture, Records, StoreError};
 use crate::client::Card as HsmCard;
+
+/// Runs `f` on `tenant`'s records in the writer's next transaction, as the system.
+async fn write<T, F>(app: &App, tenant: &Tenant, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(Records<'c>) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+{
+    let (tenant, dialect) = (tenant.clone(), app.store.dialect());
+    app.store
+        .write(move |db| f(Records::new(db, dialect, tenant, "cofre")))
+        .await
+}
 
 /// One batch at a time: they share the daemon, so two would only slow each other.
 static BATCHES: Semaphore = Semaphore::const_new(1);
 
 /// Runs a queued batch in the background, one batch at a time.
-pub(super) fn schedule(app: Arc<crate::api::server::App>, id: i64) {
+pub(super) fn schedule(app: Arc<App>, tenant: Tenant, id: i64) {
     tokio::spawn(async move {
         let Ok(_turn) = BATCHES.acquire().await else {
             return;
         };
-        if let Err(e) = run(&app, id).await {
+        if let Err(e) = run(&app, &tenant, id).await {
             tracing::error!(mass_issue = id, code = e.code, "mass issue failed");
             let reason = format!("{}: {}", e.code, e.message);
-            if let Err(e) = app.store.mass_issue_finish(id, "failed", &reason, "").await {
+            let recorded = write(&app, &tenant, move |mut r| {
+                Box::pin(async move { r.mass_issue_finish(id, "failed", &reason, "").await })
+            })
+            .await;
+            if let Err(e) = recorded {
                 tracing::error!(mass_issue = id, error = %e, "cannot record the failure");
             }
         }
@@ -37,27 +55,32 @@ pub(super) fn schedule(app: Arc<crate::api::server::App>, id: i64) {
 /// At start: a batch that was `running` when the facade stopped is marked `failed`
 /// (`interrupted`; its cards so far are kept, no file is written: submit a new
 /// request), and `queued` batches are scheduled again.
-pub async fn recover(app: &Arc<crate::api::server::App>) -> Result<(), String> {
+pub async fn recover(app: &Arc<App>) -> Result<(), String> {
     let (interrupted, queued) = app
         .store
         .mass_issue_recover()
         .await
         .map_err(|e| format!("mass issue recovery: {e}"))?;
-    for id in interrupted {
+    if interrupted > 0 {
         tracing::warn!(
-            mass_issue = id,
-            "mass issue interrupted by a restart: marked failed"
+            interrupted,
+            "mass issues interrupted by a restart: marked failed"
         );
     }
-    for id in queued {
-        schedule(Arc::clone(app), id);
+    for (tenant, id) in queued {
+        let tenant = Tenant::new(&tenant).map_err(|e| format!("mass issue {id}: {e}"))?;
+        schedule(Arc::clone(app), tenant, id);
     }
     Ok(())
 }
 
 /// Runs a queued request to its end (`Err`: the caller records `failed`).
-pub async fn run(app: &Arc<App>, id: i64) -> Result<(), ApiError> {
-    let Some(job) = app.store.mass_issue_start(id).await? else {
+pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiError> {
+    let started = write(app, tenant, move |mut r| {
+        Box::pin(async move { r.mass_issue_start(id).await })
+    })
+    .await?;
+    let Some(job) = started else {
         return Ok(()); // cancelled while queued
     };
     let bureau = app
@@ -78,49 +101,79 @@ pub async fn run(app: &Arc<App>, id: i64) -> Result<(), ApiError> {
     let service_code = product.service_code.clone().unwrap_or_else(|| "201".into());
     let mut tasks = JoinSet::new();
     let mut next = 1;
+    // Sequences whose drawn PAN turned out to be issued before: drawn again.
+    let mut redraw: Vec<i64> = Vec::new();
     let mut pending = Vec::with_capacity(COMMIT_EVERY);
     let mut lines = Vec::new();
     let (mut issued, mut failed) = (0, 0);
     let mut first_error = None;
+    // At most one commit in flight while the cards go on being made.
+    let mut committing: Option<tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>> = None;
     loop {
-        while first_error.is_none() && next <= job.requested && tasks.len() < IN_FLIGHT {
+        while first_error.is_none()
+            && (next <= job.requested || !redraw.is_empty())
+            && tasks.len() < IN_FLIGHT
+        {
             let (app, product) = (Arc::clone(app), Arc::clone(&product));
             let (expiry, service_code) = (expiry.clone(), service_code.clone());
             let key = bureau.transport_key.clone();
-            let sequence = next;
+            let sequence = match redraw.pop() {
+                Some(s) => s,
+                None => {
+                    next += 1;
+                    next - 1
+                }
+            };
             tasks.spawn(async move {
                 make_card(&app, &product, sequence, &expiry, &service_code, &key).await
             });
-            next += 1;
         }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
+        let joined = tasks.join_next().await;
         match joined {
-            Ok(Ok((card, line))) => {
+            Some(Ok(Ok((card, line)))) => {
                 pending.push(card);
                 lines.push(line);
                 issued += 1;
             }
-            Ok(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 failed += 1;
                 first_error.get_or_insert(e);
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 failed += 1;
                 first_error.get_or_insert(ApiError::internal(format!("card task: {e}")));
             }
+            None => {}
         }
-        if pending.len() >= COMMIT_EVERY {
-            app.store
-                .batch_cards_add(id, &pending, issued, failed)
-                .await?;
-            pending.clear();
+        let idle = tasks.is_empty();
+        if pending.len() >= COMMIT_EVERY || (idle && !pending.is_empty()) {
+            if let Some(previous) = committing.take() {
+                let repeats = previous
+                    .await
+                    .map_err(|e| ApiError::internal(format!("commit task: {e}")))??;
+                take_back(&repeats, &mut lines, &mut issued, &mut redraw);
+            }
+            let cards = std::mem::take(&mut pending);
+            let (app, tenant) = (Arc::clone(app), tenant.clone());
+            committing = Some(tokio::spawn(async move {
+                write(&app, &tenant, move |mut r| {
+                    Box::pin(async move { r.batch_cards_add(id, &cards, issued, failed).await })
+                })
+                .await
+            }));
+        }
+        if idle {
+            if let Some(last) = committing.take() {
+                let repeats = last
+                    .await
+                    .map_err(|e| ApiError::internal(format!("commit task: {e}")))??;
+                take_back(&repeats, &mut lines, &mut issued, &mut redraw);
+            }
+            if redraw.is_empty() || first_error.is_some() {
+                break;
+            }
         }
     }
-    app.store
-        .batch_cards_add(id, &pending, issued, failed)
-        .await?;
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -140,9 +193,24 @@ pub async fn run(app: &Arc<App>, id: i64) -> Result<(), ApiError> {
         .await
         .map_err(|e| ApiError::internal(format!("file task: {e}")))?
         .map_err(|e| ApiError::internal(format!("embosser file: {e}")))?;
-    app.store.mass_issue_finish(id, "done", "", &name).await?;
+    let file = name.clone();
+    write(app, tenant, move |mut r| {
+        Box::pin(async move { r.mass_issue_finish(id, "done", "", &file).await })
+    })
+    .await?;
     tracing::info!(mass_issue = id, issued, file = %name, "mass issue done");
     Ok(())
+}
+
+/// Takes back the cards whose PAN was a repeat: out of the file, counted again, drawn
+/// again.
+fn take_back(repeats: &[i64], lines: &mut Vec<Line>, issued: &mut i64, redraw: &mut Vec<i64>) {
+    if repeats.is_empty() {
+        return;
+    }
+    lines.retain(|l| !repeats.contains(&l.sequence));
+    *issued -= i64::try_from(repeats.len()).unwrap_or(0);
+    redraw.extend_from_slice(repeats);
 }
 
 /// One card: PAN, token, PIN and PVV (`issuing::issue`), then its codes for the
@@ -177,7 +245,7 @@ async fn try_card(
     service_code: &str,
     transport_key: &str,
 ) -> Result<(BatchCard, Line), ApiError> {
-    let made = issue(app, product, Some(transport_key)).await?;
+    let made = issue_for_bureau(app, product, transport_key).await?;
     let encrypted_pan = made
         .encrypted_pan
         .clone()

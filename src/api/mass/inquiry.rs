@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::issuing::number;
 
 /// Cards per inquiry page.
@@ -27,6 +27,8 @@ fn query_number(ctx: &Ctx, name: &'static str, max: usize) -> Result<i64, ApiErr
 }
 
 pub(super) async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let org = query_number(&ctx, "organizationNumber", 3)?;
     let logo = query_number(&ctx, "logo", 3)?;
     let card_type = query_number(&ctx, "serviceType", 2)?;
@@ -47,18 +49,14 @@ pub(super) async fn inquiry(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .field("logo"));
     }
-    let m = ctx
-        .app
-        .store
-        .mass_issue_latest(&ctx.tenant, org, logo, card_type, false)
+    let m = r
+        .mass_issue_latest(org, logo, card_type, false)
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable("mass_issue_not_found", "no mass issue for this product")
                 .field("logo")
         })?;
-    let cards = ctx
-        .app
-        .store
+    let cards = r
         .batch_cards(m.id, cursor.unwrap_or((page - 1) * PAGE), PAGE)
         .await?;
     let pages = ((m.issued + PAGE - 1) / PAGE).max(1);

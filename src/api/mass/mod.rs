@@ -16,7 +16,7 @@
 //!   (VPL5SMC05S) and `422 mass_issue_started` when it started meanwhile. `status` is 1
 //!   or 9 (VPL5SMC07E); 9 cancels the queued request. Other function types are
 //!   `422 invalid_function_type`.
-//! * `quantityToCreate` is 1 to 10,000 cards ([`MAX_QUANTITY`]) and `minimumQuantity`
+//! * `quantityToCreate` is 1 to 1,000,000 cards ([`MAX_QUANTITY`]) and `minimumQuantity`
 //!   0 to 10,000 (kept, not acted on); outside: `422 quantity_out_of_range` naming the
 //!   field. `expiryDate` is the cards' expiry (printed as YYMM): after today
 //!   (VPL5SMC29E) and at most 20 years ahead, else `422 invalid_expiry_date`.
@@ -42,81 +42,25 @@ mod progress;
 mod update;
 
 use axum::http::Method;
-use serde::Serialize;
-use serde_json::Value;
 
-use super::http::Route;
-use crate::handler;
+use crate::api::call::Route;
+use crate::{handler, handler_tx};
 pub use batch::recover;
 
 /// Most cards one request may ask for.
-pub const MAX_QUANTITY: i64 = 10_000;
+pub const MAX_QUANTITY: i64 = 1_000_000;
 /// Cards in flight at the daemon during a batch.
-pub const IN_FLIGHT: usize = 16;
+pub const IN_FLIGHT: usize = 1024;
 /// Cards per progress commit.
-pub const COMMIT_EVERY: usize = 50;
+pub const COMMIT_EVERY: usize = 8192;
 
-/// A mass issue request and its progress.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MassIssue {
-    /// Record id.
-    pub id: i64,
-    /// Owning tenant.
-    pub tenant: String,
-    /// `organizationNumber`.
-    pub organization: i64,
-    /// `logo`.
-    pub logo: i64,
-    /// `cardType` (0 when not sent).
-    pub card_type: i64,
-    /// Cards asked for.
-    pub requested: i64,
-    /// Cards made so far.
-    pub issued: i64,
-    /// Cards that could not be made.
-    pub failed: i64,
-    /// `queued`, `running`, `done`, `failed`, `cancelled`.
-    pub state: String,
-    /// Why it failed (a stable code and short text; never a value).
-    pub error: String,
-    /// The embosser file's name in the bureau directory (empty until done).
-    pub file_name: String,
-    /// The request body as received (the latest, after updates).
-    pub body: Value,
-    /// Created, epoch ms.
-    pub created_ms: i64,
-    /// Last changed, epoch ms.
-    pub updated_ms: i64,
-}
-
-/// One card of a batch (no clear PAN, PIN or CVV).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchCard {
-    /// Position in the batch, from 1.
-    pub sequence: i64,
-    /// PAN token.
-    pub token: String,
-    /// Token key version.
-    pub token_version: i64,
-    /// Lookup token.
-    pub lookup_token: String,
-    /// Masked PAN.
-    pub masked_pan: String,
-    /// YYMM.
-    pub expiry: String,
-    /// Service code.
-    pub service_code: String,
-    /// PVV.
-    pub pvv: String,
-    /// LMK-encrypted PIN, hex.
-    pub pin_blob: String,
-}
+pub use crate::api::store::{BatchCard, MassIssue};
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
     const SPEC: &str = "/cards/mass-card-issue-L8V3";
     vec![
-        Route::processor(Method::POST, SPEC, SPEC, handler!(update::add)),
+        Route::processor(Method::POST, SPEC, SPEC, handler_tx!(update::add)),
         Route::processor(Method::GET, SPEC, SPEC, handler!(inquiry::inquiry)),
         Route::own(
             Method::GET,

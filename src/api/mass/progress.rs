@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::MassIssue;
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::issuing::{number, parse_number};
 
 /// The caller's mass issue named by the `{id}` path parameter (another tenant's is
@@ -14,9 +14,10 @@ use crate::api::issuing::{number, parse_number};
 async fn owned(ctx: &Ctx) -> Result<MassIssue, ApiError> {
     let not_found = || ApiError::not_found("mass_issue_not_found", "no such mass issue");
     let id = parse_number(ctx.param("id")?, "id").map_err(|_| not_found())?;
-    match ctx.app.store.mass_issue(id).await {
-        Ok(m) if m.tenant.is_empty() || m.tenant == ctx.tenant => Ok(m),
-        Ok(_) | Err(crate::api::store::StoreError::NotFound(_)) => Err(not_found()),
+    let mut reader = ctx.reader().await?;
+    match reader.records().mass_issue(id).await {
+        Ok(m) => Ok(m),
+        Err(crate::api::store::StoreError::NotFound(_)) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
 }

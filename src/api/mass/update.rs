@@ -1,6 +1,7 @@
 //! `POST /cards/mass-card-issue-L8V3`: a request is checked, then added, updated or
 //! cancelled while it waits its turn in the queue.
 
+use sqlx::AnyConnection;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -8,14 +9,16 @@ use serde_json::json;
 
 use super::batch::schedule;
 use super::{MAX_QUANTITY, MassIssue, expiry_yymm};
-use crate::api::http::{ApiError, Ctx, Reply};
+use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::issuing::{number, today};
+use crate::api::store::Records;
 
 fn int(ctx: &Ctx, field: &str) -> i64 {
     ctx.body[field].as_i64().unwrap_or(0)
 }
 
-pub(super) async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+pub(super) async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let function = ctx.body["functionType"].as_str().unwrap_or("").trim();
     let modify = match function {
         "" | "A" | "a" => false,
@@ -82,20 +85,20 @@ pub(super) async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
         ));
     }
     let card_type = int(&ctx, "cardType");
-    let store = &ctx.app.store;
-    let queued = store
-        .mass_issue_latest(&ctx.tenant, org, logo, card_type, true)
-        .await?;
+    let queued = r.mass_issue_latest(org, logo, card_type, true).await?;
     let cancel = status == 9;
     let (record, add_status) = match queued {
         Some(q) => {
-            match store
-                .mass_issue_update_queued(&ctx.client_id, q.id, quantity, &ctx.body, cancel)
+            match r
+                .mass_issue_update_queued(q.id, quantity, &ctx.body, cancel)
                 .await?
             {
                 Some(m) => (m, if cancel { 9 } else { 2 }),
                 None if modify || cancel => return Err(started()),
-                None => (create(&ctx, org, logo, card_type, quantity).await?, 1),
+                None => (
+                    create(&ctx, &mut r, org, logo, card_type, quantity).await?,
+                    1,
+                ),
             }
         }
         None if modify || cancel => {
@@ -105,7 +108,10 @@ pub(super) async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
             )
             .field("/logo"));
         }
-        None => (create(&ctx, org, logo, card_type, quantity).await?, 1),
+        None => (
+            create(&ctx, &mut r, org, logo, card_type, quantity).await?,
+            1,
+        ),
     };
     tracing::info!(
         mass_issue = record.id,
@@ -135,24 +141,17 @@ fn started() -> ApiError {
 /// Queues a new request and starts its worker (which waits its turn).
 async fn create(
     ctx: &Ctx,
+    r: &mut Records<'_>,
     org: i64,
     logo: i64,
     card_type: i64,
     quantity: i64,
 ) -> Result<MassIssue, ApiError> {
-    let m = ctx
-        .app
-        .store
-        .mass_issue_create(
-            &ctx.client_id,
-            &ctx.tenant,
-            org,
-            logo,
-            card_type,
-            quantity,
-            &ctx.body,
-        )
+    let m = r
+        .mass_issue_create(org, logo, card_type, quantity, &ctx.body)
         .await?;
-    schedule(Arc::clone(&ctx.app), m.id);
+    // The worker's first step goes through the writer, so it starts after this
+    // call's transaction committed (or finds nothing if it rolled back).
+    schedule(Arc::clone(&ctx.app), ctx.tenant.clone(), m.id);
     Ok(m)
 }

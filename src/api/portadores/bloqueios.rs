@@ -12,18 +12,22 @@
 //!   left alone. Unblocking restores `active` and clears the code; every type can be
 //!   lifted (a lost card is normally replaced instead, which is a separate operation).
 //! * A blocked card's PIN and CVV checks are refused by the facade and recorded as an
-//!   occurrence ([`crate::api::store::Store::record_occurrence`]); blocks and unblocks
+//!   occurrence ([`crate::api::store::Records::record_occurrence`]); blocks and unblocks
 //!   are occurrences too.
 
+use crate::api::domain::BlockCode;
+use crate::api::domain::CardStatus;
+use crate::api::store::Records;
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::common::{Portador, load};
 use super::referencias::{code_list, code_list_schema, operation};
-use crate::api::http::{ApiError, Ctx, Reply, Route};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::issuing::number_field;
 use crate::api::store::Card;
-use crate::handler;
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -32,19 +36,19 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/portadores/bloqueios/tipos",
             doc_types,
-            handler!(types),
+            handler_tx!(types),
         ),
         Route::own(
             Method::POST,
             "/api/v1/portadores/bloqueios",
             doc_block,
-            handler!(block),
+            handler_tx!(block),
         ),
         Route::own(
             Method::POST,
             "/api/v1/portadores/desbloqueios",
             doc_unblock,
-            handler!(unblock),
+            handler_tx!(unblock),
         ),
     ]
 }
@@ -101,12 +105,13 @@ fn doc_unblock() -> Value {
     )
 }
 
-async fn types(ctx: Ctx) -> Result<Reply, ApiError> {
-    Reply::ok(code_list(&ctx.app.store.block_types().await?))
+async fn types(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    Reply::ok(code_list(&r.block_types().await?))
 }
 
 /// The portador of the body and the cards the body names.
-async fn targets(ctx: &Ctx) -> Result<(Portador, Vec<Card>), ApiError> {
+async fn targets(ctx: &Ctx, r: &mut Records<'_>) -> Result<(Portador, Vec<Card>), ApiError> {
     if !ctx.body.is_object() {
         return Err(ApiError::unprocessable(
             "invalid_body",
@@ -114,11 +119,11 @@ async fn targets(ctx: &Ctx) -> Result<(Portador, Vec<Card>), ApiError> {
         ));
     }
     let id = number_field(ctx.at("/idPortador"), "/idPortador")?;
-    let p = load(ctx, id).await?;
+    let p = load(r, id).await?;
     let mut cards: Vec<Card> = p
         .cards
         .iter()
-        .filter(|c| !matches!(c.status.as_str(), "replaced" | "cancelled"))
+        .filter(|c| !matches!(c.status, CardStatus::Replaced | CardStatus::Cancelled))
         .cloned()
         .collect();
     if !ctx.at("/idConta").is_null() {
@@ -159,12 +164,13 @@ async fn targets(ctx: &Ctx) -> Result<(Portador, Vec<Card>), ApiError> {
 
 fn card_view(c: &Card) -> Value {
     json!({"idCartao": c.id, "cartaoMascarado": c.masked_pan, "status": c.status,
-        "codigoBloqueio": c.block_code})
+        "codigoBloqueio": c.block_code.map(|b| b.as_string()).unwrap_or_default()})
 }
 
-async fn block(ctx: Ctx) -> Result<Reply, ApiError> {
-    let (p, cards) = targets(&ctx).await?;
-    let types = ctx.app.store.block_types().await?;
+async fn block(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let (p, cards) = targets(&ctx, &mut r).await?;
+    let types = r.block_types().await?;
     let kind = match ctx.at("/tipo") {
         Value::String(s) => types.iter().find(|t| t.code.eq_ignore_ascii_case(s.trim())),
         Value::Number(n) => n.as_i64().and_then(|n| types.iter().find(|t| t.id == n)),
@@ -182,26 +188,21 @@ async fn block(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut out = Vec::new();
     for c in cards {
         let code = kind.code.clone();
-        let updated = ctx
-            .app
-            .store
-            .update_card(&ctx.client_id, c.id, "bloqueio", |card| {
-                card.status = "blocked".into();
-                card.block_code = code;
+        let updated = r
+            .update_card(c.id, "bloqueio", |card| {
+                card.status = CardStatus::Blocked;
+                card.block_code = BlockCode::parse(&code).ok();
             })
             .await?;
         out.push(card_view(&updated));
     }
     let note = ctx.at("/observacao").as_str().unwrap_or("");
-    ctx.app
-        .store
-        .record_occurrence(
-            p.customer.id,
-            "bloqueio",
-            &format!("tipo={} cartoes={} {note}", kind.code, out.len()),
-            &ctx.client_id,
-        )
-        .await?;
+    r.record_occurrence(
+        p.customer.id,
+        "bloqueio",
+        &format!("tipo={} cartoes={} {note}", kind.code, out.len()),
+    )
+    .await?;
     tracing::info!(portador = p.customer.id, tipo = %kind.code, "portador blocked");
     Reply::ok(json!({
         "idPortador": p.customer.id,
@@ -210,11 +211,12 @@ async fn block(ctx: Ctx) -> Result<Reply, ApiError> {
     }))
 }
 
-async fn unblock(ctx: Ctx) -> Result<Reply, ApiError> {
-    let (p, cards) = targets(&ctx).await?;
+async fn unblock(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let (p, cards) = targets(&ctx, &mut r).await?;
     let blocked: Vec<Card> = cards
         .into_iter()
-        .filter(|c| c.status == "blocked")
+        .filter(|c| c.status == CardStatus::Blocked)
         .collect();
     if blocked.is_empty() {
         return Err(ApiError::unprocessable(
@@ -224,25 +226,20 @@ async fn unblock(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let mut out = Vec::new();
     for c in blocked {
-        let updated = ctx
-            .app
-            .store
-            .update_card(&ctx.client_id, c.id, "desbloqueio", |card| {
-                card.status = "active".into();
-                card.block_code.clear();
+        let updated = r
+            .update_card(c.id, "desbloqueio", |card| {
+                card.status = CardStatus::Active;
+                card.block_code = None;
             })
             .await?;
         out.push(card_view(&updated));
     }
     let note = ctx.at("/observacao").as_str().unwrap_or("");
-    ctx.app
-        .store
-        .record_occurrence(
-            p.customer.id,
-            "desbloqueio",
-            &format!("cartoes={} {note}", out.len()),
-            &ctx.client_id,
-        )
-        .await?;
+    r.record_occurrence(
+        p.customer.id,
+        "desbloqueio",
+        &format!("cartoes={} {note}", out.len()),
+    )
+    .await?;
     Reply::ok(json!({"idPortador": p.customer.id, "tipo": Value::Null, "cartoes": out}))
 }

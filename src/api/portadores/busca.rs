@@ -9,16 +9,19 @@
 //! invoices, the cycle from the account's due day, and the product with its charges
 //! (zero: none are configured).
 
+use crate::api::domain::CardStatus;
+use crate::api::store::Records;
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::br::{self, field_error};
 use super::common::{Portador, load};
 use super::referencias::{operation, path_id};
-use crate::api::accounts::product_of;
-use crate::api::http::{ApiError, Ctx, Reply, Route};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::api::issuing::product_of;
 use crate::api::issuing::{card_number, today};
-use crate::handler;
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -27,28 +30,28 @@ pub fn routes() -> Vec<Route> {
         r(
             "/api/v1/portadores/{idPortador}",
             doc_get,
-            handler!(get_one),
+            handler_tx!(get_one),
         ),
         r(
             "/api/v1/portadores/{idPortador}/informacoes",
             doc_info,
-            handler!(info),
+            handler_tx!(info),
         ),
-        r("/api/v1/portadores/contas", doc_contas, handler!(contas)),
-        r("/api/v1/portadores/rg", doc_rg, handler!(by_rg)),
+        r("/api/v1/portadores/contas", doc_contas, handler_tx!(contas)),
+        r("/api/v1/portadores/rg", doc_rg, handler_tx!(by_rg)),
         r(
             "/api/v1/portadores/completo/cpf",
             doc_completo,
-            handler!(completo),
+            handler_tx!(completo),
         ),
         r(
             "/api/v1/portadores/simplificado/cpf",
             doc_simplificado,
-            handler!(simplificado),
+            handler_tx!(simplificado),
         ),
-        r("/api/v1/portadores/nomes", doc_nomes, handler!(nomes)),
-        r("/api/v1/portadores/cnpj", doc_cnpj, handler!(by_cnpj)),
-        r("/api/v1/portadores/lote", doc_lote, handler!(lote)),
+        r("/api/v1/portadores/nomes", doc_nomes, handler_tx!(nomes)),
+        r("/api/v1/portadores/cnpj", doc_cnpj, handler_tx!(by_cnpj)),
+        r("/api/v1/portadores/lote", doc_lote, handler_tx!(lote)),
     ]
 }
 
@@ -195,7 +198,7 @@ pub(super) fn resumo(p: &Portador) -> Value {
         .cards
         .iter()
         .rev()
-        .find(|c| c.status != "replaced")
+        .find(|c| c.status != CardStatus::Replaced)
         .or(p.cards.last());
     let mut v = json!({
         "id": p.customer.id,
@@ -220,7 +223,7 @@ pub(super) fn resumo(p: &Portador) -> Value {
     if let Some(c) = card {
         v["cartao"] = json!(card_number(c));
         v["numeroCartaoTruncado"] = json!(c.masked_pan.replace('*', "X"));
-        v["statusCartao"] = json!(status_name(&c.status));
+        v["statusCartao"] = json!(status_name(c.status.as_str()));
     }
     v
 }
@@ -262,7 +265,11 @@ pub(super) fn ciclo(p: &Portador) -> Value {
 }
 
 /// The full view.
-pub(super) async fn informacoes(ctx: &Ctx, p: &Portador) -> Result<Value, ApiError> {
+pub(super) async fn informacoes(
+    ctx: &Ctx,
+    r: &mut Records<'_>,
+    p: &Portador,
+) -> Result<Value, ApiError> {
     let mut v = resumo(p);
     let limit = p.accounts.first().map_or(0, |a| a.credit_limit);
     let money = br::money_json;
@@ -289,7 +296,7 @@ pub(super) async fn informacoes(ctx: &Ctx, p: &Portador) -> Result<Value, ApiErr
             "ignorarMultaAnterior": false, "ignorarSaldoRolado": false, "realizarEstornoJurosPagamento": false}
     });
     let mut dependentes = Vec::new();
-    for link in ctx.app.store.dependents_of(p.customer.id).await? {
+    for link in r.dependents_of(p.customer.id).await? {
         let dep = serde_json::to_value(&link).unwrap_or(Value::Null);
         dependentes.push(dep);
     }
@@ -314,7 +321,7 @@ fn contas_of(ctx: &Ctx, p: &Portador) -> Value {
                     "idConta": a.id, "idPortador": p.customer.id, "nome": p.customer.name,
                     "cartaoMascarado": card.map(|c| c.masked_pan.replace('*', "X")),
                     "statusConta": status_name(&a.status),
-                    "statusCartao": card.map(|c| status_name(&c.status)),
+                    "statusCartao": card.map(|c| status_name(c.status.as_str())),
                     "produto": product_of(&ctx.app, a).and_then(|p| p.name.clone()).unwrap_or_else(|| a.product.clone()),
                     "limiteRotativo": br::money_json(a.credit_limit),
                 })
@@ -323,14 +330,16 @@ fn contas_of(ctx: &Ctx, p: &Portador) -> Value {
     )
 }
 
-async fn get_one(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = super::common::from_path(&ctx).await?;
+async fn get_one(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = super::common::from_path(&ctx, &mut r).await?;
     Reply::ok(resumo(&p))
 }
 
-async fn info(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = super::common::from_path(&ctx).await?;
-    Reply::ok(informacoes(&ctx, &p).await?)
+async fn info(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = super::common::from_path(&ctx, &mut r).await?;
+    Reply::ok(informacoes(&ctx, &mut r, &p).await?)
 }
 
 fn cpf_query(ctx: &Ctx) -> Result<String, ApiError> {
@@ -339,20 +348,16 @@ fn cpf_query(ctx: &Ctx) -> Result<String, ApiError> {
         .and_then(|c| br::cpf(c).ok_or_else(|| field_error("cpf", "CPF check digits do not match")))
 }
 
-async fn by_document(ctx: &Ctx, doc: &str) -> Result<Vec<Portador>, ApiError> {
+async fn by_document(r: &mut Records<'_>, doc: &str) -> Result<Vec<Portador>, ApiError> {
     let mut out = Vec::new();
-    for id in ctx
-        .app
-        .store
-        .portadores_by_document(&ctx.tenant, doc)
-        .await?
-    {
-        out.push(load(ctx, id).await?);
+    for id in r.portadores_by_document(doc).await? {
+        out.push(load(r, id).await?);
     }
     Ok(out)
 }
 
-async fn contas(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn contas(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let doc = match (ctx.query("cpf"), ctx.query("cnpj")) {
         (Some(_), None) => cpf_query(&ctx)?,
         (None, Some(c)) => {
@@ -361,7 +366,7 @@ async fn contas(ctx: Ctx) -> Result<Reply, ApiError> {
         _ => return Err(field_error("cpf", "give exactly one of cpf or cnpj")),
     };
     let mut items = Vec::new();
-    for p in by_document(&ctx, &doc).await? {
+    for p in by_document(&mut r, &doc).await? {
         if let Value::Array(a) = contas_of(&ctx, &p) {
             items.extend(a);
         }
@@ -369,13 +374,14 @@ async fn contas(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(Value::Array(items))
 }
 
-async fn by_cnpj(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn by_cnpj(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let doc = ctx
         .query("cnpj")
         .and_then(br::cnpj)
         .ok_or_else(|| field_error("cnpj", "CNPJ check digits do not match"))?;
     let mut items = Vec::new();
-    for p in by_document(&ctx, &doc).await? {
+    for p in by_document(&mut r, &doc).await? {
         if let Value::Array(a) = contas_of(&ctx, &p) {
             items.extend(a);
         }
@@ -383,14 +389,15 @@ async fn by_cnpj(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(Value::Array(items))
 }
 
-async fn by_rg(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn by_rg(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let rg = ctx.query("rg").map(str::trim).unwrap_or("");
     if rg.is_empty() || rg.len() > 20 || !rg.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(field_error("rg", "rg: 1-20 letters or digits"));
     }
     let mut items = Vec::new();
-    for id in ctx.app.store.portadores_by_rg(&ctx.tenant, rg).await? {
-        let p = load(&ctx, id).await?;
+    for id in r.portadores_by_rg(rg).await? {
+        let p = load(&mut r, id).await?;
         if let Value::Array(a) = contas_of(&ctx, &p) {
             items.extend(a);
         }
@@ -398,26 +405,29 @@ async fn by_rg(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(Value::Array(items))
 }
 
-async fn one_by_cpf(ctx: &Ctx) -> Result<Portador, ApiError> {
+async fn one_by_cpf(ctx: &Ctx, r: &mut Records<'_>) -> Result<Portador, ApiError> {
     let cpf = cpf_query(ctx)?;
-    by_document(ctx, &cpf)
+    by_document(r, &cpf)
         .await?
         .into_iter()
         .next()
         .ok_or_else(super::common::not_found)
 }
 
-async fn completo(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = one_by_cpf(&ctx).await?;
-    Reply::ok(informacoes(&ctx, &p).await?)
+async fn completo(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = one_by_cpf(&ctx, &mut r).await?;
+    Reply::ok(informacoes(&ctx, &mut r, &p).await?)
 }
 
-async fn simplificado(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = one_by_cpf(&ctx).await?;
+async fn simplificado(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = one_by_cpf(&ctx, &mut r).await?;
     Reply::ok(resumo(&p))
 }
 
-async fn nomes(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn nomes(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let term: String = br::fold(ctx.query("nome").unwrap_or(""))
         .chars()
         .filter(|c| *c != '%' && *c != '_' && *c != '\\')
@@ -439,15 +449,11 @@ async fn nomes(ctx: Ctx) -> Result<Reply, ApiError> {
             field_error("cursor", "cursor: the proximoCursor of the previous page")
         })?,
     };
-    let ids = ctx
-        .app
-        .store
-        .portadores_by_name(&ctx.tenant, &term, cursor, limit + 1)
-        .await?;
+    let ids = r.portadores_by_name(&term, cursor, limit + 1).await?;
     let more = ids.len() > usize::try_from(limit).unwrap_or(20);
     let mut items = Vec::new();
     for id in ids.iter().take(usize::try_from(limit).unwrap_or(20)) {
-        items.push(resumo(&load(&ctx, *id).await?));
+        items.push(resumo(&load(&mut r, *id).await?));
     }
     let next = more
         .then(|| items.last().map(|v| v["id"].to_string()))
@@ -455,7 +461,8 @@ async fn nomes(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(json!({"itens": items, "proximoCursor": next}))
 }
 
-async fn lote(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn lote(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let raw = ctx.query("ids").unwrap_or("");
     let ids: Vec<i64> = raw
         .split(',')
@@ -472,7 +479,7 @@ async fn lote(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut items = Vec::new();
     let mut missing = Vec::new();
     for id in ids {
-        match load(&ctx, id).await {
+        match load(&mut r, id).await {
             Ok(p) => items.push(resumo(&p)),
             Err(e) if e.code == "portador_not_found" => missing.push(id),
             Err(e) => return Err(e),

@@ -21,15 +21,17 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::br::{self, field_error};
 use super::referencias::operation;
-use crate::api::accounts::product_code;
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::config::Product;
-use crate::api::http::{ApiError, Ctx, Reply, Route};
+use crate::api::domain::{CardKind, CardStatus};
+use crate::api::issuing::product_code;
 use crate::api::issuing::{self, expiry_in};
-use crate::api::store::{NewCard, new_id};
-use crate::handler;
+use crate::api::store::{Account, Body, NewCard, Records, new_id};
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -38,13 +40,13 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/api/v1/portadores/contas/pf",
             doc_pf,
-            handler!(conta_pf),
+            handler_tx!(conta_pf),
         ),
         Route::own(
             Method::POST,
             "/api/v1/portadores/contas/pj",
             doc_pj,
-            handler!(conta_pj),
+            handler_tx!(conta_pj),
         ),
     ]
 }
@@ -231,7 +233,7 @@ fn check_loja(ctx: &Ctx) -> Result<(), ApiError> {
                 Value::String(s) => s.clone(),
                 _ => return Err(field_error("idLoja", "idLoja must be a number")),
             };
-            if given == ctx.tenant {
+            if given == ctx.tenant.as_str() {
                 Ok(())
             } else {
                 Err(ApiError::new(
@@ -294,7 +296,8 @@ struct Opening {
     nome_cartao: String,
 }
 
-async fn conta_pf(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn conta_pf(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let b = &ctx.body;
     if !b.is_object() {
         return Err(ApiError::bad_request(
@@ -345,6 +348,7 @@ async fn conta_pf(ctx: Ctx) -> Result<Reply, ApiError> {
     let rg = text(b, "rg", "rg")?.unwrap_or("").trim().to_owned();
     open(
         &ctx,
+        &mut r,
         Opening {
             tipo: "PF",
             documento: cpf,
@@ -356,7 +360,8 @@ async fn conta_pf(ctx: Ctx) -> Result<Reply, ApiError> {
     .await
 }
 
-async fn conta_pj(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn conta_pj(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let b = &ctx.body;
     if !b.is_object() {
         return Err(ApiError::bad_request(
@@ -382,6 +387,7 @@ async fn conta_pj(ctx: Ctx) -> Result<Reply, ApiError> {
         .unwrap_or(razao);
     open(
         &ctx,
+        &mut r,
         Opening {
             tipo: "PJ",
             documento: cnpj,
@@ -399,73 +405,49 @@ pub(super) fn document_key(tipo: &str, documento: &str, tenant: &str) -> String 
     format!("{tipo}:{documento}@{tenant}")
 }
 
-async fn open(ctx: &Ctx, o: Opening) -> Result<Reply, ApiError> {
+async fn open(ctx: &Ctx, r: &mut Records<'_>, o: Opening) -> Result<Reply, ApiError> {
     let b = &ctx.body;
     let limit = check_money(b, "limiteRotativo", "limiteRotativo")?.unwrap_or(0);
     let due = due_day(b)?;
     let product = product_for(ctx, "idProduto")?;
-    let store = &ctx.app.store;
-    if !store
-        .portadores_by_document(&ctx.tenant, &o.documento)
-        .await?
-        .is_empty()
-    {
+    if !r.portadores_by_document(&o.documento).await?.is_empty() {
         return Err(
             ApiError::conflict("portador_exists", "a portador with this document exists")
                 .field(if o.tipo == "PF" { "cpf" } else { "cnpj" }),
         );
     }
     // The daemon first: nothing is recorded if the card cannot be issued.
-    let issued = issuing::issue(&ctx.app, &product, None).await?;
+    let issued = issuing::issue(&ctx.app, &product).await?;
     let id = new_id();
-    let customer = store
-        .create_customer_with_id(
-            &ctx.client_id,
-            &ctx.tenant,
+    let customer = r
+        .create_customer(
             id,
-            &document_key(o.tipo, &o.documento, &ctx.tenant),
+            &document_key(o.tipo, &o.documento, ctx.tenant.as_str()),
             &o.nome,
             b,
         )
         .await?;
-    store
-        .index_portador(
-            customer.id,
-            &ctx.tenant,
-            o.tipo,
-            &o.documento,
-            &o.rg,
-            &br::fold(&o.nome),
-        )
+    r.index_portador(customer.id, o.tipo, &o.documento, &o.rg, &br::fold(&o.nome))
         .await?;
-    let account = store
-        .create_account_with_id(
-            &ctx.client_id,
-            &ctx.tenant,
-            new_id(),
-            customer.id,
-            &product_code(&product),
-            limit,
-            due,
-            &json!({"origem": "portadores", "tipoPessoa": o.tipo}),
-        )
+    let account = r
+        .create_account(&Account {
+            id: new_id(),
+            customer_id: customer.id,
+            product: product_code(&product),
+            credit_limit: limit,
+            cycle_day: due,
+            body: Body(json!({"origem": "portadores", "tipoPessoa": o.tipo})),
+            status: "active".into(),
+            tenant: ctx.tenant.to_string(),
+        })
         .await?;
     if limit > 0 {
-        store
-            .record_limit_change(
-                customer.id,
-                account.id,
-                &ctx.client_id,
-                "limiteRotativo",
-                0,
-                limit,
-            )
+        r.record_limit_change(customer.id, account.id, "limiteRotativo", 0, limit)
             .await?;
     }
     let expiry = expiry_in(product.validity_years.unwrap_or(5));
-    let card = store
+    let card = r
         .create_card(
-            &ctx.client_id,
             NewCard {
                 account_id: account.id,
                 customer_id: customer.id,
@@ -473,19 +455,17 @@ async fn open(ctx: &Ctx, o: Opening) -> Result<Reply, ApiError> {
                 token_version: issued.token_version,
                 lookup_token: issued.lookup_token,
                 masked_pan: issued.masked_pan,
-                kind: "physical-credit".into(),
+                kind: CardKind::PhysicalCredit,
                 expiry: expiry.clone(),
                 service_code: product.service_code.clone().unwrap_or_else(|| "201".into()),
                 pvv: issued.pvv,
                 pin_blob: issued.pin_blob,
                 body: json!({"embossedName": o.nome_cartao, "origem": "portadores"}),
                 credit_limit: 0,
-                tenant: ctx.tenant.clone(),
             },
+            CardStatus::Active,
+            "create",
         )
-        .await?;
-    let card = store
-        .set_card_status(&ctx.client_id, card.id, "active")
         .await?;
     Reply::created(json!({
         "idPortador": customer.id,

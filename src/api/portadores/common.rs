@@ -4,8 +4,8 @@
 //! tenant (the tenant of the API client that signed the request); another tenant's
 //! portador is answered exactly like a missing one (404 `portador_not_found`).
 
-use crate::api::http::{ApiError, Ctx};
-use crate::api::store::{Account, Card, Customer, StoreError};
+use crate::api::call::{ApiError, Ctx};
+use crate::api::store::{Account, Card, Customer, Records};
 
 /// A portador: the customer record with its accounts and cards.
 #[derive(Debug, Clone)]
@@ -35,16 +35,12 @@ pub fn parse_id(text: &str) -> Result<i64, ApiError> {
 }
 
 /// The portador `id`, if it is the caller's tenant's.
-pub async fn load(ctx: &Ctx, id: i64) -> Result<Portador, ApiError> {
-    let customer = match ctx.app.store.customer(id).await {
-        Ok(c) if c.tenant == ctx.tenant => c,
-        Ok(_) | Err(StoreError::NotFound(_)) => return Err(not_found()),
-        Err(e) => return Err(e.into()),
-    };
-    let accounts = ctx.app.store.accounts_of(customer.id).await?;
+pub async fn load(r: &mut Records<'_>, id: i64) -> Result<Portador, ApiError> {
+    let customer = r.find_customer(id).await?.ok_or_else(not_found)?;
+    let accounts = r.accounts_of(customer.id).await?;
     let mut cards = Vec::new();
     for a in &accounts {
-        cards.extend(ctx.app.store.cards_of_account(a.id).await?);
+        cards.extend(r.cards_of_account(a.id).await?);
     }
     Ok(Portador {
         customer,
@@ -54,7 +50,7 @@ pub async fn load(ctx: &Ctx, id: i64) -> Result<Portador, ApiError> {
 }
 
 /// The portador named by the `idPortador` path parameter.
-pub async fn from_path(ctx: &Ctx) -> Result<Portador, ApiError> {
+pub async fn from_path(ctx: &Ctx, r: &mut Records<'_>) -> Result<Portador, ApiError> {
     let id = parse_id(ctx.param("idPortador")?)?;
-    load(ctx, id).await
+    load(r, id).await
 }

@@ -20,17 +20,19 @@
 //! * The list's `status` is `A` (card active), `B` (blocked), `I` (inactive) or `C`
 //!   (cancelled or replaced); `statusCartao` is the card's status word.
 
+use crate::api::domain::{CardKind, CardStatus};
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::common::{Portador, from_path, load, not_found};
 use super::historico::date_days;
 use super::referencias::{operation, path_id};
 use super::vipagem::product_of;
-use crate::api::http::{ApiError, Ctx, Reply, Route};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::issuing::{expiry_in, issue};
-use crate::api::store::{NewCard, new_id};
-use crate::handler;
+use crate::api::store::{NewCard, Records, new_id};
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -39,19 +41,19 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/api/v1/portadores/{idPortador}/dependentes",
             doc_add,
-            handler!(add),
+            handler_tx!(add),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/{idPortador}/dependentes",
             doc_list,
-            handler!(list),
+            handler_tx!(list),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/dependentes/cpf",
             doc_by_cpf,
-            handler!(by_cpf),
+            handler_tx!(by_cpf),
         ),
     ]
 }
@@ -201,11 +203,12 @@ fn parse_dependents(body: &Value, holder_document: &str) -> Result<Vec<Dependent
     Ok(out)
 }
 
-async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let deps = parse_dependents(&ctx.body, &p.customer.document)?;
     for (i, d) in deps.iter().enumerate() {
-        if ctx.app.store.customer_by_document(&d.cpf).await?.is_some() {
+        if r.customer_by_document(&d.cpf).await?.is_some() {
             return Err(ApiError::unprocessable(
                 "cpf_ja_cadastrado",
                 "a customer with this CPF exists",
@@ -229,28 +232,19 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     for d in deps {
         let mut body = d.body.clone();
         body["titular"] = json!(holder);
-        let dep = ctx
-            .app
-            .store
-            .create_customer_with_id(
-                &ctx.client_id,
-                &ctx.tenant,
-                new_id(),
-                &d.cpf,
-                &d.name,
-                &body,
-            )
-            .await?;
-        let issued = issue(&ctx.app, &product, None).await?;
+        // One person may be an additional on several accounts (a child on both
+        // parents'): an existing customer with this CPF in the tenant is reused.
+        let dep = match r.customer_by_document(&d.cpf).await? {
+            Some(existing) => existing,
+            None => r.create_customer(new_id(), &d.cpf, &d.name, &body).await?,
+        };
+        let issued = issue(&ctx.app, &product).await?;
         let card_name = d.body["nomePersonalizado"]
             .as_str()
             .unwrap_or(&d.name)
             .to_uppercase();
-        let card = ctx
-            .app
-            .store
+        let card = r
             .create_card(
-                &ctx.client_id,
                 NewCard {
                     account_id: account.id,
                     customer_id: holder,
@@ -258,25 +252,19 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
                     token_version: issued.token_version,
                     lookup_token: issued.lookup_token,
                     masked_pan: issued.masked_pan,
-                    kind: "physical-credit".into(),
+                    kind: CardKind::PhysicalCredit,
                     expiry: expiry_in(product.validity_years.unwrap_or(5)),
                     service_code: product.service_code.clone().unwrap_or_else(|| "201".into()),
                     pvv: issued.pvv,
                     pin_blob: issued.pin_blob,
                     body: json!({"dependente": dep.id, "titular": holder, "nomeCartao": card_name}),
                     credit_limit: 0,
-                    tenant: ctx.tenant.clone(),
                 },
+                CardStatus::Active,
+                "create",
             )
             .await?;
-        let card = ctx
-            .app
-            .store
-            .set_card_status(&ctx.client_id, card.id, "active")
-            .await?;
-        ctx.app
-            .store
-            .link_dependent(dep.id, holder, account.id, card.id)
+        r.link_dependent(dep.id, holder, account.id, card.id)
             .await?;
         created.push(view(
             holder,
@@ -322,11 +310,11 @@ fn view(
     })
 }
 
-async fn list_of(ctx: &Ctx, p: &Portador) -> Result<Reply, ApiError> {
+async fn list_of(r: &mut Records<'_>, p: &Portador) -> Result<Reply, ApiError> {
     let mut out = Vec::new();
-    for link in ctx.app.store.dependents_of(p.customer.id).await? {
-        let dep = ctx.app.store.customer(link.dependent_id).await?;
-        let card = ctx.app.store.card(link.card_id).await?;
+    for link in r.dependents_of(p.customer.id).await? {
+        let dep = r.customer(link.dependent_id).await?;
+        let card = r.card(link.card_id).await?;
         out.push(view(
             p.customer.id,
             &dep.body,
@@ -339,22 +327,19 @@ async fn list_of(ctx: &Ctx, p: &Portador) -> Result<Reply, ApiError> {
     Reply::ok(Value::Array(out))
 }
 
-async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
-    list_of(&ctx, &p).await
+async fn list(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
+    list_of(&mut r, &p).await
 }
 
-async fn by_cpf(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn by_cpf(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let cpf = ctx
         .query("cpf")
         .and_then(super::br::cpf)
         .ok_or_else(|| ApiError::unprocessable("cpf_invalido", "invalid CPF").field("cpf"))?;
-    let holder = ctx
-        .app
-        .store
-        .customer_by_document(&cpf)
-        .await?
-        .ok_or_else(not_found)?;
-    let p = load(&ctx, holder.id).await?;
-    list_of(&ctx, &p).await
+    let holder = r.customer_by_document(&cpf).await?.ok_or_else(not_found)?;
+    let p = load(&mut r, holder.id).await?;
+    list_of(&mut r, &p).await
 }

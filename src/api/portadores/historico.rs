@@ -13,6 +13,7 @@
 //!   after `fim` is `422 periodo_invalido`.
 //! * `limites/historico`: the limit changes recorded by `PATCH .../limites`.
 
+use sqlx::AnyConnection;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::Method;
@@ -20,8 +21,8 @@ use serde_json::{Value, json};
 
 use super::common::from_path;
 use super::referencias::{operation, path_id};
-use crate::api::http::{ApiError, Ctx, Reply, Route};
-use crate::handler;
+use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -30,19 +31,19 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/portadores/{idPortador}/historico",
             doc_history,
-            handler!(history),
+            handler_tx!(history),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/{idPortador}/inadimplencias",
             doc_delinquencies,
-            handler!(delinquencies),
+            handler_tx!(delinquencies),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/{idPortador}/ocorrencias",
             doc_occurrences,
-            handler!(occurrences),
+            handler_tx!(occurrences),
         ),
     ]
 }
@@ -137,8 +138,9 @@ fn parse_cursor(text: &str) -> Option<(i64, i64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-async fn history(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn history(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let limit = match ctx.query("limite") {
         None => 20,
         Some(t) => t
@@ -159,20 +161,16 @@ async fn history(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut entities = vec![("customer", p.customer.id)];
     entities.extend(p.accounts.iter().map(|a| ("account", a.id)));
     entities.extend(p.cards.iter().map(|c| ("card", c.id)));
-    let mut rows = ctx
-        .app
-        .store
-        .history_page(&entities, after, limit + 1)
-        .await?;
+    let mut rows = r.history_page(&entities, after, limit + 1).await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let next = rows
         .last()
         .filter(|_| more)
-        .map(|(id, r)| format!("{}_{id}", r.at_ms));
+        .map(|r| format!("{}_{}", r.at_ms, r.id));
     let items: Vec<Value> = rows
         .iter()
-        .map(|(_, r)| {
+        .map(|r| {
             json!({"entidade": r.entity, "idEntidade": r.entity_id, "acao": r.action,
                 "usuario": r.actor, "data": rfc3339(r.at_ms), "antes": r.before, "depois": r.after})
         })
@@ -184,9 +182,10 @@ async fn history(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(out)
 }
 
-async fn delinquencies(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
-    let rows = ctx.app.store.delinquencies(p.customer.id).await?;
+async fn delinquencies(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
+    let rows = r.delinquencies(p.customer.id).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|d| {
@@ -208,7 +207,8 @@ fn day_param(ctx: &Ctx, name: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-async fn occurrences(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn occurrences(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let from = day_param(&ctx, "inicio")?;
     let to = day_param(&ctx, "fim")?;
     if let (Some(f), Some(t)) = (from, to)
@@ -218,17 +218,13 @@ async fn occurrences(ctx: Ctx) -> Result<Reply, ApiError> {
             ApiError::unprocessable("periodo_invalido", "inicio is after fim").field("inicio"),
         );
     }
-    let p = from_path(&ctx).await?;
+    let p = from_path(&ctx, &mut r).await?;
     let from_ms = from.map_or(0, |d| d.saturating_mul(DAY_MS));
     let to_ms = match to {
         Some(d) => d.saturating_add(1).saturating_mul(DAY_MS),
         None => i64::MAX,
     };
-    let rows = ctx
-        .app
-        .store
-        .occurrences(p.customer.id, from_ms, to_ms)
-        .await?;
+    let rows = r.occurrences(p.customer.id, from_ms, to_ms).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|o| {

@@ -21,7 +21,7 @@ pub mod senhas;
 pub mod telefones;
 pub mod vipagem;
 
-use super::http::Route;
+use crate::api::call::Route;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {

@@ -8,16 +8,17 @@
 
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::br::{self, field_error};
 use super::busca::ciclo;
 use super::cadastro::{check_address, check_date, check_money, product_for, text};
 use super::common::{from_path, load, parse_id};
 use super::referencias::{operation, path_id};
-use crate::api::accounts::product_code;
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::customers::merge;
-use crate::api::http::{ApiError, Ctx, Reply, Route};
-use crate::handler;
+use crate::api::issuing::product_code;
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -26,31 +27,31 @@ pub fn routes() -> Vec<Route> {
             Method::PATCH,
             "/api/v1/portadores/{idPortador}",
             doc_patch,
-            handler!(patch),
+            handler_tx!(patch),
         ),
         Route::own(
             Method::PATCH,
             "/api/v1/portadores/{idPortador}/limites",
             doc_limites,
-            handler!(limites),
+            handler_tx!(limites),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/{idPortador}/limites/historico",
             doc_hist,
-            handler!(limites_historico),
+            handler_tx!(limites_historico),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/{idPortador}/ciclo",
             doc_ciclo,
-            handler!(get_ciclo),
+            handler_tx!(get_ciclo),
         ),
         Route::own(
             Method::PATCH,
             "/api/v1/portadores/produto",
             doc_produto,
-            handler!(produto),
+            handler_tx!(produto),
         ),
     ]
 }
@@ -122,8 +123,9 @@ fn check_cpf(body: &Value, key: &str, field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn patch(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let b = &ctx.body;
     if !b.is_object() {
         return Err(ApiError::bad_request(
@@ -183,10 +185,8 @@ async fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let new_name = text(b, "nome", "nome")?.map(|n| n.trim().to_owned());
     let patch = b.clone();
-    let updated = ctx
-        .app
-        .store
-        .update_customer(&ctx.client_id, p.customer.id, "portador_update", |c| {
+    let updated = r
+        .update_customer(p.customer.id, "portador_update", |c| {
             merge(&mut c.body, &patch);
             if let Some(n) = new_name {
                 c.name = n;
@@ -205,23 +205,15 @@ async fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
         Some(Value::Object(o)) => o.get("rg").and_then(Value::as_str).unwrap_or("").to_owned(),
         _ => String::new(),
     };
-    ctx.app
-        .store
-        .index_portador(
-            updated.id,
-            &ctx.tenant,
-            tipo,
-            documento,
-            &rg,
-            &br::fold(&updated.name),
-        )
+    r.index_portador(updated.id, tipo, documento, &rg, &br::fold(&updated.name))
         .await?;
-    let p = load(&ctx, updated.id).await?;
+    let p = load(&mut r, updated.id).await?;
     Reply::ok(super::busca::resumo(&p))
 }
 
-async fn limites(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn limites(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let b = &ctx.body;
     let account = p
         .accounts
@@ -248,10 +240,8 @@ async fn limites(ctx: Ctx) -> Result<Reply, ApiError> {
         changes.push(("limiteSaque", before_of("limiteSaque"), v));
     }
     let to_store = changes.clone();
-    let updated = ctx
-        .app
-        .store
-        .update_account(&ctx.client_id, account.id, "limits", |a| {
+    let updated = r
+        .update_account(account.id, "limits", |a| {
             for (kind, _, after) in &to_store {
                 if *kind == "limiteRotativo" {
                     a.credit_limit = *after;
@@ -263,16 +253,7 @@ async fn limites(ctx: Ctx) -> Result<Reply, ApiError> {
         .await?;
     for (kind, before, after) in changes {
         if before != after {
-            ctx.app
-                .store
-                .record_limit_change(
-                    p.customer.id,
-                    account.id,
-                    &ctx.client_id,
-                    kind,
-                    before,
-                    after,
-                )
+            r.record_limit_change(p.customer.id, account.id, kind, before, after)
                 .await?;
         }
     }
@@ -284,9 +265,10 @@ async fn limites(ctx: Ctx) -> Result<Reply, ApiError> {
     }))
 }
 
-async fn limites_historico(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
-    let rows = ctx.app.store.limit_history(p.customer.id).await?;
+async fn limites_historico(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
+    let rows = r.limit_history(p.customer.id).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -301,8 +283,9 @@ async fn limites_historico(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(Value::Array(items))
 }
 
-async fn get_ciclo(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn get_ciclo(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let c = ciclo(&p);
     if c.is_null() {
         return Err(ApiError::unprocessable(
@@ -313,13 +296,14 @@ async fn get_ciclo(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::ok(c)
 }
 
-async fn produto(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn produto(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     let raw = match ctx.body.get("idPortador") {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) => s.clone(),
         _ => return Err(field_error("idPortador", "idPortador is required")),
     };
-    let p = load(&ctx, parse_id(&raw)?).await?;
+    let p = load(&mut r, parse_id(&raw)?).await?;
     if ctx.body.get("idProduto").is_none_or(Value::is_null) {
         return Err(field_error("idProduto", "idProduto is required"));
     }
@@ -329,10 +313,8 @@ async fn produto(ctx: Ctx) -> Result<Reply, ApiError> {
         .first()
         .ok_or_else(|| ApiError::unprocessable("no_account", "the portador has no account"))?;
     let code = product_code(&product);
-    let updated = ctx
-        .app
-        .store
-        .update_account(&ctx.client_id, account.id, "product", |a| a.product = code)
+    let updated = r
+        .update_account(account.id, "product", |a| a.product = code)
         .await?;
     Reply::ok(json!({
         "idPortador": p.customer.id,

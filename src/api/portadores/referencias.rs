@@ -9,9 +9,10 @@
 
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
-use crate::api::http::{ApiError, Ctx, Reply, Route};
-use crate::handler;
+use crate::api::call::{ApiError, Ctx, Reply, Route};
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -20,13 +21,13 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/portadores/escolaridade",
             doc_education,
-            handler!(education),
+            handler_tx!(education),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/ocupacoes",
             doc_occupations,
-            handler!(occupations),
+            handler_tx!(occupations),
         ),
     ]
 }
@@ -128,10 +129,12 @@ fn doc_occupations() -> Value {
     )
 }
 
-async fn education(ctx: Ctx) -> Result<Reply, ApiError> {
-    Reply::ok(code_list(&ctx.app.store.education_levels().await?))
+async fn education(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    Reply::ok(code_list(&r.education_levels().await?))
 }
 
-async fn occupations(ctx: Ctx) -> Result<Reply, ApiError> {
-    Reply::ok(code_list(&ctx.app.store.occupations().await?))
+async fn occupations(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    Reply::ok(code_list(&r.occupations().await?))
 }

@@ -20,17 +20,19 @@
 //!   is asked, and the refusal is recorded as an occurrence. Changes, wrong PINs and
 //!   deliveries are occurrences too (never with a PIN or block).
 
+use crate::api::domain::{CardStatus, PinStatus};
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::common::{Portador, from_path};
 use super::referencias::{operation, path_id};
 use super::telefones::{SmsGateway, gateway, sms_phone};
-use crate::api::http::{ApiError, Ctx, Reply, Route};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::issuing::{hsm_card, number_field};
-use crate::api::store::Card;
+use crate::api::store::{Card, Records};
 use crate::client::{ClientError, PinChange, PinChangeRequest, PinDelivery, PinReference};
-use crate::handler;
+use crate::handler_tx;
 use crate::protocol::{Status, Tag};
 
 /// This module's routes.
@@ -40,13 +42,13 @@ pub fn routes() -> Vec<Route> {
             Method::PATCH,
             "/api/v1/portadores/{idPortador}/senha",
             doc_change,
-            handler!(change),
+            handler_tx!(change),
         ),
         Route::own(
             Method::POST,
             "/api/v1/portadores/{idPortador}/senhas/sms",
             doc_sms,
-            handler!(sms),
+            handler_tx!(sms),
         ),
     ]
 }
@@ -98,7 +100,7 @@ fn chosen_card(ctx: &Ctx, p: &Portador) -> Result<Card, ApiError> {
     let found = if ctx.at("/idCartao").is_null() {
         p.cards.iter().find(|c| {
             c.body.get("dependente").is_none()
-                && !matches!(c.status.as_str(), "replaced" | "cancelled")
+                && !matches!(c.status, CardStatus::Replaced | CardStatus::Cancelled)
         })
     } else {
         let id = number_field(ctx.at("/idCartao"), "/idCartao")?;
@@ -111,29 +113,38 @@ fn chosen_card(ctx: &Ctx, p: &Portador) -> Result<Card, ApiError> {
 }
 
 /// Refuses a card that may not use its PIN, recording the refusal.
-async fn refuse_blocked(ctx: &Ctx, p: &Portador, card: &Card, what: &str) -> Result<(), ApiError> {
-    let (code, msg) = if matches!(card.status.as_str(), "blocked" | "lost" | "stolen") {
+async fn refuse_blocked(
+    r: &mut Records<'_>,
+    p: &Portador,
+    card: &Card,
+    what: &str,
+) -> Result<(), ApiError> {
+    let (code, msg) = if matches!(
+        card.status,
+        CardStatus::Blocked | CardStatus::Lost | CardStatus::Stolen
+    ) {
         ("cartao_bloqueado", "the card is blocked")
-    } else if card.pin_status == "blocked" {
+    } else if card.pin_status == PinStatus::Blocked {
         ("senha_bloqueada", "the card's PIN is blocked")
-    } else if matches!(card.status.as_str(), "replaced" | "cancelled") {
+    } else if matches!(card.status, CardStatus::Replaced | CardStatus::Cancelled) {
         ("cartao_cancelado", "the card is no longer in use")
     } else {
         return Ok(());
     };
-    ctx.app
-        .store
-        .record_occurrence(
-            p.customer.id,
-            &format!("{what}_recusada"),
-            &format!(
-                "idCartao={} motivo={code} bloqueio={}",
-                card.id, card.block_code
-            ),
-            &ctx.client_id,
-        )
-        .await?;
-    Err(ApiError::unprocessable(code, msg).field("/idCartao"))
+    r.record_occurrence(
+        p.customer.id,
+        &format!("{what}_recusada"),
+        &format!(
+            "idCartao={} motivo={code} bloqueio={}",
+            card.id,
+            card.block_code.map(|b| b.as_string()).unwrap_or_default()
+        ),
+    )
+    .await?;
+    // The refusal's occurrence is kept with the answer.
+    Err(ApiError::unprocessable(code, msg)
+        .field("/idCartao")
+        .keeping_effects())
 }
 
 fn pin_block(ctx: &Ctx, field: &str) -> Result<Vec<u8>, ApiError> {
@@ -151,11 +162,12 @@ fn pin_block(ctx: &Ctx, field: &str) -> Result<Vec<u8>, ApiError> {
     hex::decode(text).map_err(|_| bad())
 }
 
-async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn change(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     if !ctx.body.is_object() {
         return Err(invalid_body());
     }
-    let p = from_path(&ctx).await?;
+    let p = from_path(&ctx, &mut r).await?;
     let card = chosen_card(&ctx, &p)?;
     let old = pin_block(&ctx, "senhaAtual")?;
     let new = pin_block(&ctx, "novaSenha")?;
@@ -169,7 +181,7 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
         ApiError::unprocessable("key_association_invalida", "unknown keyAssociation")
             .field("/keyAssociation")
     })?;
-    refuse_blocked(&ctx, &p, &card, "senha").await?;
+    refuse_blocked(&mut r, &p, &card, "senha").await?;
     let outcome = ctx
         .app
         .hsm
@@ -186,42 +198,39 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
             },
         })
         .await;
-    let record = |kind: &'static str| {
-        let store = ctx.app.store.clone();
-        let (customer, actor, card_id) = (p.customer.id, ctx.client_id.clone(), card.id);
-        async move {
-            store
-                .record_occurrence(customer, kind, &format!("idCartao={card_id}"), &actor)
-                .await
-        }
-    };
+    let (customer, card_id) = (p.customer.id, card.id);
+    let detail = format!("idCartao={card_id}");
     match outcome {
-        Ok(PinChange::Changed(r)) => {
-            let (Some(pvv), Some(blob)) = (r.str(Tag::Pvv), r.bytes(Tag::PinBlob)) else {
+        Ok(PinChange::Changed(changed)) => {
+            let (Some(pvv), Some(blob)) = (changed.str(Tag::Pvv), changed.bytes(Tag::PinBlob))
+            else {
                 return Err(ApiError::internal("pin.change answered without a PVV"));
             };
-            ctx.app
-                .store
-                .update_card(&ctx.client_id, card.id, "senha", |c| {
-                    c.pvv = pvv;
-                    c.pin_blob = hex::encode_upper(blob);
-                })
+            r.update_card(card.id, "senha", |c| {
+                c.pvv = pvv;
+                c.pin_blob = hex::encode_upper(blob);
+            })
+            .await?;
+            r.record_occurrence(customer, "senha_alterada", &detail)
                 .await?;
-            record("senha_alterada").await?;
             Reply::ok(json!({"idCartao": card.id, "status": "SENHA_ALTERADA"}))
         }
         Ok(PinChange::WrongPin) => {
-            record("senha_invalida").await?;
+            r.record_occurrence(customer, "senha_invalida", &detail)
+                .await?;
             Err(
                 ApiError::unprocessable("senha_invalida", "the current PIN is wrong")
-                    .field("/senhaAtual"),
+                    .field("/senhaAtual")
+                    .keeping_effects(),
             )
         }
         Ok(PinChange::Locked) => {
-            record("senha_bloqueada").await?;
+            r.record_occurrence(customer, "senha_bloqueada", &detail)
+                .await?;
             Err(
                 ApiError::unprocessable("senha_bloqueada", "the card's PIN tries are exhausted")
-                    .field("/senhaAtual"),
+                    .field("/senhaAtual")
+                    .keeping_effects(),
             )
         }
         Err(ClientError::Status {
@@ -236,17 +245,18 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
     }
 }
 
-async fn sms(ctx: Ctx) -> Result<Reply, ApiError> {
+async fn sms(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
     if !(ctx.body.is_object() || ctx.body.is_null()) {
         return Err(invalid_body());
     }
-    let p = from_path(&ctx).await?;
+    let p = from_path(&ctx, &mut r).await?;
     let card = chosen_card(&ctx, &p)?;
     let phone_id = match ctx.at("/idTelefone") {
         Value::Null => None,
         v => Some(number_field(v, "/idTelefone")?),
     };
-    let phone = sms_phone(&ctx, p.customer.id, phone_id).await?;
+    let phone = sms_phone(&mut r, p.customer.id, phone_id).await?;
     let transport = ctx
         .app
         .config
@@ -255,7 +265,7 @@ async fn sms(ctx: Ctx) -> Result<Reply, ApiError> {
         .next()
         .map(|k| k.transport_key.clone())
         .ok_or_else(|| ApiError::internal("no key association configured for SMS delivery"))?;
-    refuse_blocked(&ctx, &p, &card, "envio_senha").await?;
+    refuse_blocked(&mut r, &p, &card, "envio_senha").await?;
     let blob = hex::decode(&card.pin_blob)
         .map_err(|_| ApiError::internal("stored PIN blob is not hex"))?;
     let block = ctx
@@ -270,18 +280,13 @@ async fn sms(ctx: Ctx) -> Result<Reply, ApiError> {
             },
         )
         .await?;
-    gateway(&ctx.app)
-        .send(p.customer.id, &phone, &block)
-        .await?;
-    ctx.app
-        .store
-        .record_occurrence(
-            p.customer.id,
-            "senha_enviada_sms",
-            &format!("idCartao={}", card.id),
-            &ctx.client_id,
-        )
-        .await?;
+    gateway(&mut r).send(p.customer.id, &phone, &block).await?;
+    r.record_occurrence(
+        p.customer.id,
+        "senha_enviada_sms",
+        &format!("idCartao={}", card.id),
+    )
+    .await?;
     let shown: String = phone
         .chars()
         .enumerate()

@@ -17,6 +17,7 @@
 //! * The default gateway ([`OutboxGateway`]) writes each message to the table
 //!   `sms_outbox` (hex payload), where a carrier connector picks it up.
 
+use sqlx::AnyConnection;
 use std::future::Future;
 
 use axum::http::Method;
@@ -27,11 +28,10 @@ use sha2::{Digest, Sha256};
 use super::common::from_path;
 use super::historico::rfc3339;
 use super::referencias::{operation, path_id};
-use crate::api::http::{ApiError, Ctx, Reply, Route};
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::issuing::number_field;
-use crate::api::server::App;
-use crate::api::store::{Store, now_ms};
-use crate::handler;
+use crate::api::store::{Records, now_ms};
+use crate::handler_tx;
 
 /// Wrong codes after which a confirmation code is void.
 const CODE_TRIES: i64 = 5;
@@ -43,29 +43,35 @@ const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub trait SmsGateway {
     /// Sends `payload` to `phone` (E.164) for the portador `customer_id`.
     fn send(
-        &self,
+        &mut self,
         customer_id: i64,
         phone: &str,
         payload: &[u8],
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
-/// The default gateway: the `sms_outbox` table.
-#[derive(Debug, Clone, Copy)]
-pub struct OutboxGateway<'a> {
-    store: &'a Store,
+/// The default gateway: the `sms_outbox` table, written in the call's transaction (a
+/// message is queued if and only if the call's changes commit).
+#[derive(Debug)]
+pub struct OutboxGateway<'a, 'c> {
+    records: &'a mut Records<'c>,
 }
 
-impl SmsGateway for OutboxGateway<'_> {
-    async fn send(&self, customer_id: i64, phone: &str, payload: &[u8]) -> Result<(), ApiError> {
-        self.store.queue_sms(customer_id, phone, payload).await?;
+impl SmsGateway for OutboxGateway<'_, '_> {
+    async fn send(
+        &mut self,
+        customer_id: i64,
+        phone: &str,
+        payload: &[u8],
+    ) -> Result<(), ApiError> {
+        self.records.queue_sms(customer_id, phone, payload).await?;
         Ok(())
     }
 }
 
-/// The gateway of the application.
-pub fn gateway(app: &App) -> OutboxGateway<'_> {
-    OutboxGateway { store: &app.store }
+/// The gateway of a call, over its records.
+pub fn gateway<'a, 'c>(records: &'a mut Records<'c>) -> OutboxGateway<'a, 'c> {
+    OutboxGateway { records }
 }
 
 /// This module's routes.
@@ -75,25 +81,25 @@ pub fn routes() -> Vec<Route> {
             Method::POST,
             "/api/v1/portadores/{idPortador}/telefones",
             doc_add,
-            handler!(add),
+            handler_tx!(add),
         ),
         Route::own(
             Method::GET,
             "/api/v1/portadores/{idPortador}/telefones",
             doc_list,
-            handler!(list),
+            handler_tx!(list),
         ),
         Route::own(
             Method::DELETE,
             "/api/v1/portadores/{idPortador}/telefones/{idTelefone}",
             doc_delete,
-            handler!(delete),
+            handler_tx!(delete),
         ),
         Route::own(
             Method::POST,
             "/api/v1/portadores/{idPortador}/telefones/recebe-sms",
             doc_confirm,
-            handler!(confirm),
+            handler_tx!(confirm),
         ),
     ]
 }
@@ -201,8 +207,9 @@ fn phone_view<T: serde::Serialize>(p: &T) -> Value {
         "smsConfirmado": v["sms_confirmed"]})
 }
 
-async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let (list, base): (Vec<&Value>, &str) = match &ctx.body {
         Value::Array(a) => (a.iter().collect(), ""),
         Value::Object(o) => match o.get("telefones") {
@@ -256,9 +263,7 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let mut out = Vec::new();
     for (kind, area, number, ext, sms, invoice) in checked {
-        let phone = ctx
-            .app
-            .store
+        let phone = r
             .add_phone(p.customer.id, [&kind, &area, &number, &ext], (sms, invoice))
             .await?;
         out.push(phone_view(&phone));
@@ -266,9 +271,10 @@ async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
     Reply::created(Value::Array(out))
 }
 
-async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
-    let phones = ctx.app.store.phones_of(p.customer.id).await?;
+async fn list(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
+    let phones = r.phones_of(p.customer.id).await?;
     Reply::ok(Value::Array(phones.iter().map(phone_view).collect()))
 }
 
@@ -276,11 +282,12 @@ fn phone_not_found(field: &str) -> ApiError {
     ApiError::not_found("telefone_nao_encontrado", "the portador has no such phone").field(field)
 }
 
-async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn delete(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let raw = ctx.param("idTelefone")?;
     let id = crate::api::issuing::parse_number(raw, "idTelefone")?;
-    if !ctx.app.store.delete_phone(p.customer.id, id).await? {
+    if !r.delete_phone(p.customer.id, id).await? {
         return Err(phone_not_found("idTelefone"));
     }
     Reply::ok(json!({"idTelefone": id, "removido": true}))
@@ -307,11 +314,11 @@ fn e164(area: &str, number: &str) -> String {
 /// The SMS destination of a portador: the phone `id`, or its first phone confirmed for
 /// SMS. Unconfirmed: `422 telefone_nao_confirmado`.
 pub(super) async fn sms_phone(
-    ctx: &Ctx,
+    r: &mut Records<'_>,
     customer_id: i64,
     id: Option<i64>,
 ) -> Result<String, ApiError> {
-    let phones = ctx.app.store.phones_of(customer_id).await?;
+    let phones = r.phones_of(customer_id).await?;
     let chosen = match id {
         Some(id) => Some(
             phones
@@ -319,10 +326,10 @@ pub(super) async fn sms_phone(
                 .find(|p| p.id == id)
                 .ok_or_else(|| phone_not_found("/idTelefone"))?,
         ),
-        None => phones.iter().find(|p| p.sms_confirmed),
+        None => phones.iter().find(|p| *p.sms_confirmed),
     };
     match chosen {
-        Some(p) if p.sms_confirmed => Ok(e164(&p.area, &p.number)),
+        Some(p) if *p.sms_confirmed => Ok(e164(&p.area, &p.number)),
         _ => Err(ApiError::unprocessable(
             "telefone_nao_confirmado",
             "no phone confirmed for SMS (POST .../telefones/recebe-sms)",
@@ -331,18 +338,17 @@ pub(super) async fn sms_phone(
     }
 }
 
-async fn confirm(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn confirm(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let id = number_field(ctx.at("/idTelefone"), "/idTelefone")?;
-    let phone = ctx
-        .app
-        .store
+    let phone = r
         .phone(p.customer.id, id)
         .await?
         .ok_or_else(|| phone_not_found("/idTelefone"))?;
     let now = now_ms();
     let Some(code) = ctx.body.get("codigo").filter(|c| !c.is_null()) else {
-        if phone.sms_confirmed {
+        if *phone.sms_confirmed {
             return Err(ApiError::unprocessable(
                 "telefone_ja_confirmado",
                 "the phone is already confirmed",
@@ -351,12 +357,10 @@ async fn confirm(ctx: Ctx) -> Result<Reply, ApiError> {
         }
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let expires = now + CODE_TTL_MS;
-        ctx.app
-            .store
-            .set_phone_code(phone.id, &code_hash(phone.id, &code), expires)
+        r.set_phone_code(phone.id, &code_hash(phone.id, &code), expires)
             .await?;
         let text = format!("cofre: seu codigo de confirmacao e {code}");
-        gateway(&ctx.app)
+        gateway(&mut r)
             .send(
                 p.customer.id,
                 &e164(&phone.area, &phone.number),
@@ -382,33 +386,28 @@ async fn confirm(ctx: Ctx) -> Result<Reply, ApiError> {
         .field("/codigo"));
     }
     if now > phone.code_expires_ms {
-        ctx.app.store.set_phone_code(phone.id, "", 0).await?;
+        r.set_phone_code(phone.id, "", 0).await?;
         return Err(
             ApiError::unprocessable("codigo_expirado", "the code expired").field("/codigo"),
         );
     }
     if !same(&phone.code_hash, &code_hash(phone.id, &code)) {
-        let tries = ctx
-            .app
-            .store
-            .phone_code_failed(phone.id, CODE_TRIES)
-            .await?;
+        let tries = r.phone_code_failed(phone.id, CODE_TRIES).await?;
         let left = (CODE_TRIES - tries).max(0);
+        // The wrong try is counted even though the call is refused.
         return Err(ApiError::unprocessable(
             "codigo_invalido",
             format!("wrong code ({left} tries left)"),
         )
-        .field("/codigo"));
+        .field("/codigo")
+        .keeping_effects());
     }
-    ctx.app.store.confirm_phone(phone.id).await?;
-    ctx.app
-        .store
-        .record_occurrence(
-            p.customer.id,
-            "telefone_confirmado",
-            &format!("idTelefone={}", phone.id),
-            &ctx.client_id,
-        )
-        .await?;
+    r.confirm_phone(phone.id).await?;
+    r.record_occurrence(
+        p.customer.id,
+        "telefone_confirmado",
+        &format!("idTelefone={}", phone.id),
+    )
+    .await?;
     Reply::ok(json!({"idTelefone": phone.id, "status": "CONFIRMADO"}))
 }

@@ -15,18 +15,20 @@
 //!   `classificacao` (history rows on the account and every card) and an occurrence
 //!   `vipagem` records the change. The card numbers stay: a BIN change needs a reissue.
 
+use crate::api::domain::CardStatus;
 use axum::http::Method;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 
 use super::common::from_path;
 use super::referencias::{operation, path_id};
-use crate::api::accounts::product_code;
+use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::config::Product;
-use crate::api::http::{ApiError, Ctx, Reply, Route};
 use crate::api::issuing::number_field;
-use crate::api::server::App;
+use crate::api::issuing::product_code;
+use crate::api::state::App;
 use crate::api::store::{Account, Card};
-use crate::handler;
+use crate::handler_tx;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
@@ -34,7 +36,7 @@ pub fn routes() -> Vec<Route> {
         Method::POST,
         "/api/v1/portadores/{idPortador}/vipagem",
         doc,
-        handler!(vipagem),
+        handler_tx!(vipagem),
     )]
 }
 
@@ -89,8 +91,9 @@ pub(super) fn product_of<'a>(
         })
 }
 
-async fn vipagem(ctx: Ctx) -> Result<Reply, ApiError> {
-    let p = from_path(&ctx).await?;
+async fn vipagem(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
+    let mut r = ctx.records(db);
+    let p = from_path(&ctx, &mut r).await?;
     let wanted = match ctx.at("/classificacao") {
         Value::String(s) if !s.trim().is_empty() && s.len() <= 64 => s.trim().to_owned(),
         _ => {
@@ -147,39 +150,33 @@ async fn vipagem(ctx: Ctx) -> Result<Reply, ApiError> {
     let class = json!({"organizacao": new.organization, "logo": new.logo, "nome": new_name});
     let c2 = class.clone();
     let code = product_code(new);
-    ctx.app
-        .store
-        .update_account(&ctx.client_id, account.id, "vipagem", |a| {
-            a.product = code;
-            if let Some(o) = a.body.as_object_mut() {
-                o.insert("classificacao".into(), c2);
+    r.update_account(account.id, "vipagem", |a| {
+        a.product = code;
+        if let Some(o) = a.body.as_object_mut() {
+            o.insert("classificacao".into(), c2);
+        }
+    })
+    .await?;
+    let mut changed = 0;
+    for card in p.cards.iter().filter(|c| {
+        c.account_id == account.id
+            && !matches!(c.status, CardStatus::Replaced | CardStatus::Cancelled)
+    }) {
+        let c3 = class.clone();
+        r.update_card(card.id, "vipagem", |c| {
+            if let Some(o) = c.body.as_object_mut() {
+                o.insert("classificacao".into(), c3);
             }
         })
         .await?;
-    let mut changed = 0;
-    for card in p.cards.iter().filter(|c| {
-        c.account_id == account.id && !matches!(c.status.as_str(), "replaced" | "cancelled")
-    }) {
-        let c3 = class.clone();
-        ctx.app
-            .store
-            .update_card(&ctx.client_id, card.id, "vipagem", |c| {
-                if let Some(o) = c.body.as_object_mut() {
-                    o.insert("classificacao".into(), c3);
-                }
-            })
-            .await?;
         changed += 1;
     }
-    ctx.app
-        .store
-        .record_occurrence(
-            p.customer.id,
-            "vipagem",
-            &format!("conta={} de={old_name} para={new_name}", account.id),
-            &ctx.client_id,
-        )
-        .await?;
+    r.record_occurrence(
+        p.customer.id,
+        "vipagem",
+        &format!("conta={} de={old_name} para={new_name}", account.id),
+    )
+    .await?;
     Reply::ok(json!({
         "idPortador": p.customer.id,
         "idConta": account.id,

@@ -1,29 +1,16 @@
-//! Customer records: creation (with a chosen or a random number), lookup by number or
-//! document, and changes with their history row.
+//! Customer records: creation (number and document unique per tenant), lookup by number
+//! or document, and changes read and written inside the writer's transaction with their
+//! history row.
 
-use sqlx::Row;
+use super::{Body, Customer, Records, StoreError, db, now_ms};
 
-use super::{Customer, Store, StoreError, db, json, new_id, now_ms};
+const COLUMNS: &str = "id, document, name, body, status, tenant";
 
-impl Store {
-    /// Creates a customer; the document must be new.
+impl Records<'_> {
+    /// Creates a customer with number `id`; number and document must be new in this
+    /// tenant (`Conflict`).
     pub async fn create_customer(
-        &self,
-        actor: &str,
-        document: &str,
-        name: &str,
-        body: &serde_json::Value,
-    ) -> Result<Customer, StoreError> {
-        self.create_customer_with_id(actor, "", new_id(), document, name, body)
-            .await
-    }
-
-    /// Creates a customer with a chosen number for a tenant; number and document must
-    /// be new.
-    pub async fn create_customer_with_id(
-        &self,
-        actor: &str,
-        tenant: &str,
+        &mut self,
         id: i64,
         document: &str,
         name: &str,
@@ -33,114 +20,101 @@ impl Store {
             id,
             document: document.to_owned(),
             name: name.to_owned(),
-            body: body.clone(),
+            body: Body(body.clone()),
             status: "active".into(),
-            tenant: tenant.to_owned(),
+            tenant: self.t(),
         };
-        let mut tx = self.pool.begin().await.map_err(db)?;
         let now = now_ms();
-        sqlx::query("INSERT INTO customers (id, document, name, body, status, created_ms, updated_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO customers (tenant, id, document, name, body, status, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(self.tenant.as_str())
             .bind(c.id)
-            .bind(&c.document)
-            .bind(&c.name)
+            .bind(c.document.as_str())
+            .bind(c.name.as_str())
             .bind(c.body.to_string())
-            .bind(&c.status)
+            .bind(c.status.as_str())
             .bind(now)
             .bind(now)
-            .bind(&c.tenant)
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
         let after = serde_json::to_value(&c).map_err(|e| StoreError::Database(e.to_string()))?;
-        Self::history(
-            &mut tx,
-            "customer",
-            c.id,
-            actor,
-            "create",
-            None,
-            Some(&after),
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
+        self.history("customer", c.id, "create", None, Some(&after))
+            .await?;
         Ok(c)
     }
 
-    /// A customer by number.
-    pub async fn customer(&self, id: i64) -> Result<Customer, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, document, name, body, status, tenant FROM customers WHERE id = $1",
-        )
+    /// A customer by number, if this tenant has it.
+    pub async fn find_customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers WHERE tenant = $1 AND id = $2"
+        )))
+        .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db)
         .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound("customer"))?;
-        Ok(Customer {
-            id: row.try_get(0).map_err(db)?,
-            document: row.try_get(1).map_err(db)?,
-            name: row.try_get(2).map_err(db)?,
-            body: json(&row.try_get::<String, _>(3).map_err(db)?),
-            status: row.try_get(4).map_err(db)?,
-            tenant: row.try_get(5).map_err(db)?,
-        })
+        .map_err(db)
+    }
+
+    /// A customer by number (`NotFound("customer")`).
+    pub async fn customer(&mut self, id: i64) -> Result<Customer, StoreError> {
+        self.find_customer(id)
+            .await?
+            .ok_or(StoreError::NotFound("customer"))
     }
 
     /// A customer by document.
     pub async fn customer_by_document(
-        &self,
+        &mut self,
         document: &str,
     ) -> Result<Option<Customer>, StoreError> {
-        let id: Option<i64> = sqlx::query("SELECT id FROM customers WHERE document = $1")
-            .bind(document)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(db)?;
-        match id {
-            Some(id) => Ok(Some(self.customer(id).await?)),
-            None => Ok(None),
-        }
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers WHERE tenant = $1 AND document = $2"
+        )))
+        .bind(self.tenant.as_str())
+        .bind(document)
+        .fetch_optional(&mut *self.db)
+        .await
+        .map_err(db)
     }
 
-    /// Applies `change` to a customer (name, document, body, status), with history.
+    /// Reads customer `id` (row-locked on PostgreSQL), applies `change`, writes it back
+    /// and appends the history row with the before read here.
     pub async fn update_customer(
-        &self,
-        actor: &str,
+        &mut self,
         id: i64,
         action: &str,
         change: impl FnOnce(&mut Customer),
     ) -> Result<Customer, StoreError> {
-        let before = self.customer(id).await?;
+        let before: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers WHERE tenant = $1 AND id = $2{}",
+            self.dialect.for_update()
+        )))
+        .bind(self.tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *self.db)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("customer"))?;
         let mut after = before.clone();
         change(&mut after);
         after.id = before.id;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("UPDATE customers SET document = $1, name = $2, body = $3, status = $4, updated_ms = $5 WHERE id = $6")
-            .bind(&after.document)
-            .bind(&after.name)
+        after.tenant.clone_from(&before.tenant);
+        sqlx::query("UPDATE customers SET document = $1, name = $2, body = $3, status = $4, updated_ms = $5 WHERE tenant = $6 AND id = $7")
+            .bind(after.document.as_str())
+            .bind(after.name.as_str())
             .bind(after.body.to_string())
-            .bind(&after.status)
+            .bind(after.status.as_str())
             .bind(now_ms())
+            .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
         let to_json =
             |c: &Customer| serde_json::to_value(c).map_err(|e| StoreError::Database(e.to_string()));
-        Self::history(
-            &mut tx,
-            "customer",
-            id,
-            actor,
-            action,
-            Some(&to_json(&before)?),
-            Some(&to_json(&after)?),
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
+        let (b, a) = (to_json(&before)?, to_json(&after)?);
+        self.history("customer", id, action, Some(&b), Some(&a))
+            .await?;
         Ok(after)
     }
 }

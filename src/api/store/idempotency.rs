@@ -1,135 +1,177 @@
-//! The idempotency table: the first answer to each (client, request key). A call claims
-//! its key with a `pending` row (the primary key makes the claim atomic on both
-//! databases), runs, then records its answer; a repeat with the same body gets that
-//! answer, a repeat with another body or while the first still runs is refused.
-//! Answers are kept for the configured retention, then purged (`idempotency_purge`).
+//! The idempotency table: the first answer to each (client, request key), sealed, with
+//! the fingerprint of the request it answered. Rows are written only by the
+//! [`writer`](super::writer), in the transaction of the call's effects; read here for a
+//! replay, and purged after the retention.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, FromRow};
 
-use super::{Store, StoreError, db, now_ms};
+use super::writer::{Answer, AnswerSeal, Claim, Committed};
+use super::{Dialect, Store, StoreError, db};
 
-/// What a claim found.
+#[derive(FromRow)]
+struct Row {
+    fingerprint: String,
+    status: i64,
+    sealed_answer: String,
+}
+
+/// What the table holds for a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// The key is new: this call runs and must [`Store::idempotency_finish`] or
-    /// [`Store::idempotency_release`].
-    Fresh,
-    /// The key was used before with the same body: its first answer.
-    Replay {
-        /// HTTP status of the first answer.
-        status: u16,
-        /// Its body.
-        response: String,
-    },
-    /// The key was used with another body.
-    Mismatch,
-    /// The first call with this key is still running.
-    InProgress,
+pub enum Recorded {
+    /// Nothing: the call runs.
+    Nothing,
+    /// An answer to the same request.
+    Same(Answer),
+    /// An answer to another request.
+    Other,
+}
+
+/// Inserts a claim with its answer; `false` if the key is already recorded.
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    claim: &Claim,
+    status: u16,
+    sealed: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query("INSERT INTO idempotency (client_id, request_key, fingerprint, status, sealed_answer, created_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
+        .bind(claim.client_id.as_str())
+        .bind(claim.key.as_str())
+        .bind(claim.fingerprint.as_str())
+        .bind(i64::from(status))
+        .bind(sealed)
+        .bind(now_ms)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Inserts many claims with their sealed answers; the indices of those inserted (the
+/// others' keys were recorded before).
+pub(super) async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[(Claim, super::writer::Answer, super::writer::Done)],
+    sealed: &[String],
+    now_ms: i64,
+) -> Result<std::collections::HashSet<usize>, StoreError> {
+    let mut sql = String::from(
+        "INSERT INTO idempotency (client_id, request_key, fingerprint, status, sealed_answer, created_ms) VALUES ",
+    );
+    for i in 0..rows.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let b = i * 6;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6
+        ));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING client_id, request_key");
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for ((claim, answer, _), sealed) in rows.iter().zip(sealed) {
+        q = q
+            .bind(claim.client_id.as_str())
+            .bind(claim.key.as_str())
+            .bind(claim.fingerprint.as_str())
+            .bind(i64::from(answer.status))
+            .bind(sealed.as_str())
+            .bind(now_ms);
+    }
+    let mut inserted: std::collections::HashSet<(String, String)> =
+        q.fetch_all(conn).await.map_err(db)?.into_iter().collect();
+    // The first row of a key that was inserted is the one recorded (a key twice in one
+    // chunk: the second answers the first's answer).
+    Ok(rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (c, _, _))| inserted.remove(&(c.client_id.clone(), c.key.clone())))
+        .map(|(i, _)| i)
+        .collect())
+}
+
+async fn lookup(
+    conn: &mut AnyConnection,
+    seal: &dyn AnswerSeal,
+    client_id: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Recorded, StoreError> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT fingerprint, status, sealed_answer FROM idempotency WHERE client_id = $1 AND request_key = $2",
+    )
+    .bind(client_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Ok(Recorded::Nothing);
+    };
+    if row.fingerprint != fingerprint {
+        return Ok(Recorded::Other);
+    }
+    let body = seal
+        .open(&row.sealed_answer)
+        .ok_or_else(|| StoreError::Corrupt("a stored answer does not verify".into()))?;
+    let status = u16::try_from(row.status)
+        .map_err(|_| StoreError::Corrupt("a stored answer has no HTTP status".into()))?;
+    Ok(Recorded::Same(Answer { status, body }))
+}
+
+/// The answer recorded for a claim whose insert found the key taken.
+pub(super) async fn recorded(
+    conn: &mut AnyConnection,
+    _dialect: Dialect,
+    seal: &dyn AnswerSeal,
+    claim: &Claim,
+) -> Result<Committed, StoreError> {
+    match lookup(conn, seal, &claim.client_id, &claim.key, &claim.fingerprint).await? {
+        Recorded::Same(a) => Ok(Committed::Replay(a)),
+        Recorded::Other => Ok(Committed::Mismatch),
+        Recorded::Nothing => Err(StoreError::Database(
+            "an idempotency key was taken and then vanished".into(),
+        )),
+    }
 }
 
 impl Store {
-    /// Claims `(client_id, key)` for a body hash.
-    pub async fn idempotency_claim(
+    /// What is recorded for `(client_id, key)`, read before a call runs.
+    pub async fn idempotency_lookup(
         &self,
+        seal: &dyn AnswerSeal,
         client_id: &str,
         key: &str,
-        body_hash: &str,
-    ) -> Result<Claim, StoreError> {
-        let inserted = sqlx::query("INSERT INTO idempotency (client_id, request_key, body_hash, state, status, response, created_ms) VALUES ($1, $2, $3, 'pending', 0, '', $4)")
-            .bind(client_id)
-            .bind(key)
-            .bind(body_hash)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(db);
-        match inserted {
-            Ok(_) => return Ok(Claim::Fresh),
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e),
+        fingerprint: &str,
+    ) -> Result<Recorded, StoreError> {
+        if let Some(filter) = self.key_filter()
+            && !filter.may_contain(client_id, key)
+        {
+            return Ok(Recorded::Nothing);
         }
-        let row = sqlx::query("SELECT body_hash, state, status, response FROM idempotency WHERE client_id = $1 AND request_key = $2")
-            .bind(client_id)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else {
-            // Released between our insert and select: the caller may retry.
-            return Ok(Claim::InProgress);
-        };
-        let hash: String = row.try_get(0).map_err(db)?;
-        let state: String = row.try_get(1).map_err(db)?;
-        if hash != body_hash {
-            return Ok(Claim::Mismatch);
-        }
-        if state != "done" {
-            return Ok(Claim::InProgress);
-        }
-        let status: i64 = row.try_get(2).map_err(db)?;
-        Ok(Claim::Replay {
-            status: u16::try_from(status).unwrap_or(500),
-            response: row.try_get(3).map_err(db)?,
+        let mut conn = self.read().await?;
+        lookup(&mut conn, seal, client_id, key, fingerprint).await
+    }
+
+    /// Deletes the answers recorded before `before_ms`; how many went. (System call:
+    /// every tenant's rows.)
+    pub async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let r = sqlx::query("DELETE FROM idempotency WHERE created_ms < $1")
+                    .bind(before_ms)
+                    .execute(conn)
+                    .await
+                    .map_err(db)?;
+                Ok(r.rows_affected())
+            })
         })
-    }
-
-    /// Records the answer of a fresh claim.
-    pub async fn idempotency_finish(
-        &self,
-        client_id: &str,
-        key: &str,
-        status: u16,
-        response: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE idempotency SET state = 'done', status = $1, response = $2 WHERE client_id = $3 AND request_key = $4")
-            .bind(i64::from(status))
-            .bind(response)
-            .bind(client_id)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    /// Drops a fresh claim whose call failed on the server side, so that a retry runs.
-    pub async fn idempotency_release(&self, client_id: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM idempotency WHERE client_id = $1 AND request_key = $2 AND state = 'pending'",
-        )
-        .bind(client_id)
-        .bind(key)
-        .execute(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(())
-    }
-
-    /// Deletes the answers claimed before `done_before_ms` and the claims still pending
-    /// since before `pending_before_ms` (their call died with its process, or the key
-    /// would answer `request_in_progress` for ever). Returns how many rows went.
-    pub async fn idempotency_purge(
-        &self,
-        done_before_ms: i64,
-        pending_before_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM idempotency WHERE (state = 'done' AND created_ms < $1) OR (state = 'pending' AND created_ms < $2)")
-            .bind(done_before_ms)
-            .bind(pending_before_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(r.rows_affected())
-    }
-
-    /// Records a newly issued PAN's lookup token; `Conflict` if it was ever issued.
-    pub async fn claim_pan(&self, lookup_token: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO issued_pans (lookup_token, created_ms) VALUES ($1, $2)")
-            .bind(lookup_token)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
     }
 }

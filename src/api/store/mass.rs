@@ -1,37 +1,73 @@
-//! Store methods for mass card issue (`migrations/0003_mass_issue.sql`): the request and
-//! its progress (`mass_issues`) and the cards it made (`batch_cards`, no clear value).
-//! A request moves `queued` -> `running` -> `done` | `failed` (or `queued` ->
-//! `cancelled`); the `queued` -> anything transitions are conditional updates, so an
-//! update racing the worker's start is decided by the database, once.
+//! Mass card issue (`migrations/0003_mass_issue.sql`): the request and its progress
+//! (`mass_issues`) and the cards it made (`batch_cards`, no clear value). A request
+//! moves `queued` -> `running` -> `done` | `failed` (or `queued` -> `cancelled`); each
+//! transition out of `queued` is a conditional update, decided by the database once.
 
-use sqlx::Row;
+use serde::Serialize;
+use sqlx::FromRow;
 
-use super::{Store, StoreError, db, json, new_id, now_ms};
-// The record types are defined beside the handlers (`api::mass`), where callers can
-// name them: this module is private to the store.
-use crate::api::mass::{BatchCard, MassIssue};
+use super::{Body, Records, Store, StoreError, db, new_id, now_ms};
+
+/// A mass issue request and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct MassIssue {
+    /// Record id.
+    pub id: i64,
+    /// Owning tenant.
+    pub tenant: String,
+    /// `organizationNumber`.
+    pub organization: i64,
+    /// `logo`.
+    pub logo: i64,
+    /// `cardType` (0 when not sent).
+    pub card_type: i64,
+    /// Cards asked for.
+    pub requested: i64,
+    /// Cards made so far.
+    pub issued: i64,
+    /// Cards that could not be made.
+    pub failed: i64,
+    /// `queued`, `running`, `done`, `failed`, `cancelled`.
+    pub state: String,
+    /// Why it failed (a stable code and short text; never a value).
+    pub error: String,
+    /// The embosser file's name in the bureau directory (empty until done).
+    pub file_name: String,
+    /// The request body as received (the latest, after updates).
+    #[sqlx(try_from = "String")]
+    pub body: Body,
+    /// Created, epoch ms.
+    pub created_ms: i64,
+    /// Last changed, epoch ms.
+    pub updated_ms: i64,
+}
+
+/// One card of a batch (no clear PAN, PIN or CVV).
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct BatchCard {
+    /// Position in the batch, from 1.
+    pub sequence: i64,
+    /// PAN token.
+    pub token: String,
+    /// Token key version.
+    pub token_version: i64,
+    /// Lookup token.
+    pub lookup_token: String,
+    /// Masked PAN.
+    pub masked_pan: String,
+    /// YYMM.
+    pub expiry: String,
+    /// Service code.
+    pub service_code: String,
+    /// PVV.
+    #[serde(skip)]
+    pub pvv: String,
+    /// LMK-encrypted PIN, hex.
+    #[serde(skip)]
+    pub pin_blob: String,
+}
 
 const COLUMNS: &str = "id, tenant, organization, logo, card_type, requested, issued, failed, state, error, file_name, body, created_ms, updated_ms";
-
-fn from_row(row: &sqlx::any::AnyRow) -> Result<MassIssue, StoreError> {
-    let body: String = row.try_get(11).map_err(db)?;
-    Ok(MassIssue {
-        id: row.try_get(0).map_err(db)?,
-        tenant: row.try_get(1).map_err(db)?,
-        organization: row.try_get(2).map_err(db)?,
-        logo: row.try_get(3).map_err(db)?,
-        card_type: row.try_get(4).map_err(db)?,
-        requested: row.try_get(5).map_err(db)?,
-        issued: row.try_get(6).map_err(db)?,
-        failed: row.try_get(7).map_err(db)?,
-        state: row.try_get(8).map_err(db)?,
-        error: row.try_get(9).map_err(db)?,
-        file_name: row.try_get(10).map_err(db)?,
-        body: json(&body),
-        created_ms: row.try_get(12).map_err(db)?,
-        updated_ms: row.try_get(13).map_err(db)?,
-    })
-}
 
 /// The fields a history row shows (the request body is not repeated).
 fn public(m: &MassIssue) -> serde_json::Value {
@@ -41,13 +77,10 @@ fn public(m: &MassIssue) -> serde_json::Value {
     })
 }
 
-impl Store {
+impl Records<'_> {
     /// Records a new `queued` request.
-    #[allow(clippy::too_many_arguments)]
     pub async fn mass_issue_create(
-        &self,
-        actor: &str,
-        tenant: &str,
+        &mut self,
         organization: i64,
         logo: i64,
         card_type: i64,
@@ -57,7 +90,7 @@ impl Store {
         let now = now_ms();
         let m = MassIssue {
             id: new_id(),
-            tenant: tenant.to_owned(),
+            tenant: self.t(),
             organization,
             logo,
             card_type,
@@ -67,62 +100,50 @@ impl Store {
             state: "queued".into(),
             error: String::new(),
             file_name: String::new(),
-            body: body.clone(),
+            body: Body(body.clone()),
             created_ms: now,
             updated_ms: now,
         };
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query(&format!("INSERT INTO mass_issues ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO mass_issues ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")))
             .bind(m.id)
-            .bind(&m.tenant)
+            .bind(self.tenant.as_str())
             .bind(m.organization)
             .bind(m.logo)
             .bind(m.card_type)
             .bind(m.requested)
             .bind(m.issued)
             .bind(m.failed)
-            .bind(&m.state)
-            .bind(&m.error)
-            .bind(&m.file_name)
+            .bind(m.state.as_str())
+            .bind(m.error.as_str())
+            .bind(m.file_name.as_str())
             .bind(m.body.to_string())
             .bind(now)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
-        let after = public(&m);
-        Self::history(
-            &mut tx,
-            "mass_issue",
-            m.id,
-            actor,
-            "create",
-            None,
-            Some(&after),
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
+        self.history("mass_issue", m.id, "create", None, Some(&public(&m)))
+            .await?;
         Ok(m)
     }
 
-    /// A request by id.
-    pub async fn mass_issue(&self, id: i64) -> Result<MassIssue, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM mass_issues WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.as_ref()
-            .map(from_row)
-            .transpose()?
-            .ok_or(StoreError::NotFound("mass issue"))
+    /// A request of this tenant by id.
+    pub async fn mass_issue(&mut self, id: i64) -> Result<MassIssue, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mass_issues WHERE tenant = $1 AND id = $2"
+        )))
+        .bind(self.tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *self.db)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("mass issue"))
     }
 
-    /// The newest request of a tenant for a product and card type (`queued_only`: only
-    /// one that has not started).
+    /// The newest request for a product and card type (`queued_only`: only one that has
+    /// not started).
     pub async fn mass_issue_latest(
-        &self,
-        tenant: &str,
+        &mut self,
         organization: i64,
         logo: i64,
         card_type: i64,
@@ -133,24 +154,22 @@ impl Store {
         } else {
             ""
         };
-        let row = sqlx::query(&format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mass_issues WHERE tenant = $1 AND organization = $2 AND logo = $3 AND card_type = $4{state} ORDER BY created_ms DESC, id DESC LIMIT 1"
-        ))
-        .bind(tenant)
+        )))
+        .bind(self.tenant.as_str())
         .bind(organization)
         .bind(logo)
         .bind(card_type)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db)
         .await
-        .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        .map_err(db)
     }
 
-    /// Replaces the quantity and body of a request that is still `queued`, or cancels it
-    /// (`cancel`). `None`: it has started (or ended) meanwhile, nothing changed.
+    /// Replaces the quantity and body of a request that is still `queued`, or cancels it.
+    /// `None`: it has started (or ended) meanwhile, nothing changed.
     pub async fn mass_issue_update_queued(
-        &self,
-        actor: &str,
+        &mut self,
         id: i64,
         requested: i64,
         body: &serde_json::Value,
@@ -158,211 +177,222 @@ impl Store {
     ) -> Result<Option<MassIssue>, StoreError> {
         let before = self.mass_issue(id).await?;
         let state = if cancel { "cancelled" } else { "queued" };
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let done = sqlx::query("UPDATE mass_issues SET requested = $1, body = $2, state = $3, updated_ms = $4 WHERE id = $5 AND state = 'queued'")
+        let done = sqlx::query("UPDATE mass_issues SET requested = $1, body = $2, state = $3, updated_ms = $4 WHERE tenant = $5 AND id = $6 AND state = 'queued'")
             .bind(requested)
             .bind(body.to_string())
             .bind(state)
             .bind(now_ms())
+            .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        let after = MassIssue {
-            requested,
-            body: body.clone(),
-            state: state.into(),
-            ..before.clone()
-        };
+        let after = self.mass_issue(id).await?;
         let action = if cancel { "cancel" } else { "update" };
-        Self::history(
-            &mut tx,
+        self.history(
             "mass_issue",
             id,
-            actor,
             action,
             Some(&public(&before)),
             Some(&public(&after)),
         )
         .await?;
-        tx.commit().await.map_err(db)?;
-        self.mass_issue(id).await.map(Some)
-    }
-
-    /// Startup recovery: every `running` request becomes `failed` (`interrupted`, with
-    /// history); returns those ids and the ids still `queued`, oldest first.
-    pub async fn mass_issue_recover(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
-        let ids = |state: &'static str| async move {
-            sqlx::query("SELECT id FROM mass_issues WHERE state = $1 ORDER BY created_ms, id")
-                .bind(state)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| r.try_get::<i64, _>(0).map_err(db))
-                .collect::<Result<Vec<i64>, StoreError>>()
-        };
-        let running = ids("running").await?;
-        for id in &running {
-            self.mass_issue_finish(
-                *id,
-                "failed",
-                "interrupted: the facade restarted during the batch",
-                "",
-            )
-            .await?;
-        }
-        Ok((running, ids("queued").await?))
+        Ok(Some(after))
     }
 
     /// Moves a `queued` request to `running`; `None` if it is not queued (cancelled).
-    pub async fn mass_issue_start(&self, id: i64) -> Result<Option<MassIssue>, StoreError> {
-        let done = sqlx::query(
-            "UPDATE mass_issues SET state = 'running', updated_ms = $1 WHERE id = $2 AND state = 'queued'",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+    pub async fn mass_issue_start(&mut self, id: i64) -> Result<Option<MassIssue>, StoreError> {
+        let done = sqlx::query("UPDATE mass_issues SET state = 'running', updated_ms = $1 WHERE tenant = $2 AND id = $3 AND state = 'queued'")
+            .bind(now_ms())
+            .bind(self.tenant.as_str())
+            .bind(id)
+            .execute(&mut *self.db)
+            .await
+            .map_err(db)?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
         self.mass_issue(id).await.map(Some)
     }
 
-    /// Adds made cards and the progress counters in one transaction.
+    /// Adds made cards and the progress counters. Each card's PAN is claimed in
+    /// `issued_pans` first; a card whose PAN was ever issued before (a repeat draw) is
+    /// not added, and its sequence is returned so that the caller draws it again.
     pub async fn batch_cards_add(
-        &self,
+        &mut self,
         id: i64,
         cards: &[BatchCard],
         issued: i64,
         failed: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+    ) -> Result<Vec<i64>, StoreError> {
         let now = now_ms();
-        // One multi-row INSERT per chunk: 11 parameters a row, well under every limit.
-        for chunk in cards.chunks(50) {
+        let mut repeats = Vec::new();
+        // Multi-row INSERTs: 12 parameters a row, well under every limit.
+        for chunk in cards.chunks(64) {
+            let mut claims =
+                String::from("INSERT INTO issued_pans (lookup_token, created_ms) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    claims.push_str(", ");
+                }
+                claims.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
+            }
+            claims.push_str(" ON CONFLICT DO NOTHING RETURNING lookup_token");
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(claims));
+            for c in chunk {
+                q = q.bind(c.lookup_token.as_str()).bind(now);
+            }
+            let claimed: std::collections::HashSet<String> = q
+                .fetch_all(&mut *self.db)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .collect();
+            let mut fresh = Vec::with_capacity(chunk.len());
+            for c in chunk {
+                if claimed.contains(&c.lookup_token) {
+                    fresh.push(c);
+                } else {
+                    repeats.push(c.sequence);
+                }
+            }
+            if fresh.is_empty() {
+                continue;
+            }
             let mut sql = String::from(
                 "INSERT INTO batch_cards (id, mass_issue_id, sequence, token, token_version, lookup_token, masked_pan, expiry, service_code, pvv, pin_blob, created_ms) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 11;
+            for i in 0..fresh.len() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!(
-                    "(${}, {id}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10,
-                    b + 11
-                ));
+                sql.push('(');
+                for k in 1..=12 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${}", i * 12 + k));
+                }
+                sql.push(')');
             }
-            let mut q = sqlx::query(&sql);
-            for c in chunk {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in fresh {
                 q = q
                     .bind(new_id())
+                    .bind(id)
                     .bind(c.sequence)
-                    .bind(c.token.clone())
+                    .bind(c.token.as_str())
                     .bind(c.token_version)
-                    .bind(c.lookup_token.clone())
-                    .bind(c.masked_pan.clone())
-                    .bind(c.expiry.clone())
-                    .bind(c.service_code.clone())
-                    .bind(c.pvv.clone())
-                    .bind(c.pin_blob.clone())
+                    .bind(c.lookup_token.as_str())
+                    .bind(c.masked_pan.as_str())
+                    .bind(c.expiry.as_str())
+                    .bind(c.service_code.as_str())
+                    .bind(c.pvv.as_str())
+                    .bind(c.pin_blob.as_str())
                     .bind(now);
             }
-            q.execute(&mut *tx).await.map_err(db)?;
+            q.execute(&mut *self.db).await.map_err(db)?;
         }
-        sqlx::query(
-            "UPDATE mass_issues SET issued = $1, failed = $2, updated_ms = $3 WHERE id = $4",
-        )
-        .bind(issued)
-        .bind(failed)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
+        let issued = issued - i64::try_from(repeats.len()).unwrap_or(0);
+        sqlx::query("UPDATE mass_issues SET issued = $1, failed = $2, updated_ms = $3 WHERE tenant = $4 AND id = $5")
+            .bind(issued)
+            .bind(failed)
+            .bind(now)
+            .bind(self.tenant.as_str())
+            .bind(id)
+            .execute(&mut *self.db)
+            .await
+            .map_err(db)?;
+        Ok(repeats)
     }
 
     /// Ends a running request: `done` with its file, or `failed` with the reason.
     pub async fn mass_issue_finish(
-        &self,
+        &mut self,
         id: i64,
         state: &str,
         error: &str,
         file_name: &str,
     ) -> Result<(), StoreError> {
         let before = self.mass_issue(id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("UPDATE mass_issues SET state = $1, error = $2, file_name = $3, updated_ms = $4 WHERE id = $5")
+        sqlx::query("UPDATE mass_issues SET state = $1, error = $2, file_name = $3, updated_ms = $4 WHERE tenant = $5 AND id = $6")
             .bind(state)
             .bind(error)
             .bind(file_name)
             .bind(now_ms())
+            .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
-        let after = MassIssue {
-            state: state.into(),
-            ..before.clone()
-        };
-        Self::history(
-            &mut tx,
+        let mut after = before.clone();
+        after.state = state.into();
+        self.history(
             "mass_issue",
             id,
-            "cofre",
             state,
             Some(&public(&before)),
             Some(&public(&after)),
         )
-        .await?;
-        tx.commit().await.map_err(db)
+        .await
     }
 
-    /// A page of a batch's cards, by sequence.
+    /// A page of a batch's cards, by sequence (the batch must be this tenant's).
     pub async fn batch_cards(
-        &self,
+        &mut self,
         id: i64,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<BatchCard>, StoreError> {
-        let rows = sqlx::query("SELECT sequence, token, token_version, lookup_token, masked_pan, expiry, service_code, pvv, pin_blob FROM batch_cards WHERE mass_issue_id = $1 ORDER BY sequence LIMIT $2 OFFSET $3")
+        self.mass_issue(id).await?;
+        sqlx::query_as("SELECT sequence, token, token_version, lookup_token, masked_pan, expiry, service_code, pvv, pin_blob FROM batch_cards WHERE mass_issue_id = $1 ORDER BY sequence LIMIT $2 OFFSET $3")
             .bind(id)
             .bind(limit)
             .bind(offset)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db)
             .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(BatchCard {
-                    sequence: r.try_get(0).map_err(db)?,
-                    token: r.try_get(1).map_err(db)?,
-                    token_version: r.try_get(2).map_err(db)?,
-                    lookup_token: r.try_get(3).map_err(db)?,
-                    masked_pan: r.try_get(4).map_err(db)?,
-                    expiry: r.try_get(5).map_err(db)?,
-                    service_code: r.try_get(6).map_err(db)?,
-                    pvv: r.try_get(7).map_err(db)?,
-                    pin_blob: r.try_get(8).map_err(db)?,
-                })
+            .map_err(db)
+    }
+}
+
+impl Store {
+    /// Startup recovery (system call, every tenant): every `running` request becomes
+    /// `failed` (`interrupted`, with history); returns `(tenant, id)` of those still
+    /// `queued`, oldest first.
+    pub async fn mass_issue_recover(&self) -> Result<(usize, Vec<(String, i64)>), StoreError> {
+        let dialect = self.dialect();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let running: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT tenant, id FROM mass_issues WHERE state = 'running' ORDER BY created_ms, id",
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
+                for (tenant, id) in &running {
+                    let tenant = crate::api::domain::Tenant::new(tenant)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Records::new(&mut *conn, dialect, tenant, "cofre")
+                        .mass_issue_finish(
+                            *id,
+                            "failed",
+                            "interrupted: the facade restarted during the batch",
+                            "",
+                        )
+                        .await?;
+                }
+                let queued: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT tenant, id FROM mass_issues WHERE state = 'queued' ORDER BY created_ms, id",
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
+                Ok((running.len(), queued))
             })
-            .collect()
+        })
+        .await
     }
 }

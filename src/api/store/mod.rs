@@ -1,36 +1,66 @@
-//! The record store: customers, accounts, cards and an append-only history, over
-//! `sqlx::Any` so that one code path and one migration set (`migrations/`) serve SQLite
-//! and PostgreSQL. Every change and its history row are written in one transaction.
+//! The record store: customers, accounts, cards, their append-only history, mass
+//! issues, the cardholder API's tables and the idempotency answers, over `sqlx::Any` so
+//! that one code path and one migration set (`migrations/`) serve SQLite and
+//! PostgreSQL.
 //!
-//! Cards are stored by PAN token, masked PAN, lookup token and the PIN verification
-//! value: the store has no column that could hold a clear PAN, PIN, CVV or key.
+//! Layer: imports only [`crate::api::domain`]; features and the HTTP edge import it.
+//!
+//! * **Tenant-scoped.** Every record method is a method of [`Records`], which carries the
+//!   caller's [`Tenant`] and puts it in every statement: there is no wildcard and no
+//!   method that reads another tenant's row. Unique values (documents, customer and
+//!   account numbers) are unique per tenant. The only unscoped calls are the system's own
+//!   ([`Store::purge_idempotency`], mass-issue recovery), which no client reaches.
+//! * **One writer.** Every change goes through the [`writer`]: a task that owns the one
+//!   write connection and commits the changes of many concurrent calls in one durable
+//!   transaction (group commit), each call in its own savepoint, then answers them. A
+//!   read-modify-write happens inside that transaction (and, on PostgreSQL, under a
+//!   `SELECT ... FOR UPDATE` row lock, so that a second facade on the same database
+//!   cannot interleave): no lost update, and a history row's "before" is the row as the
+//!   transaction saw it. Reads that feed no write use the read pool (SQLite in WAL mode:
+//!   readers never wait for the writer).
+//! * **Idempotency in the same transaction.** A call's claim, its effects and its sealed
+//!   answer commit together ([`writer::Claim`]); see [`writer`] for what a crash leaves.
+//! * Rows map by column name (`sqlx::FromRow`); a stored JSON body that does not parse
+//!   is an error, never `null`. Cards are stored by PAN token, masked PAN, lookup token
+//!   and PVV: no column could hold a clear PAN, PIN, CVV or key.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::RngExt;
-use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Row};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions};
 
 mod accounts;
+mod cache;
 mod cards;
-mod cards_ops;
 mod customers;
+mod history;
 mod idempotency;
-mod issuing;
+mod key_filter;
 mod mass;
 mod portadores;
-pub use portadores::LimitChange;
 mod portadores_extra;
-pub use idempotency::Claim;
+mod rows;
+pub mod writer;
 
-use cards::{CardKey, card_public};
+pub use cache::RecordCache;
+pub use cards::pan_issued;
+pub use idempotency::Recorded;
+pub use key_filter::KeyFilter;
+pub use mass::{BatchCard, MassIssue};
+pub use portadores::LimitChange;
+pub use portadores_extra::{CodeRow, Delinquency, DependentLink, Occurrence, Phone};
+pub use rows::{Account, Body, Card, Customer, HistoryRow, NewCard};
+pub use writer::{Answer, AnswerSeal, Claim, Committed, Op, OpOutcome, Writer};
+
+use crate::api::domain::Tenant;
 
 /// What the store can refuse.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// A referenced record does not exist (`customer`, `account`, `card`).
+    /// A referenced record does not exist (`customer`, `account`, `card`, ...).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// A unique value is already taken.
@@ -39,270 +69,292 @@ pub enum StoreError {
     /// A rule between records is broken (e.g. an account of another customer).
     #[error("{0}")]
     Rule(String),
+    /// A stored value does not parse (a corrupt body, an unknown status).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
     /// The database failed.
     #[error("database: {0}")]
     Database(String),
 }
 
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(d) = &e
-        && d.is_unique_violation()
-    {
-        return StoreError::Conflict(d.message().to_owned());
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Database(e.to_string()),
     }
-    StoreError::Database(e.to_string())
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A fresh 12-digit record number (random: numbers reveal nothing about volumes).
-pub(crate) fn new_id() -> i64 {
+pub fn new_id() -> i64 {
     rand::rng().random_range(100_000_000_000..1_000_000_000_000)
 }
 
-/// A customer record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Customer {
-    /// Customer number.
-    pub id: i64,
-    /// Document (CPF/CNPJ or other id), unique.
-    pub document: String,
-    /// Name.
-    pub name: String,
-    /// The request body as received (every field kept, none dropped).
-    pub body: serde_json::Value,
-    /// `active`, `inactive`, ...
-    pub status: String,
-    /// The API tenant that owns the record.
-    pub tenant: String,
+/// Which SQL dialect the database speaks where the two differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (one writer; the writer's transaction is the lock).
+    Sqlite,
+    /// PostgreSQL (row locks for read-modify-write).
+    Postgres,
 }
 
-/// An account record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Account {
-    /// Account number.
-    pub id: i64,
-    /// Owner.
-    pub customer_id: i64,
-    /// Product code.
-    pub product: String,
-    /// Credit limit in minor units.
-    pub credit_limit: i64,
-    /// Billing cycle day.
-    pub cycle_day: i64,
-    /// The request body as received.
-    pub body: serde_json::Value,
-    /// Status.
-    pub status: String,
-    /// The API tenant that owns the record.
-    pub tenant: String,
+impl Dialect {
+    /// The suffix that locks the rows a read-modify-write reads.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
 }
 
-/// A card record (no clear PAN, PIN or CVV).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Card {
-    /// Card record id.
-    pub id: i64,
-    /// Account.
-    pub account_id: i64,
-    /// Customer.
-    pub customer_id: i64,
-    /// PAN token (FF1).
-    pub token: String,
-    /// Token key version.
-    pub token_version: i64,
-    /// Lookup token (HMAC), unique per PAN.
-    pub lookup_token: String,
-    /// First 6 and last 4.
-    pub masked_pan: String,
-    /// physical-credit, debit, prepaid, digital-wallet.
-    pub kind: String,
-    /// YYMM.
-    pub expiry: String,
-    /// Service code.
-    pub service_code: String,
-    /// PIN verification value (PVV).
-    pub pvv: String,
-    /// The LMK-encrypted PIN from the daemon, hex.
-    pub pin_blob: String,
-    /// `inactive` until activation, then `active`, `blocked`, `lost`, `stolen`,
-    /// `replaced`, `cancelled`.
-    pub status: String,
-    /// The request body as received (and later non-secret changes merged in).
-    pub body: serde_json::Value,
-    /// `active` or `blocked` (PIN use blocked by the issuer, beside the daemon's lockout).
-    pub pin_status: String,
-    /// The processor block code last applied (empty: none).
-    pub block_code: String,
-    /// Card credit limit in minor units (0: the account's).
-    pub credit_limit: i64,
-    /// The card that replaced this one, if reissued.
-    pub replaced_by: Option<i64>,
-    /// Dynamic CVV2: `on` once asked for (static CVV2 refused), `off`.
-    pub dcvv2: String,
-    /// The API tenant (client's issuer/store id) that owns the record.
-    pub tenant: String,
-}
-
-/// One history row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryRow {
-    /// `customer`, `account`, `card`.
-    pub entity: String,
-    /// The record's id.
-    pub entity_id: i64,
-    /// Who (API client id).
-    pub actor: String,
-    /// What (`create`, `status`, ...).
-    pub action: String,
-    /// When, epoch ms.
-    pub at_ms: i64,
-    /// Non-secret fields before, JSON.
-    pub before: Option<serde_json::Value>,
-    /// Non-secret fields after, JSON.
-    pub after: Option<serde_json::Value>,
-}
-
-/// A new card's values (from the daemon) and request body.
-#[derive(Debug, Clone)]
-pub struct NewCard {
-    /// Account.
-    pub account_id: i64,
-    /// Customer (must own the account).
-    pub customer_id: i64,
-    /// PAN token and its key version.
-    pub token: String,
-    /// Token key version.
-    pub token_version: i64,
-    /// Lookup token.
-    pub lookup_token: String,
-    /// Masked PAN.
-    pub masked_pan: String,
-    /// Card kind.
-    pub kind: String,
-    /// YYMM.
-    pub expiry: String,
-    /// Service code.
-    pub service_code: String,
-    /// PVV.
-    pub pvv: String,
-    /// LMK-encrypted PIN, hex.
-    pub pin_blob: String,
-    /// The request body.
-    pub body: serde_json::Value,
-    /// Card credit limit in minor units (0: the account's).
-    pub credit_limit: i64,
-    /// Owning tenant.
-    pub tenant: String,
-}
-
-/// The store.
+/// The store: a read pool and the writer.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    read: AnyPool,
+    writer: Writer,
+    dialect: Dialect,
+    cache: Option<Arc<RecordCache>>,
+    keys: Option<Arc<KeyFilter>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+/// Read connections: SQLite readers are cheap and never wait for the writer in WAL mode.
+const READ_CONNECTIONS: u32 = 8;
+
+fn normalise_url(url: &str) -> Result<(String, Dialect), StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        // The file is created on first start, and so is its directory.
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(file).parent()
+            && !dir.as_os_str().is_empty()
+            && !file.starts_with(':')
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
+        }
+        let url = if path.contains('?') {
+            url.to_owned()
+        } else {
+            format!("sqlite://{path}?mode=rwc")
+        };
+        return Ok((url, Dialect::Sqlite));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((url.to_owned(), Dialect::Postgres));
+    }
+    Err(StoreError::Database(
+        "the database URL is sqlite://... or postgres://...".into(),
+    ))
+}
+
+async fn connect(url: &str, dialect: Dialect, writer: bool) -> Result<AnyConnection, StoreError> {
+    let options: AnyConnectOptions = url.parse().map_err(db)?;
+    let mut conn = options
+        .disable_statement_logging()
+        .connect()
+        .await
+        .map_err(db)?;
+    if dialect == Dialect::Sqlite {
+        use sqlx::Executor;
+        // WAL: readers do not block the writer nor it them. synchronous=FULL: a commit is
+        // on disk before its answer leaves (durability over speed; group commit pays).
+        let pragmas = if writer {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536"
+        } else {
+            "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON"
+        };
+        conn.execute(pragmas).await.map_err(db)?;
+    }
+    Ok(conn)
+}
+
+/// Loads the recorded idempotency keys into the filter (SQLite: pages by rowid), then
+/// marks it ready (until then every call is looked up). A failure leaves it not ready:
+/// correct, only slower.
+async fn load_keys(read: AnyPool, filter: Arc<KeyFilter>) {
+    let mut after: i64 = 0;
+    loop {
+        let page: Result<Vec<(i64, String, String)>, _> = sqlx::query_as(
+            "SELECT rowid, client_id, request_key FROM idempotency WHERE rowid > $1 ORDER BY rowid LIMIT 10000",
+        )
+        .bind(after)
+        .fetch_all(&read)
+        .await;
+        match page {
+            Ok(rows) if rows.is_empty() => break,
+            Ok(rows) => {
+                for (rowid, client, key) in &rows {
+                    filter.insert(client, key);
+                    after = *rowid;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "idempotency key filter not loaded");
+                return;
+            }
+        }
+    }
+    filter.set_ready();
 }
 
 impl Store {
-    /// Opens `sqlite://path` (created if missing) or `postgres://...`, and migrates.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// The idempotency key filter (SQLite only).
+    pub fn key_filter(&self) -> Option<&Arc<KeyFilter>> {
+        self.keys.as_ref()
+    }
+
+    /// Opens `sqlite://path` (created if missing) or `postgres://...`, migrates, and
+    /// starts the writer; idempotency answers are sealed with `seal`.
+    pub async fn open(url: &str, seal: Arc<dyn AnswerSeal>) -> Result<Self, StoreError> {
         install_default_drivers();
-        let url = if let Some(path) = url.strip_prefix("sqlite://") {
-            // The file is created on first start, and so is its directory.
-            let file = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(file).parent()
-                && !dir.as_os_str().is_empty()
-                && !file.starts_with(':')
-            {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
-            }
-            if path.contains('?') {
-                url.to_owned()
-            } else {
-                format!("sqlite://{path}?mode=rwc")
-            }
-        } else {
-            url.to_owned()
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
-            .connect(&url)
-            .await
-            .map_err(db)?;
+        let (url, dialect) = normalise_url(url)?;
+        let mut write = connect(&url, dialect, true).await?;
         MIGRATOR
-            .run(&pool)
+            .run(&mut write)
             .await
             .map_err(|e| StoreError::Database(format!("migration: {e}")))?;
-        Ok(Self { pool })
-    }
-
-    async fn history(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        entity: &str,
-        id: i64,
-        actor: &str,
-        action: &str,
-        before: Option<&serde_json::Value>,
-        after: Option<&serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO history (id, entity, entity_id, actor, action, at_ms, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(new_id())
-            .bind(entity)
-            .bind(id)
-            .bind(actor)
-            .bind(action)
-            .bind(now_ms())
-            .bind(before.map(ToString::to_string))
-            .bind(after.map(ToString::to_string))
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    /// The pool, for modules that keep their own tables (same database, same migrations).
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// The history of a record, oldest first.
-    pub async fn history_of(&self, entity: &str, id: i64) -> Result<Vec<HistoryRow>, StoreError> {
-        let rows = sqlx::query("SELECT entity, entity_id, actor, action, at_ms, before_json, after_json FROM history WHERE entity = $1 AND entity_id = $2 ORDER BY at_ms, id")
-            .bind(entity)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryRow {
-                    entity: r.try_get(0).map_err(db)?,
-                    entity_id: r.try_get(1).map_err(db)?,
-                    actor: r.try_get(2).map_err(db)?,
-                    action: r.try_get(3).map_err(db)?,
-                    at_ms: r.try_get(4).map_err(db)?,
-                    before: r
-                        .try_get::<Option<String>, _>(5)
-                        .map_err(db)?
-                        .as_deref()
-                        .map(json),
-                    after: r
-                        .try_get::<Option<String>, _>(6)
-                        .map_err(db)?
-                        .as_deref()
-                        .map(json),
+        let reader_url = url.clone();
+        let read = AnyPoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON")
+                            .await?;
+                    }
+                    Ok(())
                 })
             })
-            .collect()
+            .connect_lazy(&reader_url)
+            .map_err(db)?;
+        // On SQLite this process's writer is the only writer: reads may be cached.
+        let cache = (dialect == Dialect::Sqlite).then(|| Arc::new(RecordCache::default()));
+        let keys = (dialect == Dialect::Sqlite).then(|| Arc::new(KeyFilter::default()));
+        let reconnect_url = url.clone();
+        let reconnect: writer::Reconnect = Arc::new(move || {
+            let url = reconnect_url.clone();
+            Box::pin(async move { connect(&url, dialect, true).await })
+        });
+        let writer = Writer::start(write, dialect, seal, cache.clone(), keys.clone(), reconnect);
+        if let Some(filter) = &keys {
+            tokio::spawn(load_keys(read.clone(), Arc::clone(filter)));
+        }
+        Ok(Self {
+            read,
+            writer,
+            dialect,
+            cache,
+            keys,
+        })
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The read cache (SQLite only), for records read on the read pool.
+    pub fn cache(&self) -> Option<&Arc<RecordCache>> {
+        self.cache.as_ref()
+    }
+
+    /// The writer.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// A read connection (WAL snapshot on SQLite).
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        self.read.acquire().await.map_err(db)
+    }
+
+    /// Runs `op` in the writer's next transaction (no idempotency claim): the mass-issue
+    /// worker, recovery and purges.
+    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.writer.write(op).await
+    }
+
+    /// Closes the pools and stops the writer once its queue is empty.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// A pinned, boxed, sendable future (an operation run inside the writer's transaction).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// One tenant's records, read or changed over one connection (a read connection, or the
+/// writer's transaction), on behalf of one actor (the API client id, or `cofre` for the
+/// system), who is named in every history row.
+pub struct Records<'c> {
+    db: &'c mut AnyConnection,
+    tenant: Tenant,
+    actor: Arc<str>,
+    dialect: Dialect,
+    cache: Option<Arc<RecordCache>>,
+}
+
+impl std::fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Records({}, {})", self.tenant, self.actor)
+    }
+}
+
+impl<'c> Records<'c> {
+    /// `tenant`'s records over `db`, changes made by `actor`.
+    pub fn new(db: &'c mut AnyConnection, dialect: Dialect, tenant: Tenant, actor: &str) -> Self {
+        Self {
+            db,
+            tenant,
+            actor: Arc::from(actor),
+            dialect,
+            cache: None,
+        }
+    }
+
+    /// Reads through `cache` (read-pool records only: the writer's transaction must see
+    /// its own rows, never a cached copy).
+    #[must_use]
+    pub fn with_cache(mut self, cache: Option<Arc<RecordCache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The actor.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    fn t(&self) -> String {
+        self.tenant.as_str().to_owned()
     }
 }

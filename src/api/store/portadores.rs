@@ -1,13 +1,13 @@
-//! Store methods of the cardholder API's own tables (`migrations/0004_portadores.sql`):
-//! the portador index (tenant, document, RG, folded name) and the limit history.
+//! The cardholder API's own tables (`migrations/0004_portadores.sql`): the portador
+//! index (document, RG, folded name; per tenant) and the limit history.
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::FromRow;
 
-use super::{Store, StoreError, db, new_id, now_ms};
+use super::{Records, StoreError, db, new_id, now_ms};
 
 /// One row of the limit history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, FromRow)]
 pub struct LimitChange {
     /// Account.
     pub account_id: i64,
@@ -23,143 +23,112 @@ pub struct LimitChange {
     pub at_ms: i64,
 }
 
-impl Store {
-    /// Indexes a portador (insert or replace).
+impl Records<'_> {
+    /// Indexes a portador of this tenant (insert or replace).
     pub async fn index_portador(
-        &self,
+        &mut self,
         customer_id: i64,
-        tenant: &str,
         tipo: &str,
         documento: &str,
         rg: &str,
         nome_busca: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("DELETE FROM portador_index WHERE customer_id = $1")
+        sqlx::query("DELETE FROM portador_index WHERE tenant = $1 AND customer_id = $2")
+            .bind(self.tenant.as_str())
             .bind(customer_id)
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
-        sqlx::query("INSERT INTO portador_index (customer_id, tenant, tipo, documento, rg, nome_busca, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO portador_index (tenant, customer_id, tipo, documento, rg, nome_busca, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(self.tenant.as_str())
             .bind(customer_id)
-            .bind(tenant)
             .bind(tipo)
             .bind(documento)
             .bind(rg)
             .bind(nome_busca)
             .bind(now_ms())
-            .execute(&mut *tx)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)
+        Ok(())
     }
 
-    async fn index_ids(
-        &self,
-        sql: &str,
-        tenant: &str,
-        value: &str,
-    ) -> Result<Vec<i64>, StoreError> {
-        sqlx::query(sql)
-            .bind(tenant)
-            .bind(value)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0).map_err(db))
-            .collect()
-    }
-
-    /// A tenant's portadores with this document (CPF or CNPJ), oldest first.
+    /// This tenant's portadores with this document (CPF or CNPJ).
     pub async fn portadores_by_document(
-        &self,
-        tenant: &str,
+        &mut self,
         documento: &str,
     ) -> Result<Vec<i64>, StoreError> {
-        self.index_ids(
-            "SELECT customer_id FROM portador_index WHERE tenant = $1 AND documento = $2 ORDER BY customer_id",
-            tenant,
-            documento,
-        )
-        .await
+        sqlx::query_scalar("SELECT customer_id FROM portador_index WHERE tenant = $1 AND documento = $2 ORDER BY customer_id")
+            .bind(self.tenant.as_str())
+            .bind(documento)
+            .fetch_all(&mut *self.db)
+            .await
+            .map_err(db)
     }
 
-    /// A tenant's portadores with this RG.
-    pub async fn portadores_by_rg(&self, tenant: &str, rg: &str) -> Result<Vec<i64>, StoreError> {
-        self.index_ids(
-            "SELECT customer_id FROM portador_index WHERE tenant = $1 AND rg = $2 ORDER BY customer_id",
-            tenant,
-            rg,
-        )
-        .await
+    /// This tenant's portadores with this RG.
+    pub async fn portadores_by_rg(&mut self, rg: &str) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar("SELECT customer_id FROM portador_index WHERE tenant = $1 AND rg = $2 ORDER BY customer_id")
+            .bind(self.tenant.as_str())
+            .bind(rg)
+            .fetch_all(&mut *self.db)
+            .await
+            .map_err(db)
     }
 
-    /// A page of a tenant's portadores whose folded name contains `folded` (no `%` or
-    /// `_` in it: the caller strips them), after `cursor`, at most `limit`.
+    /// A page of this tenant's portadores whose folded name contains `folded` (no `%`
+    /// or `_` in it: the caller strips them), after `cursor`, at most `limit`.
     pub async fn portadores_by_name(
-        &self,
-        tenant: &str,
+        &mut self,
         folded: &str,
         cursor: i64,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        sqlx::query("SELECT customer_id FROM portador_index WHERE tenant = $1 AND nome_busca LIKE $2 AND customer_id > $3 ORDER BY customer_id LIMIT $4")
-            .bind(tenant)
+        sqlx::query_scalar("SELECT customer_id FROM portador_index WHERE tenant = $1 AND nome_busca LIKE $2 AND customer_id > $3 ORDER BY customer_id LIMIT $4")
+            .bind(self.tenant.as_str())
             .bind(format!("%{folded}%"))
             .bind(cursor)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db)
             .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0).map_err(db))
-            .collect()
+            .map_err(db)
     }
 
     /// Records a limit change.
     pub async fn record_limit_change(
-        &self,
+        &mut self,
         customer_id: i64,
         account_id: i64,
-        actor: &str,
         kind: &str,
         before_cents: i64,
         after_cents: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO portador_limit_history (id, customer_id, account_id, actor, kind, before_cents, after_cents, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO portador_limit_history (id, tenant, customer_id, account_id, actor, kind, before_cents, after_cents, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(new_id())
+            .bind(self.tenant.as_str())
             .bind(customer_id)
             .bind(account_id)
-            .bind(actor)
+            .bind(&*self.actor)
             .bind(kind)
             .bind(before_cents)
             .bind(after_cents)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *self.db)
             .await
             .map_err(db)?;
         Ok(())
     }
 
     /// A portador's limit history, oldest first.
-    pub async fn limit_history(&self, customer_id: i64) -> Result<Vec<LimitChange>, StoreError> {
-        sqlx::query("SELECT account_id, actor, kind, before_cents, after_cents, at_ms FROM portador_limit_history WHERE customer_id = $1 ORDER BY at_ms, id")
+    pub async fn limit_history(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<LimitChange>, StoreError> {
+        sqlx::query_as("SELECT account_id, actor, kind, before_cents, after_cents, at_ms FROM portador_limit_history WHERE tenant = $1 AND customer_id = $2 ORDER BY at_ms, id")
+            .bind(self.tenant.as_str())
             .bind(customer_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db)
             .await
-            .map_err(db)?
-            .iter()
-            .map(|r| {
-                Ok(LimitChange {
-                    account_id: r.try_get(0).map_err(db)?,
-                    actor: r.try_get(1).map_err(db)?,
-                    kind: r.try_get(2).map_err(db)?,
-                    before_cents: r.try_get(3).map_err(db)?,
-                    after_cents: r.try_get(4).map_err(db)?,
-                    at_ms: r.try_get(5).map_err(db)?,
-                })
-            })
-            .collect()
+            .map_err(db)
     }
 }

@@ -3,11 +3,13 @@
 //! run to show the ratio "over the wire / crypto alone". `--spawn` starts a daemon on a
 //! private copy of the example keys on a free loopback port and stops it afterwards.
 //!
+//! The workload is realistic by default (`cards.rs`: many cards, wrong PINs, PAN and
+//! token; every answer checked against its prediction); `--fixed` is the old best case.
 //! The requests are in `requests.rs`; the over-the-wire driver is `wire.rs`; the
-//! in-process side runs the daemon's own request path (`hsm::local`).
+//! in-process side runs the daemon's own request path (`hsm::local`); `spawn.rs` makes
+//! the daemons; `report.rs` the figures.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,11 +17,15 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::client::ClientConfig;
-use crate::protocol::Status;
 
+mod cards;
+mod report;
 mod requests;
+mod spawn;
 mod wire;
 
+use cards::Workload;
+use report::Report;
 use requests::Requests;
 
 /// Arguments of `cofre bench`.
@@ -63,6 +69,19 @@ pub struct BenchArgs {
     /// Allow a non-loopback address.
     #[arg(long)]
     pub allow_remote: bool,
+    /// The old best case instead of the realistic workload: one fixed request per
+    /// operation (one PAN, PIN 1234, always right), so no try is ever counted.
+    #[arg(long)]
+    pub fixed: bool,
+    /// Distinct cards of the realistic workload.
+    #[arg(long, default_value_t = 100_000)]
+    pub cards: usize,
+    /// Share of PIN verifications with a wrong PIN (0 to 1), spread over the cards.
+    #[arg(long, default_value_t = 0.05)]
+    pub wrong_pin_share: f64,
+    /// The REST facade benchmark (`--api`, see `cli::bench_api`).
+    #[command(flatten)]
+    pub api: crate::cli::bench_api::ApiBenchArgs,
 }
 
 const OPERATIONS: &[&str] = &[
@@ -73,64 +92,6 @@ const OPERATIONS: &[&str] = &[
     "dcvv2",
     "mix",
 ];
-/// What one operation measured.
-#[derive(Debug, Default)]
-struct Report {
-    latencies_us: Vec<u32>,
-    errors: BTreeMap<String, u64>,
-    elapsed: Duration,
-}
-
-impl Report {
-    fn percentile(sorted: &[u32], p: f64) -> u32 {
-        if sorted.is_empty() {
-            return 0;
-        }
-        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[i.min(sorted.len() - 1)]
-    }
-
-    fn line(&mut self, operation: &str, mode: &str, json: bool) -> (String, f64) {
-        self.latencies_us.sort_unstable();
-        let n = self.latencies_us.len() as u64 + self.errors.values().sum::<u64>();
-        let ops = n as f64 / self.elapsed.as_secs_f64().max(1e-9);
-        let p = |q| Self::percentile(&self.latencies_us, q);
-        let errors: u64 = self.errors.values().sum();
-        let text = if json {
-            serde_json::json!({
-                "operation": operation, "mode": mode, "requests": n,
-                "ops_per_sec": ops.round(), "p50_us": p(0.5), "p90_us": p(0.9),
-                "p99_us": p(0.99), "p999_us": p(0.999), "errors": errors,
-                "errors_by_status": self.errors,
-            })
-            .to_string()
-        } else {
-            format!(
-                "{operation:<13} {mode:<10} {ops:>10.0} ops/s  p50 {:>6} us  p90 {:>6} us  p99 {:>6} us  p99.9 {:>6} us  errors {errors}{}",
-                p(0.5),
-                p(0.9),
-                p(0.99),
-                p(0.999),
-                if self.errors.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {:?}", self.errors)
-                }
-            )
-        };
-        (text, ops)
-    }
-}
-
-impl Report {
-    fn merge(&mut self, other: Report) {
-        self.latencies_us.extend(other.latencies_us);
-        for (k, v) in other.errors {
-            *self.errors.entry(k).or_default() += v;
-        }
-    }
-}
-
 /// Time between two sends of one sender when `--rate` paces the load over `senders`.
 fn interval(args: &BenchArgs, senders: usize) -> Option<Duration> {
     args.rate
@@ -143,13 +104,13 @@ fn interval(args: &BenchArgs, senders: usize) -> Option<Duration> {
 async fn run_wire(
     config: &ClientConfig,
     address: &str,
-    name: &str,
+    requests: Requests,
     args: &BenchArgs,
 ) -> Result<Report, String> {
     let connections = args.connections.max(1);
     let streams = wire::connect(config, address, connections).await?;
     let load = Arc::new(wire::Load {
-        requests: Arc::new(Requests::new(name)?),
+        requests: Arc::new(requests),
         depth: args.depth.max(1),
         deadline: Instant::now() + Duration::from_secs(args.duration.max(1)),
         sent: AtomicU64::new(0),
@@ -174,11 +135,11 @@ async fn run_wire(
 /// at a time through the daemon's own request path (`hsm::local`).
 async fn run_local(
     shared: &Arc<crate::hsm::Shared>,
-    name: &str,
+    requests: Requests,
     args: &BenchArgs,
 ) -> Result<Report, String> {
     let workers = args.connections.max(1) * args.depth.max(1);
-    let requests = Arc::new(Requests::new(name)?);
+    let requests = Arc::new(requests);
     let deadline = Instant::now() + Duration::from_secs(args.duration.max(1));
     let limit = args.count.unwrap_or(u64::MAX);
     let budget = Arc::new(AtomicU64::new(0));
@@ -204,29 +165,19 @@ async fn run_local(
                 if budget.fetch_add(1, Ordering::Relaxed) >= limit {
                     break;
                 }
-                let req = match requests.request(worker, n) {
+                let (op, body, expected) = match requests.request(worker, n) {
                     Ok(r) => r,
                     Err(e) => {
-                        *r.errors.entry(format!("client: {e}")).or_default() += 1;
+                        r.failed(format!("client: {e}"), 1);
                         break;
                     }
                 };
                 n += 1;
                 let t0 = Instant::now();
-                let status = crate::hsm::local::execute(
-                    &shared,
-                    "issuing-host-1",
-                    req.op,
-                    &req.body,
-                    &mut scratch,
-                )
-                .await;
-                if status == Status::Ok {
-                    r.latencies_us
-                        .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
-                } else {
-                    *r.errors.entry(status.name().to_owned()).or_default() += 1;
-                }
+                let status =
+                    crate::hsm::local::execute(&shared, "issuing-host-1", op, &body, &mut scratch)
+                        .await;
+                r.record(status.code(), expected, t0.elapsed());
             }
             r
         }));
@@ -239,84 +190,11 @@ async fn run_local(
     Ok(total)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let name = e.file_name();
-        if name == "state" {
-            continue;
-        }
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &to.join(name))?;
-        } else {
-            std::fs::copy(e.path(), to.join(name))?;
-        }
-    }
-    Ok(())
-}
-
-struct Spawned {
-    child: std::process::Child,
-    dir: PathBuf,
-    addr: String,
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn spawn_daemon(keys: &Path) -> Result<Spawned, String> {
-    use std::io::BufRead;
-    let dir = std::env::temp_dir().join(format!("cofre-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(keys, &dir).map_err(|e| format!("copying {}: {e}", keys.display()))?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = std::process::Command::new(exe)
-        .args(["hsm", "--config"])
-        .arg(dir.join("hsm.toml"))
-        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-        .env("COFRE_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let line = std::io::BufReader::new(stdout).lines().next();
-    let addr = match line {
-        Some(Ok(l)) => l.strip_prefix("listening on ").map(str::to_owned),
-        _ => None,
-    };
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        return Err("the spawned daemon did not start".into());
-    };
-    Ok(Spawned { child, dir, addr })
-}
-
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
 /// Runs the benchmark; returns the report.
 pub fn run(args: BenchArgs) -> Result<String, String> {
+    if args.api.api {
+        return crate::cli::bench_api::run_from(&args);
+    }
     let names: Vec<&str> = match args.operation.as_str() {
         "all" => OPERATIONS.to_vec(),
         op if OPERATIONS.contains(&op) => vec![op],
@@ -332,8 +210,17 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let wire = args.spawn || !args.in_process;
+    if !args.fixed && !(0.0..=1.0).contains(&args.wrong_pin_share) {
+        return Err("--wrong-pin-share must be between 0 and 1".into());
+    }
+    let workload = (!args.fixed).then_some(Workload {
+        cards: args.cards,
+        wrong_pin_share: args.wrong_pin_share,
+    });
+    let workers = args.connections.max(1) * args.depth.max(1);
+    let lockout = crate::hsm::HsmConfig::load(&args.keys.join("hsm.toml"))?.lockout;
     let spawned = if args.spawn {
-        Some(spawn_daemon(&args.keys)?)
+        Some(spawn::spawn_daemon(&args.keys)?)
     } else {
         None
     };
@@ -357,7 +244,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
     }
     let mut out = Vec::new();
     if let Some(s) = &spawned
-        && let Some(mb) = rss_mb(s.child.id())
+        && let Some(mb) = spawn::rss_mb(s.child.id())
     {
         out.push(if args.json {
             serde_json::json!({"daemon_idle_rss_mb": (mb * 10.0).round() / 10.0}).to_string()
@@ -376,9 +263,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         };
         let local_target = if args.in_process {
             let dir = std::env::temp_dir().join(format!("cofre-bench-local-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            copy_dir(&args.keys, &dir).map_err(|e| e.to_string())?;
-            let config = crate::hsm::HsmConfig::load(&dir.join("hsm.toml"))?;
+            let config = spawn::private_copy(&args.keys, &dir)?;
             let shared = crate::hsm::server::load(config)?;
             Some((Arc::new(shared), dir))
         } else {
@@ -387,14 +272,18 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         for name in &names {
             let mut wire_ops = None;
             if let Some(cfg) = &wire_target {
-                let mut r = run_wire(cfg, &address, name, &args).await?;
-                let (line, ops) = r.line(name, "wire", args.json);
+                let requests = Requests::new(name, workload, workers, &lockout)?;
+                let w = requests.workload();
+                let mut r = run_wire(cfg, &address, requests, &args).await?;
+                let (line, ops) = r.line(name, "wire", w, args.json);
                 out.push(line);
                 wire_ops = Some(ops);
             }
             if let Some((shared, _)) = &local_target {
-                let mut r = run_local(shared, name, &args).await?;
-                let (line, ops) = r.line(name, "in-process", args.json);
+                let requests = Requests::new(name, workload, workers, &lockout)?;
+                let w = requests.workload();
+                let mut r = run_local(shared, requests, &args).await?;
+                let (line, ops) = r.line(name, "in-process", w, args.json);
                 out.push(line);
                 if let Some(w) = wire_ops {
                     let ratio = w / ops.max(1e-9);

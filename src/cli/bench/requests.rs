@@ -1,7 +1,9 @@
-//! The requests of each benchmarked operation, built once from the published example
-//! keys (keys-example/README.md) with values that verify: the PIN verifications
-//! succeed, so no failure is counted, and each dCVV2 verification uses a fresh code, so
-//! each one commits its use durably.
+//! The requests of each benchmarked operation, built from the published example keys
+//! (keys-example/README.md). By default they come from the realistic card set
+//! ([`super::cards`]); `--fixed` sends one fixed request per operation (one PAN, PIN
+//! 1234, always right: the best case, where the counter store is never written). dCVV2
+//! is the same in both: each verification uses a fresh code of its worker's own card,
+//! so each one commits its use durably.
 
 use std::borrow::Cow;
 
@@ -9,7 +11,10 @@ use crate::crypto::cipher::BlockCipher;
 use crate::crypto::pan::Pan;
 use crate::crypto::pinblock::{self, Format};
 use crate::crypto::{ClearKey, Pin, cvv, dcvv2, pvv};
+use crate::hsm::config::Lockout;
 use crate::protocol::{FieldsWriter, LENGTH_PREFIX, Opcode, Tag, encode_request};
+
+use super::cards::{Cards, Expected, Kind, Workload, body_of};
 
 /// Where the request id sits in an encoded request frame: after the length prefix,
 /// the version and kind bytes and the two-byte opcode.
@@ -144,83 +149,167 @@ fn dcvv2_request(worker: usize, n: u64, key: &ClearKey) -> Result<Request, Strin
     }
 }
 
-/// The requests of one operation, for both sides of the benchmark.
+/// Where an operation's requests come from.
+enum Source {
+    /// The fixed best case: requests taken in turn.
+    Fixed {
+        fixed: Vec<Request>,
+        /// `fixed`, encoded with request id 0 (the id is patched in when sent).
+        frames: Vec<Vec<u8>>,
+    },
+    /// dCVV2, built one by one with this key.
+    Dcvv2(ClearKey),
+    /// The realistic cards, with the kinds of request taken in turn.
+    Cards(Cards, &'static [Kind]),
+}
+
+/// The mix: 4:1:2:2 PIN verify ISO 0 : ISO 4 : CVV verify : tokenise.
+const MIX: &[Kind] = &[
+    Kind::Pin0,
+    Kind::Pin0,
+    Kind::Pin4,
+    Kind::Cvv,
+    Kind::Pin0,
+    Kind::Tokenise,
+    Kind::Cvv,
+    Kind::Pin0,
+    Kind::Tokenise,
+];
+
+fn kinds(name: &str) -> Option<&'static [Kind]> {
+    match name {
+        "pin-verify-0" => Some(&[Kind::Pin0]),
+        "pin-verify-4" => Some(&[Kind::Pin4]),
+        "cvv-verify" => Some(&[Kind::Cvv]),
+        "tokenise" => Some(&[Kind::Tokenise]),
+        "mix" => Some(MIX),
+        _ => None,
+    }
+}
+
+/// The requests of one operation, for one side of the benchmark, shared by `workers`
+/// workers.
 pub(super) struct Requests {
-    fixed: Vec<Request>,
-    /// `fixed`, encoded with request id 0 (the id is patched in when sent).
-    frames: Vec<Vec<u8>>,
-    /// The dCVV2 key, for the operation whose requests are built one by one.
-    dcvv2: Option<ClearKey>,
+    source: Source,
+    workers: usize,
 }
 
 impl Requests {
-    /// The requests of operation `name`.
-    pub(super) fn new(name: &str) -> Result<Self, String> {
-        let dcvv2 = if name == "dcvv2" {
-            Some(hexkey(
+    /// The requests of operation `name`: realistic cards for `workload`, or the fixed
+    /// best case with `None`. `lockout` gives each card's PIN limit.
+    pub(super) fn new(
+        name: &str,
+        workload: Option<Workload>,
+        workers: usize,
+        lockout: &Lockout,
+    ) -> Result<Self, String> {
+        let source = match (name, workload, kinds(name)) {
+            ("dcvv2", _, _) => Source::Dcvv2(hexkey(
                 "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
-            )?)
-        } else {
-            None
+            )?),
+            (_, Some(w), Some(mix)) => {
+                let mut unique: Vec<Kind> = Vec::new();
+                for k in mix {
+                    if !unique.contains(k) {
+                        unique.push(*k);
+                    }
+                }
+                Source::Cards(Cards::build(w, &unique, lockout)?, mix)
+            }
+            (_, None, Some(_)) => {
+                let fixed = fixed(name)?;
+                let frames = fixed
+                    .iter()
+                    .map(|r| {
+                        let mut f = Vec::new();
+                        encode_request(&mut f, r.op.code(), 0, |w| {
+                            w.encoded(&r.body);
+                        })
+                        .map(|()| f)
+                        .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<_, _>>()?;
+                Source::Fixed { fixed, frames }
+            }
+            _ => return Err(format!("no requests for operation {name:?}")),
         };
-        let fixed = fixed(name)?;
-        if fixed.is_empty() && dcvv2.is_none() {
-            return Err(format!("no requests for operation {name:?}"));
-        }
-        let frames = fixed
-            .iter()
-            .map(|r| {
-                let mut f = Vec::new();
-                encode_request(&mut f, r.op.code(), 0, |w| {
-                    w.encoded(&r.body);
-                })
-                .map(|()| f)
-                .map_err(|e| e.to_string())
-            })
-            .collect::<Result<_, _>>()?;
         Ok(Self {
-            fixed,
-            frames,
-            dcvv2,
+            source,
+            workers: workers.max(1),
         })
     }
 
-    /// Request `n` of worker `worker` (workers take the fixed requests in turn, each
-    /// from its own starting point).
-    pub(super) fn request(&self, worker: usize, n: u64) -> Result<Cow<'_, Request>, String> {
-        match &self.dcvv2 {
-            Some(key) => dcvv2_request(worker, n, key).map(Cow::Owned),
-            None => self
-                .fixed
-                .get((n as usize).wrapping_add(worker) % self.fixed.len().max(1))
-                .map(Cow::Borrowed)
-                .ok_or_else(|| "no requests".to_owned()),
+    /// The realistic workload, if that is what these requests are.
+    pub(super) fn workload(&self) -> Option<Workload> {
+        match &self.source {
+            Source::Cards(cards, _) => Some(cards.workload()),
+            _ => None,
         }
     }
 
-    /// Appends the frame of request `n` of worker `worker`, with request id `id`.
+    fn kind(mix: &[Kind], worker: usize, n: u64) -> Kind {
+        mix[(n as usize).wrapping_add(worker) % mix.len()]
+    }
+
+    /// Request `n` of worker `worker` (workers take the fixed requests in turn, each
+    /// from its own starting point): its opcode and body, and the answer it must get.
+    pub(super) fn request(
+        &self,
+        worker: usize,
+        n: u64,
+    ) -> Result<(Opcode, Cow<'_, [u8]>, Expected), String> {
+        match &self.source {
+            Source::Dcvv2(key) => {
+                let r = dcvv2_request(worker, n, key)?;
+                Ok((r.op, Cow::Owned(r.body), Expected::OK))
+            }
+            Source::Fixed { fixed, .. } => fixed
+                .get((n as usize).wrapping_add(worker) % fixed.len().max(1))
+                .map(|r| (r.op, Cow::Borrowed(r.body.as_slice()), Expected::OK))
+                .ok_or_else(|| "no requests".to_owned()),
+            Source::Cards(cards, mix) => {
+                let kind = Self::kind(mix, worker, n);
+                let (frame, op, expected) = cards.next(kind, worker, self.workers, n)?;
+                Ok((op, Cow::Borrowed(body_of(frame)), expected))
+            }
+        }
+    }
+
+    /// Appends the frame of request `n` of worker `worker`, with request id `id`, and
+    /// returns the answer it must get.
     pub(super) fn push_frame(
         &self,
         out: &mut Vec<u8>,
         worker: usize,
         n: u64,
         id: u32,
-    ) -> Result<(), String> {
-        if let Some(key) = &self.dcvv2 {
-            let r = dcvv2_request(worker, n, key)?;
-            return encode_request(out, r.op.code(), id, |w| {
-                w.encoded(&r.body);
-            })
-            .map_err(|e| e.to_string());
-        }
-        let frame = self
-            .frames
-            .get((n as usize).wrapping_add(worker) % self.frames.len().max(1))
-            .ok_or("no requests")?;
+    ) -> Result<Expected, String> {
+        let (frame, expected) = match &self.source {
+            Source::Dcvv2(key) => {
+                let r = dcvv2_request(worker, n, key)?;
+                encode_request(out, r.op.code(), id, |w| {
+                    w.encoded(&r.body);
+                })
+                .map_err(|e| e.to_string())?;
+                return Ok(Expected::OK);
+            }
+            Source::Fixed { frames, .. } => (
+                frames
+                    .get((n as usize).wrapping_add(worker) % frames.len().max(1))
+                    .ok_or("no requests")?
+                    .as_slice(),
+                Expected::OK,
+            ),
+            Source::Cards(cards, mix) => {
+                let kind = Self::kind(mix, worker, n);
+                let (frame, _, expected) = cards.next(kind, worker, self.workers, n)?;
+                (frame, expected)
+            }
+        };
         let at = out.len() + ID_AT;
         out.extend_from_slice(frame);
         out[at..at + 4].copy_from_slice(&id.to_be_bytes());
-        Ok(())
+        Ok(expected)
     }
 }
 
@@ -230,27 +319,47 @@ mod tests {
     use super::*;
     use crate::protocol::{REQUEST_HEADER_LEN, decode_request, frame_length};
 
-    /// Every frame decodes, with the id that was patched in and the request's body.
+    fn lockout() -> Lockout {
+        let text = include_str!("../../../keys-example/hsm.toml");
+        crate::hsm::HsmConfig::parse(text, std::path::Path::new("/x"))
+            .unwrap()
+            .lockout
+    }
+
+    /// Every frame decodes, with the id that was patched in and the request's body,
+    /// for the fixed, realistic and dCVV2 requests alike.
     #[test]
     fn frames_carry_their_ids() {
-        for name in ["mix", "dcvv2"] {
-            let reqs = Requests::new(name).unwrap();
+        let realistic = Some(Workload {
+            cards: 200,
+            wrong_pin_share: 0.05,
+        });
+        for (name, workload) in [("mix", None), ("mix", realistic), ("dcvv2", None)] {
+            let reqs = Requests::new(name, workload, 8, &lockout()).unwrap();
+            // A second instance for the in-process side: the fixed requests are the
+            // same; realistic cards are drawn afresh (only their kinds must agree).
+            let local = Requests::new(name, workload, 8, &lockout()).unwrap();
             let mut out = Vec::new();
             for n in 0..12u64 {
                 out.clear();
                 let id = 0x0102_0304 + n as u32;
-                reqs.push_frame(&mut out, 3, n, id).unwrap();
+                let expected = reqs.push_frame(&mut out, 3, n, id).unwrap();
                 let len =
                     frame_length(out[..4].try_into().unwrap(), REQUEST_HEADER_LEN, usize::MAX)
                         .unwrap();
                 assert_eq!(len + 4, out.len());
                 let (header, body) = decode_request(&out[4..]).unwrap();
                 assert_eq!(header.request_id, id);
-                let req = reqs.request(3, n).unwrap();
-                assert_eq!(header.opcode, req.op.code());
-                assert_eq!(body, &req.body[..]);
+                let (op, req_body, local_expected) = local.request(3, n).unwrap();
+                assert_eq!(header.opcode, op.code(), "{name} {n}");
+                if workload.is_none() {
+                    assert_eq!((expected, local_expected), (Expected::OK, Expected::OK));
+                }
+                if name == "dcvv2" {
+                    assert_eq!(body, &req_body[..], "{name}");
+                }
             }
         }
-        assert!(Requests::new("nothing").is_err());
+        assert!(Requests::new("nothing", None, 1, &lockout()).is_err());
     }
 }

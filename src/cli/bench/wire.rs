@@ -17,11 +17,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::Report;
+use super::cards::Expected;
+use super::report::Report;
 use super::requests::Requests;
 use crate::client::ClientConfig;
 use crate::protocol::{
-    ABSOLUTE_MAX_FRAME, LENGTH_PREFIX, RESPONSE_HEADER_LEN, Status, decode_response, frame_length,
+    ABSOLUTE_MAX_FRAME, LENGTH_PREFIX, RESPONSE_HEADER_LEN, decode_response, frame_length,
 };
 
 /// Longest wait for the next response (or for a write) before the connection is given
@@ -73,6 +74,8 @@ struct Window {
     generation: Vec<u16>,
     /// Requests made in each slot so far (a dCVV2 slot is one card: its counter).
     made: Vec<u64>,
+    /// The answer the request in each slot must get.
+    expected: Vec<Expected>,
     free: Vec<usize>,
 }
 
@@ -82,6 +85,7 @@ impl Window {
             sent_at: vec![None; depth],
             generation: vec![0; depth],
             made: vec![0; depth],
+            expected: vec![Expected::OK; depth],
             free: (0..depth).rev().collect(),
         }
     }
@@ -105,9 +109,9 @@ impl Window {
         self.free.push(slot);
     }
 
-    /// Frees the slot a response id names and returns its send time; `None` if the id
-    /// names no request in flight.
-    fn answer(&mut self, id: u32) -> Option<Instant> {
+    /// Frees the slot a response id names and returns its send time and expected
+    /// answer; `None` if the id names no request in flight.
+    fn answer(&mut self, id: u32) -> Option<(Instant, Expected)> {
         let slot = (id & 0xFFFF) as usize;
         let generation = (id >> 16) as u16;
         if *self.generation.get(slot)? != generation {
@@ -115,20 +119,7 @@ impl Window {
         }
         let sent = self.sent_at.get_mut(slot)?.take()?;
         self.free.push(slot);
-        Some(sent)
-    }
-}
-
-/// Counts one answer.
-fn record(report: &mut Report, status: u16, latency: Duration) {
-    if status == Status::Ok.code() {
-        report
-            .latencies_us
-            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
-    } else {
-        let name = Status::from_code(status)
-            .map_or_else(|| format!("status_{status}"), |s| s.name().to_owned());
-        *report.errors.entry(name).or_default() += 1;
+        Some((sent, *self.expected.get(slot)?))
     }
 }
 
@@ -168,11 +159,14 @@ pub(super) async fn drive(
                 };
                 let worker = conn * depth + slot;
                 let n = window.made[slot];
-                if let Err(e) = load.requests.push_frame(&mut out, worker, n, id) {
-                    window.untake(slot);
-                    *report.errors.entry(format!("client: {e}")).or_default() += 1;
-                    stopping = true;
-                    break;
+                match load.requests.push_frame(&mut out, worker, n, id) {
+                    Ok(expected) => window.expected[slot] = expected,
+                    Err(e) => {
+                        window.untake(slot);
+                        report.failed(format!("client: {e}"), 1);
+                        stopping = true;
+                        break;
+                    }
                 }
                 window.made[slot] = n + 1;
             }
@@ -232,7 +226,7 @@ pub(super) async fn drive(
     if let Some(e) = failure {
         let lost = window.in_flight() as u64;
         if lost > 0 {
-            *report.errors.entry(e).or_default() += lost;
+            report.failed(e, lost);
         }
     } else {
         let _ = tokio::time::timeout(STALL, stream.shutdown()).await;
@@ -261,12 +255,12 @@ fn take_responses(
         };
         let (header, _) =
             decode_response(payload).map_err(|e| format!("protocol: bad response: {e}"))?;
-        let sent = window
+        let (sent, expected) = window
             .answer(header.request_id)
             .ok_or("protocol: a response to no request in flight")?;
-        record(
-            report,
+        report.record(
             header.status,
+            expected,
             arrived.saturating_duration_since(sent),
         );
         *consumed += LENGTH_PREFIX + len;
@@ -277,7 +271,7 @@ fn take_responses(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::protocol::encode_response_with;
+    use crate::protocol::{Status, encode_response_with};
 
     fn response(id: u32, status: Status) -> Vec<u8> {
         let mut f = Vec::new();
@@ -300,7 +294,10 @@ mod tests {
         take_responses(&input, &mut consumed, &mut w, &mut report, now).unwrap();
         assert_eq!(consumed, whole, "the partial frame waits for its rest");
         assert_eq!(report.latencies_us.len(), 1);
-        assert_eq!(report.errors.get("verification_failed"), Some(&1));
+        assert_eq!(
+            report.errors.get("verification_failed (expected ok)"),
+            Some(&1)
+        );
         assert_eq!(w.in_flight(), 2);
         // A slot reused gets a new generation: the old id no longer matches.
         let (slot, id) = w.take(now).unwrap();

@@ -151,6 +151,7 @@ fn record_event(
         key_id: key_id.into(),
         version: record.map(|r| r.version),
         kcv: record.map(|r| r.kcv.clone()),
+        counter_store: None,
     };
     let head = audit::append(
         &shared.config.audit_log,

@@ -145,14 +145,18 @@ pub fn cvv_generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -
 }
 
 /// cvv.verify.
-pub fn cvv_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+pub fn cvv_verify(
+    ctx: &Ctx<'_>,
+    f: &Fields<'_>,
+    pan: &Pan,
+    out: &mut FieldsWriter<'_>,
+) -> OpResult {
     f.only(&with_card(&[
         Tag::Key,
         Tag::Expiry,
         Tag::ServiceCode,
         Tag::Cvv,
     ]))?;
-    let (pan, _) = card(ctx, f)?;
     let presented = cvv::Cvv::new(f.req_str(Tag::Cvv)?).map_err(bad(Tag::Cvv))?;
     let (expiry, sc) = (f.req_str(Tag::Expiry)?, f.req_str(Tag::ServiceCode)?);
     let mut matched = None;
@@ -161,7 +165,7 @@ pub fn cvv_verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> 
         .verifying(f.req_str(Tag::Key)?, Operation::CardVerification)?
     {
         let Some(cvk) = &k.cvk else { continue };
-        let ok = cvv::verify(cvk, &pan, expiry, sc, &presented).map_err(bad(Tag::Expiry))?;
+        let ok = cvv::verify(cvk, pan, expiry, sc, &presented).map_err(bad(Tag::Expiry))?;
         if ok && matched.is_none() {
             matched = Some(k.version);
         }
@@ -239,37 +243,51 @@ fn value_blocks(
     pin: Option<&crate::crypto::Pin>,
     rng: &mut impl rand::CryptoRng,
 ) -> Result<Vec<u8>, OpError> {
-    if cipher.algorithm() != Algorithm::Tdes {
-        return Err(OpError::new(
-            Status::WrongKeyUsage,
-            "format 1 needs a TDES transport key",
-        ));
-    }
-    let failed = |_| OpError::new(Status::Internal, "code block encryption failed");
     let mut out = Vec::with_capacity(32);
     for code in [&c.cvv, &c.cvv2, &c.icvv] {
-        let mut block = Zeroizing::new([0u8; 8]);
-        rng.fill_bytes(&mut block[..]);
-        // Nibbles: 1, 3, d1, d2, d3, then 11 random fill nibbles.
-        let digit = |b: u8| b.checked_sub(b'0').filter(|d| *d < 10);
-        let [d1, d2, d3] = match code.expose_secret().as_bytes() {
-            &[a, b, c] => match (digit(a), digit(b), digit(c)) {
-                (Some(a), Some(b), Some(c)) => [a, b, c],
-                _ => return Err(OpError::new(Status::Internal, "a CVV is not 3 digits")),
-            },
-            _ => return Err(OpError::new(Status::Internal, "a CVV is not 3 digits")),
-        };
-        block[0] = 0x13;
-        block[1] = (d1 << 4) | d2;
-        block[2] = (d3 << 4) | (block[2] & 0x0F);
-        cipher.encrypt_ecb(&mut block[..]).map_err(failed)?;
-        out.extend_from_slice(&block[..]);
+        out.extend_from_slice(&code_block(cipher, &code.expose_secret(), rng)?);
     }
     if let Some(p) = pin {
-        let b = pinblock::encipher(Format::Iso1, cipher, p, None, rng).map_err(failed)?;
+        let b = pinblock::encipher(Format::Iso1, cipher, p, None, rng)
+            .map_err(|_| OpError::new(Status::Internal, "code block encryption failed"))?;
         out.extend_from_slice(b.as_bytes());
     }
     Ok(out)
+}
+
+/// One 3-digit code as the processor carries it: the clear block `1 3 d d d` followed
+/// by 11 random fill nibbles (the layout of an ISO 9564-1 format 1 PIN block of length
+/// 3), enciphered alone with TDES-ECB under a TDES transport key. The same for a CVV
+/// in `card.codes.export` format 1 and a dCVV2 in `dcvv2.generate` with a transport key.
+fn code_block(
+    cipher: &BlockCipher,
+    code: &str,
+    rng: &mut impl rand::CryptoRng,
+) -> Result<[u8; 8], OpError> {
+    if cipher.algorithm() != Algorithm::Tdes {
+        return Err(OpError::new(
+            Status::WrongKeyUsage,
+            "code blocks need a TDES transport key (8-byte blocks)",
+        ));
+    }
+    let digit = |b: u8| b.checked_sub(b'0').filter(|d| *d < 10);
+    let [d1, d2, d3] = match code.as_bytes() {
+        &[a, b, c] => match (digit(a), digit(b), digit(c)) {
+            (Some(a), Some(b), Some(c)) => [a, b, c],
+            _ => return Err(OpError::new(Status::Internal, "a code is not 3 digits")),
+        },
+        _ => return Err(OpError::new(Status::Internal, "a code is not 3 digits")),
+    };
+    let mut block = Zeroizing::new([0u8; 8]);
+    rng.fill_bytes(&mut block[..]);
+    // Nibbles: 1, 3, d1, d2, d3, then 11 random fill nibbles.
+    block[0] = 0x13;
+    block[1] = (d1 << 4) | d2;
+    block[2] = (d3 << 4) | (block[2] & 0x0F);
+    cipher
+        .encrypt_ecb(&mut block[..])
+        .map_err(|_| OpError::new(Status::Internal, "code block encryption failed"))?;
+    Ok(*block)
 }
 
 fn moving_factor(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<u64, OpError> {
@@ -288,31 +306,48 @@ fn moving_factor(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<u64, OpError> {
     }
 }
 
-/// dcvv2.generate.
+/// dcvv2.generate. With `transport_key` the code leaves only as one code block under
+/// that (TDES) key, as `card.codes.export` format 1 carries a CVV ([`code_block`]).
 pub fn dcvv2_generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&with_card(&[
         Tag::Key,
         Tag::Expiry,
         Tag::Counter,
         Tag::UnixTime,
+        Tag::TransportKey,
     ]))?;
     let (pan, _) = card(ctx, f)?;
     let factor = moving_factor(ctx, f)?;
     let k = ctx
         .ring
         .active(f.req_str(Tag::Key)?, Operation::DynamicCvv2)?;
+    let transport = f
+        .str(Tag::TransportKey)?
+        .map(|id| transport(ctx, id))
+        .transpose()?;
     let code = dcvv2::dcvv2(&k.key, pan.digits(), f.req_str(Tag::Expiry)?, factor)
         .map_err(bad(Tag::Expiry))?;
-    out.str(Tag::Dcvv2, code.expose_secret())
-        .u64(Tag::MovingFactor, factor)
-        .u32(Tag::KeyVersion, k.version);
+    match transport {
+        Some((cipher, version)) => {
+            let block = code_block(cipher, code.expose_secret(), &mut rand::rng())?;
+            out.bytes(Tag::Encrypted, &block)
+                .u64(Tag::MovingFactor, factor)
+                .u32(Tag::KeyVersion, k.version)
+                .u32(Tag::TransportKeyVersion, version);
+        }
+        None => {
+            out.str(Tag::Dcvv2, code.expose_secret())
+                .u64(Tag::MovingFactor, factor)
+                .u32(Tag::KeyVersion, k.version);
+        }
+    }
     Ok(())
 }
 
-/// dCVV2 verification without state: the matched moving factor and key version, or
-/// `verification_failed` (`expired` when the code matches a step outside the window but
-/// within the widest window the scheme allows).
-pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpError> {
+/// dCVV2 verification of the card `pan` without state: the matched moving factor and
+/// key version, or `verification_failed` (`expired` when the code matches a step
+/// outside the window but within the widest window the scheme allows).
+pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan) -> Result<(u64, u32), OpError> {
     f.only(&with_card(&[
         Tag::Key,
         Tag::Expiry,
@@ -321,7 +356,6 @@ pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpE
         Tag::Dcvv2,
         Tag::Window,
     ]))?;
-    let (pan, _) = card(ctx, f)?;
     let factor = moving_factor(ctx, f)?;
     let side = u64::from(f.u8(Tag::Window)?.unwrap_or(1));
     if side > dcvv2::MAX_WINDOW_SIDE {
@@ -343,7 +377,7 @@ pub fn dcvv2_match(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, u64, u32), OpE
         let m = dcvv2::verify_window(&k.key, pan.digits(), expiry, factor, window, presented)
             .map_err(bad(Tag::Dcvv2))?;
         if let Some(m) = m {
-            return Ok((pan, m, k.version));
+            return Ok((m, k.version));
         }
     }
     for k in versions {

@@ -3,51 +3,62 @@
 //! static CVV2 while dCVV2 is on, dCVV2 verification (one use per code, its own
 //! lockout), dCVV2 on/off.
 //!
-//! Each returns a [`Plan`]: answer now (nothing to write: a locked card, a success on a
-//! card with no failures), or commit a [`Change`] first and answer after it is durable.
-//! A locked card is answered `pin_locked` before the PIN is looked at.
+//! [`plan`] is synchronous: it resolves the card once, reads its latest state, answers
+//! at once when that state settles it (a locked card is answered `pin_locked` before
+//! its PIN block is looked at), and otherwise computes the operation's outcome and
+//! returns the decision to ask the store for ([`Plan::Decide`]). The store decides in
+//! arrival order against the card's latest state (`counters::rules`), and [`answer`]
+//! turns its decision and the computed result into the response.
 
-use crate::crypto::ClearKey;
+use crate::crypto::pan::Pan;
 use crate::protocol::{Fields, FieldsWriter, Opcode, Status, Tag};
 
 use super::super::config::Lockout;
-use super::super::counters::{CardId, Change, CounterError, CounterStore, Outcome, Tries};
-use super::super::guard::Guard;
+use super::super::counters::{
+    self, Attempt, CardNamer, CounterError, CounterStore, Dcvv2Outcome, Decision, Limits,
+    PinOutcome, Tries, Verdict,
+};
 use super::{Ctx, OpError, OpResult, card, pin};
 
 /// What counting needs besides [`Ctx`].
 #[derive(Debug)]
 pub struct CountCtx<'a> {
     /// The store.
-    pub store: &'a CounterStore,
-    /// Key that names cards in the store.
-    pub card_key: &'a ClearKey,
+    pub store: &'a dyn CounterStore,
+    /// Names cards in the store.
+    pub namer: &'a CardNamer,
     /// Limits.
     pub lockout: &'a Lockout,
-    /// The brute-force guard.
-    pub guard: &'a Guard,
 }
 
-/// How to answer after a commit.
+/// How a decision becomes the answer.
 #[derive(Debug, Clone, Copy)]
 pub enum Then {
-    /// `ok` with the fields already written.
-    Ok,
-    /// `verification_failed` with this message, plus the tries after the change.
-    Failed(&'static str),
-    /// `ok` with the tries after the change.
+    /// The computed result, or the decision's refusal.
+    Result,
+    /// A counted failure answers `verification_failed` with this message and the tries
+    /// after it (PIN tries).
+    PinFailure(&'static str),
+    /// The same for dCVV2 tries.
+    Dcvv2Failure,
+    /// `ok` with the PIN tries after the change and this limit.
     Report(u32),
-    /// `ok` if the dCVV2 use was fresh, else `replayed`.
-    Dcvv2Used,
 }
 
-/// Answer now, or after a durable change.
+/// Answer now, or once the store has decided (and made the decision durable).
 #[derive(Debug)]
 pub enum Plan {
-    /// Nothing to write.
+    /// Nothing to decide.
     Now(OpResult),
-    /// Write, then answer.
-    Commit(Change, Then),
+    /// Ask the store, then [`answer`].
+    Decide {
+        /// The decision to ask for.
+        request: counters::Request,
+        /// What the operation computed (its fields are already written).
+        computed: OpResult,
+        /// How to answer.
+        then: Then,
+    },
 }
 
 /// Whether an operation goes through this module.
@@ -57,6 +68,7 @@ pub fn handles(op: Opcode) -> bool {
         Opcode::PinVerify
             | Opcode::PinChange
             | Opcode::PinGenerate
+            | Opcode::PinRebind
             | Opcode::PinAttempts
             | Opcode::PinAttemptsReset
             | Opcode::GuardReset
@@ -74,6 +86,13 @@ fn unavailable(e: CounterError) -> OpError {
 
 fn locked() -> OpError {
     OpError::new(Status::PinLocked, "tries exhausted: the card is locked")
+}
+
+fn guarded() -> OpError {
+    OpError::new(
+        Status::BruteForceGuard,
+        "PIN verification is suspended by the brute-force guard",
+    )
 }
 
 fn write_tries(out: &mut FieldsWriter<'_>, t: &Tries, limit: u32) {
@@ -97,6 +116,16 @@ pub fn plan(
     }
 }
 
+fn refuse_if_unwritable(cc: &CountCtx<'_>) -> Result<(), OpError> {
+    if cc.store.is_unavailable() {
+        return Err(OpError::new(
+            Status::StoreUnavailable,
+            "the counter store cannot record attempts; verification is refused",
+        ));
+    }
+    Ok(())
+}
+
 fn plan_inner(
     ctx: &Ctx<'_>,
     cc: &CountCtx<'_>,
@@ -106,87 +135,86 @@ fn plan_inner(
 ) -> Result<Plan, OpError> {
     if op == Opcode::GuardReset {
         f.only(&[])?;
-        cc.guard.reset();
+        cc.store.guard().reset();
         return Ok(Plan::Now(Ok(())));
     }
-    let (pan, _) = card(ctx, f)?;
-    let id = CardId::new(cc.card_key, &pan);
-    let pin_limit = cc.lockout.pin_limit_for(pan.digits());
-    let now = ctx.now_unix;
+    let (mut pan, _) = card(ctx, f)?;
+    if op == Opcode::PinRebind {
+        // What is decided about is the new card: its tries start from zero.
+        pan = pin::rebind(ctx, f, &pan, out)?;
+    }
+    let id = cc.namer.name(&pan);
+    let limits = Limits {
+        pin: cc.lockout.pin_limit_for(pan.digits()),
+        dcvv2: cc.lockout.dcvv2_limit,
+    };
+    let decide = |attempt, computed, then, seen| Plan::Decide {
+        request: counters::Request {
+            card: id,
+            attempt,
+            limits,
+            now: ctx.now_unix,
+            seen,
+        },
+        computed,
+        then,
+    };
     match op {
         Opcode::PinVerify | Opcode::PinChange => {
-            if cc.store.is_unavailable() {
-                return Err(OpError::new(
-                    Status::StoreUnavailable,
-                    "the counter store cannot record attempts; PIN verification is refused",
-                ));
+            refuse_if_unwritable(cc)?;
+            if cc.store.guard().refusing() {
+                return Err(guarded());
             }
-            if cc.lockout.guard_refuse && cc.guard.is_tripped() {
-                return Err(OpError::new(
-                    Status::BruteForceGuard,
-                    "PIN verification is suspended by the brute-force guard",
-                ));
-            }
-            let tries = cc.store.pin(&id).map_err(unavailable)?;
-            if tries.locked {
+            let seen = cc.store.snapshot(&id).map_err(unavailable)?;
+            if seen.record.pin.locked {
                 return Err(locked());
             }
-            let result = if op == Opcode::PinVerify {
-                pin::verify(ctx, f, out)
+            let (computed, message) = if op == Opcode::PinVerify {
+                (pin::verify(ctx, f, &pan, out), "PIN does not verify")
             } else {
-                pin::change(ctx, f, out)
+                (pin::change(ctx, f, &pan, out), "old PIN does not verify")
             };
-            match result {
-                Ok(()) if tries.failures == 0 => Ok(Plan::Now(Ok(()))),
-                Ok(()) => Ok(Plan::Commit(Change::PinReset { card: id }, Then::Ok)),
-                Err(e) if e.status == Status::VerificationFailed => {
-                    if cc
-                        .guard
-                        .record_failure(now, cc.lockout.guard_failures_per_minute)
-                    {
-                        tracing::error!(
-                            limit = cc.lockout.guard_failures_per_minute,
-                            "brute-force guard tripped: PIN failures per minute over the limit"
-                        );
-                    }
-                    out.reset();
-                    Ok(Plan::Commit(
-                        Change::PinFailure {
-                            card: id,
-                            limit: pin_limit,
-                            now,
-                        },
-                        Then::Failed("PIN does not verify"),
-                    ))
-                }
-                Err(e) => Err(e),
-            }
+            let outcome = match &computed {
+                Ok(()) => PinOutcome::Matched,
+                Err(e) if e.status == Status::VerificationFailed => PinOutcome::Mismatched,
+                Err(_) => PinOutcome::NotCounted,
+            };
+            Ok(decide(
+                Attempt::Pin(outcome),
+                computed,
+                Then::PinFailure(message),
+                Some(seen),
+            ))
         }
         Opcode::PinGenerate => {
-            let tries = cc.store.pin(&id).map_err(unavailable)?;
-            pin::generate(ctx, f, out)?;
-            if tries == Tries::default() {
-                Ok(Plan::Now(Ok(())))
-            } else {
-                Ok(Plan::Commit(Change::PinReset { card: id }, Then::Ok))
-            }
+            pin::generate(ctx, f, &pan, out)?;
+            Ok(decide(Attempt::PinReset, Ok(()), Then::Result, None))
         }
+        Opcode::PinRebind => Ok(decide(Attempt::PinReset, Ok(()), Then::Result, None)),
         Opcode::PinAttempts => {
             f.only(&[Tag::Pan, Tag::Token, Tag::TokenVersion])?;
-            let tries = cc.store.pin(&id).map_err(unavailable)?;
-            write_tries(out, &tries, pin_limit);
+            let seen = cc.store.snapshot(&id).map_err(unavailable)?;
+            write_tries(out, &seen.record.pin, limits.pin);
             Ok(Plan::Now(Ok(())))
         }
         Opcode::PinAttemptsReset => {
             f.only(&[Tag::Pan, Tag::Token, Tag::TokenVersion])?;
-            Ok(Plan::Commit(
-                Change::PinReset { card: id },
-                Then::Report(pin_limit),
+            Ok(decide(
+                Attempt::PinReset,
+                Ok(()),
+                Then::Report(limits.pin),
+                None,
             ))
         }
         Opcode::CvvVerify => {
             if f.str(Tag::ServiceCode)? == Some(crate::crypto::cvv::service_code::CVV2)
-                && cc.store.dcvv2(&id).map_err(unavailable)?.enabled
+                && cc
+                    .store
+                    .snapshot(&id)
+                    .map_err(unavailable)?
+                    .record
+                    .dcvv2
+                    .enabled
             {
                 return Err(OpError::new(
                     Status::VerificationFailed,
@@ -194,99 +222,97 @@ fn plan_inner(
                 )
                 .with_reason("dcvv2_active"));
             }
-            super::card::cvv_verify(ctx, f, out)?;
+            super::card::cvv_verify(ctx, f, &pan, out)?;
             Ok(Plan::Now(Ok(())))
         }
         Opcode::Dcvv2Verify => {
-            if cc.store.is_unavailable() {
-                return Err(OpError::new(
-                    Status::StoreUnavailable,
-                    "the counter store cannot record dCVV2 use; verification is refused",
-                ));
-            }
-            let state = cc.store.dcvv2(&id).map_err(unavailable)?;
-            if state.tries.locked {
+            refuse_if_unwritable(cc)?;
+            let seen = cc.store.snapshot(&id).map_err(unavailable)?;
+            if seen.record.dcvv2.tries.locked {
                 return Err(locked());
             }
-            match super::card::dcvv2_match(ctx, f) {
-                Ok((_, factor, version)) => {
-                    out.u64(Tag::MovingFactor, factor)
-                        .u32(Tag::KeyVersion, version);
-                    Ok(Plan::Commit(
-                        Change::Dcvv2Use { card: id, factor },
-                        Then::Dcvv2Used,
-                    ))
-                }
-                Err(e) if e.status == Status::VerificationFailed => Ok(Plan::Commit(
-                    Change::Dcvv2Failure {
-                        card: id,
-                        limit: cc.lockout.dcvv2_limit,
-                        now,
-                    },
-                    Then::Failed("dCVV2 does not verify"),
-                )),
-                Err(e) => Err(e),
-            }
+            let (computed, outcome) = dcvv2_outcome(ctx, f, &pan, out);
+            Ok(decide(
+                Attempt::Dcvv2(outcome),
+                computed,
+                Then::Dcvv2Failure,
+                Some(seen),
+            ))
         }
         Opcode::Dcvv2Enable | Opcode::Dcvv2Disable => {
             f.only(&[Tag::Pan, Tag::Token, Tag::TokenVersion])?;
-            Ok(Plan::Commit(
-                Change::Dcvv2Enable {
-                    card: id,
-                    enabled: op == Opcode::Dcvv2Enable,
-                },
-                Then::Ok,
-            ))
+            let on = op == Opcode::Dcvv2Enable;
+            Ok(decide(Attempt::Dcvv2Enable(on), Ok(()), Then::Result, None))
         }
         Opcode::Dcvv2State => {
             f.only(&[Tag::Pan, Tag::Token, Tag::TokenVersion])?;
-            let s = cc.store.dcvv2(&id).map_err(unavailable)?;
+            let s = cc.store.snapshot(&id).map_err(unavailable)?.record.dcvv2;
             out.bool(Tag::Dcvv2Enabled, s.enabled);
-            write_tries(out, &s.tries, cc.lockout.dcvv2_limit);
+            write_tries(out, &s.tries, limits.dcvv2);
             Ok(Plan::Now(Ok(())))
         }
         _ => Err(OpError::new(Status::Internal, "not a counted operation")),
     }
 }
 
-/// Builds the answer once the change is durable (or failed).
-pub fn after_commit(
+fn dcvv2_outcome(
+    ctx: &Ctx<'_>,
+    f: &Fields<'_>,
+    pan: &Pan,
+    out: &mut FieldsWriter<'_>,
+) -> (OpResult, Dcvv2Outcome) {
+    match super::card::dcvv2_match(ctx, f, pan) {
+        Ok((factor, version)) => {
+            out.u64(Tag::MovingFactor, factor)
+                .u32(Tag::KeyVersion, version);
+            (Ok(()), Dcvv2Outcome::Matched(factor))
+        }
+        Err(e) if e.status == Status::VerificationFailed => (Err(e), Dcvv2Outcome::Mismatched),
+        Err(e) => (Err(e), Dcvv2Outcome::NotCounted),
+    }
+}
+
+fn failed(message: &str, t: &Tries, what_locks: &str) -> OpError {
+    OpError::new(
+        Status::VerificationFailed,
+        format!(
+            "{message}; {} failed tries{}",
+            t.failures,
+            if t.locked { what_locks } else { "" }
+        ),
+    )
+}
+
+/// The answer to a planned operation once the store has decided. The fields the
+/// operation wrote stand only when its computed result does.
+pub fn answer(
+    computed: OpResult,
     then: Then,
-    result: Result<Outcome, CounterError>,
+    decided: Result<Decision, CounterError>,
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
-    let outcome = result.map_err(unavailable)?;
-    match (then, outcome) {
-        (Then::Ok, _) => Ok(()),
-        (Then::Failed(message), Outcome::Pin(t)) => Err(OpError::new(
-            Status::VerificationFailed,
-            format!(
-                "{message}; {} failed tries{}",
-                t.failures,
-                if t.locked { ", card now locked" } else { "" }
-            ),
-        )),
-        (Then::Failed(message), Outcome::Dcvv2(s, _)) => Err(OpError::new(
-            Status::VerificationFailed,
-            format!(
-                "{message}; {} failed tries{}",
-                s.tries.failures,
-                if s.tries.locked {
-                    ", dCVV2 now locked"
-                } else {
-                    ""
-                }
-            ),
-        )),
-        (Then::Report(limit), Outcome::Pin(t)) => {
-            write_tries(out, &t, limit);
-            Ok(())
-        }
-        (Then::Dcvv2Used, Outcome::Dcvv2(_, true)) => Ok(()),
-        (Then::Dcvv2Used, Outcome::Dcvv2(_, false)) => Err(OpError::new(
+    let d = decided.map_err(unavailable)?;
+    match (d.verdict, then) {
+        (Verdict::Locked, _) => Err(locked()),
+        (Verdict::Guarded, _) => Err(guarded()),
+        (Verdict::Replayed, _) => Err(OpError::new(
             Status::Replayed,
             "this dCVV2 code (or a later one) was already used",
         )),
-        _ => Err(OpError::new(Status::Internal, "unexpected counter outcome")),
+        (Verdict::Failed, Then::PinFailure(message)) => {
+            Err(failed(message, &d.after.pin, ", card now locked"))
+        }
+        (Verdict::Failed, Then::Dcvv2Failure) => Err(failed(
+            "dCVV2 does not verify",
+            &d.after.dcvv2.tries,
+            ", dCVV2 now locked",
+        )),
+        (Verdict::Failed, _) => Err(OpError::new(Status::Internal, "unexpected failure")),
+        (Verdict::AsComputed, Then::Report(limit)) => {
+            computed?;
+            write_tries(out, &d.after.pin, limit);
+            Ok(())
+        }
+        (Verdict::AsComputed, _) => computed,
     }
 }

@@ -27,6 +27,8 @@ pub struct Ctx<'a> {
     pub ring: &'a KeyRing,
     /// LMK-derived keys and configured key ids.
     pub secrets: &'a DaemonSecrets,
+    /// The daemon's configuration (the weak-PIN policy, delivery keys).
+    pub config: &'a super::config::HsmConfig,
     /// The caller's role.
     pub role: &'a Role,
     /// Unix time now, seconds.
@@ -200,15 +202,32 @@ pub fn execute(ctx: &Ctx<'_>, op: Opcode, f: &Fields<'_>, out: &mut FieldsWriter
 /// `token_version`) detokenised with the configured token key. Returns the PAN and,
 /// for a token, the token key version that produced it.
 pub fn card(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, Option<u32>), OpError> {
-    match (f.str(Tag::Pan)?, f.str(Tag::Token)?) {
-        (Some(_), Some(_)) => Err(OpError::field(Tag::Token, "give pan or token, not both")),
-        (None, None) => Err(OpError::field(
-            Tag::Pan,
-            "the card is missing: give pan or token",
+    card_named(ctx, f, [Tag::Pan, Tag::Token, Tag::TokenVersion])
+}
+
+/// A card named by the three tags `[pan, token, token_version]` (the request's card,
+/// or pin.rebind's new card).
+pub fn card_named(
+    ctx: &Ctx<'_>,
+    f: &Fields<'_>,
+    [pan_tag, token_tag, version_tag]: [Tag; 3],
+) -> Result<(Pan, Option<u32>), OpError> {
+    match (f.str(pan_tag)?, f.str(token_tag)?) {
+        (Some(_), Some(_)) => Err(OpError::field(
+            token_tag,
+            format!("give {} or {}, not both", pan_tag.name(), token_tag.name()),
         )),
-        (Some(pan), None) => Ok((Pan::new(pan).map_err(bad(Tag::Pan))?, None)),
+        (None, None) => Err(OpError::field(
+            pan_tag,
+            format!(
+                "the card is missing: give {} or {}",
+                pan_tag.name(),
+                token_tag.name()
+            ),
+        )),
+        (Some(pan), None) => Ok((Pan::new(pan).map_err(bad(pan_tag))?, None)),
         (None, Some(token)) => {
-            let (pan, v) = detokenise(ctx, token, f.u32(Tag::TokenVersion)?)?;
+            let (pan, v) = detokenise(ctx, token, f.u32(version_tag)?)?;
             Ok((pan, Some(v)))
         }
     }

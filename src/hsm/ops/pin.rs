@@ -6,9 +6,11 @@ use crate::crypto::cipher::Algorithm;
 use crate::crypto::pan::Pan;
 use crate::crypto::pinblock::{self, Format, PinBlock};
 use crate::crypto::pvv::{self, Ibm3624Params, Offset, Pvv};
-use crate::keys::Operation;
+use crate::keys::{KeyKind, KeysError, Operation};
 use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
+use super::super::keyring::CachedKey;
+use super::super::pin_policy::{CallerDigits, PinPolicy, Weakness};
 use super::{Ctx, OpError, OpResult, bad, card};
 
 const CARD: &[Tag] = &[Tag::Pan, Tag::Token, Tag::TokenVersion];
@@ -188,14 +190,14 @@ const VERIFY_FIELDS: &[Tag] = &[
     Tag::Offset,
 ];
 
-/// pin.verify: `ok`, or `verification_failed` (the caller counts failures).
-pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+/// pin.verify of the card `pan` (resolved by the caller): `ok`, or
+/// `verification_failed` (the caller counts failures).
+pub fn verify(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[VERIFY_FIELDS, IBM]))?;
-    let (pan, _) = card(ctx, f)?;
-    let reference = reference(f, &pan)?;
+    let reference = reference(f, pan)?;
     let format = format(f, Tag::Format, None)?;
-    let (pin, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, format, &pan)?;
-    match check_pin(ctx, f, &pin, &pan, &reference)? {
+    let (pin, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, format, pan)?;
+    match check_pin(ctx, f, &pin, pan, &reference)? {
         Some(pvk_version) => {
             out.u32(Tag::KeyVersion, key_version)
                 .u32(Tag::PvkVersion, pvk_version);
@@ -263,6 +265,20 @@ pub fn translate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> O
     Ok(())
 }
 
+/// The active version of a PIN delivery key: a `pin-delivery` key, or a transport key
+/// while `pin_delivery_transport_keys` allows it (a migration switch).
+fn delivery_key<'a>(ctx: &Ctx<'a>, id: &str) -> Result<&'a CachedKey, OpError> {
+    match ctx.ring.active(id, Operation::PinDelivery) {
+        Err(KeysError::WrongUsage {
+            kind: KeyKind::Transport,
+            ..
+        }) if ctx.config.pin_delivery_transport_keys => {
+            Ok(ctx.ring.active(id, Operation::TransportEncrypt)?)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Writes the PIN enciphered under the delivery key, if one is named.
 fn deliver_to(
     ctx: &Ctx<'_>,
@@ -274,7 +290,7 @@ fn deliver_to(
     let Some(id) = f.str(Tag::DeliveryKey)? else {
         return Ok(());
     };
-    let key = ctx.ring.active(id, Operation::TransportEncrypt)?;
+    let key = delivery_key(ctx, id)?;
     let cipher = key
         .cipher
         .as_ref()
@@ -323,8 +339,64 @@ fn write_reference(
     Ok(())
 }
 
-/// pin.generate.
-pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
+/// Whether the request asks for an IBM 3624 offset (`method` 1) rather than a PVV (0).
+fn method_ibm(f: &Fields<'_>) -> Result<bool, OpError> {
+    match f.u8(Tag::Method)?.unwrap_or(0) {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(OpError::field(
+            Tag::Method,
+            "method must be 0 (PVV) or 1 (IBM 3624)",
+        )),
+    }
+}
+
+/// The request's `weak_digits`, if any.
+fn caller_digits(f: &Fields<'_>) -> Result<CallerDigits, OpError> {
+    f.str(Tag::WeakDigits)?
+        .map(|t| CallerDigits::parse(t).map_err(|e| OpError::field(Tag::WeakDigits, e)))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// Draws at most this many PINs before giving up: with the policy's bounds at most
+/// about a tenth of the 4-digit PINs are weak, so 64 draws all weak does not happen.
+const MAX_DRAWS: usize = 64;
+
+/// A random PIN of `len` digits that the policy does not refuse (weak draws are
+/// drawn again).
+fn random_strong_pin(
+    policy: &PinPolicy,
+    len: usize,
+    caller: &CallerDigits,
+    rng: &mut impl rand::CryptoRng,
+) -> Result<Pin, OpError> {
+    for _ in 0..MAX_DRAWS {
+        let pin = pinblock::random_pin(len, rng).map_err(bad(Tag::PinLength))?;
+        if policy.weakness(pin.expose_secret(), None, caller).is_none() {
+            return Ok(pin);
+        }
+    }
+    Err(OpError::new(
+        Status::Internal,
+        "no PIN outside the weak-PIN policy was drawn",
+    ))
+}
+
+/// The `weak_pin` refusal for a rule.
+fn weak(w: Weakness) -> OpError {
+    OpError::new(
+        Status::WeakPin,
+        format!(
+            "the new PIN is refused by the weak-PIN policy ({})",
+            w.name()
+        ),
+    )
+    .with_reason(w.name())
+}
+
+/// pin.generate for the card `pan` (resolved by the caller).
+pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
     f.only(&allowed(&[
         &[
             Tag::Pvk,
@@ -333,50 +405,97 @@ pub fn generate(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> Op
             Tag::Pvki,
             Tag::DeliveryKey,
             Tag::Format,
+            Tag::WeakDigits,
         ],
         IBM,
     ]))?;
-    let (pan, _) = card(ctx, f)?;
-    let ibm = match f.u8(Tag::Method)?.unwrap_or(0) {
-        0 => false,
-        1 => true,
-        _ => {
-            return Err(OpError::field(
-                Tag::Method,
-                "method must be 0 (PVV) or 1 (IBM 3624)",
-            ));
-        }
-    };
+    let ibm = method_ibm(f)?;
+    let caller = caller_digits(f)?;
     let len = usize::from(f.u8(Tag::PinLength)?.unwrap_or(4));
     let mut rng = rand::rng();
-    let pin = pinblock::random_pin(len, &mut rng).map_err(bad(Tag::PinLength))?;
-    write_reference(ctx, f, &pin, &pan, ibm, out)?;
-    out.bytes(Tag::PinBlob, &ctx.secrets.seal_pin(&pin, &pan, &mut rng)?);
-    deliver_to(ctx, f, &pin, &pan, out)
+    let pin = random_strong_pin(&ctx.config.pin_policy, len, &caller, &mut rng)?;
+    write_reference(ctx, f, &pin, pan, ibm, out)?;
+    out.bytes(Tag::PinBlob, &ctx.secrets.seal_pin(&pin, pan, &mut rng)?);
+    deliver_to(ctx, f, &pin, pan, out)
 }
 
-/// pin.change: verify the old PIN block, then derive the new reference and blob.
-pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
-    f.only(&allowed(&[VERIFY_FIELDS, &[Tag::NewPinBlock], IBM]))?;
-    let (pan, _) = card(ctx, f)?;
-    let reference = reference(f, &pan)?;
+/// pin.change of the card `pan`: verify the old PIN block, then derive the new
+/// reference and blob.
+pub fn change(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan, out: &mut FieldsWriter<'_>) -> OpResult {
+    f.only(&allowed(&[
+        VERIFY_FIELDS,
+        &[Tag::NewPinBlock, Tag::WeakDigits],
+        IBM,
+    ]))?;
+    let reference = reference(f, pan)?;
+    let caller = caller_digits(f)?;
     let fmt = format(f, Tag::Format, None)?;
-    let (old, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, fmt, &pan)?;
-    let (new, _) = decipher(ctx, f, Tag::Key, Tag::NewPinBlock, fmt, &pan)?;
-    if check_pin(ctx, f, &old, &pan, &reference)?.is_none() {
+    let (old, key_version) = decipher(ctx, f, Tag::Key, Tag::PinBlock, fmt, pan)?;
+    let (new, _) = decipher(ctx, f, Tag::Key, Tag::NewPinBlock, fmt, pan)?;
+    if check_pin(ctx, f, &old, pan, &reference)?.is_none() {
         return Err(OpError::new(
             Status::VerificationFailed,
             "old PIN does not verify",
         ));
     }
+    // Only once the old PIN is proven: a caller without the card's PIN learns nothing
+    // about the new block (and the current-PIN rule comes first, so the card's own PIN
+    // cannot be tested against weak_digits).
+    let current = Some(old.expose_secret());
+    if let Some(w) = ctx
+        .config
+        .pin_policy
+        .weakness(new.expose_secret(), current, &caller)
+    {
+        return Err(weak(w));
+    }
     let ibm = matches!(reference, Reference::Offset(..));
-    write_reference(ctx, f, &new, &pan, ibm, out)?;
+    write_reference(ctx, f, &new, pan, ibm, out)?;
     out.bytes(
         Tag::PinBlob,
-        &ctx.secrets.seal_pin(&new, &pan, &mut rand::rng())?,
+        &ctx.secrets.seal_pin(&new, pan, &mut rand::rng())?,
     )
     .u32(Tag::KeyVersion, key_version);
     Ok(())
+}
+
+/// pin.rebind: the PIN of the card `old` (resolved by the caller), sealed in
+/// `pin_blob`, carried over to the new card (`new_pan` or `new_token`): the new card's
+/// PVV or offset and a blob bound to it. The PIN is clear only in here. Returns the new
+/// card, whose tries the caller resets.
+pub fn rebind(
+    ctx: &Ctx<'_>,
+    f: &Fields<'_>,
+    old: &Pan,
+    out: &mut FieldsWriter<'_>,
+) -> Result<Pan, OpError> {
+    f.only(&allowed(&[
+        &[
+            Tag::NewPan,
+            Tag::NewToken,
+            Tag::NewTokenVersion,
+            Tag::PinBlob,
+            Tag::Pvk,
+            Tag::Method,
+            Tag::Pvki,
+        ],
+        IBM,
+    ]))?;
+    let (new, _) = super::card_named(ctx, f, [Tag::NewPan, Tag::NewToken, Tag::NewTokenVersion])?;
+    if new.digits() == old.digits() {
+        return Err(OpError::field(
+            Tag::NewPan,
+            "the new card is the old card: nothing to carry over",
+        ));
+    }
+    let ibm = method_ibm(f)?;
+    let pin = ctx.secrets.open_pin(f.req_bytes(Tag::PinBlob)?, old)?;
+    write_reference(ctx, f, &pin, &new, ibm, out)?;
+    out.bytes(
+        Tag::PinBlob,
+        &ctx.secrets.seal_pin(&pin, &new, &mut rand::rng())?,
+    );
+    Ok(new)
 }
 
 /// pin.deliver: an LMK-encrypted PIN re-enciphered under a delivery key.
@@ -393,4 +512,44 @@ pub fn open_blob(ctx: &Ctx<'_>, f: &Fields<'_>, pan: &Pan) -> Result<Option<Pin>
     f.bytes(Tag::PinBlob)?
         .map(|b| ctx.secrets.open_pin(b, pan))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::SeedableRng;
+
+    fn policy_excluding(n: u32) -> PinPolicy {
+        PinPolicy {
+            excluded: (0..n).map(|p| format!("{p:04}")).collect(),
+            ..PinPolicy::default()
+        }
+    }
+
+    #[test]
+    fn random_pins_are_drawn_again_until_strong() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        // Nine PINs in ten refused: every draw that comes back is one of the rest.
+        let policy = policy_excluding(9000);
+        let caller = CallerDigits::parse("9001,9002").unwrap();
+        for _ in 0..200 {
+            let pin = random_strong_pin(&policy, 4, &caller, &mut rng).unwrap();
+            let p = pin.expose_secret();
+            assert!(
+                p >= "9000" && p != "9001" && p != "9002" && p != "9999",
+                "{p}"
+            );
+            assert!(!["9012", "9876", "9999"].contains(&p));
+        }
+        // Every PIN refused: a bounded number of draws, then an internal error.
+        let e = random_strong_pin(&policy_excluding(10_000), 4, &caller, &mut rng).unwrap_err();
+        assert_eq!(e.status, Status::Internal);
+        // The policy off: any PIN.
+        let off = PinPolicy {
+            enabled: false,
+            ..policy_excluding(10_000)
+        };
+        assert!(random_strong_pin(&off, 4, &caller, &mut rng).is_ok());
+    }
 }

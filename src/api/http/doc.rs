@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
-use super::openapi::Spec;
+use crate::api::openapi::Spec;
 
 /// The document.
 pub fn openapi() -> Value {

@@ -1,4 +1,4 @@
-//! `cofre api`: the application state, the router built from the route table
+//! `cofre api`: opening the application state, the router built from the route table
 //! ([`super::routes`]), `POST /token`, `GET /openapi.json`, and the listener with
 //! graceful shutdown and systemd readiness.
 
@@ -13,43 +13,33 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on, post};
 use serde_json::json;
 
-use super::auth::Authenticator;
-use super::config::ApiConfig;
-use super::http::{ApiError, Route, Style, dispatch, now_ms};
-use super::openapi::Spec;
-use super::store::Store;
+use super::{ApiError, FacadeSeal, Route, Style, dispatch, now_ms};
+use crate::api::auth::Authenticator;
+use crate::api::config::ApiConfig;
+use crate::api::domain::Tenant;
+use crate::api::openapi::Spec;
+use crate::api::state::App;
+use crate::api::store::{AnswerSeal, Store};
 use crate::client::Client;
-
-/// Shared state of the facade.
-#[derive(Debug)]
-pub struct App {
-    /// Configuration.
-    pub config: ApiConfig,
-    /// Records.
-    pub store: Store,
-    /// The daemon.
-    pub hsm: Client,
-    /// API clients and tokens.
-    pub auth: Authenticator,
-    /// Client id to tenant.
-    pub tenants: HashMap<String, String>,
-    /// The processor's spec.
-    pub spec: &'static Spec,
-}
 
 /// Opens everything the facade needs: the facade key and clients, the database
 /// (migrated), and the daemon connection (retried for up to `hsm_wait`, so that
 /// `cofre up` can start both at once).
 pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, String> {
-    let facade_key = super::clients::load_facade_key(config.facade_key.as_deref())?;
-    let clients = super::clients::load_clients(&config.clients, &facade_key)?;
+    let facade_key = crate::api::clients::load_facade_key(config.facade_key.as_deref())?;
+    let clients = crate::api::clients::load_clients(&config.clients, &facade_key)?;
+    let seal: Arc<dyn AnswerSeal> = Arc::new(FacadeSeal::new(&facade_key));
     drop(facade_key);
     let tenants = clients
         .iter()
-        .map(|(c, t)| (c.client_id.clone(), t.clone()))
-        .collect();
+        .map(|(c, t)| {
+            Tenant::new(t)
+                .map(|t| (c.client_id.clone(), t))
+                .map_err(|e| format!("client {}: {e}", c.client_id))
+        })
+        .collect::<Result<HashMap<_, _>, String>>()?;
     let auth = Authenticator::new(clients.into_iter().map(|(c, _)| c).collect());
-    let store = Store::open(&config.database)
+    let store = Store::open(&config.database, Arc::clone(&seal))
         .await
         .map_err(|e| format!("database: {e}"))?;
     let deadline = tokio::time::Instant::now() + hsm_wait;
@@ -72,8 +62,9 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
         auth,
         tenants,
         spec: Spec::firstvision(),
+        seal,
     });
-    super::mass::recover(&app).await?;
+    crate::api::mass::recover(&app).await?;
     Ok(app)
 }
 
@@ -193,25 +184,18 @@ async fn openapi_json() -> Response {
         .into_response()
 }
 
-/// A claim still pending after this long belongs to a call whose process died: no call
-/// lasts that long (each daemon call has its own timeout, 10 s by default).
-const PENDING_HORIZON: Duration = Duration::from_secs(15 * 60);
-
-/// Deletes idempotency rows past the retention (and dead pending claims) now, then
-/// every quarter of the retention, at most hourly. A failure is logged and retried at
-/// the next round: the table only grows meanwhile.
+/// Deletes idempotency answers past the retention now, then every quarter of the
+/// retention, at most hourly. A failure is logged and retried at the next round: the
+/// table only grows meanwhile.
 async fn purge_idempotency(app: Arc<App>) {
     let retention = app.config.idempotency_retention;
     let every = (retention / 4).clamp(Duration::from_secs(60), Duration::from_secs(3600));
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let now = super::store::now_ms();
+        let now = crate::api::store::now_ms();
         let purged = app
             .store
-            .idempotency_purge(
-                now.saturating_sub(ms(retention)),
-                now.saturating_sub(ms(PENDING_HORIZON)),
-            )
+            .purge_idempotency(now.saturating_sub(ms(retention)))
             .await;
         match purged {
             Ok(0) => {}
@@ -232,6 +216,7 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
     println!("api listening on http://{addr}");
     crate::notify::notify("READY=1");
     let purger = tokio::spawn(purge_idempotency(Arc::clone(&app))).abort_handle();
+    let app_store = app.store.clone();
     let router = router(app);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async {
@@ -250,6 +235,7 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string());
     purger.abort();
+    app_store.close().await;
     served
 }
 

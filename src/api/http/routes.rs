@@ -2,16 +2,16 @@
 //! implement them. The router ([`super::server::router`]) and the OpenAPI document
 //! ([`super::doc`]) are both built from this one list, so they cannot disagree.
 
-use super::http::Route;
+use super::Route;
 
 /// Every route.
 pub fn all() -> Vec<Route> {
     let mut routes = Vec::new();
-    routes.extend(super::customers::routes());
-    routes.extend(super::accounts::routes());
-    routes.extend(super::embosser::routes());
-    routes.extend(super::card_ops::routes());
-    routes.extend(super::mass::routes());
-    routes.extend(super::portadores::routes());
+    routes.extend(crate::api::customers::routes());
+    routes.extend(crate::api::accounts::routes());
+    routes.extend(crate::api::embosser::routes());
+    routes.extend(crate::api::card_ops::routes());
+    routes.extend(crate::api::mass::routes());
+    routes.extend(crate::api::portadores::routes());
     routes
 }

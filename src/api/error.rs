@@ -1,15 +1,23 @@
-//! [`ApiError`], a refused call, and the two shapes it is answered in (the processor's
+//! [`ApiError`], a refused call (one error type for the features and the edge), and the two shapes it is answered in (the processor's
 //! error object, RFC 9457 problem details); the store's, the daemon's and the
 //! authentication's errors mapped to it.
 
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::Style;
 use crate::api::auth::AuthError;
 use crate::api::store::StoreError;
 use crate::client::ClientError;
 use crate::protocol::Status;
+
+/// Which error shape a route answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// The processor's paths: its documented error object.
+    Processor,
+    /// cofre's own paths: RFC 9457 problem details.
+    Problem,
+}
 
 /// A refused call. Messages never carry a secret value (field names only).
 #[derive(Debug, Clone)]
@@ -25,6 +33,9 @@ pub struct ApiError {
     /// The processor's error `type`: `APIM` (gateway checks: auth, limits, schema) or
     /// `HOST` (record rules, daemon answers).
     pub origin: &'static str,
+    /// The refusal's own record (a refused PIN validation's history row) is kept: the
+    /// changes made before it are committed with the answer instead of undone.
+    pub keep_effects: bool,
 }
 
 impl ApiError {
@@ -47,7 +58,15 @@ impl ApiError {
             field: None,
             message: message.into(),
             origin,
+            keep_effects: false,
         }
+    }
+
+    /// Marks a refusal whose changes (its own record) are kept.
+    #[must_use]
+    pub fn keeping_effects(mut self) -> Self {
+        self.keep_effects = true;
+        self
     }
 
     /// Names the field at fault.
@@ -138,6 +157,7 @@ impl From<StoreError> for ApiError {
                 ApiError::unprocessable("duplicate", "a record with this key already exists")
             }
             StoreError::Rule(r) => ApiError::unprocessable("rule_violation", r),
+            StoreError::Corrupt(detail) => ApiError::internal(format!("corrupt record: {detail}")),
             other => ApiError::internal(other.to_string()),
         }
     }

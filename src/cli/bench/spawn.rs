@@ -1,0 +1,112 @@
+//! The daemons the bench runs against when asked to: a `cofre hsm` process on a private
+//! copy of the example set (`--spawn`), or the daemon's state loaded in this process
+//! (`--in-process`). Each copy starts with an empty counter store of its own.
+
+use std::path::{Path, PathBuf};
+
+use crate::hsm::HsmConfig;
+use crate::hsm::counters::identity;
+use crate::keys::{KeyStore, LmkSource, audit};
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let name = e.file_name();
+        if name == "state" {
+            continue;
+        }
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &to.join(name))?;
+        } else {
+            std::fs::copy(e.path(), to.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// A private copy of the example set in `dir` (replaced), without its state. If the
+/// copied audit log binds a counter store (the example set was run in place), the copy
+/// gets a fresh one, recorded in its own audit log.
+pub(super) fn private_copy(keys: &Path, dir: &Path) -> Result<HsmConfig, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    copy_dir(keys, dir).map_err(|e| format!("copying {}: {e}", keys.display()))?;
+    let config = HsmConfig::load(&dir.join("hsm.toml"))?;
+    let lmk = LmkSource::Components(config.lmk_components.clone())
+        .load()
+        .map_err(|e| e.to_string())?;
+    let store = KeyStore::load(&config.key_store, &lmk).map_err(|e| e.to_string())?;
+    let lines = audit::verified_lines(&config.audit_log, &lmk, store.audit_head())
+        .map_err(|e| e.to_string())?;
+    if identity::binding(&lines).is_some() {
+        identity::reset_recorded(
+            &config.state_dir,
+            &config.key_store,
+            &config.audit_log,
+            &lmk,
+            "cofre-bench",
+        )?;
+    }
+    Ok(config)
+}
+
+/// A spawned daemon, stopped (SIGTERM) and its directory removed when dropped.
+pub(super) struct Spawned {
+    pub(super) child: std::process::Child,
+    dir: PathBuf,
+    pub(super) addr: String,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `cofre hsm` on a private copy of `keys` on a free loopback port.
+pub(super) fn spawn_daemon(keys: &Path) -> Result<Spawned, String> {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("cofre-bench-{}", std::process::id()));
+    private_copy(keys, &dir)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .args(["hsm", "--config"])
+        .arg(dir.join("hsm.toml"))
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .env("COFRE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let line = std::io::BufReader::new(stdout).lines().next();
+    let addr = match line {
+        Some(Ok(l)) => l.strip_prefix("listening on ").map(str::to_owned),
+        _ => None,
+    };
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        return Err("the spawned daemon did not start".into());
+    };
+    Ok(Spawned { child, dir, addr })
+}
+
+/// Resident memory of a process, in MB.
+pub(super) fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
