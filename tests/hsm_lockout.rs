@@ -310,10 +310,11 @@ fn dcvv2_locks_at_exactly_its_limit() {
         let mut c = d.connect("issuing-host-1");
         let card = Card::fresh();
         let right = card.dcvv2_code(500);
-        let right_n: u32 = right.parse().unwrap();
-        let wrong: Vec<String> = (1..=limit + 2)
-            .map(|k| format!("{:03}", (right_n + k) % 1000))
-            .collect();
+        // Wrong codes that match no nearby counter step either: a code that happens to be
+        // an earlier step's answers `expired`, not `verification_failed`.
+        let n = limit as usize + 2;
+        let mut wrong = card.dcvv2_guesses(500, n, n);
+        assert_eq!(wrong.pop().as_ref(), Some(&right));
         let one = |c: &mut Raw, id: u32, code: &str| {
             by_id(exchange(c, &[card.dcvv2_frame(id, 500, 0, code)]))[0]
         };
