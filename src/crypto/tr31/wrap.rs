@@ -315,4 +315,13 @@ mod key_field_tests {
         assert_eq!(check_key_length(KeyAlgorithm::Aes, 8), refused(8));
         assert_eq!(check_key_length(KeyAlgorithm::Aes, 32), Ok(()));
     }
+
+    // A key is padded to the longest key of its algorithm (ANSI X9.143 key length
+    // obfuscation), so a block does not tell an AES-128 key from an AES-256 one.
+    #[test]
+    fn keys_are_padded_to_the_longest_of_their_algorithm() {
+        assert_eq!(masked_len(KeyAlgorithm::Aes), 32);
+        assert_eq!(masked_len(KeyAlgorithm::Tdes), 24);
+        assert_eq!(masked_len(KeyAlgorithm::Des), 24);
+    }
 }
