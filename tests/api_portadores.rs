@@ -1,42 +1,113 @@
-//! The cardholder API (account opening, lookups, changes, limits, cycle, product) over
-//! HTTP against real `cofre hsm` and `cofre api` processes, on SQLite and PostgreSQL,
-//! with the document's own example payloads (`tests/fixtures/portador-pf.json` and
-//! `portador-patch.json`: the document's copies with their stray brace and stray `f`
-//! mended, nothing else), bad input (422 naming the field, nothing created) and tenant
-//! isolation.
+//! The cardholder API as a Brazilian issuer's integrator tries it, with the document's
+//! own payloads (`tests/fixtures/portador-pf.json` and `portador-patch.json`: the 003
+//! document's copies with their stray brace and stray `f` mended, nothing else), over
+//! HTTP against real `cofre hsm` and `cofre api` processes on SQLite and PostgreSQL:
+//! account opening with its additionals, phones and references (issue 17 item 3), the
+//! holder's CPF listing its dependents (1), the holder's own card in every view (2),
+//! the full view with the document's 49 fields and what PATCH changed (7), limits in the
+//! views (5), the cycle (6), lookups, the PJ with the alphanumeric CNPJ, and two tenants.
 //!
 //! The PF example's CPF (`45678920300`), its additional's CPF and its company CNPJ do not
-//! pass their check digits; since the rules require check digits, the exact example is
-//! refused naming `cpf`, and the same payload with valid documents put in their place is
-//! accepted.
+//! pass their check digits: the exact example is refused listing all three, and the
+//! same payload with valid documents in their place is accepted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod api_portadores_common;
 
 use api::{CLIENT_1, CLIENT_2, Db, System};
-use rand::RngExt;
+use api_portadores_common::{BASE, cpf, fixture, invalid_names, pf_example, problem};
 use serde_json::{Value, json};
 
-fn fixture(name: &str) -> Value {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// The 49 top-level fields of the document's `GET /{idPortador}` example.
+const DOCUMENT_FIELDS: [&str; 49] = [
+    "id",
+    "nome",
+    "rg",
+    "cpf",
+    "cartao",
+    "email",
+    "numeroCartaoTruncado",
+    "clienteDataNascimento",
+    "rendas",
+    "statusCliente",
+    "descricaoStatusCliente",
+    "statusAnalise",
+    "contratoImpresso",
+    "estanoCobranca",
+    "ultimoMotivoBloqueioCliente",
+    "extratoClienteResponse",
+    "valorLancamentosFuturos",
+    "pontuacaoFidelidadeResponse",
+    "statusFaturaDigital",
+    "boletos",
+    "faturaFechada",
+    "faturaFutura",
+    "statusCartao",
+    "melhorDiaCompra",
+    "senhaExpirada",
+    "ciclo",
+    "dependentes",
+    "dataFechamentoProxFatura",
+    "produto",
+    "dataCadastro",
+    "taxas",
+    "estaEmPerda",
+    "numeroCartaoCriptografado",
+    "idCartao",
+    "permiteAcessoApp",
+    "dataEmissaoRG",
+    "estaEmAtraso",
+    "orgaoEmissorRG",
+    "unidadeFederativaRG",
+    "totalTentativasValidacaoCartao",
+    "enderecoResidencial",
+    "inibirEnvioFaturaGrafica",
+    "enderecoComercial",
+    "enderecoAlternativo",
+    "transicaoBandeira",
+    "utilizaOverLimitPersonalizado",
+    "diasAtrasoTotal",
+    "diasProvisionamento",
+    "produtoTransicaoBandeira",
+];
+
+fn get(c: &api::Api, path: &str) -> Value {
+    let r = c.call("GET", path, &Value::Null);
+    r.expect(200);
+    r.json
 }
 
-/// A random valid CPF.
-fn cpf() -> String {
-    let mut d: Vec<u32> = (0..9).map(|_| rand::rng().random_range(0..10)).collect();
-    for n in [9usize, 10] {
-        let sum: u32 = (0..n).map(|i| d[i] * (n as u32 + 1 - i as u32)).sum();
-        d.push((sum * 10) % 11 % 10);
+/// Item 7: one vocabulary in every view: status words in Portuguese capitals
+/// (`ATIVO`, never `active`), masks with `X` (never `*`), no internal snake_case keys.
+fn one_vocabulary(path: &str, v: &Value) {
+    match v {
+        Value::String(s) => {
+            assert!(
+                ![
+                    "active",
+                    "inactive",
+                    "blocked",
+                    "lost",
+                    "stolen",
+                    "cancelled",
+                    "replaced"
+                ]
+                .contains(&s.as_str()),
+                "{path}: internal status word {s}"
+            );
+            assert!(!s.contains('*'), "{path}: another mask {s}");
+        }
+        Value::Array(items) => items.iter().for_each(|i| one_vocabulary(path, i)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                assert!(!k.contains('_'), "{path}: internal key {k}");
+                one_vocabulary(path, x);
+            }
+        }
+        _ => {}
     }
-    d.iter()
-        .map(|x| char::from_digit(*x, 10).unwrap())
-        .collect()
 }
-
-const BASE: &str = "/api/v1/portadores";
 
 fn portadores(db: Db) {
     let Some(sys) = System::start("api-portadores", db) else {
@@ -45,19 +116,25 @@ fn portadores(db: Db) {
     let c = sys.client(CLIENT_1);
     let other = sys.client(CLIENT_2);
 
-    // The document's exact example: its CPF fails the check digits.
-    let example = fixture("portador-pf.json");
-    let r = c.call("POST", &format!("{BASE}/contas/pf"), &example);
-    r.expect(422);
-    assert_eq!(r.json["field"], "cpf");
-    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    // The document's exact example: its three documents fail their check digits, all
+    // listed at once.
+    let r = c.call(
+        "POST",
+        &format!("{BASE}/contas/pf"),
+        &fixture("portador-pf.json"),
+    );
+    problem(&r, 422, "invalid_field");
+    assert_eq!(
+        invalid_names(&r),
+        ["cpf", "enderecoComercial.cnpj", "adicionais[0].cpf"],
+        "{}",
+        r.text
+    );
 
-    // The same payload with valid documents in place of the three fictitious ones.
+    // Item 3: the same payload with valid documents creates the additional, the phone
+    // and the reference it carries.
     let holder_cpf = cpf();
-    let mut pf = example.clone();
-    pf["cpf"] = json!(holder_cpf);
-    pf["adicionais"][0]["cpf"] = json!(cpf());
-    pf["enderecoComercial"]["cnpj"] = json!("22130511000160");
+    let pf = pf_example(&holder_cpf);
     let r = c.call("POST", &format!("{BASE}/contas/pf"), &pf);
     r.expect(201);
     for k in [
@@ -71,115 +148,124 @@ fn portadores(db: Db) {
         assert!(!r.json[k].is_null(), "{k} missing: {}", r.text);
     }
     assert_eq!(r.json["nomeCartao"], "JOSE DA SILVA");
+    let masked = r.json["cartaoMascarado"].as_str().unwrap().to_owned();
     assert!(
-        r.json["cartaoMascarado"]
-            .as_str()
-            .unwrap()
-            .contains("XXXXXX")
+        masked.contains("XXXXXX") && !masked.contains('*'),
+        "{masked}"
     );
     let id = r.json["idPortador"].as_i64().unwrap();
+    let holder_card = r.json["idCartao"].as_i64().unwrap();
+    assert_eq!(
+        r.json["adicionais"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text
+    );
+    let deps = get(&c, &format!("{BASE}/{id}/dependentes"));
+    assert_eq!(deps.as_array().unwrap().len(), 1);
+    assert_eq!(deps[0]["nome"], "Maria Souza");
+    assert_eq!(deps[0]["cpf"], pf["adicionais"][0]["cpf"]);
+    assert_eq!(deps[0]["idGrauParentesco"], 13, "OUTROS is kinship 13");
+    assert_eq!(deps[0]["statusCartao"], "ATIVO");
+    assert_eq!(deps[0]["status"], "A");
+    let dep_id = deps[0]["id"].as_i64().unwrap();
+    let dep_card_masked = deps[0]["cartaoMascarado"].as_str().unwrap().to_owned();
+    let phones = get(&c, &format!("{BASE}/{id}/telefones"));
+    assert_eq!(phones.as_array().unwrap().len(), 1);
+    assert_eq!(phones[0]["telefone"], "999999999");
+    assert_eq!(phones[0]["area"], "83");
     // One portador per CPF.
-    let r = c.call("POST", &format!("{BASE}/contas/pf"), &pf);
-    r.expect(409);
-    assert_eq!(r.code(), "portador_exists");
+    problem(
+        &c.call("POST", &format!("{BASE}/contas/pf"), &pf),
+        409,
+        "portador_exists",
+    );
 
-    // PJ with the 2026 alphanumeric CNPJ.
-    let pj = json!({"razaoSocial": "Padaria São João Ltda", "nomeFantasia": "Padaria São João",
-        "cnpj": "12.ABC.345/01DE-35", "dataAbertura": "2010-03-01", "idLoja": 15, "limiteRotativo": 5000,
-        "endereco": {"cep": "58070-000", "uf": "PB", "logradouro": "Rua A", "numero": "1"},
-        "telefones": [{"tipo": "COMERCIAL", "area": "83", "telefone": "32221111"}]});
-    let r = c.call("POST", &format!("{BASE}/contas/pj"), &pj);
-    r.expect(201);
-    let pj_id = r.json["idPortador"].as_i64().unwrap();
+    // Item 1: the holder's CPF lists its dependents; a dependent's CPF is no titular.
+    let list = get(&c, &format!("{BASE}/dependentes/cpf?cpf={holder_cpf}"));
+    assert_eq!(list[0]["id"], dep_id);
+    let dep_cpf = pf["adicionais"][0]["cpf"].as_str().unwrap();
+    problem(
+        &c.call(
+            "GET",
+            &format!("{BASE}/dependentes/cpf?cpf={dep_cpf}"),
+            &Value::Null,
+        ),
+        404,
+        "portador_not_found",
+    );
 
-    // Lookups.
-    let r = c.call("GET", &format!("{BASE}/{id}"), &Value::Null);
-    r.expect(200);
-    assert_eq!(r.json["cpf"], holder_cpf.as_str());
-    assert_eq!(r.json["nome"], "José da Silva");
-    let r = c.call("GET", &format!("{BASE}/{id}/informacoes"), &Value::Null);
-    r.expect(200);
-    assert_eq!(r.json["extratoClienteResponse"]["limite"], json!(2000.0));
-    assert_eq!(r.json["ciclo"]["diaVencimento"], 10);
-    assert!(r.json["produto"]["encargos"].is_object());
-    assert_eq!(r.json["enderecos"]["residencial"]["uf"], "PB");
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/contas?cpf={holder_cpf}"),
-        &Value::Null,
+    // Item 2 and 7: the holder's views show the holder's card, and the whole document.
+    let full = get(&c, &format!("{BASE}/{id}"));
+    for k in DOCUMENT_FIELDS {
+        assert!(full.get(k).is_some(), "{k} missing in GET /{{id}}: {full}");
+    }
+    assert_eq!(full["idCartao"], holder_card);
+    assert_eq!(full["numeroCartaoTruncado"], masked.as_str());
+    assert_ne!(full["numeroCartaoTruncado"], dep_card_masked.as_str());
+    assert_eq!(full["cpf"], holder_cpf.as_str());
+    assert_eq!(
+        full["idLoja"], 15,
+        "idLoja is an integer in answers as in requests"
     );
-    r.expect(200);
-    assert_eq!(r.json.as_array().unwrap().len(), 1);
-    let r = c.call("GET", &format!("{BASE}/rg?rg=999999999"), &Value::Null);
-    r.expect(200);
-    assert_eq!(r.json[0]["idPortador"], id);
-    c.call(
-        "GET",
-        &format!("{BASE}/completo/cpf?cpf={holder_cpf}"),
-        &Value::Null,
-    )
-    .expect(200);
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/simplificado/cpf?cpf={holder_cpf}"),
-        &Value::Null,
-    );
-    r.expect(200);
-    assert_eq!(r.json["id"], id);
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/cnpj?cnpj=12ABC34501DE35"),
-        &Value::Null,
-    );
-    r.expect(200);
-    assert_eq!(r.json[0]["idPortador"], pj_id);
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/contas?cnpj=12ABC34501DE35"),
-        &Value::Null,
-    );
-    r.expect(200);
-    // Accent- and case-insensitive, paginated.
-    let r = c.call("GET", &format!("{BASE}/nomes?nome=JOSE%20DA"), &Value::Null);
-    r.expect(200);
-    assert_eq!(r.json["itens"][0]["id"], id, "{}", r.text);
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/nomes?nome=sao%20joão&limite=1"),
-        &Value::Null,
-    );
-    r.expect(200);
-    assert_eq!(r.json["itens"][0]["id"], pj_id);
-    let both = c.call(
-        "GET",
-        &format!("{BASE}/nomes?nome=a&limite=1"),
-        &Value::Null,
-    );
-    both.expect(422);
-    let page1 = c.call(
-        "GET",
-        &format!("{BASE}/nomes?nome=da&limite=1"),
-        &Value::Null,
-    );
-    page1.expect(200);
-    let cursor = page1.json["proximoCursor"].as_str().unwrap().to_owned();
-    let page2 = c.call(
-        "GET",
-        &format!("{BASE}/nomes?nome=da&limite=1&cursor={cursor}"),
-        &Value::Null,
-    );
-    page2.expect(200);
-    assert_ne!(page1.json["itens"][0]["id"], page2.json["itens"][0]["id"]);
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/lote?ids={id},{pj_id},1"),
-        &Value::Null,
-    );
-    r.expect(200);
-    assert_eq!(r.json["itens"].as_array().unwrap().len(), 2);
-    assert_eq!(r.json["naoEncontrados"], json!([1]));
+    assert_eq!(full["statusCartao"], "ATIVO");
+    assert_eq!(full["statusCliente"], "ATIVO");
+    assert_eq!(full["rg"], "999999999");
+    assert_eq!(full["orgaoEmissorRG"], "SSPPB");
+    assert_eq!(full["clienteDataNascimento"], "1980-05-17");
+    assert_eq!(full["rendas"][0]["valor"], json!(2100.0));
+    assert_eq!(full["enderecoResidencial"]["cidade"], "João Pessoa");
+    assert_eq!(full["enderecoComercial"]["cnpj"], "22130511000160");
+    assert_eq!(full["enderecoAlternativo"]["tipo"], "R");
+    assert!(full.get("enderecos").is_none());
+    assert_eq!(full["dependentes"][0]["id"], dep_id);
+    assert_eq!(full["dependentes"][0]["grauParentesco"], 13);
+    for internal in ["account_id", "card_id", "tenant", "dependent_id"] {
+        assert!(
+            full["dependentes"][0].get(internal).is_none(),
+            "{internal} shown"
+        );
+    }
+    assert_eq!(full["extratoClienteResponse"]["limite"], json!(2000.0));
+    assert_eq!(full["sexo"], "MASCULINO");
+    assert_eq!(full["nomeMae"], "Maria da Silva");
+    assert_eq!(full["idProfissao"], 2);
+    assert_eq!(full["ocupacao"], "OUTROS");
+    assert_eq!(full["referencias"][0]["nome"], "Maria Aparecida dos Santos");
+    assert_eq!(full["totalTentativasValidacaoCartao"], 0);
+    assert_eq!(full["senhaExpirada"], false);
+    for path in [
+        format!("{BASE}/{id}/informacoes"),
+        format!("{BASE}/completo/cpf?cpf={holder_cpf}"),
+    ] {
+        let v = get(&c, &path);
+        assert_eq!(v, full, "{path} differs from GET /{{id}}");
+    }
+    let short = get(&c, &format!("{BASE}/simplificado/cpf?cpf={holder_cpf}"));
+    assert_eq!(short["idCartao"], holder_card);
+    assert_eq!(short["numeroCartaoTruncado"], masked.as_str());
+    let contas = get(&c, &format!("{BASE}/contas?cpf={holder_cpf}"));
+    assert_eq!(contas.as_array().unwrap().len(), 1);
+    assert_eq!(contas[0]["cartaoMascarado"], masked.as_str());
+    assert_eq!(contas[0]["statusCartao"], "ATIVO");
+    for path in [
+        format!("{BASE}/{id}"),
+        format!("{BASE}/simplificado/cpf?cpf={holder_cpf}"),
+        format!("{BASE}/contas?cpf={holder_cpf}"),
+        format!("{BASE}/{id}/dependentes"),
+        format!("{BASE}/dependentes/cpf?cpf={holder_cpf}"),
+        format!("{BASE}/{dep_id}"),
+        format!("{BASE}/{id}/telefones"),
+    ] {
+        one_vocabulary(&path, &get(&c, &path));
+    }
+    // A dependent is a portador too: its own CPF and card.
+    let dep = get(&c, &format!("{BASE}/{dep_id}"));
+    assert_eq!(dep["cpf"], dep_cpf);
+    assert_eq!(dep["numeroCartaoTruncado"], dep_card_masked.as_str());
+    assert_eq!(dep["idPortadorTitular"], id);
 
-    // Changes: the document's PATCH example.
+    // The document's PATCH example, then every view shows what changed.
     let r = c.call(
         "PATCH",
         &format!("{BASE}/{id}"),
@@ -187,44 +273,122 @@ fn portadores(db: Db) {
     );
     r.expect(200);
     assert_eq!(r.json["nome"], "João da Silva");
+    let full = get(&c, &format!("{BASE}/{id}"));
+    assert_eq!(full["nomeSocial"], "João Gomes");
+    assert_eq!(full["email"], "joao.silva@email.com");
+    assert_eq!(full["nacionalidade"], "BRASILEIRA");
+    assert_eq!(full["nomePai"], "José da Silva");
+    assert_eq!(full["estadoCivil"], "SOLTEIRO");
+    assert_eq!(full["renda"], json!(150.5));
+    assert_eq!(full["conjuge"]["cpf"], "81227381417");
+    assert_eq!(full["pep"]["cpf"], "41827755970");
+    assert_eq!(full["estrangeiro"]["paisOrigem"], "Canadá");
+    assert_eq!(full["idProfissao"], 1);
+    assert_eq!(full["inibirEnvioFaturaGrafica"], false);
+    assert_eq!(full["rg"], "3040312");
+    assert_eq!(full["dataEmissaoRG"], "2002-05-16");
+    assert_eq!(full["unidadeFederativaRG"], "PB");
+    assert_eq!(full["clienteDataNascimento"], "1992-10-25");
+    assert_eq!(full["enderecoResidencial"]["tempoMoradiaAnos"], 3);
+    assert_eq!(full["enderecoComercial"]["cnpj"], "22130511000160");
     let r = c.call(
         "GET",
         &format!("{BASE}/nomes?nome=joao%20da%20silva"),
         &Value::Null,
     );
     assert_eq!(r.json["itens"][0]["id"], id);
-    // Limits, with history; exact decimals only.
+
+    // Item 5: every limit reaches the views.
     let r = c.call(
         "PATCH",
         &format!("{BASE}/{id}/limites"),
-        &json!({"limiteRotativo": "2500.50", "limiteSaque": 300}),
+        &json!({"limiteRotativo": "2500.50", "limiteParcelado": 1200, "limiteSaque": 300}),
     );
     r.expect(200);
-    assert_eq!(r.json["limiteRotativo"], json!(2500.5));
+    let ext = &get(&c, &format!("{BASE}/{id}/informacoes"))["extratoClienteResponse"];
+    assert_eq!(ext["limite"], json!(2500.5));
+    assert_eq!(ext["limiteParcelado"], json!(1200.0));
+    assert_eq!(ext["saldoParceladoDisp"], json!(1200.0));
+    assert_eq!(ext["limiteSaque"], json!(300.0));
     let r = c.call(
         "PATCH",
         &format!("{BASE}/{id}/limites"),
-        &json!({"limiteRotativo": 100.001}),
+        &json!({"limiteSaque": 9000}),
     );
-    r.expect(422);
-    assert_eq!(r.json["field"], "limiteRotativo");
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/{id}/limites/historico"),
-        &Value::Null,
-    );
-    r.expect(200);
-    let hist = r.json.as_array().unwrap();
-    assert_eq!(hist.len(), 3, "{}", r.text);
-    // Changes made in the same call share their time; find the revolving limit's.
-    let change = hist
+    problem(&r, 422, "invalid_field");
+    assert_eq!(r.json["field"], "limiteSaque");
+    let hist = get(&c, &format!("{BASE}/{id}/limites/historico"));
+    let kinds: Vec<&str> = hist
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|h| h["limite"] == "limiteRotativo" && h["valorNovo"] == json!(2500.5))
-        .unwrap();
-    assert_eq!(change["valorAnterior"], json!(2000.0));
-    let r = c.call("GET", &format!("{BASE}/{id}/ciclo"), &Value::Null);
-    r.expect(200);
-    assert_eq!(r.json["diaVencimento"], 10);
+        .filter_map(|h| h["limite"].as_str())
+        .collect();
+    for k in ["limiteRotativo", "limiteParcelado", "limiteSaque"] {
+        assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
+    }
+
+    // Item 6: the cycle.
+    let ciclo = get(&c, &format!("{BASE}/{id}/ciclo"));
+    for k in [
+        "id",
+        "diaCorte",
+        "diaVencimento",
+        "descricao",
+        "ativo",
+        "corteUltimoDiaMes",
+        "diasCarencia",
+        "descricaoContaBancariaCicloAtual",
+        "descricaoContaBancariaProximoCiclo",
+        "melhorDiaCompra",
+    ] {
+        assert!(!ciclo[k].is_null(), "{k} missing: {ciclo}");
+    }
+    assert_eq!(ciclo["diaVencimento"], 10);
+    // Due on the 10th: the cut is the last day of the month and the best day the 1st.
+    assert_eq!(ciclo["corteUltimoDiaMes"], "S");
+    assert_eq!(ciclo["melhorDiaCompra"], 1);
+    let corte = ciclo["dataFechamentoProxFatura"].as_str().unwrap();
+    let next = cofre::api::domain::Date::parse(corte).unwrap().plus_days(1);
+    assert_eq!(next.day(), 1, "the cut {corte} is a month's last day");
+
+    // PJ with the 2026 alphanumeric CNPJ.
+    let pj = json!({"razaoSocial": "Padaria São João Ltda", "nomeFantasia": "Padaria São João",
+        "cnpj": "12.ABC.345/01DE-35", "dataAbertura": "2010-03-01", "idLoja": 15, "limiteRotativo": 5000,
+        "endereco": {"cep": "58070-000", "uf": "PB", "logradouro": "Rua A", "numero": "1", "bairro": "Centro", "cidade": "João Pessoa"},
+        "telefones": [{"tipo": "COMERCIAL", "area": "83", "telefone": "32221111"}]});
+    let r = c.call("POST", &format!("{BASE}/contas/pj"), &pj);
+    r.expect(201);
+    assert_eq!(r.json["nomeCartao"], "PADARIA SAO JOAO");
+    let pj_id = r.json["idPortador"].as_i64().unwrap();
+    let v = get(&c, &format!("{BASE}/cnpj?cnpj=12ABC34501DE35"));
+    assert_eq!(v[0]["idPortador"], pj_id);
+    let v = get(&c, &format!("{BASE}/{pj_id}"));
+    assert_eq!(v["cnpj"], "12ABC34501DE35");
+    assert_eq!(v["enderecoResidencial"]["cep"], "58070000");
+
+    // Lookups.
+    let v = get(&c, &format!("{BASE}/rg?rg=3040312"));
+    assert_eq!(v[0]["idPortador"], id);
+    problem(
+        &c.call(
+            "GET",
+            &format!("{BASE}/nomes?nome=a&limite=1"),
+            &Value::Null,
+        ),
+        422,
+        "invalid_field",
+    );
+    let page1 = get(&c, &format!("{BASE}/nomes?nome=da&limite=1"));
+    let cursor = page1["proximoCursor"].as_str().unwrap().to_owned();
+    let page2 = get(
+        &c,
+        &format!("{BASE}/nomes?nome=da&limite=1&cursor={cursor}"),
+    );
+    assert_ne!(page1["itens"][0]["id"], page2["itens"][0]["id"]);
+    let v = get(&c, &format!("{BASE}/lote?ids={id},{pj_id},1"));
+    assert_eq!(v["itens"].as_array().unwrap().len(), 2);
+    assert_eq!(v["naoEncontrados"], json!([1]));
     let r = c.call(
         "PATCH",
         &format!("{BASE}/produto"),
@@ -232,119 +396,56 @@ fn portadores(db: Db) {
     );
     r.expect(200);
     assert_eq!(r.json["produto"], "platinum");
-    let r = c.call(
-        "PATCH",
-        &format!("{BASE}/produto"),
-        &json!({"idPortador": id, "idProduto": 99}),
-    );
-    r.expect(422);
-    assert_eq!(r.json["field"], "idProduto");
 
-    // Bad input: each rule, naming the field, creating nothing.
-    let bad = |edit: &dyn Fn(&mut Value), field: &str| {
-        let mut b = pf.clone();
-        b["cpf"] = json!(cpf());
-        b["adicionais"][0]["cpf"] = json!(cpf());
-        edit(&mut b);
-        let r = c.call("POST", &format!("{BASE}/contas/pf"), &b);
-        r.expect(422);
-        assert_eq!(r.json["field"], field, "{}", r.text);
-        assert_eq!(r.code(), "invalid_field");
-    };
-    bad(&|b| b["cpf"] = json!("52998224726"), "cpf");
-    bad(
-        &|b| b["enderecoComercial"]["cnpj"] = json!("11222333000182"),
-        "enderecoComercial.cnpj",
-    );
-    bad(
-        &|b| b["enderecoResidencial"]["cep"] = json!("5807000"),
-        "enderecoResidencial.cep",
-    );
-    bad(
-        &|b| b["enderecoAlternativo"]["uf"] = json!("XX"),
-        "enderecoAlternativo.uf",
-    );
-    bad(
-        &|b| b["dataNascimento"] = json!("1980-02-30"),
-        "dataNascimento",
-    );
-    bad(&|b| b["limiteRotativo"] = json!(100.001), "limiteRotativo");
-    bad(&|b| b["renda"] = json!("12,50"), "renda");
-    bad(
-        &|b| b["adicionais"][0]["cpf"] = json!("11111111111"),
-        "adicionais[0].cpf",
-    );
-    let r = c.call(
-        "POST",
-        &format!("{BASE}/contas/pj"),
-        &json!({"razaoSocial": "X", "cnpj": "12ABC34501DE36"}),
-    );
-    r.expect(422);
-    assert_eq!(r.json["field"], "cnpj");
-    let mut wrong_store = pf.clone();
-    wrong_store["cpf"] = json!(cpf());
-    wrong_store["adicionais"][0]["cpf"] = json!(cpf());
-    wrong_store["idLoja"] = json!(16);
-    c.call("POST", &format!("{BASE}/contas/pf"), &wrong_store)
-        .expect(403);
-    let r = c.call(
-        "GET",
-        &format!("{BASE}/nomes?nome=silva&limite=100"),
-        &Value::Null,
-    );
-    assert_eq!(
-        r.json["itens"].as_array().unwrap().len(),
-        1,
-        "nothing else was created"
-    );
-
-    // Tenant isolation: the other store sees and changes nothing.
-    other
-        .call("GET", &format!("{BASE}/{id}"), &Value::Null)
-        .expect(404);
-    other
-        .call("GET", &format!("{BASE}/{id}/informacoes"), &Value::Null)
-        .expect(404);
-    other
-        .call(
+    // Two tenants: the other store sees and changes nothing, and may have the same CPF.
+    for (m, path, body) in [
+        ("GET", format!("{BASE}/{id}"), Value::Null),
+        ("GET", format!("{BASE}/{id}/informacoes"), Value::Null),
+        ("GET", format!("{BASE}/{dep_id}"), Value::Null),
+        (
             "PATCH",
-            &format!("{BASE}/{id}"),
-            &json!({"nomeSocial": "X"}),
-        )
-        .expect(404);
-    other
-        .call(
+            format!("{BASE}/{id}"),
+            json!({"nomeSocial": "Outra"}),
+        ),
+        (
             "PATCH",
-            &format!("{BASE}/{id}/limites"),
-            &json!({"limiteRotativo": 1}),
-        )
-        .expect(404);
-    other
-        .call(
+            format!("{BASE}/{id}/limites"),
+            json!({"limiteRotativo": 1}),
+        ),
+        (
             "PATCH",
-            &format!("{BASE}/produto"),
-            &json!({"idPortador": id, "idProduto": 1}),
-        )
-        .expect(404);
-    let r = other.call(
-        "GET",
-        &format!("{BASE}/contas?cpf={holder_cpf}"),
-        &Value::Null,
-    );
-    r.expect(200);
-    assert_eq!(r.json, json!([]));
-    other
-        .call(
+            format!("{BASE}/produto"),
+            json!({"idPortador": id, "idProduto": 1}),
+        ),
+        (
             "GET",
-            &format!("{BASE}/simplificado/cpf?cpf={holder_cpf}"),
-            &Value::Null,
-        )
-        .expect(404);
-    let r = other.call("GET", &format!("{BASE}/lote?ids={id}"), &Value::Null);
-    assert_eq!(r.json["naoEncontrados"], json!([id]));
-    let r = other.call("GET", &format!("{BASE}/nomes?nome=silva"), &Value::Null);
-    assert_eq!(r.json["itens"], json!([]));
-    // The same CPF may be a portador of another store.
+            format!("{BASE}/simplificado/cpf?cpf={holder_cpf}"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("{BASE}/completo/cpf?cpf={holder_cpf}"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("{BASE}/dependentes/cpf?cpf={holder_cpf}"),
+            Value::Null,
+        ),
+    ] {
+        let r = other.call(m, &path, &body);
+        problem(&r, 404, "portador_not_found");
+    }
+    assert_eq!(
+        other
+            .call(
+                "GET",
+                &format!("{BASE}/contas?cpf={holder_cpf}"),
+                &Value::Null
+            )
+            .json,
+        json!([])
+    );
     let mut theirs = pf.clone();
     theirs["idLoja"] = json!(16);
     other
@@ -354,6 +455,13 @@ fn portadores(db: Db) {
     assert_eq!(
         r.json["nome"], "João da Silva",
         "unchanged by the other store"
+    );
+    let mut wrong_store = pf_example(&cpf());
+    wrong_store["idLoja"] = json!(16);
+    problem(
+        &c.call("POST", &format!("{BASE}/contas/pf"), &wrong_store),
+        403,
+        "loja_mismatch",
     );
     assert!(!sys.api_log().contains("response breaks the spec"));
 }
@@ -370,4 +478,27 @@ fn portadores_sqlite() {
 )]
 fn portadores_postgres() {
     portadores(Db::Postgres);
+}
+
+// The English detector of `problem` and the vocabulary check catch what they look for
+// (their positive controls).
+#[test]
+fn checks_catch_their_controls() {
+    // The vocabulary check catches an internal word, another mask and a snake_case key.
+    for bad in [
+        json!({"statusCartao": "active"}),
+        json!({"cartaoMascarado": "411111******1111"}),
+        json!([{"account_id": 1}]),
+    ] {
+        assert!(std::panic::catch_unwind(|| one_vocabulary("control", &bad)).is_err());
+    }
+    one_vocabulary(
+        "control",
+        &json!({"statusCartao": "ATIVO", "cartaoMascarado": "411111XXXXXX1111"}),
+    );
+    let caught = std::panic::catch_unwind(|| {
+        api_portadores_common::assert_english_free(&json!("the card is not active"))
+    });
+    assert!(caught.is_err());
+    api_portadores_common::assert_english_free(&json!("O cartão não está em uso."));
 }

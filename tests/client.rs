@@ -245,6 +245,24 @@ fn command_line_client() {
         ],
     );
     assert!(!ok && err.contains("not_authorised"), "{err}");
+    // key.list prints a table: a header, then one aligned row per key version.
+    let (ok, out, err) = cli(&d, &["--identity", "security-officer-1", "key.list"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "ok");
+    assert!(
+        lines[1].starts_with("ID ")
+            && lines[1].contains("  KCV  ")
+            && lines[1].contains("EXPORTABLE"),
+        "{out}"
+    );
+    let kcv_column = lines[1].find("KCV").unwrap();
+    let zpk = lines
+        .iter()
+        .find(|l| l.starts_with("zpk.example "))
+        .expect("zpk.example row");
+    assert_eq!(&zpk[kcv_column..kcv_column + 6], "08D7B4", "{out}");
+    assert!(!out.contains("\\n") && !out.contains("listing="), "{out}");
     let (ok, _, err) = cli(&d, &["no.such.op"]);
     assert!(!ok && err.contains("unknown operation"), "{err}");
     let (ok, _, err) = cli(&d, &["health", "--format", "x"]);

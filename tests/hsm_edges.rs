@@ -158,11 +158,12 @@ fn accept_errors_back_off_at_the_open_files_limit() {
     };
     let (protocol_errors, metrics_errors) = (errors("protocol"), errors("metrics"));
     println!("accept errors over ~2 s: protocol {protocol_errors}, metrics {metrics_errors}");
-    // Backing off (10 ms doubling to 1 s) allows about 10 in 2-3 s; retrying at once
-    // makes hundreds of thousands.
+    // Backing off (10 ms doubling to 1 s) allows about 10 in 2-3 s, a few dozen when a
+    // loaded machine stretches the wait above (23 seen at load 14); retrying at once
+    // makes hundreds of thousands. The bound is far from both.
     assert!(protocol_errors >= 1.0, "the limit was reached");
-    assert!(protocol_errors <= 20.0, "{protocol_errors}");
-    assert!(metrics_errors <= 20.0, "{metrics_errors}");
+    assert!(protocol_errors <= 200.0, "{protocol_errors}");
+    assert!(metrics_errors <= 200.0, "{metrics_errors}");
     wait_for("clients are served again", 200, || {
         Raw::connect(&d.addr, "atm-switch-1")
             .map(|mut c| c.call(Opcode::Health, |_| {}).status() == Status::Ok)

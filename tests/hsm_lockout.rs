@@ -118,7 +118,10 @@ fn concurrent_failures_are_counted_exactly_and_group_committed() {
                     .map(|(i, card)| card.verify_frame(i as u32, &card.guesses(1, 9)[0]))
                     .collect();
                 let statuses = by_id(exchange(&mut c, &frames));
-                assert!(statuses.iter().all(|s| *s == Status::VerificationFailed));
+                assert!(
+                    statuses.iter().all(|s| *s == Status::VerificationFailed),
+                    "{statuses:?}"
+                );
                 cards
             })
         })

@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
+#[path = "daemon/spec_vectors.rs"]
+mod spec_vectors;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -160,6 +162,35 @@ struct Writer {
 }
 
 impl Writer {
+    /// A vector whose request is given as raw bytes (a frame the encoder would not make).
+    fn add_raw(&mut self, file: &str, name: &str, identity: &str, request: &[u8]) {
+        let resp = exchange(&self.d, identity, request);
+        self.record(file, name, identity, request, &resp, &[]);
+    }
+
+    fn record(
+        &mut self,
+        file: &str,
+        name: &str,
+        identity: &str,
+        req: &[u8],
+        resp: &[u8],
+        ignore: &[&str],
+    ) {
+        let text = self.files.entry(file.to_owned()).or_default();
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "# {name}\nidentity {identity}\nrequest  {}\nresponse {}\n",
+            hex::encode_upper(req),
+            hex::encode_upper(resp)
+        ));
+        if !ignore.is_empty() {
+            text.push_str(&format!("ignore   {}\n", ignore.join(" ")));
+        }
+    }
+
     fn add(
         &mut self,
         file: &str,
@@ -173,18 +204,7 @@ impl Writer {
         let mut req = Vec::new();
         protocol::encode_request(&mut req, op, self.next_id, body).unwrap();
         let resp = exchange(&self.d, identity, &req);
-        let text = self.files.entry(file.to_owned()).or_default();
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "# {name}\nidentity {identity}\nrequest  {}\nresponse {}\n",
-            hex::encode_upper(&req),
-            hex::encode_upper(&resp)
-        ));
-        if !ignore.is_empty() {
-            text.push_str(&format!("ignore   {}\n", ignore.join(" ")));
-        }
+        self.record(file, name, identity, &req, &resp, ignore);
         resp
     }
 }
@@ -801,6 +821,7 @@ fn write_vectors() {
                 .str(Tag::DeliveryKey, "pin-delivery.example");
         },
     );
+    spec_vectors::write(&mut w);
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {
         std::fs::write(dir().join(name), text).unwrap();

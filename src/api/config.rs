@@ -33,6 +33,73 @@ struct File {
     products: Vec<Product>,
     #[serde(default)]
     bureau: Option<Bureau>,
+    #[serde(default)]
+    sms: Option<SmsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsFile {
+    #[serde(default)]
+    delivery_key: Option<String>,
+    #[serde(default)]
+    gateway: Option<String>,
+    #[serde(default)]
+    gateway_token_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde_opt")]
+    gateway_timeout: Option<Duration>,
+    #[serde(default)]
+    pin_per_card_per_day: Option<i64>,
+    #[serde(default)]
+    pin_per_phone_per_day: Option<i64>,
+    #[serde(default)]
+    codes_per_phone_per_day: Option<i64>,
+    #[serde(default)]
+    max_attempts: Option<i64>,
+    #[serde(default, with = "humantime_serde_opt")]
+    retry_base: Option<Duration>,
+}
+
+/// SMS delivery of the cardholder API (`[sms]`): the daemon key PINs travel under, the
+/// HTTP gateway the delivery worker posts to, and the rate limits.
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    /// Daemon id of the PIN-delivery key (kind enforced by the daemon); `None`: PINs
+    /// are not sent by SMS (`503 sms_unavailable`).
+    pub delivery_key: Option<String>,
+    /// `http://host:port/path` of the SMS gateway; `None`: messages wait in the outbox
+    /// (`queued`) for another sender.
+    pub gateway: Option<String>,
+    /// A file holding the gateway's bearer token (sent as `Authorization: Bearer`).
+    pub gateway_token_file: Option<PathBuf>,
+    /// One gateway call's time limit (default 10 s).
+    pub gateway_timeout: Duration,
+    /// PIN messages per card in 24 h (default 3).
+    pub pin_per_card_per_day: i64,
+    /// PIN messages per phone in 24 h (default 5).
+    pub pin_per_phone_per_day: i64,
+    /// Confirmation codes per phone in 24 h (default 5).
+    pub codes_per_phone_per_day: i64,
+    /// Gateway attempts before a message is `failed` (default 6).
+    pub max_attempts: i64,
+    /// The first retry's delay, doubled at each attempt up to 10 minutes (default 5 s).
+    pub retry_base: Duration,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            delivery_key: None,
+            gateway: None,
+            gateway_token_file: None,
+            gateway_timeout: Duration::from_secs(10),
+            pin_per_card_per_day: 3,
+            pin_per_phone_per_day: 5,
+            codes_per_phone_per_day: 5,
+            max_attempts: 6,
+            retry_base: Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +216,8 @@ pub struct ApiConfig {
     pub products: Vec<Product>,
     /// Card bureau (mass issue).
     pub bureau: Option<Bureau>,
+    /// SMS delivery (cardholder API).
+    pub sms: SmsConfig,
 }
 
 /// Default largest body.
@@ -238,7 +307,47 @@ impl ApiConfig {
             max_in_flight: 128,
             timeout: file.hsm.timeout.unwrap_or(Duration::from_secs(10)),
         };
+        let sms = match file.sms {
+            None => SmsConfig::default(),
+            Some(f) => {
+                let d = SmsConfig::default();
+                if let Some(g) = &f.gateway
+                    && !g.starts_with("http://")
+                {
+                    return Err("sms.gateway: an http://host:port/path URL".into());
+                }
+                let limit = |v: Option<i64>, default: i64, name: &str| match v {
+                    None => Ok(default),
+                    Some(n) if (1..=1000).contains(&n) => Ok(n),
+                    Some(_) => Err(format!("sms.{name}: between 1 and 1000")),
+                };
+                SmsConfig {
+                    delivery_key: f.delivery_key,
+                    gateway: f.gateway,
+                    gateway_token_file: f.gateway_token_file.as_deref().map(rel),
+                    gateway_timeout: f.gateway_timeout.unwrap_or(d.gateway_timeout),
+                    pin_per_card_per_day: limit(
+                        f.pin_per_card_per_day,
+                        d.pin_per_card_per_day,
+                        "pin_per_card_per_day",
+                    )?,
+                    pin_per_phone_per_day: limit(
+                        f.pin_per_phone_per_day,
+                        d.pin_per_phone_per_day,
+                        "pin_per_phone_per_day",
+                    )?,
+                    codes_per_phone_per_day: limit(
+                        f.codes_per_phone_per_day,
+                        d.codes_per_phone_per_day,
+                        "codes_per_phone_per_day",
+                    )?,
+                    max_attempts: limit(f.max_attempts, d.max_attempts, "max_attempts")?,
+                    retry_base: f.retry_base.unwrap_or(d.retry_base),
+                }
+            }
+        };
         Ok(Self {
+            sms,
             listen,
             database,
             clients: rel(&file.clients),

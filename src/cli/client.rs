@@ -10,8 +10,9 @@
 //! operation it is the request's `key` field); `--json` may also come after it.
 //!
 //! Output: the status then `name=value` pairs on one line (bytes in upper-case hex,
-//! values with spaces quoted), or with `--json` one JSON object with `status` and every
-//! field by its name. Exit status: any answer of the daemon is printed, but only `ok`
+//! values with spaces quoted; `key.list`'s listing follows as an aligned table, one key
+//! version a row), or with `--json` one JSON object with `status` and every field by
+//! its name (the listing as the daemon's text). Exit status: any answer of the daemon is printed, but only `ok`
 //! exits 0. Other statuses (`verification_failed` included, so scripts can test a
 //! verification by the exit status) return the line as the error, which the binary
 //! prints on stderr after `cofre: ` and exits 1; so do connection and usage errors.
@@ -151,15 +152,108 @@ fn render(r: &Response, json: bool) -> String {
         serde_json::Value::Object(map).to_string()
     } else {
         let mut line = r.status_name();
+        let mut table = None;
         for (name, (_, text)) in values {
+            if tag_is_listing(name) {
+                table = Some(listing_table(&text));
+                continue;
+            }
             let quote = text.is_empty() || text.contains([' ', '\n', '"', '=']);
             line.push(' ');
             line.push_str(name);
             line.push('=');
             line.push_str(&if quote { format!("{text:?}") } else { text });
         }
+        if let Some(table) = table.filter(|t| !t.is_empty()) {
+            line.push('\n');
+            line.push_str(&table);
+        }
         line
     }
+}
+
+fn tag_is_listing(name: &str) -> bool {
+    name == Tag::Listing.name()
+}
+
+/// `key.list`'s listing (protocol/keys.md: `id vN kind algorithm status` then
+/// `name=value` pairs) as an aligned table with a header line, one key version a row.
+/// Columns are the five positional ones then every `name=` seen, in order of first
+/// appearance (a key without one shows `-`). A line that does not have the five
+/// positional words is kept as it is, after the table.
+fn listing_table(text: &str) -> String {
+    const POSITIONAL: [&str; 5] = ["ID", "VERSION", "KIND", "ALGORITHM", "STATUS"];
+    let mut names: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<(Option<String>, String)>> = Vec::new();
+    let mut other: Vec<&str> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() < POSITIONAL.len() {
+            other.push(line);
+            continue;
+        }
+        let mut row: Vec<(Option<String>, String)> = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            match w.split_once('=').filter(|_| i >= POSITIONAL.len()) {
+                Some((n, v)) => {
+                    let n = n.to_uppercase();
+                    if !names.contains(&n) {
+                        names.push(n.clone());
+                    }
+                    row.push((Some(n), v.to_owned()));
+                }
+                None if i == 1 => row.push((None, w.trim_start_matches('v').to_owned())),
+                None => row.push((None, (*w).to_owned())),
+            }
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return other.join("\n");
+    }
+    let header: Vec<String> = POSITIONAL
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(names.iter().cloned())
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut out: Vec<String> = row
+                .iter()
+                .filter(|(n, _)| n.is_none())
+                .map(|(_, v)| v.clone())
+                .collect();
+            out.resize(POSITIONAL.len(), String::new());
+            for n in &names {
+                let v = row.iter().find(|(k, _)| k.as_ref() == Some(n));
+                out.push(v.map_or_else(|| "-".to_owned(), |(_, v)| v.clone()));
+            }
+            out
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            std::iter::once(&header)
+                .chain(&cells)
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out: Vec<String> = std::iter::once(&header)
+        .chain(&cells)
+        .map(|r| {
+            let padded: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(s, w)| format!("{s:<w$}"))
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        })
+        .collect();
+    out.extend(other.iter().map(|l| (*l).to_owned()));
+    out.join("\n")
 }
 
 fn config(args: &ClientArgs) -> ClientConfig {
@@ -293,19 +387,46 @@ mod tests {
                 .u32(Tag::KeyVersion, 2)
                 .bytes(Tag::Mac, &[0xAB, 0x01])
                 .bool(Tag::Locked, false)
-                .str(Tag::Listing, "a v1 zpk\nb v2");
+                .str(Tag::Reason, "a b=c");
         })
         .unwrap();
         let (_, r) = Response::decode(buf.split_off(LENGTH_PREFIX)).unwrap();
         assert_eq!(
             render(&r, false),
-            r#"ok kcv=08D7B4 key_version=2 mac=AB01 locked=false listing="a v1 zpk\nb v2""#
+            r#"ok kcv=08D7B4 key_version=2 mac=AB01 locked=false reason="a b=c""#
         );
         let v: serde_json::Value = serde_json::from_str(&render(&r, true)).unwrap();
         assert_eq!(v["status"], "ok");
         assert_eq!(v["key_version"], 2);
         assert_eq!(v["mac"], "AB01");
         assert_eq!(v["locked"], false);
-        assert_eq!(v["listing"], "a v1 zpk\nb v2");
+        assert_eq!(v["reason"], "a b=c");
+    }
+
+    /// key.list as the daemon writes it (protocol/keys.md) prints as an aligned table.
+    #[test]
+    fn key_listing_renders_as_a_table() {
+        let listing = "zpk.example v1 zpk tdes active kcv=08D7B4 exportable=true created=2026-11-25T06:46:15Z\n\
+            mac.iso8583 v12 mac tdes verify-only kcv=A1B2C3 exportable=false created=2026-11-26T00:00:00Z mac_min_length=4\n\
+            odd";
+        let mut buf = Vec::new();
+        encode_response(&mut buf, 0x0060, 1, Status::Ok, |w| {
+            w.str(Tag::Listing, listing);
+        })
+        .unwrap();
+        let (_, r) = Response::decode(buf.split_off(LENGTH_PREFIX)).unwrap();
+        let expect = [
+            "ok",
+            "ID           VERSION  KIND  ALGORITHM  STATUS       KCV     EXPORTABLE  CREATED               MAC_MIN_LENGTH",
+            "zpk.example  1        zpk   tdes       active       08D7B4  true        2026-11-25T06:46:15Z  -",
+            "mac.iso8583  12       mac   tdes       verify-only  A1B2C3  false       2026-11-26T00:00:00Z  4",
+            "odd",
+        ];
+        assert_eq!(render(&r, false), expect.join("\n"));
+        // JSON keeps the daemon's text as it is.
+        let v: serde_json::Value = serde_json::from_str(&render(&r, true)).unwrap();
+        assert_eq!(v["listing"], listing);
+        // An empty store: the status alone.
+        assert_eq!(listing_table(""), "");
     }
 }

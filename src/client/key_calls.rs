@@ -47,6 +47,9 @@ impl Client {
             if let Some(e) = req.exportable {
                 w.bool(Tag::Exportable, e);
             }
+            if let Some(n) = req.mac_min_length {
+                w.u8(Tag::MacMinLength, n);
+            }
         })
         .await?
         .ok()

@@ -343,6 +343,8 @@ pub struct KeyGenerateRequest {
     pub key_length: Option<u8>,
     /// Whether the key may be exported (`None`: the daemon's default).
     pub exportable: Option<bool>,
+    /// MAC keys: the shortest MAC verification accepts (`None`: the full length).
+    pub mac_min_length: Option<u8>,
 }
 
 macro_rules! redacted_debug {

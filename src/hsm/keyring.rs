@@ -34,6 +34,8 @@ pub struct CachedKey {
     pub cvk: Option<Cvk>,
     /// Expanded FF1 key.
     pub token: Option<TokenKey>,
+    /// MAC keys: the shortest MAC verification accepts (`None`: the full length).
+    pub mac_min_length: Option<u8>,
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -66,6 +68,7 @@ fn expand(status: Status, loaded: crate::keys::LoadedKey) -> Result<CachedKey, K
         pvk: None,
         cvk: None,
         token: None,
+        mac_min_length: loaded.mac_min_length,
     };
     match loaded.kind {
         KeyKind::Zpk | KeyKind::Tpk | KeyKind::Transport | KeyKind::PinDelivery | KeyKind::Kek => {

@@ -1,16 +1,19 @@
-//! Executing a request in process, without network or TLS: the same authorisation,
-//! field parsing, operations and counter commits as a connection, for `cofre bench
-//! --in-process` (the "crypto alone" side of the over-the-wire ratio). Key
-//! administration is not offered here.
+//! Executing a request in process, without network or TLS, for `cofre bench
+//! --in-process` (the "crypto alone" side of the over-the-wire ratio): the same role
+//! check and the same dispatch as a connection ([`super::dispatch`]), the same counter
+//! commits; there is no frame, so no header to check. Key administration is not offered
+//! here.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::ops::{self, Ctx, OpError, counted};
+use super::dispatch::{self, Dispatched};
+use super::ops::{Ctx, counted};
 use super::state::Shared;
-use crate::protocol::{Fields, FieldsWriter, Opcode, Status};
+use crate::protocol::{FieldsWriter, Opcode, Status};
 
-/// Executes one request for `identity` and returns its status.
+/// Executes one request for `identity` and returns its status. `scratch` holds the
+/// answer's fields (and is reused between calls).
 pub async fn execute(
     shared: &Arc<Shared>,
     identity: &str,
@@ -19,17 +22,18 @@ pub async fn execute(
     scratch: &mut Vec<u8>,
 ) -> Status {
     let policy = shared.policy();
-    let Some(role) = policy.role(identity).filter(|r| r.allows_operation(op)) else {
-        return Status::NotAuthorised;
+    let role = match dispatch::role_for(&policy, identity, op) {
+        Ok(r) => r,
+        Err(e) => return e.status,
     };
-    if ops::is_admin(op) {
-        return Status::NotAuthorised;
-    }
     let ring = shared.ring();
     let ctx = Ctx {
         ring: &ring,
         secrets: &shared.secrets,
         config: &shared.config,
+        store: shared.counters.as_ref(),
+        namer: &shared.card_namer,
+        metrics: &shared.metrics,
         role,
         now_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -38,27 +42,9 @@ pub async fn execute(
     };
     scratch.clear();
     let mut w = FieldsWriter::new(scratch);
-    let fields = match Fields::parse_strict(body)
-        .map_err(OpError::from)
-        .and_then(|f| ops::authorise_keys(role, &f, op).map(|()| f))
-    {
-        Ok(f) => f,
-        Err(e) => return e.status,
-    };
-    if !counted::handles(op) {
-        return match ops::execute(&ctx, op, &fields, &mut w) {
-            Ok(()) => Status::Ok,
-            Err(e) => e.status,
-        };
-    }
-    let cc = counted::CountCtx {
-        store: shared.counters.as_ref(),
-        namer: &shared.card_namer,
-        lockout: &shared.config.lockout,
-    };
-    let result = match counted::plan(&ctx, &cc, op, &fields, &mut w) {
-        counted::Plan::Now(r) => r,
-        counted::Plan::Decide {
+    let result = match dispatch::dispatch(&ctx, op, body, &mut w) {
+        Dispatched::Answered(r) => r,
+        Dispatched::Commit {
             request,
             computed,
             then,
@@ -66,6 +52,7 @@ pub async fn execute(
             let decided = shared.counters.decide(request).resolved().await;
             counted::answer(computed, then, decided, &mut w)
         }
+        Dispatched::Admin(_) => return Status::NotAuthorised,
     };
     match result {
         Ok(()) => Status::Ok,

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub guard_alert: IntGauge,
     /// New PINs refused by the weak-PIN policy, by rule (`current`, `repeated`, ...).
     pub weak_pins: IntCounterVec,
+    /// MACs that did not verify, by key id.
+    pub mac_failures: IntCounterVec,
     handles: Arc<Handles>,
 }
 
@@ -187,8 +189,19 @@ impl Metrics {
                 &["rule"],
             ),
         )?;
+        let mac_failures = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cofre_mac_verification_failures_total",
+                    "mac.verify answers verification_failed, by key id",
+                ),
+                &["key"],
+            ),
+        )?;
         Ok(Self {
             weak_pins,
+            mac_failures,
             handles: Arc::new(Handles::new()),
             counters,
             guard_alert,

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod config;
 mod connection;
 pub mod counters;
+pub mod dispatch;
 pub mod guard;
 pub mod keyring;
 pub mod local;

@@ -61,6 +61,13 @@ pub enum KeysError {
     /// A bad parameter (name, kind, algorithm, length, KCV mismatch...).
     #[error("{0}")]
     Invalid(String),
+    /// A new key's id is already taken.
+    #[error("key {0} already exists (rotate it for a new version)")]
+    Exists(String),
+    /// A TR-31 block to import breaks a header rule: its usage, algorithm or mode of use
+    /// does not fit the kind it would be filed as.
+    #[error("key block refused: {0}")]
+    BlockRefused(String),
     /// The audit log chain does not verify.
     #[error("audit log: {0}")]
     Audit(String),

@@ -73,6 +73,10 @@ pub struct KeyRecord {
     pub exportable: bool,
     /// The key as a TR-31 version D block under the LMK-derived KBPK (not clear material).
     pub block: String,
+    /// MAC keys only: the shortest MAC, in bytes, that verification accepts (at least
+    /// 4, as ISO 8583 retail MACs carry 4). Absent: the algorithm's full length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_min_length: Option<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,13 +102,15 @@ pub struct LoadedKey {
     pub kcv: String,
     /// Clear key material.
     pub key: ClearKey,
+    /// MAC keys: the shortest MAC verification accepts (`None`: the full length).
+    pub mac_min_length: Option<u8>,
 }
 
 impl KeyRecord {
     /// One line for listings: `id vN kind algorithm status kcv=… exportable=… created=…`.
     /// Never key material.
     pub fn summary(&self) -> String {
-        format!(
+        let mut line = format!(
             "{} v{} {} {} {} kcv={} exportable={} created={}",
             self.id,
             self.version,
@@ -114,7 +120,11 @@ impl KeyRecord {
             self.kcv,
             self.exportable,
             self.created
-        )
+        );
+        if let Some(n) = self.mac_min_length {
+            line.push_str(&format!(" mac_min_length={n}"));
+        }
+        line
     }
 }
 
@@ -180,7 +190,9 @@ pub fn key_kcv(algorithm: KeyAlgorithm, key: &ClearKey) -> Result<Kcv, KeysError
     })
 }
 
-fn check_id(id: &str) -> Result<(), KeysError> {
+/// Checks a new key id's syntax: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a
+/// letter or digit.
+pub fn check_id(id: &str) -> Result<(), KeysError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -372,6 +384,7 @@ impl KeyStore {
             algorithm: e.record.algorithm,
             kcv: e.record.kcv.clone(),
             key: e.key.clone(),
+            mac_min_length: e.record.mac_min_length,
         }
     }
 
@@ -458,6 +471,7 @@ impl KeyStore {
             kcv: key_kcv(algorithm, &key)?.to_string(),
             exportable,
             block,
+            mac_min_length: None,
         };
         for e in self
             .entries
@@ -476,9 +490,7 @@ impl KeyStore {
     fn new_id(&self, id: &str) -> Result<(), KeysError> {
         check_id(id)?;
         if self.versions(id).next().is_some() {
-            return Err(KeysError::Invalid(format!(
-                "key {id} already exists (use rotate for a new version)"
-            )));
+            return Err(KeysError::Exists(id.into()));
         }
         Ok(())
     }
@@ -576,24 +588,26 @@ impl KeyStore {
                     let h = header.to_string();
                     let usage = h.get(5..7).unwrap_or_default();
                     let alg_code = h.chars().nth(7).unwrap_or(' ');
+                    let mode = h.chars().nth(8).unwrap_or(' ');
                     let exportable = h.chars().nth(11) == Some('E');
+                    let refused = |why: String| KeysError::BlockRefused(why);
                     let kind = match kind {
                         Some(k) => k,
-                        None => KeyKind::from_tr31_usage(usage).ok_or_else(|| {
-                            KeysError::Invalid(format!(
-                                "TR-31 usage {usage} has no cofre key kind; name one with --kind"
+                        None => KeyKind::from_tr31(usage, mode).ok_or_else(|| {
+                            refused(format!(
+                                "usage {usage} with mode {mode} is no cofre key kind; name the kind"
                             ))
                         })?,
                     };
-                    let algorithm = KeyAlgorithm::from_tr31_code(alg_code).ok_or_else(|| {
-                        KeysError::Invalid(format!("TR-31 algorithm {alg_code} is not supported"))
-                    })?;
-                    if kind.tr31_usage(algorithm) != usage
-                        && KeyKind::from_tr31_usage(usage) != Some(kind)
-                    {
-                        return Err(KeysError::Invalid(format!(
-                            "TR-31 usage {usage} does not fit a {kind} key"
+                    let algorithm = KeyAlgorithm::from_tr31_code(alg_code)
+                        .ok_or_else(|| refused(format!("algorithm {alg_code} is not supported")))?;
+                    if !kind.accepts_tr31(usage, algorithm, mode) {
+                        return Err(refused(format!(
+                            "usage {usage}, algorithm {alg_code}, mode {mode} do not fit a {kind} key"
                         )));
+                    }
+                    if let Err(e) = kind.check_shape(algorithm, key.len()) {
+                        return Err(refused(e.to_string()));
                     }
                     let slot = Slot {
                         id,
@@ -671,6 +685,7 @@ impl KeyStore {
             latest.record.exportable,
             latest.record.version + 1,
         );
+        let mac_min_length = latest.record.mac_min_length;
         let key = random_key(algorithm, len, rng)?;
         let slot = Slot {
             id,
@@ -679,7 +694,42 @@ impl KeyStore {
             exportable,
             version,
         };
-        self.insert(lmk, slot, key, now, rng)
+        let mut record = self.insert(lmk, slot, key, now, rng)?;
+        record.mac_min_length = mac_min_length;
+        if let Some(e) = self.entries.last_mut() {
+            e.record.mac_min_length = mac_min_length;
+        }
+        Ok(record)
+    }
+
+    /// Sets the shortest MAC a MAC key's verification accepts, on every version of it:
+    /// at least 4 bytes and at most the algorithm's full length (8 for the retail MAC, 16
+    /// for AES-CMAC, 32 for HMAC-SHA256); `None` restores the full length.
+    pub fn set_mac_min_length(
+        &mut self,
+        id: &str,
+        min: Option<u8>,
+    ) -> Result<KeyRecord, KeysError> {
+        let first = self
+            .versions(id)
+            .next()
+            .ok_or_else(|| KeysError::UnknownKey(id.into()))?;
+        first.record.kind.check(Operation::Mac)?;
+        let full = mac_length(first.record.algorithm);
+        if let Some(n) = min
+            && !(4..=full).contains(&n)
+        {
+            return Err(KeysError::Invalid(format!(
+                "a MAC's minimum length is 4 to {full} bytes for a {} MAC key",
+                first.record.algorithm
+            )));
+        }
+        let mut last = None;
+        for e in self.entries.iter_mut().filter(|e| e.record.id == id) {
+            e.record.mac_min_length = min;
+            last = Some(e.record.clone());
+        }
+        last.ok_or_else(|| KeysError::UnknownKey(id.into()))
     }
 
     /// Retires a version: it no longer generates or verifies.
@@ -718,6 +768,16 @@ impl KeyStore {
             audit_head: self.audit_head.clone(),
             entries,
         })
+    }
+}
+
+/// The full MAC length of a MAC key's algorithm, in bytes: ISO 9797-1 algorithm 3 (TDES)
+/// 8, AES-CMAC 16, HMAC-SHA256 32.
+pub fn mac_length(algorithm: KeyAlgorithm) -> u8 {
+    match algorithm {
+        KeyAlgorithm::Tdes => 8,
+        KeyAlgorithm::Aes => 16,
+        KeyAlgorithm::Hmac => 32,
     }
 }
 

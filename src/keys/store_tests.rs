@@ -371,3 +371,60 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+// MAC verification length is a property of the key: recorded on every version, kept by
+// rotation, bounded by the algorithm's MAC length, and covered by the store's MAC.
+#[test]
+fn mac_min_length_is_recorded_on_the_key() {
+    let l = lmk(5);
+    let (mut s, mut r) = (KeyStore::new(&l), rng());
+    s.generate(
+        &l,
+        &spec("mac.r", KeyKind::Mac, Some(KeyAlgorithm::Tdes)),
+        SystemTime::now(),
+        &mut r,
+    )
+    .unwrap();
+    assert_eq!(s.version("mac.r", 1).unwrap().mac_min_length, None);
+    for bad in [3, 9] {
+        assert!(matches!(
+            s.set_mac_min_length("mac.r", Some(bad)),
+            Err(KeysError::Invalid(_))
+        ));
+    }
+    let rec = s.set_mac_min_length("mac.r", Some(4)).unwrap();
+    assert_eq!(rec.mac_min_length, Some(4));
+    assert!(rec.summary().ends_with(" mac_min_length=4"));
+    let rotated = s.rotate(&l, "mac.r", SystemTime::now(), &mut r).unwrap();
+    assert_eq!(rotated.mac_min_length, Some(4));
+    let text = s.to_text(&l).unwrap();
+    let back = KeyStore::from_text(&text, &l).unwrap();
+    assert!(back.list().iter().all(|k| k.mac_min_length == Some(4)));
+    assert_eq!(
+        back.active("mac.r", Operation::Mac).unwrap().mac_min_length,
+        Some(4)
+    );
+    assert!(
+        KeyStore::from_text(
+            &text.replace("\"mac_min_length\": 4", "\"mac_min_length\": 5"),
+            &l
+        )
+        .is_err(),
+        "the store's MAC covers it"
+    );
+    s.generate(
+        &l,
+        &spec("zpk.x", KeyKind::Zpk, None),
+        SystemTime::now(),
+        &mut r,
+    )
+    .unwrap();
+    assert!(matches!(
+        s.set_mac_min_length("zpk.x", Some(4)),
+        Err(KeysError::WrongUsage { .. })
+    ));
+    assert_eq!(
+        s.set_mac_min_length("mac.r", None).unwrap().mac_min_length,
+        None
+    );
+}

@@ -65,7 +65,7 @@ macro_rules! tags {
 tags! {
     Pan = 0x01, "pan", Str, "Card number, 12-19 digits.";
     Token = 0x02, "token", Str, "PAN token (numeric or alphanumeric FF1 token).";
-    TokenVersion = 0x03, "token_version", U32, "Version of the token key that made the token.";
+    TokenVersion = 0x03, "token_version", U32, "Version of the token key that made the token (requests: with token only).";
     Key = 0x04, "key", Str, "The operation's main key id.";
     KeyVersion = 0x05, "key_version", U32, "Version of the main key used (responses), or wanted (key.export, key.retire).";
     PinBlock = 0x06, "pin_block", Bytes, "Enciphered PIN block, 8 (TDES) or 16 (AES) bytes.";
@@ -102,7 +102,7 @@ tags! {
     TransportKey = 0x26, "transport_key", Str, "Transport key id.";
     TransportKeyVersion = 0x27, "transport_key_version", U32, "Version of the transport key used.";
     Bin = 0x28, "bin", Str, "Issuer BIN, 6-11 digits.";
-    PanLength = 0x29, "pan_length", U8, "PAN length, 13-19.";
+    PanLength = 0x29, "pan_length", U8, "PAN length, 12-19.";
     MaskedPan = 0x2A, "masked_pan", Str, "First 6 and last 4 digits, the rest '*'.";
     LookupToken = 0x2B, "lookup_token", Str, "Irreversible lookup token, 64 hex characters.";
     Alphabet = 0x2C, "alphabet", U8, "Token alphabet: 0 numeric, 1 alphanumeric.";
@@ -122,6 +122,7 @@ tags! {
     Listing = 0x55, "listing", Text, "Key listing, one key version per line.";
     Exportable = 0x56, "exportable", Bool, "Whether the key may be exported.";
     KeyLength = 0x57, "key_length", U8, "Key length in bytes.";
+    MacMinLength = 0x58, "mac_min_length", U8, "The shortest MAC a MAC key's verification accepts, in bytes (at least 4).";
     ServerVersion = 0x60, "server_version", Str, "Daemon version.";
     LmkKcv = 0x61, "lmk_kcv", Str, "KCV of the loaded LMK.";
     Uptime = 0x62, "uptime", U64, "Seconds since the daemon started.";
@@ -132,8 +133,8 @@ tags! {
     LastFailure = 0x73, "last_failure", U64, "Unix time of the last failure (0: none).";
     Dcvv2Enabled = 0x74, "dcvv2_enabled", Bool, "Whether dynamic CVV2 is on for the card.";
     Message = 0xF0, "message", Str, "Short reason for a non-ok status (never secret).";
-    Reason = 0xF2, "reason", Str, "Machine-readable detail of a status (e.g. dcvv2_active).";
     Field = 0xF1, "field", U8, "Tag of the field a malformed_field status is about.";
+    Reason = 0xF2, "reason", Str, "Machine-readable detail of a status (e.g. dcvv2_active).";
 }
 
 /// A field problem, naming the tag. Never carries the value.
@@ -408,6 +409,15 @@ impl<'a> FieldsWriter<'a> {
             } else {
                 self.buf.extend_from_slice(fields);
             }
+        }
+        self
+    }
+
+    /// Fields another writer of this crate already encoded (and so checked): copied as
+    /// they are, without the re-parse [`FieldsWriter::encoded`] does.
+    pub(crate) fn encoded_unchecked(&mut self, fields: &[u8]) -> &mut Self {
+        if self.error.is_none() {
+            self.buf.extend_from_slice(fields);
         }
         self
     }

@@ -7,9 +7,9 @@ use super::fields::{FieldError, Fields, FieldsWriter};
 use super::{ABSOLUTE_MAX_FRAME, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN, VERSION};
 use crate::protocol::Status;
 
-/// Message kind byte.
+/// The header's message type byte (protocol/README.md, "Frames").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum MessageType {
     /// Client to daemon.
     Request = 1,
     /// Daemon to client.
@@ -31,9 +31,9 @@ pub enum FrameError {
         /// The limit in force.
         max: usize,
     },
-    /// The kind byte is not the expected one.
-    #[error("message kind {0} is not expected here")]
-    WrongKind(u8),
+    /// The type byte is not the expected one.
+    #[error("message type {0} is not expected here")]
+    WrongType(u8),
     /// A body field is malformed.
     #[error("{0}")]
     Field(#[from] FieldError),
@@ -84,14 +84,14 @@ pub fn decode_request(payload: &[u8]) -> Result<(RequestHeader, &[u8]), FrameErr
     let Some((head, body)) = payload.split_first_chunk::<REQUEST_HEADER_LEN>() else {
         return Err(FrameError::TooShort(payload.len()));
     };
-    let [version, kind, o1, o2, r1, r2, r3, r4] = *head;
+    let [version, msg_type, o1, o2, r1, r2, r3, r4] = *head;
     let header = RequestHeader {
         version,
         opcode: u16::from_be_bytes([o1, o2]),
         request_id: u32::from_be_bytes([r1, r2, r3, r4]),
     };
-    if kind != Kind::Request as u8 {
-        return Err(FrameError::WrongKind(kind));
+    if msg_type != MessageType::Request as u8 {
+        return Err(FrameError::WrongType(msg_type));
     }
     Ok((header, body))
 }
@@ -101,9 +101,9 @@ pub fn decode_response(payload: &[u8]) -> Result<(ResponseHeader, Fields<'_>), F
     let Some((head, body)) = payload.split_first_chunk::<RESPONSE_HEADER_LEN>() else {
         return Err(FrameError::TooShort(payload.len()));
     };
-    let [version, kind, o1, o2, r1, r2, r3, r4, s1, s2] = *head;
-    if kind != Kind::Response as u8 {
-        return Err(FrameError::WrongKind(kind));
+    let [version, msg_type, o1, o2, r1, r2, r3, r4, s1, s2] = *head;
+    if msg_type != MessageType::Response as u8 {
+        return Err(FrameError::WrongType(msg_type));
     }
     let header = ResponseHeader {
         version,
@@ -137,7 +137,7 @@ pub fn encode_request(
 ) -> Result<(), FieldError> {
     let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&[VERSION, Kind::Request as u8]);
+    buf.extend_from_slice(&[VERSION, MessageType::Request as u8]);
     buf.extend_from_slice(&opcode.to_be_bytes());
     buf.extend_from_slice(&request_id.to_be_bytes());
     let mut w = FieldsWriter::new(buf);
@@ -176,7 +176,7 @@ pub fn encode_response_with(
 ) -> Result<Status, FieldError> {
     let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&[VERSION, Kind::Response as u8]);
+    buf.extend_from_slice(&[VERSION, MessageType::Response as u8]);
     buf.extend_from_slice(&opcode.to_be_bytes());
     buf.extend_from_slice(&request_id.to_be_bytes());
     let status_at = buf.len();

@@ -7,8 +7,8 @@
 //!
 //! ```text
 //! frame    = length:u32be payload            (length = bytes of payload)
-//! request  = version:u8 kind:u8=1 opcode:u16be request_id:u32be field*
-//! response = version:u8 kind:u8=2 opcode:u16be request_id:u32be status:u16be field*
+//! request  = version:u8 type:u8=1 opcode:u16be request_id:u32be field*
+//! response = version:u8 type:u8=2 opcode:u16be request_id:u32be status:u16be field*
 //! field    = tag:u8 length:u16be value
 //! ```
 
@@ -19,7 +19,7 @@ mod status;
 
 pub use fields::{FieldError, FieldType, Fields, FieldsWriter, Tag};
 pub use frame::{
-    FrameError, Kind, RequestHeader, ResponseHeader, decode_request, decode_response,
+    FrameError, MessageType, RequestHeader, ResponseHeader, decode_request, decode_response,
     encode_request, encode_response, encode_response_with, frame_length,
 };
 pub use opcode::Opcode;

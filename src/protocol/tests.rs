@@ -143,3 +143,70 @@ fn writer_refuses_values_that_do_not_fit() {
     assert!(r.is_err());
     assert!(buf.is_empty(), "nothing half-written");
 }
+
+/// The rows of the markdown table under `heading` in protocol/README.md: cells with
+/// their backquotes removed.
+fn spec_table(heading: &str) -> Vec<Vec<String>> {
+    let spec = include_str!("../../protocol/README.md");
+    let start = spec.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+    spec[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+// The specification's tables are the code's, row for row and in code order, so that a
+// client written from the specification speaks what the daemon speaks.
+#[test]
+fn the_spec_tables_are_the_code() {
+    let statuses: Vec<(String, String)> = Status::ALL
+        .iter()
+        .map(|s| (s.code().to_string(), s.name().to_owned()))
+        .collect();
+    let rows: Vec<(String, String)> = spec_table("## Status codes")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert_eq!(rows, statuses);
+    let opcodes: Vec<(String, String)> = Opcode::ALL
+        .iter()
+        .map(|o| (format!("0x{:04X}", o.code()), o.name().to_owned()))
+        .collect();
+    let rows: Vec<(String, String)> = spec_table("## Opcodes")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert_eq!(rows, opcodes);
+    let tags: Vec<(String, String, String)> = Tag::ALL
+        .iter()
+        .map(|t| {
+            let ty = match t.field_type() {
+                FieldType::U8 => "u8",
+                FieldType::U32 => "u32",
+                FieldType::U64 => "u64",
+                FieldType::Bool => "bool",
+                FieldType::Str => "str",
+                FieldType::Text => "text",
+                FieldType::Bytes => "bytes",
+            };
+            (
+                format!("0x{:02X}", t.code()),
+                t.name().to_owned(),
+                ty.to_owned(),
+            )
+        })
+        .collect();
+    let rows: Vec<(String, String, String)> = spec_table("## Field tags")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    assert_eq!(rows, tags);
+}

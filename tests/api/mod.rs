@@ -113,11 +113,30 @@ impl System {
 
     /// Starts both, with extra API clients `(client id, tenant)` registered first.
     pub fn start_with_clients(name: &str, db: Db, clients: &[(&str, &str)]) -> Option<Self> {
+        Self::start_full(name, db, clients, &[])
+    }
+
+    /// Starts both, the daemon's `hsm.toml` edited first (`(from, to)` replacements,
+    /// see [`daemon::scratch_with`]).
+    pub fn start_with_hsm_edits(name: &str, db: Db, hsm_edits: &[(&str, &str)]) -> Option<Self> {
+        Self::start_full(name, db, &[], hsm_edits)
+    }
+
+    fn start_full(
+        name: &str,
+        db: Db,
+        clients: &[(&str, &str)],
+        hsm_edits: &[(&str, &str)],
+    ) -> Option<Self> {
         let database = match db {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres(&postgres_url()?)),
         };
-        let hsm = Daemon::start(name);
+        let hsm = if hsm_edits.is_empty() {
+            Daemon::start(name)
+        } else {
+            Daemon::start_in(daemon::scratch_with(name, hsm_edits))
+        };
         let dir = hsm.dir.clone();
         let config = dir.join("api.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();

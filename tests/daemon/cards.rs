@@ -53,11 +53,14 @@ impl Card {
     }
 
     /// `n` distinct wrong PINs and the right one at `right_at` (so `n + 1` guesses).
+    /// A wrong PIN whose PVV equals the card's is left out: the PVV has four digits, so
+    /// about one PIN in 10,000 verifies although it is not the card's, and a test that
+    /// counts failures must not depend on which PINs it drew.
     pub fn guesses(&self, n: usize, right_at: usize) -> Vec<String> {
         let right: u32 = self.pin.parse().unwrap();
         let mut out: Vec<String> = (1..)
             .map(|k| format!("{:04}", (right + k * 37) % 10_000))
-            .filter(|p| *p != self.pin)
+            .filter(|p| *p != self.pin && pvv_of(&self.pan, p) != self.pvv)
             .take(n)
             .collect();
         out.insert(right_at.min(n), self.pin.clone());

@@ -18,6 +18,15 @@ pub(super) async fn security_codes(ctx: Ctx) -> Result<Reply, ApiError> {
     let card = card_at(&ctx, &mut reader.records(), "/cardNumber").await?;
     drop(reader);
     let ka = key_association(&ctx, "/keyAssociation")?;
+    if !crate::api::domain::BlockCode::allows_code_export(card.status, card.block_code) {
+        // Lost, stolen, cancelled, or blocked for theft or fraud: the codes are what a
+        // fraudster would ask for.
+        return Err(ApiError::unprocessable(
+            "card_blocked",
+            format!("the card is {}: no security codes", card.status),
+        )
+        .field("/cardNumber"));
+    }
     let blob = if card.pin_blob.is_empty() {
         None
     } else {

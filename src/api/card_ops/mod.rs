@@ -9,7 +9,9 @@
 //!   (CVV2) and `"3"` (iCVV); each value and `pinEncrypt` is one 8-byte TDES-ECB block
 //!   under the `keyAssociation`'s transport key as 16 upper-case hex characters, laid out
 //!   as protocol/README.md (card.codes.export, `format` 1) says. Codes are given for
-//!   cards in any status (the processor includes inactive cards).
+//!   inactive, active and blocked cards (the processor includes inactive cards), never
+//!   for a lost, stolen or cancelled card nor one blocked for theft or fraud
+//!   (`card_blocked`).
 //! * Dynamic CVV2: `dcvv2ExpiryMinutes` is `"5"` (the 300 s time step; the daemon accepts
 //!   one step each side, so a code stays good at least 5 minutes), `dcvv2GenerationTime`
 //!   is RFC 3339 UTC to the second. `disableDCVV2` = `Y` turns dCVV2 off (static CVV2

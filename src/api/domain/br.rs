@@ -1,7 +1,8 @@
 //! The rules a Brazilian issuer expects of the data: CPF and CNPJ check digits (with the
-//! alphanumeric CNPJ that the Receita Federal introduces in 2026), CEP, UF, ISO 8601
-//! dates, exact decimal money, and accent- and case-insensitive name folding. Pure
-//! functions; each failure at the HTTP edge is a 422 problem naming the field.
+//! alphanumeric CNPJ that the Receita Federal introduces in 2026), CEP, UF,
+//! exact decimal money, and accent- and case-insensitive name folding (dates are
+//! [`super::Date`]). Pure functions; each failure at the HTTP edge is a 422 problem
+//! naming the field.
 //!
 //! * CPF: 11 digits; check digit `d = (Σ digit·weight) · 10 mod 11 mod 10` with weights
 //!   10..2, then 11..2; all-equal digits are refused.
@@ -12,6 +13,8 @@
 //!   Receita's announcement: `12ABC34501DE35`.
 
 use serde_json::Value;
+
+use super::Invalid;
 
 fn strip(s: &str) -> String {
     s.chars()
@@ -33,6 +36,56 @@ pub fn cpf(s: &str) -> Option<String> {
         }
     }
     Some(t)
+}
+
+/// A CPF whose check digits match: its 11 digits, without formatting.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cpf(String);
+
+impl Cpf {
+    /// Parses a CPF (formatting `.`, `-`, `/` and spaces allowed).
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        cpf(text)
+            .map(Self)
+            .ok_or(Invalid("a CPF is 11 digits whose check digits match"))
+    }
+
+    /// The 11 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+// A document number is personal data: Debug shows its last two digits only.
+impl std::fmt::Debug for Cpf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cpf(*********{})", self.0.get(9..).unwrap_or(""))
+    }
+}
+
+/// A CNPJ whose check digits match: its 14 characters (upper case), without formatting;
+/// numeric or the 2026 alphanumeric form.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cnpj(String);
+
+impl Cnpj {
+    /// Parses a CNPJ (formatting `.`, `-`, `/` and spaces allowed; letters in any case).
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        cnpj(text)
+            .map(Self)
+            .ok_or(Invalid("a CNPJ is 14 characters whose check digits match"))
+    }
+
+    /// The 14 characters.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Cnpj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cnpj(************{})", self.0.get(12..).unwrap_or(""))
+    }
 }
 
 /// Whether a CPF is valid.
@@ -71,10 +124,17 @@ pub fn valid_cnpj(s: &str) -> bool {
     cnpj(s).is_some()
 }
 
-/// The CEP's 8 digits (a `-` allowed).
+/// The CEP's 8 digits (`NNNNN-NNN` or `NNNNNNNN`). The Correios' CEPs run from
+/// 01000-000 (São Paulo) to 99999-999: anything below (`00000-000` included) names no
+/// place and is refused.
 pub fn cep(s: &str) -> Option<String> {
-    let t: String = s.chars().filter(|c| *c != '-').collect();
-    (t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit())).then_some(t)
+    let s = s.trim();
+    let t: String = match s.len() {
+        9 if s.as_bytes()[5] == b'-' => s.chars().filter(|c| *c != '-').collect(),
+        8 => s.to_owned(),
+        _ => return None,
+    };
+    (t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) && t.as_str() >= "01000000").then_some(t)
 }
 
 /// Whether a CEP is valid.
@@ -91,59 +151,6 @@ pub const UFS: [&str; 27] = [
 /// Whether `s` is one of the 27 federative units.
 pub fn valid_uf(s: &str) -> bool {
     UFS.contains(&s)
-}
-
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-/// Formats a civil date.
-pub fn format_date((y, m, d): (i64, u32, u32)) -> String {
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// An ISO 8601 calendar date `YYYY-MM-DD` that exists (1900-2199).
-pub fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: i64 = s.get(0..4)?.parse().ok()?;
-    let m: u32 = s.get(5..7)?.parse().ok()?;
-    let d: u32 = s.get(8..10)?.parse().ok()?;
-    if !(1900..=2199).contains(&y) || !(1..=12).contains(&m) || d == 0 {
-        return None;
-    }
-    // A date exists if it survives the round trip.
-    (civil_from_days(days_from_civil(y, m, d)) == (y, m, d)).then_some((y, m, d))
 }
 
 /// Exact money: a JSON number or string with at most 2 decimals, as centavos. Never goes
@@ -215,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn document_newtypes() {
+        let c = Cpf::parse("529.982.247-25").unwrap();
+        assert_eq!(c.as_str(), "52998224725");
+        assert_eq!(format!("{c:?}"), "Cpf(*********25)");
+        assert!(Cpf::parse("52998224726").is_err());
+        assert!(Cpf::parse("").is_err());
+        let j = Cnpj::parse("12.abc.345/01de-35").unwrap();
+        assert_eq!(j.as_str(), "12ABC34501DE35");
+        assert!(!format!("{j:?}").contains("ABC"));
+        assert!(Cnpj::parse("12ABC34501DE36").is_err());
+        assert!(Cnpj::parse("é").is_err());
+    }
+
+    #[test]
     fn cnpj_numeric_and_alphanumeric() {
         assert!(valid_cnpj("11.222.333/0001-81"));
         assert!(valid_cnpj("22130511000160"));
@@ -228,14 +249,12 @@ mod tests {
     }
 
     #[test]
-    fn cep_uf_dates_money_fold() {
+    fn cep_uf_money_fold() {
         assert!(valid_cep("58070000") && valid_cep("58070-000"));
         assert!(!valid_cep("5807000") && !valid_cep("5807000A"));
+        assert!(!valid_cep("00000-000") && !valid_cep("00999999") && valid_cep("01000-000"));
+        assert!(!valid_cep("580-70000") && !valid_cep("5807-0000"));
         assert!(valid_uf("PB") && valid_uf("DF") && !valid_uf("XX") && !valid_uf("pb"));
-        assert_eq!(parse_date("2024-02-29"), Some((2024, 2, 29)));
-        assert_eq!(parse_date("2023-02-29"), None);
-        assert_eq!(parse_date("2023-13-01"), None);
-        assert_eq!(parse_date("23-01-01"), None);
         assert_eq!(parse_money(&serde_json::json!(2100)), Some(210_000));
         assert_eq!(parse_money(&serde_json::json!(150.5)), Some(15_050));
         assert_eq!(parse_money(&serde_json::json!("0.07")), Some(7));
@@ -244,9 +263,5 @@ mod tests {
         assert_eq!(money_json(15_050), serde_json::json!(150.5));
         assert_eq!(fold("  José  da SILVA "), "jose da silva");
         assert_eq!(fold("JOÃO Gonçalves"), "joao goncalves");
-        for z in [-1000, 0, 19_000, 20_000, 60_000] {
-            let c = civil_from_days(z);
-            assert_eq!(days_from_civil(c.0, c.1, c.2), z);
-        }
     }
 }

@@ -158,7 +158,43 @@ named_enum! {
     }
 }
 
+impl BlockType {
+    /// The status a card ends in when blocked with this type: lost, stolen, fraud and
+    /// death are final (the card is never unblocked; a new card is issued instead), the
+    /// others leave it `blocked` (reversible).
+    pub fn card_status(self) -> CardStatus {
+        match self {
+            BlockType::Perda => CardStatus::Lost,
+            BlockType::Roubo => CardStatus::Stolen,
+            BlockType::Fraude | BlockType::Obito => CardStatus::Cancelled,
+            _ => CardStatus::Blocked,
+        }
+    }
+
+    /// Whether the block is final (see [`BlockType::card_status`]).
+    pub fn is_final(self) -> bool {
+        self.card_status().is_final()
+    }
+}
+
 impl BlockCode {
+    /// Whether a card with this status and block code may still have its security codes
+    /// (CVV, CVV2, iCVV, PIN block) exported: not once it is lost, stolen or cancelled,
+    /// nor while it is blocked for theft or (suspected) fraud, when the codes are what a
+    /// fraudster would ask for.
+    pub fn allows_code_export(status: CardStatus, block: Option<BlockCode>) -> bool {
+        let fraud = matches!(
+            block,
+            Some(BlockCode::Type(
+                BlockType::Roubo | BlockType::Fraude | BlockType::SuspeitaFraude
+            ))
+        );
+        !matches!(
+            status,
+            CardStatus::Lost | CardStatus::Stolen | CardStatus::Cancelled
+        ) && !fraud
+    }
+
     /// Parses a stored or requested code (a processor code is case-insensitive).
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         let b = text.as_bytes();

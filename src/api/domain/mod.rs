@@ -8,11 +8,13 @@
 
 pub mod br;
 mod card;
+pub mod contact;
 mod date;
+pub mod emboss;
 mod money;
 mod number;
 
-pub use card::{BlockCode, CardKind, CardStatus, DcvvState, PinStatus};
+pub use card::{BlockCode, BlockType, CardKind, CardStatus, DcvvState, PinStatus};
 pub use date::Date;
 pub use money::Money;
 pub use number::{RecordNumber, Tenant};

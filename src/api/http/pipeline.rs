@@ -38,7 +38,7 @@ pub(super) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h s
 }
 
 fn content_type(style: Style, status: StatusCode) -> &'static str {
-    if style == Style::Problem && !status.is_success() {
+    if style.is_problem() && !status.is_success() {
         "application/problem+json"
     } else {
         "application/json"

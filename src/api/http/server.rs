@@ -29,6 +29,7 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
     let facade_key = crate::api::clients::load_facade_key(config.facade_key.as_deref())?;
     let clients = crate::api::clients::load_clients(&config.clients, &facade_key)?;
     let seal: Arc<dyn AnswerSeal> = Arc::new(FacadeSeal::new(&facade_key));
+    let code_key = crate::api::state::CodeKey::derive(facade_key.expose_secret());
     drop(facade_key);
     let tenants = clients
         .iter()
@@ -63,8 +64,10 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
         tenants,
         spec: Spec::firstvision(),
         seal,
+        code_key,
     });
     crate::api::mass::recover(&app).await?;
+    crate::api::portadores::sms::start_worker(&app)?;
     Ok(app)
 }
 
@@ -114,19 +117,29 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn not_found() -> Response {
-    let (s, ct, b) =
-        ApiError::not_found("no_such_path", "no operation at this path").render(Style::Processor);
+/// The error shape of a path no route answers: the cardholder API's tree answers in its
+/// own shape (problem+json in Portuguese), everything else in the processor's.
+fn unrouted_style(uri: &axum::http::Uri) -> Style {
+    if crate::api::portadores::owns_path(uri.path()) {
+        Style::ProblemPt
+    } else {
+        Style::Processor
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let (s, ct, b) = ApiError::not_found("no_such_path", "no operation at this path")
+        .render(unrouted_style(&uri));
     (s, [(header::CONTENT_TYPE, ct)], b).into_response()
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     let (s, ct, b) = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this path does not take this method",
     )
-    .render(Style::Processor);
+    .render(unrouted_style(&uri));
     (s, [(header::CONTENT_TYPE, ct)], b).into_response()
 }
 

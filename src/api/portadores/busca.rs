@@ -1,72 +1,87 @@
-//! Lookups: `GET /api/v1/portadores/{idPortador}`, `/{idPortador}/informacoes`,
-//! `/contas?cpf=|cnpj=`, `/rg?rg=`, `/completo/cpf?cpf=`, `/simplificado/cpf?cpf=`,
-//! `/nomes?nome=` (accent- and case-insensitive, cursor pagination: `limite` 1-100,
-//! default 20, and `cursor` from the previous page's `proximoCursor`), `/cnpj?cnpj=`,
-//! `/lote?ids=1,2,3` (at most 100). Every lookup sees only the caller's tenant.
-//!
-//! cofre keeps no transactions yet, so the full view reports what it has honestly: the
-//! limit from the account, available balance equal to the limit, zero balances and
-//! invoices, the cycle from the account's due day, and the product with its charges
-//! (zero: none are configured).
+//! Lookups: `GET /api/v1/portadores/{idPortador}` and `/{idPortador}/informacoes`
+//! (the full view), `/completo/cpf?cpf=` (the full view of the titular with this CPF),
+//! `/simplificado/cpf?cpf=` (the short view), `/contas?cpf=|cnpj=`, `/rg?rg=`,
+//! `/cnpj?cnpj=` (account lists), `/nomes?nome=` (accent- and case-insensitive, cursor
+//! pagination: `limite` 1-100, default 20, and `cursor` from the previous page's
+//! `proximoCursor`), `/lote?ids=1,2,3` (at most 100, short views). Every lookup sees
+//! only the caller's tenant and reads outside the writer (read pool). The views are
+//! described in `visao`.
 
-use crate::api::domain::CardStatus;
-use crate::api::store::Records;
 use axum::http::Method;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
-use super::br::{self, field_error};
-use super::common::{Portador, load};
-use super::referencias::{operation, path_id};
+use super::common::{Portador, from_path, load, not_found};
+use super::dependentes::titular_by_cpf;
+use super::input::{Checks, Field, Text};
+use super::pessoa::check_cpf;
+use super::referencias::{operation, path_id, route};
+use super::vipagem::product_of;
+use super::visao::{self, Extras};
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::issuing::product_of;
-use crate::api::issuing::{card_number, today};
-use crate::handler_tx;
+use crate::api::domain::br::{self, Cnpj};
+use crate::api::domain::{Date, PinStatus};
+use crate::api::issuing::{hsm_card, today_date};
+use crate::api::store::Records;
+use crate::handler;
+use crate::protocol::Tag;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
-    let r = |path, doc, h| Route::own(Method::GET, path, doc, h);
+    let r = |path, doc, h| route(Method::GET, path, doc, h);
     vec![
         r(
             "/api/v1/portadores/{idPortador}",
             doc_get,
-            handler_tx!(get_one),
+            handler!(get_one),
         ),
         r(
             "/api/v1/portadores/{idPortador}/informacoes",
             doc_info,
-            handler_tx!(info),
+            handler!(info),
         ),
-        r("/api/v1/portadores/contas", doc_contas, handler_tx!(contas)),
-        r("/api/v1/portadores/rg", doc_rg, handler_tx!(by_rg)),
+        r("/api/v1/portadores/contas", doc_contas, handler!(contas)),
+        r("/api/v1/portadores/rg", doc_rg, handler!(by_rg)),
         r(
             "/api/v1/portadores/completo/cpf",
             doc_completo,
-            handler_tx!(completo),
+            handler!(completo),
         ),
         r(
             "/api/v1/portadores/simplificado/cpf",
             doc_simplificado,
-            handler_tx!(simplificado),
+            handler!(simplificado),
         ),
-        r("/api/v1/portadores/nomes", doc_nomes, handler_tx!(nomes)),
-        r("/api/v1/portadores/cnpj", doc_cnpj, handler_tx!(by_cnpj)),
-        r("/api/v1/portadores/lote", doc_lote, handler_tx!(lote)),
+        r("/api/v1/portadores/nomes", doc_nomes, handler!(nomes)),
+        r("/api/v1/portadores/cnpj", doc_cnpj, handler!(by_cnpj)),
+        r("/api/v1/portadores/lote", doc_lote, handler!(lote)),
     ]
 }
 
 fn resumo_schema() -> Value {
     json!({"type": "object", "required": ["id", "nome"], "properties": {
         "id": {"type": "integer"}, "nome": {"type": "string"}, "cpf": {"type": "string"},
-        "cnpj": {"type": "string"}, "rg": {"type": "string"}, "email": {"type": "string"},
-        "cartao": {"type": "string"}, "numeroCartaoTruncado": {"type": "string"},
-        "clienteDataNascimento": {"type": "string"}, "statusCliente": {"type": "string"},
-        "statusCartao": {"type": "string"}, "idLoja": {"type": "string"}
+        "cnpj": {"type": "string"}, "idLoja": {"type": "integer"}, "idCartao": {"type": "integer", "nullable": true},
+        "cartao": {"type": "string", "nullable": true}, "numeroCartaoTruncado": {"type": "string", "nullable": true},
+        "statusCliente": {"type": "string"}, "statusCartao": {"type": "string", "nullable": true}
     }})
 }
 
-fn list_schema() -> Value {
-    json!({"type": "array", "items": resumo_schema()})
+fn completo_schema() -> Value {
+    let mut s = resumo_schema();
+    for k in [
+        "extratoClienteResponse",
+        "ciclo",
+        "produto",
+        "enderecoResidencial",
+        "enderecoComercial",
+        "enderecoAlternativo",
+    ] {
+        s["properties"][k] = json!({"type": "object", "nullable": true});
+    }
+    for k in ["rendas", "dependentes", "boletos", "taxas"] {
+        s["properties"][k] = json!({"type": "array"});
+    }
+    s
 }
 
 fn contas_schema() -> Value {
@@ -80,18 +95,18 @@ fn contas_schema() -> Value {
 
 fn doc_get() -> Value {
     operation(
-        "Dados do portador",
+        "Informações do portador (visão completa)",
         &[path_id()],
         None,
-        ("200", resumo_schema()),
+        ("200", completo_schema()),
     )
 }
 fn doc_info() -> Value {
     operation(
-        "Informações completas do portador: saldos, limites, faturas, ciclo, produto e encargos, dependentes, endereços, status",
+        "Lista as informações do portador a partir do seu identificador",
         &[path_id()],
         None,
-        ("200", json!({"type": "object"})),
+        ("200", completo_schema()),
     )
 }
 fn doc_contas() -> Value {
@@ -115,15 +130,15 @@ fn doc_rg() -> Value {
 }
 fn doc_completo() -> Value {
     operation(
-        "Informações completas do portador pelo CPF",
+        "Lista todas as informações de um portador através do CPF",
         &[("cpf", "query", true, "CPF")],
         None,
-        ("200", json!({"type": "object"})),
+        ("200", completo_schema()),
     )
 }
 fn doc_simplificado() -> Value {
     operation(
-        "Principais informações do portador pelo CPF",
+        "Lista as principais informações do portador a partir do CPF",
         &[("cpf", "query", true, "CPF")],
         None,
         ("200", resumo_schema()),
@@ -131,7 +146,7 @@ fn doc_simplificado() -> Value {
 }
 fn doc_nomes() -> Value {
     operation(
-        "Portadores pelo nome (sem distinção de acentos e maiúsculas), paginado",
+        "Lista as contas associadas a um portador através do seu nome (sem distinção de acentos e maiúsculas), paginado",
         &[
             ("nome", "query", true, "Parte do nome, 2 a 100 caracteres"),
             ("limite", "query", false, "Itens por página, 1-100 (20)"),
@@ -141,7 +156,7 @@ fn doc_nomes() -> Value {
         (
             "200",
             json!({"type": "object", "required": ["itens"], "properties": {
-            "itens": list_schema(), "proximoCursor": {"type": "string", "nullable": true}}}),
+            "itens": {"type": "array", "items": resumo_schema()}, "proximoCursor": {"type": "string", "nullable": true}}}),
         ),
     )
 }
@@ -155,332 +170,268 @@ fn doc_cnpj() -> Value {
 }
 fn doc_lote() -> Value {
     operation(
-        "Informações de vários portadores (até 100 ids separados por vírgula)",
+        "Lista informações sobre vários portadores simultaneamente (até 100 ids separados por vírgula)",
         &[("ids", "query", true, "ids")],
         None,
         (
             "200",
-            json!({"type": "object", "properties": {"itens": list_schema(),
+            json!({"type": "object", "properties": {"itens": {"type": "array", "items": resumo_schema()},
             "naoEncontrados": {"type": "array", "items": {"type": "integer"}}}}),
         ),
     )
 }
 
-fn document_of(p: &Portador) -> (&'static str, String) {
-    let doc = p.customer.document.split_once(':').map_or("", |(_, d)| d);
-    let digits = doc.split('@').next().unwrap_or("").to_owned();
-    if p.customer.document.starts_with("PJ:") {
-        ("cnpj", digits)
-    } else {
-        ("cpf", digits)
+/// What the full view needs beyond the portador, read on `r`.
+pub async fn extras(ctx: &Ctx, r: &mut Records<'_>, p: &Portador) -> Result<Extras, ApiError> {
+    let mut dependents = Vec::new();
+    for (link, card) in &p.dependents {
+        dependents.push((r.customer(link.dependent_id).await?, card.clone()));
     }
-}
-
-fn status_name(s: &str) -> String {
-    match s {
-        "active" => "ATIVO",
-        "blocked" => "BLOQUEADO",
-        "inactive" => "INATIVO",
-        "lost" => "PERDIDO",
-        "stolen" => "ROUBADO",
-        "cancelled" => "CANCELADO",
-        "replaced" => "SUBSTITUIDO",
-        _ => "OUTRO",
-    }
-    .to_owned()
-}
-
-/// The short view of a portador.
-pub(super) fn resumo(p: &Portador) -> Value {
-    let b = &p.customer.body;
-    let (kind, doc) = document_of(p);
-    let card = p
-        .cards
-        .iter()
-        .rev()
-        .find(|c| c.status != CardStatus::Replaced)
-        .or(p.cards.last());
-    let mut v = json!({
-        "id": p.customer.id,
-        "nome": p.customer.name,
-        "idLoja": p.customer.tenant,
-        "statusCliente": status_name(&p.customer.status),
-    });
-    v[kind] = json!(doc);
-    for (from, to) in [
-        ("email", "email"),
-        ("dataNascimento", "clienteDataNascimento"),
-    ] {
-        if let Some(s) = b.get(from).and_then(Value::as_str) {
-            v[to] = json!(s);
-        }
-    }
-    match b.get("rg") {
-        Some(Value::String(s)) => v["rg"] = json!(s),
-        Some(Value::Object(o)) => v["rg"] = o.get("rg").cloned().unwrap_or(Value::Null),
-        _ => {}
-    }
-    if let Some(c) = card {
-        v["cartao"] = json!(card_number(c));
-        v["numeroCartaoTruncado"] = json!(c.masked_pan.replace('*', "X"));
-        v["statusCartao"] = json!(status_name(c.status.as_str()));
-    }
-    v
-}
-
-fn next_due(day: i64) -> ((i64, u32, u32), (i64, u32, u32)) {
-    let t = today();
-    let (y, m, d) = br::parse_date(&t).unwrap_or((2026, 1, 1));
-    let day = u32::try_from(day.clamp(1, 28)).unwrap_or(10);
-    let (ny, nm) = if d < day {
-        (y, m)
-    } else if m == 12 {
-        (y + 1, 1)
-    } else {
-        (y, m + 1)
+    let holder = match p.role {
+        super::common::Role::Adicional { holder } => holder,
+        super::common::Role::Titular => p.customer.id,
     };
-    let due = (ny, nm, day);
-    // The invoice closes 10 days before it is due.
-    let close = br::civil_from_days(br::days_from_civil(ny, nm, day) - 10);
-    (due, close)
-}
-
-/// The billing cycle of a portador's first account.
-pub(super) fn ciclo(p: &Portador) -> Value {
-    let Some(a) = p.accounts.first() else {
-        return Value::Null;
-    };
-    let (due, close) = next_due(a.cycle_day);
-    json!({
-        "id": a.id,
-        "diaVencimento": a.cycle_day,
-        "diaCorte": close.2,
-        "melhorDiaCompra": (close.2 % 28) + 1,
-        "descricao": format!("Vencimento dia {}", a.cycle_day),
-        "ativo": "S",
-        "diasCarencia": 0,
-        "dataFechamentoProxFatura": br::format_date(close),
-        "dataVencimentoProxFatura": br::format_date(due),
+    Ok(Extras {
+        created: Some(Date::from_unix_ms(
+            r.customer_created_ms(p.customer.id).await?,
+        )),
+        dependents,
+        delinquencies: r.delinquencies(holder).await?,
+        references: r.references_of(p.customer.id).await?,
+        pin_tries: None,
+        product: p
+            .main_account()
+            .and_then(|a| product_of(&ctx.app, a, &p.cards))
+            .cloned(),
+        kinship: r.kinship_degrees().await?,
+        block_types: r.block_types().await?,
     })
 }
 
-/// The full view.
-pub(super) async fn informacoes(
-    ctx: &Ctx,
-    r: &mut Records<'_>,
-    p: &Portador,
-) -> Result<Value, ApiError> {
-    let mut v = resumo(p);
-    let limit = p.accounts.first().map_or(0, |a| a.credit_limit);
-    let money = br::money_json;
-    v["extratoClienteResponse"] = json!({
-        "limite": money(limit), "saldoDisponivel": money(limit), "saldoReservado": 0,
-        "saldoParceladoDisp": 0, "limiteParcelado": 0, "devedorTotal": 0,
-        "utilizaLimiteExtra": false, "valorLimiteExtra": 0, "limiteExtraTotal": 0,
-        "saldoDisponivelExtra": 0, "valorFaturaFechada": 0, "clienteEmBloqueioJuridico": false
-    });
-    let c = ciclo(p);
-    v["ciclo"] = c.clone();
-    v["faturaFechada"] = Value::Null;
-    v["faturaFutura"] = json!({"dataVencimento": c["dataVencimentoProxFatura"], "valorTotal": 0});
-    v["dataFechamentoProxFatura"] = c["dataFechamentoProxFatura"].clone();
-    v["valorLancamentosFuturos"] = json!(0);
-    v["boletos"] = json!([]);
-    let product = p.accounts.first().and_then(|a| product_of(&ctx.app, a));
-    v["produto"] = json!({
-        "id": product.map_or(0, |p| p.logo),
-        "descricao": product.and_then(|p| p.name.clone()).unwrap_or_default(),
-        "isProdutoDigital": "N",
-        "encargos": {"cobrarMulta": false, "multa": 0, "mora": 0, "jurosRotativo": 0,
-            "regraCalculoMulta": "", "regraCalculoMora": "",
-            "ignorarMultaAnterior": false, "ignorarSaldoRolado": false, "realizarEstornoJurosPagamento": false}
-    });
-    let mut dependentes = Vec::new();
-    for link in r.dependents_of(p.customer.id).await? {
-        let dep = serde_json::to_value(&link).unwrap_or(Value::Null);
-        dependentes.push(dep);
+/// The full view of a portador: records read on the read pool, then the main card's
+/// PIN tries from the daemon (no connection held meanwhile).
+async fn full_view(ctx: &Ctx, p: Portador, mut x: Extras) -> Result<Reply, ApiError> {
+    if let Some(card) = p
+        .main_card()
+        .filter(|c| c.pin_status == PinStatus::Active && !c.status.is_final())
+    {
+        let tries = ctx.app.hsm.pin_attempts(&hsm_card(card)).await?;
+        x.pin_tries = Some(tries.u32(Tag::Attempts).unwrap_or(0));
     }
-    v["dependentes"] = Value::Array(dependentes);
-    let b = &p.customer.body;
-    v["enderecos"] = json!({
-        "residencial": b.get("enderecoResidencial").cloned().unwrap_or(Value::Null),
-        "comercial": b.get("enderecoComercial").cloned().unwrap_or(Value::Null),
-        "alternativo": b.get("enderecoAlternativo").cloned().unwrap_or(Value::Null),
-    });
-    v["contas"] = contas_of(ctx, p);
-    Ok(v)
+    Reply::ok(visao::completo(&p, &x, today_date()))
 }
 
-fn contas_of(ctx: &Ctx, p: &Portador) -> Value {
-    Value::Array(
-        p.accounts
-            .iter()
-            .map(|a| {
-                let card = p.cards.iter().rev().find(|c| c.account_id == a.id);
-                json!({
-                    "idConta": a.id, "idPortador": p.customer.id, "nome": p.customer.name,
-                    "cartaoMascarado": card.map(|c| c.masked_pan.replace('*', "X")),
-                    "statusConta": status_name(&a.status),
-                    "statusCartao": card.map(|c| status_name(c.status.as_str())),
-                    "produto": product_of(&ctx.app, a).and_then(|p| p.name.clone()).unwrap_or_else(|| a.product.clone()),
-                    "limiteRotativo": br::money_json(a.credit_limit),
-                })
-            })
-            .collect(),
-    )
-}
-
-async fn get_one(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = super::common::from_path(&ctx, &mut r).await?;
-    Reply::ok(resumo(&p))
-}
-
-async fn info(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = super::common::from_path(&ctx, &mut r).await?;
-    Reply::ok(informacoes(&ctx, &mut r, &p).await?)
-}
-
-fn cpf_query(ctx: &Ctx) -> Result<String, ApiError> {
-    ctx.query("cpf")
-        .ok_or_else(|| field_error("cpf", "cpf is required"))
-        .and_then(|c| br::cpf(c).ok_or_else(|| field_error("cpf", "CPF check digits do not match")))
-}
-
-async fn by_document(r: &mut Records<'_>, doc: &str) -> Result<Vec<Portador>, ApiError> {
-    let mut out = Vec::new();
-    for id in r.portadores_by_document(doc).await? {
-        out.push(load(r, id).await?);
-    }
-    Ok(out)
-}
-
-async fn contas(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let doc = match (ctx.query("cpf"), ctx.query("cnpj")) {
-        (Some(_), None) => cpf_query(&ctx)?,
-        (None, Some(c)) => {
-            br::cnpj(c).ok_or_else(|| field_error("cnpj", "CNPJ check digits do not match"))?
-        }
-        _ => return Err(field_error("cpf", "give exactly one of cpf or cnpj")),
+async fn get_one(ctx: Ctx) -> Result<Reply, ApiError> {
+    let (p, x) = {
+        let mut reader = ctx.reader().await?;
+        let mut r = reader.records();
+        let p = from_path(&ctx, &mut r).await?;
+        let x = extras(&ctx, &mut r, &p).await?;
+        (p, x)
     };
-    let mut items = Vec::new();
-    for p in by_document(&mut r, &doc).await? {
-        if let Value::Array(a) = contas_of(&ctx, &p) {
-            items.extend(a);
-        }
-    }
-    Reply::ok(Value::Array(items))
+    full_view(&ctx, p, x).await
 }
 
-async fn by_cnpj(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let doc = ctx
-        .query("cnpj")
-        .and_then(br::cnpj)
-        .ok_or_else(|| field_error("cnpj", "CNPJ check digits do not match"))?;
-    let mut items = Vec::new();
-    for p in by_document(&mut r, &doc).await? {
-        if let Value::Array(a) = contas_of(&ctx, &p) {
-            items.extend(a);
-        }
-    }
-    Reply::ok(Value::Array(items))
+async fn info(ctx: Ctx) -> Result<Reply, ApiError> {
+    get_one(ctx).await
 }
 
-async fn by_rg(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let rg = ctx.query("rg").map(str::trim).unwrap_or("");
-    if rg.is_empty() || rg.len() > 20 || !rg.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(field_error("rg", "rg: 1-20 letters or digits"));
-    }
-    let mut items = Vec::new();
-    for id in r.portadores_by_rg(rg).await? {
-        let p = load(&mut r, id).await?;
-        if let Value::Array(a) = contas_of(&ctx, &p) {
-            items.extend(a);
-        }
-    }
-    Reply::ok(Value::Array(items))
+fn query_cpf(ctx: &Ctx, name: &str) -> Result<crate::api::domain::br::Cpf, ApiError> {
+    let mut chk = Checks::new();
+    let cpf = check_cpf(
+        &mut chk,
+        name,
+        &Field::Value(ctx.query(name).unwrap_or("").to_owned()),
+        true,
+    );
+    chk.finish()?;
+    cpf.ok_or_else(not_found)
 }
 
-async fn one_by_cpf(ctx: &Ctx, r: &mut Records<'_>) -> Result<Portador, ApiError> {
-    let cpf = cpf_query(ctx)?;
-    by_document(r, &cpf)
+fn query_cnpj(ctx: &Ctx) -> Result<Cnpj, ApiError> {
+    let mut chk = Checks::new();
+    let text = chk.text(
+        "cnpj",
+        &Field::Value(ctx.query("cnpj").unwrap_or("").to_owned()),
+        true,
+        Text::printable(18),
+    );
+    let cnpj = text.and_then(|t| {
+        Cnpj::parse(&t)
+            .map_err(|_| {
+                chk.fail(
+                    "cnpj",
+                    "check_digits",
+                    "CNPJ com dígitos verificadores inválidos",
+                )
+            })
+            .ok()
+    });
+    chk.finish()?;
+    cnpj.ok_or_else(not_found)
+}
+
+async fn completo(ctx: Ctx) -> Result<Reply, ApiError> {
+    let cpf = query_cpf(&ctx, "cpf")?;
+    let (p, x) = {
+        let mut reader = ctx.reader().await?;
+        let mut r = reader.records();
+        let p = titular_by_cpf(&mut r, &cpf).await?.ok_or_else(not_found)?;
+        let x = extras(&ctx, &mut r, &p).await?;
+        (p, x)
+    };
+    full_view(&ctx, p, x).await
+}
+
+async fn simplificado(ctx: Ctx) -> Result<Reply, ApiError> {
+    let cpf = query_cpf(&ctx, "cpf")?;
+    let mut reader = ctx.reader().await?;
+    let p = titular_by_cpf(&mut reader.records(), &cpf)
         .await?
-        .into_iter()
-        .next()
-        .ok_or_else(super::common::not_found)
+        .ok_or_else(not_found)?;
+    Reply::ok(visao::resumo(&p))
 }
 
-async fn completo(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = one_by_cpf(&ctx, &mut r).await?;
-    Reply::ok(informacoes(&ctx, &mut r, &p).await?)
+async fn account_list(ctx: &Ctx, r: &mut Records<'_>, ids: Vec<i64>) -> Result<Reply, ApiError> {
+    let mut items = Vec::new();
+    for id in ids {
+        let p = load(r, id).await?;
+        items.extend(visao::contas(&p, |a| {
+            product_of(&ctx.app, a, &p.cards).and_then(|pr| pr.name.clone())
+        }));
+    }
+    Reply::ok(Value::Array(items))
 }
 
-async fn simplificado(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = one_by_cpf(&ctx, &mut r).await?;
-    Reply::ok(resumo(&p))
+async fn contas(ctx: Ctx) -> Result<Reply, ApiError> {
+    let doc = match (ctx.query("cpf"), ctx.query("cnpj")) {
+        (Some(_), None) => query_cpf(&ctx, "cpf")?.as_str().to_owned(),
+        (None, Some(_)) => query_cnpj(&ctx)?.as_str().to_owned(),
+        _ => {
+            let mut chk = Checks::new();
+            chk.fail("cpf", "one_of", "informe cpf ou cnpj (um dos dois)");
+            chk.finish()?;
+            return Err(not_found());
+        }
+    };
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
+    let mut ids = r.portadores_by_document(&doc).await?;
+    if ids.is_empty() {
+        ids = r.account_holders_by_document(&doc).await?;
+    }
+    account_list(&ctx, &mut r, ids).await
 }
 
-async fn nomes(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn by_cnpj(ctx: Ctx) -> Result<Reply, ApiError> {
+    let cnpj = query_cnpj(&ctx)?;
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
+    let ids = r.portadores_by_document(cnpj.as_str()).await?;
+    account_list(&ctx, &mut r, ids).await
+}
+
+async fn by_rg(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut chk = Checks::new();
+    let rg = chk.text(
+        "rg",
+        &Field::Value(ctx.query("rg").unwrap_or("").to_owned()),
+        true,
+        Text {
+            min: 1,
+            max: 20,
+            chars: super::input::Chars::Alphanumeric,
+        },
+    );
+    chk.finish()?;
+    let rg = rg.ok_or_else(not_found)?;
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
+    let ids = r.portadores_by_rg(&rg).await?;
+    account_list(&ctx, &mut r, ids).await
+}
+
+fn page_limit(chk: &mut Checks, ctx: &Ctx) -> i64 {
+    match ctx.query("limite") {
+        None => 20,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                chk.fail("limite", "out_of_range", "de 1 a 100");
+                20
+            }
+        },
+    }
+}
+
+async fn nomes(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut chk = Checks::new();
     let term: String = br::fold(ctx.query("nome").unwrap_or(""))
         .chars()
-        .filter(|c| *c != '%' && *c != '_' && *c != '\\')
+        .filter(|c| !matches!(c, '%' | '_' | '\\'))
         .collect();
-    if term.chars().count() < 2 || term.chars().count() > 100 {
-        return Err(field_error("nome", "nome: 2-100 characters"));
+    let n = term.chars().count();
+    if !(2..=100).contains(&n) || term.chars().any(char::is_control) {
+        chk.fail("nome", "invalid_length", "de 2 a 100 caracteres");
     }
-    let limit = match ctx.query("limite") {
-        None => 20,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| field_error("limite", "limite: 1-100"))?,
-    };
+    let limit = page_limit(&mut chk, &ctx);
     let cursor = match ctx.query("cursor") {
         None | Some("") => 0,
-        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            field_error("cursor", "cursor: the proximoCursor of the previous page")
-        })?,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .unwrap_or_else(|| {
+                chk.fail(
+                    "cursor",
+                    "invalid_cursor",
+                    "o proximoCursor da página anterior",
+                );
+                0
+            }),
     };
+    chk.finish()?;
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let ids = r.portadores_by_name(&term, cursor, limit + 1).await?;
-    let more = ids.len() > usize::try_from(limit).unwrap_or(20);
+    let page = usize::try_from(limit).unwrap_or(20);
     let mut items = Vec::new();
-    for id in ids.iter().take(usize::try_from(limit).unwrap_or(20)) {
-        items.push(resumo(&load(&mut r, *id).await?));
+    for id in ids.iter().take(page) {
+        items.push(visao::resumo(&load(&mut r, *id).await?));
     }
-    let next = more
+    let next = (ids.len() > page)
         .then(|| items.last().map(|v| v["id"].to_string()))
         .flatten();
     Reply::ok(json!({"itens": items, "proximoCursor": next}))
 }
 
-async fn lote(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn lote(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut chk = Checks::new();
     let raw = ctx.query("ids").unwrap_or("");
     let ids: Vec<i64> = raw
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<i64>()
-                .map_err(|_| field_error("ids", "ids: numbers separated by commas"))
-        })
-        .collect::<Result<_, _>>()?;
-    if ids.is_empty() || ids.len() > 100 {
-        return Err(field_error("ids", "ids: 1-100 ids"));
+        .filter_map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0))
+        .collect();
+    let given = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .count();
+    if given != ids.len() {
+        chk.fail("ids", "invalid_id", "ids numéricos separados por vírgula");
+    } else if ids.is_empty() || ids.len() > 100 {
+        chk.fail("ids", "count", "de 1 a 100 ids");
     }
+    chk.finish()?;
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let mut items = Vec::new();
     let mut missing = Vec::new();
     for id in ids {
         match load(&mut r, id).await {
-            Ok(p) => items.push(resumo(&p)),
+            Ok(p) => items.push(visao::resumo(&p)),
             Err(e) if e.code == "portador_not_found" => missing.push(id),
             Err(e) => return Err(e),
         }

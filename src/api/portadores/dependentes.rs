@@ -1,69 +1,80 @@
 //! Dependents (additional cardholders): `POST` and `GET
 //! /api/v1/portadores/{idPortador}/dependentes`, `GET
-//! /api/v1/portadores/dependentes/cpf?cpf=` (by the holder's CPF).
+//! /api/v1/portadores/dependentes/cpf?cpf=` (by the **titular's** CPF), and the
+//! additionals of account opening (`adicionais` of `POST /contas/pf`), which go the
+//! same way.
 //!
 //! Choices where the document is silent:
-//! * The POST body is an array of dependents, or an object with that array under
-//!   `adicionais` (the account-opening name) or `dependentes`; 1 to 10 per call. Each:
-//!   `nome` (required, up to 100), `cpf` (required, valid check digits, punctuation
-//!   allowed), `dataNascimento` (required, `YYYY-MM-DD`, not in the future), and
-//!   optional `sexo`, `grauParentesco`, `nomePersonalizado` (name on the card, up to
-//!   26), `nomeSocial`, `nomeMae`, `rg`, kept as sent. Every dependent is checked before
-//!   anything is created.
-//! * Each dependent becomes a customer record of the caller's tenant (document = the
-//!   CPF's 11 digits, which must be new; body = the dependent as sent plus `titular` =
-//!   the holder's id) and gets a card issued by the daemon on the HOLDER's first
-//!   account, of that account's product. The card record's customer is the holder (the
-//!   account's owner; the store requires it) and its body carries `dependente` = the
-//!   dependent's id; the link is kept in `portador_dependents`. The card is active at
-//!   once, like the holder's card at account opening.
-//! * The list's `status` is `A` (card active), `B` (blocked), `I` (inactive) or `C`
-//!   (cancelled or replaced); `statusCartao` is the card's status word.
+//! * The POST body is an array of dependents, or an object with it under `adicionais`
+//!   (the account-opening name) or `dependentes`. Each: `nome` (required, 2-120),
+//!   `cpf` (required, check digits; not the titular's own, not twice in one call),
+//!   `dataNascimento` (required; a dependent is 16 to 120 years old), `grauParentesco`
+//!   (required: a code or id of the kinship table, e.g. `OUTROS`, `FILHO`), `sexo`,
+//!   `nomePersonalizado` (the name on the card: at most 26 characters once embossed),
+//!   `nomeSocial`, `nomeMae`, `rg`. Every dependent is checked before anything is made.
+//! * A titular has at most [`MAX_DEPENDENTS`] dependents with a card in use; a CPF
+//!   already a dependent of this titular is `409 dependent_exists`; a titular cannot be
+//!   its own dependent.
+//! * Each dependent is a customer record of the caller's tenant (one person may be an
+//!   additional on several titulars' accounts: the record is shared) with a card issued
+//!   by the daemon on the titular's first account, of that account's product, active
+//!   at once. `GET /{idDependente}` shows the dependent as a portador (its card, its
+//!   CPF, `idPortadorTitular`).
+//! * `GET /dependentes/cpf` takes the titular's CPF; a CPF of no titular (a dependent's
+//!   included) is `404 portador_not_found`.
 
-use crate::api::domain::{CardKind, CardStatus};
 use axum::http::Method;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
+use super::adicionais::{Adicional, AdicionalReq, check_adicionais};
 use super::common::{Portador, from_path, load, not_found};
-use super::historico::date_days;
-use super::referencias::{operation, path_id};
+use super::input::{self, Checks, Field};
+use super::pessoa::check_cpf;
+use super::referencias::{list_schema_of, operation, path_id, ref_data, route};
 use super::vipagem::product_of;
+use super::visao::dependente;
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::issuing::{expiry_in, issue};
-use crate::api::store::{NewCard, Records, new_id};
-use crate::handler_tx;
+use crate::api::domain::br::Cpf;
+use crate::api::domain::{CardKind, CardStatus};
+use crate::api::issuing::{Issued, expiry_in, issue, today_date};
+use crate::api::state::App;
+use crate::api::store::{Account, NewCard, Records, new_id};
+use crate::handler;
+
+/// Most dependents with a card in use per titular.
+pub const MAX_DEPENDENTS: usize = 9;
+/// A dependent's minimum age.
+pub const DEPENDENT_MIN_AGE: i32 = 16;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::own(
+        route(
             Method::POST,
             "/api/v1/portadores/{idPortador}/dependentes",
             doc_add,
-            handler_tx!(add),
+            handler!(add),
         ),
-        Route::own(
+        route(
             Method::GET,
             "/api/v1/portadores/{idPortador}/dependentes",
             doc_list,
-            handler_tx!(list),
+            handler!(list),
         ),
-        Route::own(
+        route(
             Method::GET,
             "/api/v1/portadores/dependentes/cpf",
             doc_by_cpf,
-            handler_tx!(by_cpf),
+            handler!(by_cpf),
         ),
     ]
 }
 
 fn dependent_schema() -> Value {
-    json!({"type": "object", "required": ["nome", "cpf", "dataNascimento"], "properties": {
-        "nome": {"type": "string", "maxLength": 100},
-        "cpf": {"type": "string"},
+    json!({"type": "object", "required": ["nome", "cpf", "dataNascimento", "grauParentesco"], "properties": {
+        "nome": {"type": "string", "maxLength": 120}, "cpf": {"type": "string"},
         "dataNascimento": {"type": "string", "format": "date"},
-        "sexo": {"type": "string"},
+        "sexo": {"type": "string", "enum": ["MASCULINO", "FEMININO", "NAO_INFORMADO", "M", "F"]},
         "grauParentesco": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
         "nomePersonalizado": {"type": "string", "maxLength": 26},
         "nomeSocial": {"type": "string"}, "nomeMae": {"type": "string"}, "rg": {"type": "string"}
@@ -71,15 +82,15 @@ fn dependent_schema() -> Value {
 }
 
 fn list_schema() -> Value {
-    json!({"type": "array", "items": {"type": "object", "properties": {
+    list_schema_of(json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "idClienteTitularAssociado": {"type": "integer"},
-        "nome": {"type": "string"}, "nomeSocial": {"type": "string"}, "cpf": {"type": "string"},
-        "dataNascimento": {"type": "string"}, "sexo": {"type": "string"},
-        "idGrauParentesco": {}, "nomeMae": {"type": "string"},
-        "persisted": {"type": "boolean"}, "status": {"type": "string"},
+        "nome": {"type": "string"}, "nomeSocial": {"type": "string", "nullable": true}, "cpf": {"type": "string"},
+        "dataNascimento": {"type": "string"}, "sexo": {"type": "string", "nullable": true},
+        "idGrauParentesco": {"type": "integer"}, "nomeMae": {"type": "string", "nullable": true},
+        "persisted": {"type": "boolean"}, "status": {"type": "string", "enum": ["A", "B", "I", "C"]},
         "idCartao": {"type": "integer"}, "cartaoMascarado": {"type": "string"},
         "statusCartao": {"type": "string"}
-    }}})
+    }}))
 }
 
 fn doc_add() -> Value {
@@ -87,7 +98,7 @@ fn doc_add() -> Value {
         "Cadastra dependentes à um portador titular",
         &[path_id()],
         Some(json!({"oneOf": [
-            {"type": "array", "items": dependent_schema(), "minItems": 1, "maxItems": 10},
+            {"type": "array", "items": dependent_schema(), "minItems": 1, "maxItems": MAX_DEPENDENTS},
             {"type": "object", "properties": {"adicionais": {"type": "array", "items": dependent_schema()}}}
         ]})),
         ("201", list_schema()),
@@ -106,158 +117,95 @@ fn doc_list() -> Value {
 fn doc_by_cpf() -> Value {
     operation(
         "Lista as pessoas adicionais através do CPF do titular",
-        &[("cpf", "query", true, "The holder's CPF")],
+        &[("cpf", "query", true, "CPF do titular")],
         None,
         ("200", list_schema()),
     )
 }
 
-fn text_field(
-    v: &Value,
-    field: &str,
-    max: usize,
-    required: bool,
-) -> Result<Option<String>, ApiError> {
-    match v {
-        Value::Null if !required => Ok(None),
-        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= max => {
-            Ok(Some(s.trim().to_owned()))
-        }
-        _ => Err(ApiError::unprocessable(
-            "invalid_field",
-            format!("{field}: a text of 1 to {max} characters"),
+/// Issues one card per dependent on the titular's account (daemon calls, before the
+/// transaction).
+pub async fn issue_cards(
+    app: &App,
+    account: &Account,
+    p: &Portador,
+    n: usize,
+) -> Result<Vec<Issued>, ApiError> {
+    let product = product_of(app, account, &p.cards).ok_or_else(|| {
+        ApiError::unprocessable(
+            "unknown_product",
+            "O produto da conta não está configurado.",
         )
-        .field(field)),
-    }
-}
-
-struct Dependent {
-    name: String,
-    cpf: String,
-    body: Value,
-}
-
-fn parse_dependents(body: &Value, holder_document: &str) -> Result<Vec<Dependent>, ApiError> {
-    let (list, base) = match body {
-        Value::Array(a) => (a, String::new()),
-        Value::Object(o) => match (o.get("adicionais"), o.get("dependentes")) {
-            (Some(Value::Array(a)), _) => (a, "/adicionais".to_owned()),
-            (_, Some(Value::Array(a))) => (a, "/dependentes".to_owned()),
-            _ => {
-                return Err(ApiError::unprocessable(
-                    "invalid_body",
-                    "an array of dependents (or under adicionais) is required",
-                )
-                .field("/adicionais"));
-            }
-        },
-        _ => {
-            return Err(ApiError::unprocessable(
-                "invalid_body",
-                "an array of dependents is required",
-            ));
-        }
-    };
-    if list.is_empty() || list.len() > 10 {
-        return Err(
-            ApiError::unprocessable("invalid_body", "1 to 10 dependents per call").field(base),
-        );
-    }
-    let today = date_days(&crate::api::issuing::today()).unwrap_or(i64::MAX);
-    let mut out: Vec<Dependent> = Vec::new();
-    for (i, d) in list.iter().enumerate() {
-        let at = |f: &str| format!("{base}/{i}/{f}");
-        if !d.is_object() {
-            return Err(
-                ApiError::unprocessable("invalid_body", "a dependent is an object")
-                    .field(format!("{base}/{i}")),
-            );
-        }
-        let name = text_field(&d["nome"], &at("nome"), 100, true)?.unwrap_or_default();
-        let cpf = d["cpf"].as_str().and_then(super::br::cpf).ok_or_else(|| {
-            ApiError::unprocessable("cpf_invalido", "invalid CPF").field(at("cpf"))
-        })?;
-        if cpf == holder_document || out.iter().any(|o| o.cpf == cpf) {
-            return Err(
-                ApiError::unprocessable("cpf_duplicado", "the CPF is repeated").field(at("cpf")),
-            );
-        }
-        let born = d["dataNascimento"].as_str().and_then(date_days);
-        if born.is_none_or(|b| b > today) {
-            return Err(ApiError::unprocessable(
-                "data_invalida",
-                "dataNascimento: a past date YYYY-MM-DD",
-            )
-            .field(at("dataNascimento")));
-        }
-        text_field(&d["nomePersonalizado"], &at("nomePersonalizado"), 26, false)?;
-        for f in ["sexo", "nomeSocial", "nomeMae", "rg"] {
-            text_field(&d[f], &at(f), 100, false)?;
-        }
-        out.push(Dependent {
-            name,
-            cpf,
-            body: d.clone(),
-        });
+    })?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(issue(app, product).await?);
     }
     Ok(out)
 }
 
-async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = from_path(&ctx, &mut r).await?;
-    let deps = parse_dependents(&ctx.body, &p.customer.document)?;
-    for (i, d) in deps.iter().enumerate() {
-        if r.customer_by_document(&d.cpf).await?.is_some() {
-            return Err(ApiError::unprocessable(
-                "cpf_ja_cadastrado",
-                "a customer with this CPF exists",
-            )
-            .field(format!("/{i}/cpf")));
+/// Creates the dependents in the transaction: each a customer (an existing one with the
+/// CPF is reused), a card on `account`, a link. A CPF already a dependent of this
+/// titular is `409`; more than [`MAX_DEPENDENTS`] live dependents is `422`.
+pub async fn create_dependents(
+    r: &mut Records<'_>,
+    holder: i64,
+    account: &Account,
+    (validity_years, service_code): (u32, &str),
+    deps: Vec<Adicional>,
+    issued: Vec<Issued>,
+    kinship: &[crate::api::store::CodeRow],
+) -> Result<Vec<Value>, ApiError> {
+    r.lock_customer(holder).await?;
+    let existing = r.dependents_of(holder).await?;
+    let mut live = 0;
+    let mut existing_cpfs = Vec::new();
+    for l in &existing {
+        let card = r.card(l.card_id).await?;
+        if !card.status.is_final() {
+            live += 1;
         }
+        existing_cpfs.push(r.customer(l.dependent_id).await?.document);
     }
-    let account = p.accounts.first().ok_or_else(|| {
-        ApiError::unprocessable("sem_conta", "the holder has no account to add cards to")
-    })?;
-    let product = product_of(&ctx.app, account, &p.cards)
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "produto_desconhecido",
-                "the account's product is not configured",
-            )
-        })?
-        .clone();
-    let holder = p.customer.id;
+    if live + deps.len() > MAX_DEPENDENTS {
+        return Err(ApiError::unprocessable(
+            "too_many_dependents",
+            format!("Um titular tem no máximo {MAX_DEPENDENTS} dependentes com cartão ativo."),
+        ));
+    }
     let mut created = Vec::new();
-    for d in deps {
+    for (i, (d, card)) in deps.into_iter().zip(issued).enumerate() {
+        if existing_cpfs.iter().any(|c| c == d.cpf.as_str()) {
+            return Err(ApiError::conflict(
+                "dependent_exists",
+                "Este CPF já é dependente deste titular.",
+            )
+            .field(format!("adicionais[{i}].cpf")));
+        }
         let mut body = d.body.clone();
         body["titular"] = json!(holder);
-        // One person may be an additional on several accounts (a child on both
-        // parents'): an existing customer with this CPF in the tenant is reused.
-        let dep = match r.customer_by_document(&d.cpf).await? {
-            Some(existing) => existing,
-            None => r.create_customer(new_id(), &d.cpf, &d.name, &body).await?,
+        let dep = match r.customer_by_document(d.cpf.as_str()).await? {
+            Some(c) => c,
+            None => {
+                r.create_customer(new_id(), d.cpf.as_str(), &d.nome, &body)
+                    .await?
+            }
         };
-        let issued = issue(&ctx.app, &product).await?;
-        let card_name = d.body["nomePersonalizado"]
-            .as_str()
-            .unwrap_or(&d.name)
-            .to_uppercase();
         let card = r
             .create_card(
                 NewCard {
                     account_id: account.id,
                     customer_id: holder,
-                    token: issued.token,
-                    token_version: issued.token_version,
-                    lookup_token: issued.lookup_token,
-                    masked_pan: issued.masked_pan,
+                    token: card.token,
+                    token_version: card.token_version,
+                    lookup_token: card.lookup_token,
+                    masked_pan: card.masked_pan,
                     kind: CardKind::PhysicalCredit,
-                    expiry: expiry_in(product.validity_years.unwrap_or(5)),
-                    service_code: product.service_code.clone().unwrap_or_else(|| "201".into()),
-                    pvv: issued.pvv,
-                    pin_blob: issued.pin_blob,
-                    body: json!({"dependente": dep.id, "titular": holder, "nomeCartao": card_name}),
+                    expiry: expiry_in(validity_years),
+                    service_code: service_code.to_owned(),
+                    pvv: card.pvv,
+                    pin_blob: card.pin_blob,
+                    body: json!({"dependente": dep.id, "titular": holder, "embossedName": d.nome_cartao}),
                     credit_limit: 0,
                 },
                 CardStatus::Active,
@@ -266,80 +214,149 @@ async fn add(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
             .await?;
         r.link_dependent(dep.id, holder, account.id, card.id)
             .await?;
-        created.push(view(
-            holder,
-            &dep.body,
-            dep.id,
-            &dep.name,
-            &dep.document,
-            &card,
+        created.push(dependente(holder, &dep, &card, kinship));
+    }
+    Ok(created)
+}
+
+async fn add(ctx: Ctx) -> Result<Reply, ApiError> {
+    let list: Vec<Field<AdicionalReq>> = match &ctx.body {
+        Value::Array(_) => input::body(&ctx.body, "uma lista de dependentes")?,
+        Value::Object(o) => {
+            let inner = o
+                .get("adicionais")
+                .or(o.get("dependentes"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            input::body(
+                &inner,
+                "uma lista de dependentes (ou um objeto com adicionais)",
+            )?
+        }
+        _ => input::body(&Value::Null, "uma lista de dependentes")?,
+    };
+    let base = if ctx.body.is_array() {
+        ""
+    } else {
+        "adicionais"
+    };
+    let (p, refs) = {
+        let mut reader = ctx.reader().await?;
+        let mut r = reader.records();
+        (from_path(&ctx, &mut r).await?, ref_data(&mut r).await?)
+    };
+    if !p.is_titular() {
+        return Err(ApiError::unprocessable(
+            "not_titular",
+            "Um dependente não tem dependentes.",
         ));
     }
-    Reply::created(Value::Array(created))
-}
-
-fn view(
-    holder: i64,
-    body: &Value,
-    id: i64,
-    name: &str,
-    cpf: &str,
-    card: &crate::api::store::Card,
-) -> Value {
-    let status = match card.status.as_str() {
-        "active" => "A",
-        "blocked" => "B",
-        "inactive" => "I",
-        _ => "C",
-    };
-    json!({
-        "id": id,
-        "idClienteTitularAssociado": holder,
-        "nome": name,
-        "nomeSocial": body["nomeSocial"],
-        "cpf": cpf,
-        "dataNascimento": body["dataNascimento"],
-        "sexo": body["sexo"],
-        "idGrauParentesco": body["grauParentesco"],
-        "nomeMae": body["nomeMae"],
-        "persisted": true,
-        "status": status,
-        "idCartao": card.id,
-        "cartaoMascarado": card.masked_pan,
-        "statusCartao": card.status,
+    let account = p.main_account().cloned().ok_or_else(|| {
+        ApiError::unprocessable(
+            "no_account",
+            "O titular não tem conta para receber cartões.",
+        )
+    })?;
+    let mut chk = Checks::new();
+    if list.is_empty() || list.len() > MAX_DEPENDENTS {
+        chk.fail(
+            if base.is_empty() { "[]" } else { base },
+            "count",
+            format!("de 1 a {MAX_DEPENDENTS} dependentes"),
+        );
+    }
+    let holder_cpf = p.documento.as_str().to_owned();
+    let deps = check_adicionais(
+        &mut chk,
+        base,
+        &list,
+        &refs,
+        today_date(),
+        Some(&holder_cpf),
+    );
+    chk.finish()?;
+    let issued = issue_cards(&ctx.app, &account, &p, deps.len()).await?;
+    let product = product_of(&ctx.app, &account, &p.cards).cloned();
+    let (years, service) = product.map_or((5, "201".to_owned()), |pr| {
+        (
+            pr.validity_years.unwrap_or(5),
+            pr.service_code.unwrap_or_else(|| "201".into()),
+        )
+    });
+    let holder = p.customer.id;
+    let kinship = refs.kinship.clone();
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let created = create_dependents(
+                &mut r,
+                holder,
+                &account,
+                (years, &service),
+                deps,
+                issued,
+                &kinship,
+            )
+            .await?;
+            Reply::created(Value::Array(created))
+        })
     })
+    .await
 }
 
-async fn list_of(r: &mut Records<'_>, p: &Portador) -> Result<Reply, ApiError> {
+async fn list_of(
+    r: &mut Records<'_>,
+    p: &Portador,
+    kinship: &[crate::api::store::CodeRow],
+) -> Result<Reply, ApiError> {
     let mut out = Vec::new();
-    for link in r.dependents_of(p.customer.id).await? {
+    for (link, card) in &p.dependents {
         let dep = r.customer(link.dependent_id).await?;
-        let card = r.card(link.card_id).await?;
-        out.push(view(
-            p.customer.id,
-            &dep.body,
-            dep.id,
-            &dep.name,
-            &dep.document,
-            &card,
-        ));
+        out.push(dependente(p.customer.id, &dep, card, kinship));
     }
     Reply::ok(Value::Array(out))
 }
 
-async fn list(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let p = from_path(&ctx, &mut r).await?;
-    list_of(&mut r, &p).await
+    let kinship = r.kinship_degrees().await?;
+    list_of(&mut r, &p, &kinship).await
 }
 
-async fn by_cpf(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let cpf = ctx
-        .query("cpf")
-        .and_then(super::br::cpf)
-        .ok_or_else(|| ApiError::unprocessable("cpf_invalido", "invalid CPF").field("cpf"))?;
-    let holder = r.customer_by_document(&cpf).await?.ok_or_else(not_found)?;
-    let p = load(&mut r, holder.id).await?;
-    list_of(&mut r, &p).await
+/// The titular with this CPF (opened with `POST /contas/pf`, or a processor customer
+/// that owns an account).
+pub async fn titular_by_cpf(r: &mut Records<'_>, cpf: &Cpf) -> Result<Option<Portador>, ApiError> {
+    if let Some(id) = r
+        .portadores_by_document(cpf.as_str())
+        .await?
+        .into_iter()
+        .next()
+    {
+        return load(r, id).await.map(Some);
+    }
+    match r
+        .account_holders_by_document(cpf.as_str())
+        .await?
+        .into_iter()
+        .next()
+    {
+        Some(id) => load(r, id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn by_cpf(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut chk = Checks::new();
+    let raw = Field::Value(ctx.query("cpf").unwrap_or("").to_owned());
+    let cpf = check_cpf(&mut chk, "cpf", &raw, true);
+    chk.finish()?;
+    let Some(cpf) = cpf else {
+        return Err(not_found());
+    };
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
+    let p = titular_by_cpf(&mut r, &cpf).await?.ok_or_else(not_found)?;
+    let kinship = r.kinship_degrees().await?;
+    list_of(&mut r, &p, &kinship).await
 }

@@ -1,57 +1,67 @@
-//! Changes: `PATCH /api/v1/portadores/{idPortador}` (partial update: `nomeSocial`,
-//! `estadoCivil`, `conjuge`, `pep`, `estrangeiro`, addresses, ...; each present field is
-//! validated and merged into the record, with a history row), `PATCH
-//! /{idPortador}/limites` (`limiteRotativo`, `limiteParcelado`, `limiteSaque` in exact
-//! reais; every change is written to the limit history), `GET /{idPortador}/limites/historico`,
-//! `GET /{idPortador}/ciclo`, `PATCH /api/v1/portadores/produto` (`{idPortador,
-//! idProduto}`: the product of the portador's account).
+//! Changes: `PATCH /api/v1/portadores/{idPortador}` (partial update of the person's
+//! fields, with the rules of `pessoa` and `contato`; addresses change field by field;
+//! `cpf`, `cnpj` and `idLoja` cannot change), `PATCH /{idPortador}/limites`
+//! (`limiteRotativo`, `limiteParcelado`, `limiteSaque` in exact reais; the installment
+//! and cash limits may not exceed the revolving limit; every change is written to the
+//! limit history and shows in the views' `extratoClienteResponse`),
+//! `GET /{idPortador}/limites/historico`, `GET /{idPortador}/ciclo` (see `ciclo`),
+//! `PATCH /api/v1/portadores/produto` (`{idPortador, idProduto}`: the product of the
+//! portador's first account).
+//!
+//! Every change reads the record again inside the writer's transaction (row-locked on
+//! PostgreSQL) and writes it with its history row: two changes of different fields
+//! both land.
 
 use axum::http::Method;
-use serde_json::{Value, json};
-use sqlx::AnyConnection;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-use super::br::{self, field_error};
-use super::busca::ciclo;
-use super::cadastro::{check_address, check_date, check_money, product_for, text};
-use super::common::{from_path, load, parse_id};
-use super::referencias::{operation, path_id};
+use super::cadastro::TITULAR_MIN_AGE;
+use super::ciclo::Ciclo;
+use super::common::{Role, from_path, load, parse_id};
+use super::dependentes::DEPENDENT_MIN_AGE;
+use super::input::{self, Checks, Field, IdText};
+use super::pessoa::{PessoaReq, check_money, check_person};
+use super::referencias::{operation, path_id, ref_data, route};
+use super::visao::{self, body_limit};
 use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::api::customers::merge;
-use crate::api::issuing::product_code;
-use crate::handler_tx;
+use crate::api::domain::Money;
+use crate::api::domain::br;
+use crate::api::issuing::{product_code, today_date};
+use crate::handler;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::own(
+        route(
             Method::PATCH,
             "/api/v1/portadores/{idPortador}",
             doc_patch,
-            handler_tx!(patch),
+            handler!(patch),
         ),
-        Route::own(
+        route(
             Method::PATCH,
             "/api/v1/portadores/{idPortador}/limites",
             doc_limites,
-            handler_tx!(limites),
+            handler!(limites),
         ),
-        Route::own(
+        route(
             Method::GET,
             "/api/v1/portadores/{idPortador}/limites/historico",
             doc_hist,
-            handler_tx!(limites_historico),
+            handler!(limites_historico),
         ),
-        Route::own(
+        route(
             Method::GET,
             "/api/v1/portadores/{idPortador}/ciclo",
             doc_ciclo,
-            handler_tx!(get_ciclo),
+            handler!(get_ciclo),
         ),
-        Route::own(
+        route(
             Method::PATCH,
             "/api/v1/portadores/produto",
             doc_produto,
-            handler_tx!(produto),
+            handler!(produto),
         ),
     ]
 }
@@ -65,9 +75,13 @@ fn doc_patch() -> Value {
             "nacionalidade": {"type": "string"}, "cidadeNatal": {"type": "string"}, "estadoNatal": {"type": "string"},
             "enderecoResidencial": {"type": "object"}, "enderecoComercial": {"type": "object"},
             "enderecoAlternativo": {"type": "object"}, "sexo": {"type": "string"}, "nomePai": {"type": "string"},
-            "nomeMae": {"type": "string"}, "renda": {"type": "object"}, "estadoCivil": {"type": "string"},
+            "nomeMae": {"type": "string"}, "idMoradia": {"type": "integer"}, "idEscolaridade": {"type": "integer"},
+            "idOcupacao": {"type": "integer"}, "renda": {"type": "object"}, "estadoCivil": {"type": "string"},
             "rg": {"type": "object"}, "conjuge": {"type": "object"}, "pep": {"type": "object"},
-            "estrangeiro": {"type": "object"}, "dataNascimento": {"type": "string", "format": "date"}
+            "estrangeiro": {"type": "object"}, "idProfissao": {"type": "integer"},
+            "dataAdmissaoProfissao": {"type": "string", "format": "date"}, "quantidadeAnosProfissao": {"type": "integer"},
+            "portadorNecessidadesVisuais": {"type": "boolean"}, "inibirEnvioFaturaGrafica": {"type": "boolean"},
+            "dataNascimento": {"type": "string", "format": "date"}
         }})),
         ("200", json!({"type": "object"})),
     )
@@ -96,7 +110,7 @@ fn doc_hist() -> Value {
 }
 fn doc_ciclo() -> Value {
     operation(
-        "Consulta o ciclo de fatura do portador",
+        "Consulte o ciclo de fatura do portador",
         &[path_id()],
         None,
         ("200", json!({"type": "object"})),
@@ -114,212 +128,287 @@ fn doc_produto() -> Value {
     )
 }
 
-fn check_cpf(body: &Value, key: &str, field: &str) -> Result<(), ApiError> {
-    if let Some(c) = text(body, key, field)?
-        && !br::valid_cpf(c)
-    {
-        return Err(field_error(field, "CPF check digits do not match"));
-    }
-    Ok(())
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatchReq {
+    #[serde(default)]
+    cpf: Field<Value>,
+    #[serde(default)]
+    cnpj: Field<Value>,
+    #[serde(default)]
+    id_loja: Field<Value>,
+    #[serde(flatten)]
+    pessoa: PessoaReq,
+    #[serde(flatten)]
+    outros: Map<String, Value>,
 }
 
-async fn patch(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = from_path(&ctx, &mut r).await?;
-    let b = &ctx.body;
-    if !b.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "a JSON object is required",
-        ));
-    }
-    for forbidden in ["cpf", "cnpj", "idLoja"] {
-        if b.get(forbidden).is_some() {
-            return Err(field_error(
-                forbidden,
-                format!("{forbidden} cannot be changed"),
-            ));
+/// Merges a checked change into a stored body: objects key by key, values replaced.
+fn merge(base: &mut Value, change: &Value) {
+    match (base, change) {
+        (Value::Object(b), Value::Object(c)) => {
+            for (k, v) in c {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
         }
+        (b, c) => *b = c.clone(),
     }
-    if let Some(n) = text(b, "nome", "nome")?
-        && (n.trim().is_empty() || n.chars().count() > 120)
-    {
-        return Err(field_error("nome", "nome: 1-120 characters"));
-    }
-    check_date(b, "dataNascimento", "dataNascimento", true)?;
-    for key in [
-        "enderecoResidencial",
-        "enderecoComercial",
-        "enderecoAlternativo",
+}
+
+async fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
+    let req: PatchReq = input::body(&ctx.body, "um objeto")?;
+    let (p, refs) = {
+        let mut reader = ctx.reader().await?;
+        let mut r = reader.records();
+        (from_path(&ctx, &mut r).await?, ref_data(&mut r).await?)
+    };
+    let mut chk = Checks::new();
+    for (key, f) in [
+        ("cpf", &req.cpf),
+        ("cnpj", &req.cnpj),
+        ("idLoja", &req.id_loja),
     ] {
-        check_address(b, key)?;
-    }
-    if let Some(uf) = text(b, "estadoNatal", "estadoNatal")?
-        && !br::valid_uf(uf)
-    {
-        return Err(field_error("estadoNatal", "UF must be one of the 27 units"));
-    }
-    check_money(b, "renda", "renda.valor")?;
-    for (key, field) in [("conjuge", "conjuge"), ("pep", "pep")] {
-        if let Some(o) = b.get(key).filter(|v| !v.is_null()) {
-            if !o.is_object() {
-                return Err(field_error(field, format!("{field} must be an object")));
-            }
-            check_cpf(o, "cpf", &format!("{field}.cpf"))?;
+        if f.is_given() {
+            chk.fail(key, "immutable", "não pode ser alterado");
         }
     }
-    if let Some(c) = b.get("conjuge").filter(|v| v.is_object()) {
-        check_date(c, "dataNascimento", "conjuge.dataNascimento", true)?;
-        check_money(c, "salario", "conjuge.salario")?;
-    }
-    if let Some(rg) = b.get("rg").filter(|v| v.is_object()) {
-        check_date(rg, "dataEmissao", "rg.dataEmissao", true)?;
-        if let Some(uf) = text(rg, "unidadeFederativa", "rg.unidadeFederativa")?
-            && !br::valid_uf(uf)
-        {
-            return Err(field_error(
-                "rg.unidadeFederativa",
-                "UF must be one of the 27 units",
-            ));
-        }
-    }
-    let new_name = text(b, "nome", "nome")?.map(|n| n.trim().to_owned());
-    let patch = b.clone();
-    let updated = r
-        .update_customer(p.customer.id, "portador_update", |c| {
-            merge(&mut c.body, &patch);
-            if let Some(n) = new_name {
-                c.name = n;
-            }
-        })
-        .await?;
-    let doc = updated.document.split_once(':').map_or("", |(_, d)| d);
-    let documento = doc.split('@').next().unwrap_or("");
-    let tipo = if updated.document.starts_with("PJ:") {
-        "PJ"
+    let min_age = if matches!(p.role, Role::Adicional { .. }) {
+        DEPENDENT_MIN_AGE
     } else {
-        "PF"
+        TITULAR_MIN_AGE
     };
-    let rg = match updated.body.get("rg") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(o)) => o.get("rg").and_then(Value::as_str).unwrap_or("").to_owned(),
-        _ => String::new(),
-    };
-    r.index_portador(updated.id, tipo, documento, &rg, &br::fold(&updated.name))
-        .await?;
-    let p = load(&mut r, updated.id).await?;
-    Reply::ok(super::busca::resumo(&p))
+    let mut change = check_person(&mut chk, &req.pessoa, &refs, today_date(), false, min_age);
+    input::keep_others(&mut change, &req.outros);
+    if change.is_empty() && chk.is_clean() {
+        chk.fail("corpo", "empty", "nenhum campo para alterar");
+    }
+    chk.finish()?;
+    let id = p.customer.id;
+    let change = Value::Object(change);
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let new_name = change
+                .get("nome")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let updated = r
+                .update_customer(id, "portador_update", |c| {
+                    merge(&mut c.body, &change);
+                    if let Some(n) = new_name {
+                        c.name = n;
+                    }
+                })
+                .await?;
+            let p = load(&mut r, updated.id).await?;
+            if p.is_titular()
+                && !r
+                    .portadores_by_document(p.documento.as_str())
+                    .await?
+                    .is_empty()
+            {
+                let tipo = updated
+                    .body
+                    .get("tipoPessoa")
+                    .and_then(Value::as_str)
+                    .unwrap_or("PF")
+                    .to_owned();
+                let rg = updated
+                    .body
+                    .get("rg")
+                    .and_then(|v| v.get("rg").or(Some(v)))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                r.index_portador(
+                    updated.id,
+                    &tipo,
+                    p.documento.as_str(),
+                    &rg,
+                    &br::fold(&updated.name),
+                )
+                .await?;
+            }
+            Reply::ok(visao::resumo(&p))
+        })
+    })
+    .await
 }
 
-async fn limites(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = from_path(&ctx, &mut r).await?;
-    let b = &ctx.body;
-    let account = p
-        .accounts
-        .first()
-        .ok_or_else(|| ApiError::unprocessable("no_account", "the portador has no account"))?;
-    let rotativo = check_money(b, "limiteRotativo", "limiteRotativo")?;
-    let parcelado = check_money(b, "limiteParcelado", "limiteParcelado")?;
-    let saque = check_money(b, "limiteSaque", "limiteSaque")?;
-    if rotativo.is_none() && parcelado.is_none() && saque.is_none() {
-        return Err(field_error(
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LimitsReq {
+    #[serde(default)]
+    limite_rotativo: Field<Value>,
+    #[serde(default)]
+    limite_parcelado: Field<Value>,
+    #[serde(default)]
+    limite_saque: Field<Value>,
+}
+
+async fn limites(ctx: Ctx) -> Result<Reply, ApiError> {
+    let req: LimitsReq = input::body(&ctx.body, "um objeto")?;
+    let mut chk = Checks::new();
+    let rot = check_money(&mut chk, "limiteRotativo", &req.limite_rotativo);
+    let parc = check_money(&mut chk, "limiteParcelado", &req.limite_parcelado);
+    let saque = check_money(&mut chk, "limiteSaque", &req.limite_saque);
+    if !req.limite_rotativo.is_given()
+        && !req.limite_parcelado.is_given()
+        && !req.limite_saque.is_given()
+    {
+        chk.fail(
             "limiteRotativo",
-            "give at least one of limiteRotativo, limiteParcelado, limiteSaque",
+            "required",
+            "informe limiteRotativo, limiteParcelado ou limiteSaque",
+        );
+    }
+    chk.finish()?;
+    let p = {
+        let mut reader = ctx.reader().await?;
+        from_path(&ctx, &mut reader.records()).await?
+    };
+    if !p.is_titular() {
+        return Err(ApiError::unprocessable(
+            "not_titular",
+            "Os limites são da conta do titular.",
         ));
     }
-    let before_of = |key: &str| account.body.get(key).and_then(br::parse_money).unwrap_or(0);
-    let mut changes = Vec::new();
-    if let Some(v) = rotativo {
-        changes.push(("limiteRotativo", account.credit_limit, v));
-    }
-    if let Some(v) = parcelado {
-        changes.push(("limiteParcelado", before_of("limiteParcelado"), v));
-    }
-    if let Some(v) = saque {
-        changes.push(("limiteSaque", before_of("limiteSaque"), v));
-    }
-    let to_store = changes.clone();
-    let updated = r
-        .update_account(account.id, "limits", |a| {
-            for (kind, _, after) in &to_store {
-                if *kind == "limiteRotativo" {
-                    a.credit_limit = *after;
-                } else if let Some(o) = a.body.as_object_mut() {
-                    o.insert((*kind).to_owned(), br::money_json(*after));
+    let account = p
+        .main_account()
+        .map(|a| a.id)
+        .ok_or_else(|| ApiError::unprocessable("no_account", "O portador não tem conta."))?;
+    let customer = p.customer.id;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let current = r.account(account).await?;
+            let before = [
+                ("limiteRotativo", current.credit_limit),
+                ("limiteParcelado", body_limit(&current, "limiteParcelado")),
+                ("limiteSaque", body_limit(&current, "limiteSaque")),
+            ];
+            let wanted = [rot, parc, saque];
+            let after: Vec<(&str, i64)> = before.iter().zip(wanted).map(|((k, b), w)| (*k, w.map_or(*b, Money::minor))).collect();
+            let mut chk = Checks::new();
+            for (i, (k, v)) in after.iter().enumerate().skip(1) {
+                if *v > after[0].1 && wanted[i].is_some() {
+                    chk.fail(*k, "above_revolving", "não pode passar do limiteRotativo");
+                } else if *v > after[0].1 {
+                    chk.fail("limiteRotativo", "below_other_limits", format!("não pode ficar abaixo do {k}"));
                 }
             }
-        })
-        .await?;
-    for (kind, before, after) in changes {
-        if before != after {
-            r.record_limit_change(p.customer.id, account.id, kind, before, after)
+            chk.finish()?;
+            let to_store = after.clone();
+            let updated = r
+                .update_account(account, "limits", |a| {
+                    a.credit_limit = to_store[0].1;
+                    if let Some(o) = a.body.as_object_mut() {
+                        for (k, v) in &to_store[1..] {
+                            o.insert((*k).to_owned(), Money::from_minor(*v).to_json());
+                        }
+                    }
+                })
                 .await?;
-        }
-    }
-    Reply::ok(json!({
-        "idConta": updated.id,
-        "limiteRotativo": br::money_json(updated.credit_limit),
-        "limiteParcelado": updated.body.get("limiteParcelado").cloned().unwrap_or(json!(0)),
-        "limiteSaque": updated.body.get("limiteSaque").cloned().unwrap_or(json!(0)),
-    }))
+            for ((kind, b), (_, a)) in before.iter().zip(&after) {
+                if b != a {
+                    r.record_limit_change(customer, account, kind, *b, *a).await?;
+                }
+            }
+            Reply::ok(json!({
+                "idConta": updated.id,
+                "limiteRotativo": Money::from_minor(updated.credit_limit).to_json(),
+                "limiteParcelado": Money::from_minor(body_limit(&updated, "limiteParcelado")).to_json(),
+                "limiteSaque": Money::from_minor(body_limit(&updated, "limiteSaque")).to_json(),
+            }))
+        })
+    })
+    .await
 }
 
-async fn limites_historico(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
+async fn limites_historico(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let mut r = reader.records();
     let p = from_path(&ctx, &mut r).await?;
-    let rows = r.limit_history(p.customer.id).await?;
+    let holder = match p.role {
+        Role::Adicional { holder } => holder,
+        Role::Titular => p.customer.id,
+    };
+    let rows = r.limit_history(holder).await?;
     let items: Vec<Value> = rows
         .iter()
-        .map(|r| {
-            json!({
-                "idConta": r.account_id, "limite": r.kind,
-                "valorAnterior": br::money_json(r.before_cents), "valorNovo": br::money_json(r.after_cents),
-                "usuario": r.actor,
-                "dataHora": humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(r.at_ms).unwrap_or(0))).to_string(),
-            })
+        .map(|h| {
+            json!({"idConta": h.account_id, "limite": h.kind,
+                "valorAnterior": Money::from_minor(h.before_cents).to_json(), "valorNovo": Money::from_minor(h.after_cents).to_json(),
+                "usuario": h.actor, "dataHora": super::historico::rfc3339(h.at_ms)})
         })
         .collect();
     Reply::ok(Value::Array(items))
 }
 
-async fn get_ciclo(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = from_path(&ctx, &mut r).await?;
-    let c = ciclo(&p);
-    if c.is_null() {
-        return Err(ApiError::unprocessable(
-            "no_account",
-            "the portador has no account",
-        ));
-    }
-    Reply::ok(c)
+async fn get_ciclo(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    let p = from_path(&ctx, &mut reader.records()).await?;
+    let a = p
+        .main_account()
+        .ok_or_else(|| ApiError::unprocessable("no_account", "O portador não tem conta."))?;
+    Reply::ok(Ciclo::of(a.cycle_day, today_date()).json(a.id))
 }
 
-async fn produto(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let raw = match ctx.body.get("idPortador") {
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err(field_error("idPortador", "idPortador is required")),
-    };
-    let p = load(&mut r, parse_id(&raw)?).await?;
-    if ctx.body.get("idProduto").is_none_or(Value::is_null) {
-        return Err(field_error("idProduto", "idProduto is required"));
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProdutoReq {
+    #[serde(default)]
+    id_portador: Field<IdText>,
+    #[serde(default)]
+    id_produto: Field<i64>,
+}
+
+async fn produto(ctx: Ctx) -> Result<Reply, ApiError> {
+    let req: ProdutoReq = input::body(&ctx.body, "um objeto")?;
+    let mut chk = Checks::new();
+    let id = chk.id("idPortador", &req.id_portador, true);
+    let logo = chk.integer("idProduto", &req.id_produto, true, 1..=i64::from(u32::MAX));
+    let product = logo.and_then(|l| {
+        ctx.app
+            .config
+            .products
+            .iter()
+            .find(|p| p.logo == l)
+            .cloned()
+    });
+    if logo.is_some() && product.is_none() {
+        chk.fail("idProduto", "unknown_product", "nenhum produto com este id");
     }
-    let product = product_for(&ctx, "idProduto")?;
+    chk.finish()?;
+    let (Some(id), Some(product)) = (id, product) else {
+        return Err(ApiError::internal("a checked field is missing"));
+    };
+    let id = parse_id(&id.to_string())?;
+    let p = {
+        let mut reader = ctx.reader().await?;
+        load(&mut reader.records(), id).await?
+    };
+    if !p.is_titular() {
+        return Err(ApiError::unprocessable(
+            "not_titular",
+            "O produto é da conta do titular.",
+        ));
+    }
     let account = p
-        .accounts
-        .first()
-        .ok_or_else(|| ApiError::unprocessable("no_account", "the portador has no account"))?;
+        .main_account()
+        .map(|a| a.id)
+        .ok_or_else(|| ApiError::unprocessable("no_account", "O portador não tem conta."))?;
     let code = product_code(&product);
-    let updated = r
-        .update_account(account.id, "product", |a| a.product = code)
-        .await?;
-    Reply::ok(json!({
-        "idPortador": p.customer.id,
-        "idConta": updated.id,
-        "idProduto": product.logo,
-        "produto": product.name.clone().unwrap_or_default(),
-    }))
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let updated = r
+                .update_account(account, "product", |a| a.product = code)
+                .await?;
+            Reply::ok(json!({
+                "idPortador": p.customer.id,
+                "idConta": updated.id,
+                "idProduto": product.logo,
+                "produto": product.name.clone().unwrap_or_default(),
+            }))
+        })
+    })
+    .await
 }

@@ -1,46 +1,72 @@
-//! Reference data of the issuer: `GET /api/v1/portadores/escolaridade` and
-//! `GET /api/v1/portadores/ocupacoes`. The lists live in tables seeded by
-//! `migrations/0007_portadores_extra.sql` (`portador_education`,
-//! `portador_occupations`), so an issuer edits data, not code. Each item is
-//! `{id, codigo, descricao}`.
+//! Reference data of the issuer: `GET /api/v1/portadores/escolaridade`,
+//! `/ocupacoes` and `/parentescos` (kinship degrees, which `grauParentesco` takes). The
+//! lists live in tables seeded by the migrations (`portador_education`,
+//! `portador_occupations`, `portador_kinship`), so an issuer edits data, not code;
+//! descriptions keep their accents. Each item is `{id, codigo, descricao}`.
 //!
-//! Also the OpenAPI helpers the other portadores modules share (`operation`, `path_id`,
-//! `code_list_schema`).
+//! Also what the other portadores modules share to declare their routes: `route`
+//! (every route of the tree answers errors in Portuguese problem+json), `operation`,
+//! `path_id` and the schemas.
 
 use axum::http::Method;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
-use crate::api::call::{ApiError, Ctx, Reply, Route};
-use crate::handler_tx;
+use super::pessoa::RefData;
+use crate::api::call::{ApiError, Ctx, Handler, Reply, Route, Style};
+use crate::api::store::{CodeRow, Records};
+use crate::handler;
+
+/// A route of the cardholder API.
+pub(super) fn route(
+    method: Method,
+    path: &'static str,
+    doc: fn() -> Value,
+    handler: Handler,
+) -> Route {
+    Route {
+        method,
+        path,
+        spec: None,
+        style: Style::ProblemPt,
+        doc: Some(doc),
+        handler,
+    }
+}
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::own(
+        route(
             Method::GET,
             "/api/v1/portadores/escolaridade",
             doc_education,
-            handler_tx!(education),
+            handler!(education),
         ),
-        Route::own(
+        route(
             Method::GET,
             "/api/v1/portadores/ocupacoes",
             doc_occupations,
-            handler_tx!(occupations),
+            handler!(occupations),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/portadores/parentescos",
+            doc_kinship,
+            handler!(kinship),
         ),
     ]
 }
 
 /// The problem+json schema of every error answer.
 fn problem() -> Value {
-    json!({"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {"schema": {
+    json!({"description": "Problema (RFC 9457), em português", "content": {"application/problem+json": {"schema": {
         "type": "object",
-        "required": ["type", "title", "status", "code"],
+        "required": ["type", "title", "status", "code", "detail"],
         "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"}, "code": {"type": "string"}, "field": {"type": "string"},
-            "invalid-params": {"type": "array", "items": {"type": "object"}}
+            "invalid-params": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "code": {"type": "string"}, "reason": {"type": "string"}}}}
         }
     }}}})
 }
@@ -65,7 +91,7 @@ pub(super) fn operation(
         ok.0.to_owned(),
         json!({"description": "OK", "content": {"application/json": {"schema": ok.1}}}),
     );
-    for code in ["400", "401", "404", "422"] {
+    for code in ["400", "401", "404", "409", "422"] {
         responses.insert(code.to_owned(), problem());
     }
     let mut op = json!({
@@ -87,28 +113,39 @@ pub(super) fn path_id() -> (&'static str, &'static str, bool, &'static str) {
         "idPortador",
         "path",
         true,
-        "The portador's id (customer number)",
+        "O id do portador (número do cliente)",
     )
+}
+
+/// An array of `item`.
+pub(super) fn list_schema_of(item: Value) -> Value {
+    json!({"type": "array", "items": item})
 }
 
 /// `[{id, codigo, descricao}]`.
 pub(super) fn code_list_schema() -> Value {
-    json!({"type": "array", "items": {"type": "object", "required": ["id", "codigo", "descricao"],
-        "properties": {"id": {"type": "integer"}, "codigo": {"type": "string"}, "descricao": {"type": "string"}}}})
+    list_schema_of(
+        json!({"type": "object", "required": ["id", "codigo", "descricao"],
+        "properties": {"id": {"type": "integer"}, "codigo": {"type": "string"}, "descricao": {"type": "string"}}}),
+    )
 }
 
 /// A code table as the API lists it.
-pub(super) fn code_list<T: serde::Serialize>(rows: &[T]) -> Value {
-    let rows = serde_json::to_value(rows).unwrap_or(Value::Null);
-    let items: Vec<Value> = rows
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| json!({"id": r["id"], "codigo": r["code"], "descricao": r["description"]}))
-                .collect()
-        })
-        .unwrap_or_default();
-    Value::Array(items)
+pub(super) fn code_list(rows: &[CodeRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| json!({"id": r.id, "codigo": r.code, "descricao": r.description}))
+            .collect(),
+    )
+}
+
+/// The reference data requests are checked against.
+pub(super) async fn ref_data(r: &mut Records<'_>) -> Result<RefData, ApiError> {
+    Ok(RefData {
+        education: r.education_levels().await?,
+        occupations: r.occupations().await?,
+        kinship: r.kinship_degrees().await?,
+    })
 }
 
 fn doc_education() -> Value {
@@ -129,12 +166,26 @@ fn doc_occupations() -> Value {
     )
 }
 
-async fn education(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    Reply::ok(code_list(&r.education_levels().await?))
+fn doc_kinship() -> Value {
+    operation(
+        "Lista os graus de parentesco (grauParentesco)",
+        &[],
+        None,
+        ("200", code_list_schema()),
+    )
 }
 
-async fn occupations(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    Reply::ok(code_list(&r.occupations().await?))
+async fn education(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    Reply::ok(code_list(&reader.records().education_levels().await?))
+}
+
+async fn occupations(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    Reply::ok(code_list(&reader.records().occupations().await?))
+}
+
+async fn kinship(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut reader = ctx.reader().await?;
+    Reply::ok(code_list(&reader.records().kinship_degrees().await?))
 }

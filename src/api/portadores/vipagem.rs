@@ -15,28 +15,28 @@
 //!   `classificacao` (history rows on the account and every card) and an occurrence
 //!   `vipagem` records the change. The card numbers stay: a BIN change needs a reissue.
 
-use crate::api::domain::CardStatus;
 use axum::http::Method;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
-use super::common::from_path;
-use super::referencias::{operation, path_id};
+use super::common::{from_path, not_the_portadors};
+use super::input::{self, Checks, Field, IdText, Text};
+use super::referencias::{operation, path_id, route};
 use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::config::Product;
-use crate::api::issuing::number_field;
+use crate::api::domain::CardStatus;
 use crate::api::issuing::product_code;
 use crate::api::state::App;
 use crate::api::store::{Account, Card};
-use crate::handler_tx;
+use crate::handler;
 
 /// This module's routes.
 pub fn routes() -> Vec<Route> {
-    vec![Route::own(
+    vec![route(
         Method::POST,
         "/api/v1/portadores/{idPortador}/vipagem",
         doc,
-        handler_tx!(vipagem),
+        handler!(vipagem),
     )]
 }
 
@@ -46,7 +46,7 @@ fn doc() -> Value {
         &[path_id()],
         Some(
             json!({"type": "object", "required": ["classificacao"], "properties": {
-                "classificacao": {"type": "string", "description": "Product name, e.g. platinum"},
+                "classificacao": {"type": "string", "description": "Nome do produto, por exemplo platinum"},
                 "idConta": {"oneOf": [{"type": "integer"}, {"type": "string"}]}
             }}),
         ),
@@ -91,35 +91,57 @@ pub(super) fn product_of<'a>(
         })
 }
 
-async fn vipagem(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
-    let mut r = ctx.records(db);
-    let p = from_path(&ctx, &mut r).await?;
-    let wanted = match ctx.at("/classificacao") {
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 64 => s.trim().to_owned(),
-        _ => {
-            return Err(ApiError::unprocessable(
-                "classificacao_invalida",
-                "classificacao: a product name is required",
-            )
-            .field("/classificacao"));
-        }
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VipagemReq {
+    #[serde(default)]
+    classificacao: Field<String>,
+    #[serde(default)]
+    id_conta: Field<IdText>,
+}
+
+async fn vipagem(ctx: Ctx) -> Result<Reply, ApiError> {
+    let req: VipagemReq = input::body(&ctx.body, "um objeto")?;
+    let mut chk = Checks::new();
+    let wanted = chk.text(
+        "classificacao",
+        &req.classificacao,
+        true,
+        Text::printable(64),
+    );
+    let account_id = chk.id("idConta", &req.id_conta, false);
+    chk.finish()?;
+    let wanted = wanted.ok_or_else(|| ApiError::internal("a checked field is missing"))?;
+    let p = {
+        let mut reader = ctx.reader().await?;
+        from_path(&ctx, &mut reader.records()).await?
     };
-    let account = if ctx.at("/idConta").is_null() {
-        p.accounts.first()
-    } else {
-        let id = number_field(ctx.at("/idConta"), "/idConta")?;
-        p.accounts.iter().find(|a| a.id == id)
+    if !p.is_titular() {
+        return Err(ApiError::unprocessable(
+            "not_titular",
+            "A classificação é da conta do titular.",
+        ));
     }
-    .ok_or_else(|| {
-        ApiError::unprocessable("conta_nao_encontrada", "the portador has no such account")
-            .field("/idConta")
-    })?;
-    let current = product_of(&ctx.app, account, &p.cards).ok_or_else(|| {
-        ApiError::unprocessable(
-            "produto_desconhecido",
-            "the account's current product is not configured",
-        )
-    })?;
+    let account = match account_id {
+        None => p.main_account(),
+        Some(id) => p.accounts.iter().find(|a| a.id == id),
+    }
+    .cloned()
+    .ok_or_else(|| not_the_portadors("account_not_found", "conta", "idConta"))?;
+    let all_cards: Vec<Card> = p
+        .cards
+        .iter()
+        .chain(p.dependents.iter().map(|(_, c)| c))
+        .cloned()
+        .collect();
+    let current = product_of(&ctx.app, &account, &all_cards)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_product",
+                "O produto atual da conta não está configurado.",
+            )
+        })?
+        .clone();
     let new = ctx
         .app
         .config
@@ -131,57 +153,70 @@ async fn vipagem(ctx: Ctx, db: &mut AnyConnection) -> Result<Reply, ApiError> {
                     .as_deref()
                     .is_some_and(|n| n.eq_ignore_ascii_case(&wanted))
         })
+        .cloned()
         .ok_or_else(|| {
-            ApiError::unprocessable(
-                "classificacao_invalida",
-                "no such product in the account's organization",
-            )
-            .field("/classificacao")
+            let mut chk = Checks::new();
+            chk.fail(
+                "classificacao",
+                "unknown_product",
+                "um produto da mesma organização da conta",
+            );
+            chk.finish()
+                .err()
+                .unwrap_or_else(|| ApiError::internal("no error"))
         })?;
+    if new.logo == current.logo {
+        return Err(
+            ApiError::unprocessable("unchanged", "A conta já tem esta classificação.")
+                .field("classificacao"),
+        );
+    }
     let old_name = current.name.clone().unwrap_or_default();
     let new_name = new.name.clone().unwrap_or_default();
-    if new.logo == current.logo {
-        return Err(ApiError::unprocessable(
-            "classificacao_inalterada",
-            "the account already has this classification",
-        )
-        .field("/classificacao"));
-    }
     let class = json!({"organizacao": new.organization, "logo": new.logo, "nome": new_name});
-    let c2 = class.clone();
-    let code = product_code(new);
-    r.update_account(account.id, "vipagem", |a| {
-        a.product = code;
-        if let Some(o) = a.body.as_object_mut() {
-            o.insert("classificacao".into(), c2);
-        }
-    })
-    .await?;
-    let mut changed = 0;
-    for card in p.cards.iter().filter(|c| {
-        c.account_id == account.id
-            && !matches!(c.status, CardStatus::Replaced | CardStatus::Cancelled)
-    }) {
-        let c3 = class.clone();
-        r.update_card(card.id, "vipagem", |c| {
-            if let Some(o) = c.body.as_object_mut() {
-                o.insert("classificacao".into(), c3);
-            }
+    let code = product_code(&new);
+    let cards: Vec<i64> = all_cards
+        .iter()
+        .filter(|c| {
+            c.account_id == account.id
+                && !matches!(c.status, CardStatus::Replaced | CardStatus::Cancelled)
         })
-        .await?;
-        changed += 1;
-    }
-    r.record_occurrence(
-        p.customer.id,
-        "vipagem",
-        &format!("conta={} de={old_name} para={new_name}", account.id),
-    )
-    .await?;
-    Reply::ok(json!({
-        "idPortador": p.customer.id,
-        "idConta": account.id,
-        "classificacaoAnterior": old_name,
-        "classificacao": new_name,
-        "cartoes": changed,
-    }))
+        .map(|c| c.id)
+        .collect();
+    let customer = p.customer.id;
+    ctx.commit_records(move |mut r| {
+        Box::pin(async move {
+            let c2 = class.clone();
+            r.update_account(account.id, "vipagem", |a| {
+                a.product = code;
+                if let Some(o) = a.body.as_object_mut() {
+                    o.insert("classificacao".into(), c2);
+                }
+            })
+            .await?;
+            for id in &cards {
+                let c3 = class.clone();
+                r.update_card(*id, "vipagem", |c| {
+                    if let Some(o) = c.body.as_object_mut() {
+                        o.insert("classificacao".into(), c3);
+                    }
+                })
+                .await?;
+            }
+            r.record_occurrence(
+                customer,
+                "vipagem",
+                &format!("conta={} de={old_name} para={new_name}", account.id),
+            )
+            .await?;
+            Reply::ok(json!({
+                "idPortador": customer,
+                "idConta": account.id,
+                "classificacaoAnterior": old_name,
+                "classificacao": new_name,
+                "cartoes": cards.len(),
+            }))
+        })
+    })
+    .await
 }

@@ -40,6 +40,7 @@ mod idempotency;
 mod key_filter;
 mod mass;
 mod portadores;
+mod portadores_br;
 mod portadores_extra;
 mod rows;
 pub mod writer;
@@ -50,7 +51,8 @@ pub use idempotency::Recorded;
 pub use key_filter::KeyFilter;
 pub use mass::{BatchCard, MassIssue};
 pub use portadores::LimitChange;
-pub use portadores_extra::{CodeRow, Delinquency, DependentLink, Occurrence, Phone};
+pub use portadores_br::{NewSms, OutboxMessage, Reference, outbox};
+pub use portadores_extra::{CodeRow, Delinquency, DependentLink, Flag, Occurrence, Phone};
 pub use rows::{Account, Body, Card, Customer, HistoryRow, NewCard};
 pub use writer::{Answer, AnswerSeal, Claim, Committed, Op, OpOutcome, Writer};
 

@@ -94,10 +94,12 @@ impl Window {
         self.sent_at.len() - self.free.len()
     }
 
-    /// Takes a free slot for a request sent at `now`; returns the slot and the id.
+    /// Takes a free slot for a request sent at `now`; returns the slot and the id. The
+    /// generation skips 0, so no request id is ever 0 (the id of the daemon's
+    /// frame-error answers).
     fn take(&mut self, now: Instant) -> Option<(usize, u32)> {
         let slot = self.free.pop()?;
-        self.generation[slot] = self.generation[slot].wrapping_add(1);
+        self.generation[slot] = self.generation[slot].wrapping_add(1).max(1);
         self.sent_at[slot] = Some(now);
         let id = (u32::from(self.generation[slot]) << 16) | slot as u32;
         Some((slot, id))

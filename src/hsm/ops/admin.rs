@@ -1,66 +1,251 @@
 //! Key administration over the protocol (security-officer role): list, generate,
-//! import, export, rotate, retire. Each change is recorded in the audit log (with the
-//! caller's certificate identity) and written to the key store atomically before the
-//! response is sent; then the key cache is rebuilt. Runs on a blocking thread.
+//! import, export, rotate, retire. Requests are parsed (and every field checked) like
+//! any other, into owned values, because they run on a blocking thread: each change is
+//! recorded in the audit log (with the caller's certificate identity) and written to
+//! the key store atomically before the response is sent; then the key cache is rebuilt.
 
 use std::time::SystemTime;
 
 use crate::keys::audit::{self, AuditEvent};
-use crate::keys::store::{KeyRecord, NewKey};
+use crate::keys::store::{KeyRecord, NewKey, check_id, mac_length};
 use crate::keys::{KeyAlgorithm, KeyKind, KeyStore, KeysError, Tr31Import};
-use crate::protocol::{Fields, FieldsWriter, Opcode, Status, Tag};
+use crate::protocol::{Fields, FieldsWriter, Tag};
 
 use super::super::keyring::KeyRing;
 use super::super::state::Shared;
-use super::{OpError, OpResult};
+use super::{OpError, OpResult, fields};
 
-fn parse_kind(f: &Fields<'_>) -> Result<Option<KeyKind>, OpError> {
+/// A key administration request, owned (it runs off the connection's task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRequest {
+    /// key.list.
+    List,
+    /// key.generate.
+    Generate {
+        /// New key id.
+        id: String,
+        /// Kind.
+        kind: KeyKind,
+        /// Algorithm (the kind's first when not given).
+        algorithm: KeyAlgorithm,
+        /// Length in bytes (the kind's default for the algorithm when not given).
+        length: usize,
+        /// Exportability (the kind's default when not given).
+        exportable: Option<bool>,
+        /// MAC keys: the shortest MAC verification accepts.
+        mac_min_length: Option<u8>,
+    },
+    /// key.import.
+    Import {
+        /// New key id.
+        id: String,
+        /// Kind, or taken from the block's header.
+        kind: Option<KeyKind>,
+        /// KEK id.
+        kek: String,
+        /// The TR-31 block.
+        block: String,
+        /// MAC keys: the shortest MAC verification accepts.
+        mac_min_length: Option<u8>,
+    },
+    /// key.export.
+    Export {
+        /// Key id.
+        id: String,
+        /// KEK id.
+        kek: String,
+        /// Version (the active one when not given).
+        version: Option<u32>,
+    },
+    /// key.rotate.
+    Rotate {
+        /// Key id.
+        id: String,
+    },
+    /// key.retire.
+    Retire {
+        /// Key id.
+        id: String,
+        /// Version.
+        version: u32,
+    },
+}
+
+/// The tags of each administrative request.
+pub mod tags {
+    use crate::protocol::Tag;
+    /// key.list.
+    pub const LIST: &[Tag] = &[];
+    /// key.generate.
+    pub const GENERATE: &[Tag] = &[
+        Tag::Key,
+        Tag::Kind,
+        Tag::Algorithm,
+        Tag::KeyLength,
+        Tag::Exportable,
+        Tag::MacMinLength,
+    ];
+    /// key.import.
+    pub const IMPORT: &[Tag] = &[
+        Tag::Key,
+        Tag::Kind,
+        Tag::Kek,
+        Tag::KeyBlock,
+        Tag::MacMinLength,
+    ];
+    /// key.export.
+    pub const EXPORT: &[Tag] = &[Tag::Key, Tag::Kek, Tag::KeyVersion];
+    /// key.rotate.
+    pub const ROTATE: &[Tag] = &[Tag::Key];
+    /// key.retire.
+    pub const RETIRE: &[Tag] = &[Tag::Key, Tag::KeyVersion];
+}
+
+fn new_id(f: &Fields<'_>) -> Result<String, OpError> {
+    let id = fields::key_id(f, Tag::Key)?;
+    check_id(id).map_err(|e| OpError::from(e).at(Tag::Key))?;
+    Ok(id.to_owned())
+}
+
+fn kind(f: &Fields<'_>) -> Result<Option<KeyKind>, OpError> {
     f.str(Tag::Kind)?
         .map(|k| {
             k.parse()
-                .map_err(|_| OpError::field(Tag::Kind, "unknown key kind"))
+                .map_err(|e: KeysError| OpError::field(Tag::Kind, e.to_string()))
         })
         .transpose()
 }
 
-fn parse_algorithm(f: &Fields<'_>) -> Result<Option<KeyAlgorithm>, OpError> {
-    f.str(Tag::Algorithm)?
-        .map(|a| {
-            a.parse()
-                .map_err(|_| OpError::field(Tag::Algorithm, "unknown algorithm"))
-        })
-        .transpose()
+fn mac_min_length(
+    f: &Fields<'_>,
+    kind: Option<KeyKind>,
+    alg: Option<KeyAlgorithm>,
+) -> Result<Option<u8>, OpError> {
+    let Some(n) = f.u8(Tag::MacMinLength)? else {
+        return Ok(None);
+    };
+    let refuse = |why: String| OpError::field(Tag::MacMinLength, why);
+    if kind.is_some_and(|k| k != KeyKind::Mac) {
+        return Err(refuse("mac_min_length is for MAC keys".into()));
+    }
+    let full = alg.map_or(32, mac_length);
+    if !(4..=full).contains(&n) {
+        return Err(refuse(format!("mac_min_length must be 4 to {full} bytes")));
+    }
+    Ok(Some(n))
 }
 
-/// Executes an administrative operation for `identity`.
+impl AdminRequest {
+    /// key.list.
+    pub fn list(_: &Fields<'_>) -> Result<Self, OpError> {
+        Ok(AdminRequest::List)
+    }
+
+    /// key.generate: the id's syntax, the kind, and an algorithm and length the kind
+    /// allows (defaults: the kind's first algorithm, the algorithm's first length).
+    pub fn generate(f: &Fields<'_>) -> Result<Self, OpError> {
+        let id = new_id(f)?;
+        let kind = fields::required(kind(f)?, Tag::Kind)?;
+        let algorithm = match f.str(Tag::Algorithm)? {
+            Some(a) => a
+                .parse::<KeyAlgorithm>()
+                .map_err(|e| OpError::field(Tag::Algorithm, e.to_string()))?,
+            None => kind.allowed_algorithms()[0],
+        };
+        if !kind.allowed_algorithms().contains(&algorithm) {
+            return Err(OpError::field(
+                Tag::Algorithm,
+                format!("a {kind} key cannot be {algorithm}"),
+            ));
+        }
+        let lengths = kind.allowed_lengths(algorithm);
+        let length = match f.u8(Tag::KeyLength)? {
+            Some(n) => usize::from(n),
+            None => lengths[0],
+        };
+        if !lengths.contains(&length) {
+            return Err(OpError::field(
+                Tag::KeyLength,
+                format!("a {algorithm} {kind} key is {lengths:?} bytes"),
+            ));
+        }
+        Ok(AdminRequest::Generate {
+            mac_min_length: mac_min_length(f, Some(kind), Some(algorithm))?,
+            id,
+            kind,
+            algorithm,
+            length,
+            exportable: f.bool(Tag::Exportable)?,
+        })
+    }
+
+    /// key.import.
+    pub fn import(f: &Fields<'_>) -> Result<Self, OpError> {
+        let id = new_id(f)?;
+        let kind = kind(f)?;
+        Ok(AdminRequest::Import {
+            id,
+            kek: fields::key_id(f, Tag::Kek)?.to_owned(),
+            block: fields::required(f.str(Tag::KeyBlock)?, Tag::KeyBlock)?.to_owned(),
+            mac_min_length: mac_min_length(f, kind, None)?,
+            kind,
+        })
+    }
+
+    /// key.export.
+    pub fn export(f: &Fields<'_>) -> Result<Self, OpError> {
+        Ok(AdminRequest::Export {
+            id: fields::key_id(f, Tag::Key)?.to_owned(),
+            kek: fields::key_id(f, Tag::Kek)?.to_owned(),
+            version: f.u32(Tag::KeyVersion)?,
+        })
+    }
+
+    /// key.rotate.
+    pub fn rotate(f: &Fields<'_>) -> Result<Self, OpError> {
+        Ok(AdminRequest::Rotate {
+            id: fields::key_id(f, Tag::Key)?.to_owned(),
+        })
+    }
+
+    /// key.retire.
+    pub fn retire(f: &Fields<'_>) -> Result<Self, OpError> {
+        Ok(AdminRequest::Retire {
+            id: fields::key_id(f, Tag::Key)?.to_owned(),
+            version: fields::required(f.u32(Tag::KeyVersion)?, Tag::KeyVersion)?,
+        })
+    }
+}
+
+/// Executes an administrative request for `identity`.
 pub fn execute(
     shared: &Shared,
     identity: &str,
-    op: Opcode,
-    f: &Fields<'_>,
+    r: &AdminRequest,
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
     let mut store = shared.lock_store();
-    if op == Opcode::KeyList {
-        f.only(&[])?;
-        let lines: Vec<String> = store.list().iter().map(|r| r.summary()).collect();
-        out.str(Tag::Listing, &lines.join("\n"));
-        return Ok(());
-    }
-    if op == Opcode::KeyExport {
-        f.only(&[Tag::Key, Tag::Kek, Tag::KeyVersion])?;
-        let (id, kek) = (f.req_str(Tag::Key)?, f.req_str(Tag::Kek)?);
-        let (block, record) =
-            store.export_tr31(id, f.u32(Tag::KeyVersion)?, kek, &mut rand::rng())?;
-        record_event(shared, &mut store, identity, "export", Some(&record), id)?;
-        out.str(Tag::KeyBlock, &block)
-            .str(Tag::Kcv, &record.kcv)
-            .u32(Tag::KeyVersion, record.version);
-        return Ok(());
+    match r {
+        AdminRequest::List => {
+            let lines: Vec<String> = store.list().iter().map(|r| r.summary()).collect();
+            out.str(Tag::Listing, &lines.join("\n"));
+            return Ok(());
+        }
+        AdminRequest::Export { id, kek, version } => {
+            let (block, record) = store
+                .export_tr31(id, *version, kek, &mut rand::rng())
+                .map_err(|e| OpError::from(e).at(Tag::Kek))?;
+            record_event(shared, &mut store, identity, "export", &record)?;
+            out.str(Tag::KeyBlock, &block)
+                .str(Tag::Kcv, &record.kcv)
+                .u32(Tag::KeyVersion, record.version);
+            return Ok(());
+        }
+        _ => {}
     }
     // Changes: keep the current store text so a failed write leaves memory as on disk.
     let before = store.to_text(&shared.lmk)?;
-    let result = change(shared, &mut store, identity, op, f, out);
+    let result = change(shared, &mut store, identity, r, out);
     if result.is_err() {
         *store = KeyStore::from_text(&before, &shared.lmk)?;
     }
@@ -71,65 +256,72 @@ fn change(
     shared: &Shared,
     store: &mut KeyStore,
     identity: &str,
-    op: Opcode,
-    f: &Fields<'_>,
+    r: &AdminRequest,
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
     let lmk = &shared.lmk;
     let now = SystemTime::now();
     let mut rng = rand::rng();
-    let id = f.req_str(Tag::Key)?;
-    let (name, record) = match op {
-        Opcode::KeyGenerate => {
-            f.only(&[
-                Tag::Key,
-                Tag::Kind,
-                Tag::Algorithm,
-                Tag::KeyLength,
-                Tag::Exportable,
-            ])?;
-            let kind =
-                parse_kind(f)?.ok_or_else(|| OpError::field(Tag::Kind, "kind is missing"))?;
+    let (name, record, mac_min) = match r {
+        AdminRequest::Generate {
+            id,
+            kind,
+            algorithm,
+            length,
+            exportable,
+            mac_min_length,
+        } => {
             let spec = NewKey {
-                id: id.to_owned(),
-                kind,
-                algorithm: parse_algorithm(f)?,
-                length: f.u8(Tag::KeyLength)?.map(usize::from),
-                exportable: f.bool(Tag::Exportable)?,
+                id: id.clone(),
+                kind: *kind,
+                algorithm: Some(*algorithm),
+                length: Some(*length),
+                exportable: *exportable,
             };
-            ("generate", store.generate(lmk, &spec, now, &mut rng)?)
+            let record = store
+                .generate(lmk, &spec, now, &mut rng)
+                .map_err(|e| OpError::from(e).at(Tag::Key))?;
+            ("generate", record, *mac_min_length)
         }
-        Opcode::KeyImport => {
-            f.only(&[Tag::Key, Tag::Kind, Tag::Kek, Tag::KeyBlock])?;
+        AdminRequest::Import {
+            id,
+            kind,
+            kek,
+            block,
+            mac_min_length,
+        } => {
             let request = Tr31Import {
                 id,
-                kind: parse_kind(f)?,
-                kek_id: f.req_str(Tag::Kek)?,
-                block: f.req_str(Tag::KeyBlock)?,
+                kind: *kind,
+                kek_id: kek,
+                block,
             };
-            ("import", store.import_tr31(lmk, &request, now, &mut rng)?)
+            let record = store
+                .import_tr31(lmk, &request, now, &mut rng)
+                .map_err(|e| OpError::from(e).at(Tag::KeyBlock))?;
+            ("import", record, *mac_min_length)
         }
-        Opcode::KeyRotate => {
-            f.only(&[Tag::Key])?;
-            ("rotate", store.rotate(lmk, id, now, &mut rng)?)
-        }
-        Opcode::KeyRetire => {
-            f.only(&[Tag::Key, Tag::KeyVersion])?;
-            let v = f
-                .u32(Tag::KeyVersion)?
-                .ok_or_else(|| OpError::field(Tag::KeyVersion, "key_version is missing"))?;
-            ("retire", store.retire(id, v)?)
-        }
-        _ => {
+        AdminRequest::Rotate { id } => ("rotate", store.rotate(lmk, id, now, &mut rng)?, None),
+        AdminRequest::Retire { id, version } => ("retire", store.retire(id, *version)?, None),
+        AdminRequest::List | AdminRequest::Export { .. } => {
             return Err(OpError::new(
-                Status::Internal,
-                "not an administrative operation",
+                crate::protocol::Status::Internal,
+                "not a key change",
             ));
         }
     };
-    record_event(shared, store, identity, name, Some(&record), id)?;
+    let mut record = record;
+    if mac_min.is_some() {
+        record = store
+            .set_mac_min_length(&record.id, mac_min)
+            .map_err(|e| OpError::from(e).at(Tag::MacMinLength))?;
+    }
+    record_event(shared, store, identity, name, &record)?;
+    if mac_min.is_some() {
+        record_event(shared, store, identity, "mac-min-length", &record)?;
+    }
     shared.set_ring(KeyRing::from_store(store)?);
-    if op != Opcode::KeyRetire {
+    if !matches!(r, AdminRequest::Retire { .. }) {
         out.str(Tag::Kcv, &record.kcv);
     }
     out.u32(Tag::KeyVersion, record.version);
@@ -142,15 +334,14 @@ fn record_event(
     store: &mut KeyStore,
     identity: &str,
     op: &str,
-    record: Option<&KeyRecord>,
-    key_id: &str,
+    record: &KeyRecord,
 ) -> Result<(), KeysError> {
     let event = AuditEvent {
         who: format!("cert:{identity}"),
         op: op.into(),
-        key_id: key_id.into(),
-        version: record.map(|r| r.version),
-        kcv: record.map(|r| r.kcv.clone()),
+        key_id: record.id.clone(),
+        version: Some(record.version),
+        kcv: Some(record.kcv.clone()),
         counter_store: None,
     };
     let head = audit::append(

@@ -1,34 +1,54 @@
-//! Request execution: one synchronous function per operation, from parsed fields to
-//! response fields. No sockets, no clock (the time comes in through [`Ctx`]), no
-//! store writes (key administration lives in [`admin`], run off the connection task).
+//! The operations: one typed request per opcode, parsed once from the body's fields
+//! ([`Request::parse`]), and one synchronous function per operation from that request
+//! to response fields. No sockets, no clock (the time comes in through [`Ctx`]), no
+//! store writes (key administration lives in [`admin`], run off the connection task;
+//! counted operations hand their decision to the counter store, [`counted`]).
+//! [`super::dispatch`] picks the request type and the function for an opcode.
 //!
 //! Errors map to one wire status each ([`OpError`]); the message is short and never
 //! holds a secret, a PAN or a PIN.
 
 pub mod admin;
-mod card;
+pub mod codes;
 pub mod counted;
-mod pin;
+pub mod dcvv2;
+mod error;
+pub mod fields;
+pub mod mac;
+pub mod pin;
+pub mod pin_issue;
 mod secrets;
+pub mod tokens;
+pub mod translate;
 
 use crate::crypto::pan::Pan;
 use crate::crypto::token::Alphabet;
-use crate::keys::{KeysError, Operation};
-use crate::protocol::{FieldError, Fields, FieldsWriter, Opcode, Status, Tag};
+use crate::keys::Operation;
+use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
+use super::config::HsmConfig;
+use super::counters::{CardNamer, CounterStore};
 use super::keyring::KeyRing;
+use super::metrics::Metrics;
 use super::policy::Role;
+pub use error::{OpError, OpResult, bad};
 pub use secrets::DaemonSecrets;
 
 /// Everything an operation may read.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
     /// The key cache.
     pub ring: &'a KeyRing,
     /// LMK-derived keys and configured key ids.
     pub secrets: &'a DaemonSecrets,
-    /// The daemon's configuration (the weak-PIN policy, delivery keys).
-    pub config: &'a super::config::HsmConfig,
+    /// The daemon's configuration (lockout limits, the weak-PIN policy, delivery keys).
+    pub config: &'a HsmConfig,
+    /// The counter store (PIN and dCVV2 tries).
+    pub store: &'a dyn CounterStore,
+    /// Names cards in the counter store.
+    pub namer: &'a CardNamer,
+    /// Counters the operations bump (weak PINs, MAC failures per key).
+    pub metrics: &'a Metrics,
     /// The caller's role.
     pub role: &'a Role,
     /// Unix time now, seconds.
@@ -37,99 +57,35 @@ pub struct Ctx<'a> {
     pub uptime: u64,
 }
 
-/// A refusal: status, short message, and the field at fault if one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpError {
-    /// Wire status.
-    pub status: Status,
-    /// Short reason (never secret).
-    pub message: String,
-    /// Tag of the field at fault.
-    pub field: Option<u8>,
-    /// Machine-readable detail (e.g. `dcvv2_active`).
-    pub reason: Option<&'static str>,
+/// A request type: the tags it reads and how it is parsed from them. Parsing checks
+/// every value it reads (a missing or bad one is `malformed_field` naming its tag);
+/// what needs a key, the card or the counter store is checked when it runs.
+pub trait Request<'a>: Sized {
+    /// Every tag the operation reads: any other field is refused before it is parsed.
+    const TAGS: &'static [Tag];
+    /// The typed request.
+    fn parse(f: &Fields<'a>) -> Result<Self, OpError>;
 }
 
-impl OpError {
-    /// A refusal with a status and message.
-    pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            field: None,
-            reason: None,
-        }
-    }
+/// health (0x0001): no fields.
+#[derive(Debug)]
+pub struct Health;
 
-    /// Adds a machine-readable reason.
-    pub fn with_reason(mut self, reason: &'static str) -> Self {
-        self.reason = Some(reason);
-        self
-    }
-
-    /// A malformed field.
-    pub fn field(tag: Tag, message: impl Into<String>) -> Self {
-        Self {
-            status: Status::MalformedField,
-            message: message.into(),
-            field: Some(tag.code()),
-            reason: None,
-        }
-    }
-
-    /// Writes the error body.
-    pub fn write(&self, out: &mut FieldsWriter<'_>) {
-        out.str(Tag::Message, &sanitize(&self.message));
-        if let Some(f) = self.field {
-            out.u8(Tag::Field, f);
-        }
-        if let Some(r) = self.reason {
-            out.str(Tag::Reason, r);
-        }
+impl Request<'_> for Health {
+    const TAGS: &'static [Tag] = &[];
+    fn parse(_: &Fields<'_>) -> Result<Self, OpError> {
+        Ok(Health)
     }
 }
 
-/// Messages are `str` fields: printable ASCII, at most 255 bytes.
-fn sanitize(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-        .take(255)
-        .collect()
+/// health: version, LMK KCV, uptime, role.
+pub fn health(ctx: &Ctx<'_>, _: &Health, out: &mut FieldsWriter<'_>) -> OpResult {
+    out.str(Tag::ServerVersion, env!("CARGO_PKG_VERSION"))
+        .str(Tag::LmkKcv, &ctx.secrets.lmk_kcv)
+        .u64(Tag::Uptime, ctx.uptime)
+        .str(Tag::Role, &ctx.role.name);
+    Ok(())
 }
-
-impl From<FieldError> for OpError {
-    fn from(e: FieldError) -> Self {
-        Self {
-            status: Status::MalformedField,
-            message: e.to_string(),
-            field: Some(e.tag),
-            reason: None,
-        }
-    }
-}
-
-impl From<KeysError> for OpError {
-    fn from(e: KeysError) -> Self {
-        let status = match &e {
-            KeysError::UnknownKey(_) | KeysError::NoUsableVersion(_) => Status::UnknownKey,
-            KeysError::WrongUsage { .. } => Status::WrongKeyUsage,
-            KeysError::NotExportable(_) => Status::NotExportable,
-            KeysError::Invalid(_) => Status::MalformedField,
-            KeysError::Crypto(crate::crypto::Error::Tr31(_)) => Status::KeyBlockRefused,
-            _ => Status::Internal,
-        };
-        Self::new(status, e.to_string())
-    }
-}
-
-/// A crypto-layer refusal of a value from `tag`.
-pub(crate) fn bad(tag: Tag) -> impl Fn(crate::crypto::Error) -> OpError {
-    move |e| OpError::field(tag, format!("{}: {e}", tag.name()))
-}
-
-/// Result of an operation.
-pub type OpResult = Result<(), OpError>;
 
 /// Key ids named by a request, for the role's key patterns.
 pub const KEY_FIELDS: &[Tag] = &[
@@ -142,7 +98,7 @@ pub const KEY_FIELDS: &[Tag] = &[
 ];
 
 /// Checks every key id in the request against the role.
-pub fn authorise_keys(role: &Role, fields: &Fields<'_>, op: Opcode) -> OpResult {
+pub fn authorise_keys(role: &Role, fields: &Fields<'_>) -> OpResult {
     // Administration names keys to create; the role's key patterns still apply.
     for tag in KEY_FIELDS {
         if let Some(id) = fields.str(*tag)?
@@ -150,91 +106,103 @@ pub fn authorise_keys(role: &Role, fields: &Fields<'_>, op: Opcode) -> OpResult 
         {
             return Err(OpError::new(
                 Status::NotAuthorised,
-                format!("role {} may not use key {id} for {op}", role.name),
+                format!("role {} may not use key {id}", role.name),
             ));
         }
     }
     Ok(())
 }
 
-/// Whether an operation writes to disk (run off the connection task).
-pub fn is_admin(op: Opcode) -> bool {
-    matches!(
-        op,
-        Opcode::KeyList
-            | Opcode::KeyGenerate
-            | Opcode::KeyImport
-            | Opcode::KeyExport
-            | Opcode::KeyRotate
-            | Opcode::KeyRetire
-    )
+/// How a request names a card: a clear PAN, or a token with the token key version
+/// that made it when the caller knows it.
+#[derive(Debug, Clone)]
+pub enum CardRef<'a> {
+    /// A clear PAN.
+    Pan(Pan),
+    /// A PAN token (resolved with the configured token key).
+    Token {
+        /// The token as sent.
+        token: &'a str,
+        /// The token key version, if given.
+        version: Option<u32>,
+    },
 }
 
-/// Executes a non-administrative operation.
-pub fn execute(ctx: &Ctx<'_>, op: Opcode, f: &Fields<'_>, out: &mut FieldsWriter<'_>) -> OpResult {
-    match op {
-        Opcode::Health => {
-            f.only(&[])?;
-            out.str(Tag::ServerVersion, env!("CARGO_PKG_VERSION"))
-                .str(Tag::LmkKcv, &ctx.secrets.lmk_kcv)
-                .u64(Tag::Uptime, ctx.uptime)
-                .str(Tag::Role, &ctx.role.name);
-            Ok(())
+/// The tags that name a card: `[pan, token, token_version]` (or pin.rebind's new card).
+pub type CardTags = [Tag; 3];
+/// The request's card.
+pub const CARD: CardTags = [Tag::Pan, Tag::Token, Tag::TokenVersion];
+/// pin.rebind's new card.
+pub const NEW_CARD: CardTags = [Tag::NewPan, Tag::NewToken, Tag::NewTokenVersion];
+
+impl<'a> CardRef<'a> {
+    /// Parses the card named by `tags`: exactly one of the PAN and the token; a token
+    /// version only with a token.
+    pub fn parse(f: &Fields<'a>, [pan, token, version]: CardTags) -> Result<Self, OpError> {
+        match (f.str(pan)?, f.str(token)?, f.u32(version)?) {
+            (Some(_), Some(_), _) => Err(OpError::field(
+                token,
+                format!("give {} or {}, not both", pan.name(), token.name()),
+            )),
+            (None, None, _) => Err(OpError::field(
+                pan,
+                format!(
+                    "the card is missing: give {} or {}",
+                    pan.name(),
+                    token.name()
+                ),
+            )),
+            (Some(_), None, Some(_)) => Err(OpError::field(
+                version,
+                format!("{} goes with {} only", version.name(), token.name()),
+            )),
+            (Some(p), None, None) => Ok(CardRef::Pan(Pan::new(p).map_err(bad(pan))?)),
+            (None, Some(t), v) => Ok(CardRef::Token {
+                token: t,
+                version: v,
+            }),
         }
-        Opcode::PanGenerate => card::pan_generate(ctx, f, out),
-        Opcode::Tokenise => card::tokenise(ctx, f, out),
-        Opcode::Detokenise => card::detokenise_op(ctx, f, out),
-        Opcode::PinTranslate => pin::translate(ctx, f, out),
-        Opcode::PinDeliver => pin::deliver(ctx, f, out),
-        Opcode::CvvGenerate => card::cvv_generate(ctx, f, out),
-        Opcode::SecurityCodesExport => card::codes_export(ctx, f, out),
-        Opcode::Dcvv2Generate => card::dcvv2_generate(ctx, f, out),
-        Opcode::MacGenerate => card::mac_generate(ctx, f, out),
-        Opcode::MacVerify => card::mac_verify(ctx, f, out),
-        _ => Err(OpError::new(
-            Status::Internal,
-            format!("{op} is not executed here"),
-        )),
     }
 }
 
-/// The card of a request: a clear `pan`, or a `token` (with an optional
-/// `token_version`) detokenised with the configured token key. Returns the PAN and,
-/// for a token, the token key version that produced it.
-pub fn card(ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(Pan, Option<u32>), OpError> {
-    card_named(ctx, f, [Tag::Pan, Tag::Token, Tag::TokenVersion])
+/// A card resolved to its PAN (a token detokenised once).
+#[derive(Debug, Clone)]
+pub struct Card {
+    /// The PAN.
+    pub pan: Pan,
+    /// For a card named by token: the token key version that made the token.
+    pub token_version: Option<u32>,
 }
 
-/// A card named by the three tags `[pan, token, token_version]` (the request's card,
-/// or pin.rebind's new card).
-pub fn card_named(
-    ctx: &Ctx<'_>,
-    f: &Fields<'_>,
-    [pan_tag, token_tag, version_tag]: [Tag; 3],
-) -> Result<(Pan, Option<u32>), OpError> {
-    match (f.str(pan_tag)?, f.str(token_tag)?) {
-        (Some(_), Some(_)) => Err(OpError::field(
-            token_tag,
-            format!("give {} or {}, not both", pan_tag.name(), token_tag.name()),
-        )),
-        (None, None) => Err(OpError::field(
-            pan_tag,
-            format!(
-                "the card is missing: give {} or {}",
-                pan_tag.name(),
-                token_tag.name()
-            ),
-        )),
-        (Some(pan), None) => Ok((Pan::new(pan).map_err(bad(pan_tag))?, None)),
-        (None, Some(token)) => {
-            let (pan, v) = detokenise(ctx, token, f.u32(version_tag)?)?;
-            Ok((pan, Some(v)))
+impl Card {
+    /// Resolves a card reference with the configured token key.
+    pub fn resolve(ctx: &Ctx<'_>, r: &CardRef<'_>) -> Result<Self, OpError> {
+        match r {
+            CardRef::Pan(pan) => Ok(Card {
+                pan: pan.clone(),
+                token_version: None,
+            }),
+            CardRef::Token { token, version } => {
+                let (pan, v) = detokenise(ctx, token, *version)?;
+                Ok(Card {
+                    pan,
+                    token_version: Some(v),
+                })
+            }
+        }
+    }
+
+    /// Every answer about a card named by token names the token key version that read
+    /// it (`tag`: `token_version`, or `new_token_version` for pin.rebind's new card).
+    pub fn write_version(&self, tag: Tag, out: &mut FieldsWriter<'_>) {
+        if let Some(v) = self.token_version {
+            out.u32(tag, v);
         }
     }
 }
 
 /// Detokenises with the configured token key: a named version, or each usable version
-/// in turn until one yields a Luhn-valid PAN.
+/// in turn until one yields a valid PAN. Tokens with letters are alphanumeric.
 pub fn detokenise(ctx: &Ctx<'_>, token: &str, version: Option<u32>) -> Result<(Pan, u32), OpError> {
     let alphabet = if token.bytes().any(|b| b.is_ascii_alphabetic()) {
         Alphabet::Alphanumeric
@@ -242,13 +210,9 @@ pub fn detokenise(ctx: &Ctx<'_>, token: &str, version: Option<u32>) -> Result<(P
         Alphabet::Numeric
     };
     let id = &ctx.secrets.token_key;
-    let candidates: Vec<_> = match version {
-        Some(v) => vec![ctx.ring.version(id, Operation::Tokenise, v)?],
-        None => ctx
-            .ring
-            .verifying(id, Operation::Tokenise)?
-            .iter()
-            .collect(),
+    let candidates: &[_] = match version {
+        Some(v) => std::slice::from_ref(ctx.ring.version(id, Operation::Tokenise, v)?),
+        None => ctx.ring.verifying(id, Operation::Tokenise)?,
     };
     for k in candidates {
         if let Some(tk) = &k.token
