@@ -412,8 +412,8 @@ fn cofre_up_starts_both() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(
-        dir.join("state/api.db").exists(),
-        "the SQLite file is created on first start"
+        dir.join("state/working-copy/state/api.db").exists(),
+        "the SQLite file is created on first start, in the working copy"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

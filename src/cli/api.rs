@@ -1,5 +1,6 @@
 //! `cofre api run --config <file>`: runs the REST facade; `cofre api add-client`:
-//! registers an API client and prints its api key and secret once.
+//! registers an API client and prints its api key and secret once; `cofre api call`: one
+//! signed call (`api_call.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +19,9 @@ pub enum ApiCommand {
     /// Register an API client: prints its api key and secret (shown once; the clients
     /// file keeps the secret sealed under the facade key).
     AddClient(AddClientArgs),
+    /// One signed call to a running facade (the example client by default): prints the
+    /// status and the JSON answer; exit 1 on 4xx/5xx.
+    Call(Box<super::api_call::ApiCallArgs>),
 }
 
 /// Arguments of `cofre api run`.
@@ -60,6 +64,7 @@ const EXIT_CONFIG: u8 = 64;
 pub fn run(cmd: ApiCommand) -> ExitCode {
     match cmd {
         ApiCommand::Run(args) => run_server(args),
+        ApiCommand::Call(args) => super::api_call::run(*args),
         ApiCommand::AddClient(args) => {
             let result = ApiConfig::load(&args.config).and_then(|config| {
                 let key = crate::api::clients::load_facade_key(config.facade_key.as_deref())?;

@@ -3,6 +3,7 @@
 //! one line on stderr with a non-zero exit.
 
 pub mod api;
+pub mod api_call;
 pub mod bench;
 pub mod bench_api;
 pub mod calc;

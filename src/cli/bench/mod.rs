@@ -21,7 +21,7 @@ use crate::client::ClientConfig;
 mod cards;
 mod report;
 mod requests;
-mod spawn;
+pub(crate) mod spawn;
 mod wire;
 
 use cards::Workload;
@@ -263,7 +263,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         };
         let local_target = if args.in_process {
             let dir = std::env::temp_dir().join(format!("cofre-bench-local-{}", std::process::id()));
-            let config = spawn::private_copy(&args.keys, &dir)?;
+            let config = spawn::private_copy(&args.keys, &dir, "cofre-bench")?;
             let shared = crate::hsm::server::load(config)?;
             Some((Arc::new(shared), dir))
         } else {

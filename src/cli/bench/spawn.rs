@@ -27,8 +27,8 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// A private copy of the example set in `dir` (replaced), without its state. If the
 /// copied audit log binds a counter store (the example set was run in place), the copy
-/// gets a fresh one, recorded in its own audit log.
-pub(super) fn private_copy(keys: &Path, dir: &Path) -> Result<HsmConfig, String> {
+/// gets a fresh one, recorded in its own audit log under `operator`.
+pub(crate) fn private_copy(keys: &Path, dir: &Path, operator: &str) -> Result<HsmConfig, String> {
     let _ = std::fs::remove_dir_all(dir);
     copy_dir(keys, dir).map_err(|e| format!("copying {}: {e}", keys.display()))?;
     let config = HsmConfig::load(&dir.join("hsm.toml"))?;
@@ -44,7 +44,7 @@ pub(super) fn private_copy(keys: &Path, dir: &Path) -> Result<HsmConfig, String>
             &config.key_store,
             &config.audit_log,
             &lmk,
-            "cofre-bench",
+            operator,
         )?;
     }
     Ok(config)
@@ -74,7 +74,7 @@ impl Drop for Spawned {
 pub(super) fn spawn_daemon(keys: &Path) -> Result<Spawned, String> {
     use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("cofre-bench-{}", std::process::id()));
-    private_copy(keys, &dir)?;
+    private_copy(keys, &dir, "cofre-bench")?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = std::process::Command::new(exe)
         .args(["hsm", "--config"])
