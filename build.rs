@@ -1,13 +1,24 @@
-//! Rebuilds when a migration is added (`sqlx::migrate!` embeds the folder), and sets
-//! `cfg(skip_postgres)` when the run opts out of the PostgreSQL half of the tests
-//! with `COFRE_SKIP_POSTGRES=1`: those tests are then reported `ignored` (with that
-//! reason) in the test summary instead of passing without running.
+//! Rebuilds when a migration is added (`sqlx::migrate!` embeds the folder), and turns the
+//! test opt-outs into `cfg`s, so an opted-out test is reported `ignored` (with its reason)
+//! in the test summary instead of passing without running:
+//!
+//! * `COFRE_SKIP_POSTGRES=1` sets `cfg(skip_postgres)`: the PostgreSQL half of the tests
+//!   is ignored.
+//! * `COFRE_SKIP_ORACLE=1` sets `cfg(skip_oracle)`: the differential tests against the
+//!   Python oracles of `tests/oracle/` are ignored. Without it a missing oracle fails them.
 
 fn main() {
+    println!("cargo::rerun-if-changed=migrations");
+
     println!("cargo::rustc-check-cfg=cfg(skip_postgres)");
     println!("cargo::rerun-if-env-changed=COFRE_SKIP_POSTGRES");
-    println!("cargo::rerun-if-changed=migrations");
     if std::env::var("COFRE_SKIP_POSTGRES").as_deref() == Ok("1") {
         println!("cargo::rustc-cfg=skip_postgres");
+    }
+
+    println!("cargo::rustc-check-cfg=cfg(skip_oracle)");
+    println!("cargo::rerun-if-env-changed=COFRE_SKIP_ORACLE");
+    if std::env::var("COFRE_SKIP_ORACLE").as_deref() == Ok("1") {
+        println!("cargo::rustc-cfg=skip_oracle");
     }
 }

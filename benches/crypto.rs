@@ -74,7 +74,7 @@ fn tokenise(c: &mut Criterion) {
 }
 
 fn tr31_unwrap(c: &mut Criterion) {
-    // ANSI X9.143 annex example, version D (see /shared/vectors/published.md).
+    // ANSI X9 TR-31:2018 Annex A.7.4, version D (tests/vectors/published.md).
     let kbpk = key("88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6");
     let block = "D0112P0AE00E0000B82679114F470F540165EDFBF7E250FCEA43F810D215F8D207E2E417C07156A27E8E31DA05F7425509593D03A457DC34";
     c.bench_function("tr31_unwrap_d", |b| {

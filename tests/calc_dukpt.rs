@@ -41,6 +41,8 @@ fn fails(args: &[&str]) -> String {
     stderr.trim_end().to_owned()
 }
 
+// ANSI X9.24-1:2009 Annex A.4.1 (IPEK) and A.4.2 (counter 1: transaction key, PIN
+// block of PIN 1234, PAN 4012345678909), Table A-1 (PIN variant); tests/vectors/published.md.
 #[test]
 fn tdes_forms_reproduce_x9_24_1_annex_a() {
     let bdk = ["--bdk", TDES_BDK, "--ksn", TDES_KSN];
@@ -98,6 +100,9 @@ fn tdes_forms_reproduce_x9_24_1_annex_a() {
     assert_eq!(pin, "987654");
 }
 
+// The test vectors published with ANSI X9.24-3-2017 (supplement), counter 1 of the AES-128
+// and AES-256 BDKs: initial key, transaction key, working keys, format 4 PIN block;
+// tests/vectors/published.md and tests/dukpt_vectors_aes.rs.
 #[test]
 fn aes_forms_reproduce_x9_24_3_vectors() {
     let bdk = ["--bdk", AES_BDK, "--ksn", AES_KSN];

@@ -275,7 +275,6 @@ fn command_line_client_without_a_daemon_fails_quickly() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = dead.local_addr().unwrap().to_string();
     drop(dead);
-    let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_cofre"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["client", "--address", &addr, "health"])
@@ -285,7 +284,11 @@ fn command_line_client_without_a_daemon_fails_quickly() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("connection"), "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Quickly: the operating system's refusal, not the client's timeout running out.
+    assert!(
+        err.contains("refused") && !err.contains("no answer within"),
+        "{err}"
+    );
     // A missing certificate is a configuration error.
     let out = Command::new(env!("CARGO_BIN_EXE_cofre"))
         .args([

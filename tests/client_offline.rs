@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cofre::client::{Client, ClientConfig, ClientError};
 
@@ -28,7 +28,6 @@ fn config(addresses: Vec<String>) -> ClientConfig {
 
 #[test]
 fn command_line_against_a_closed_port_fails_quickly_in_one_line() {
-    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_cofre"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["client", "--address", &closed_port(), "health"])
@@ -39,7 +38,9 @@ fn command_line_against_a_closed_port_fails_quickly_in_one_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.starts_with("cofre: connection: 127.0.0.1:"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Quickly: the operating system's refusal, not the client's timeout running out.
+    assert!(err.contains("refused"), "{err}");
+    assert!(!err.contains("no answer within"), "{err}");
 
     // After the operation `--key` is the request's field, not the client's key file:
     // the call gets as far as connecting.
@@ -118,14 +119,19 @@ async fn failover_reports_every_address_and_a_non_tls_peer_is_a_tls_error() {
         let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
     });
     let dead = closed_port();
-    let started = Instant::now();
     let e = Client::connect(config(vec![dead.clone(), not_tls.clone()]))
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::Tls(_)), "{e}");
     let shown = e.to_string();
     assert!(shown.contains(&dead) && shown.contains(&not_tls), "{shown}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Without waiting: the closed port refused and the peer's text broke the handshake
+    // (neither ran out the 5 s timeout).
+    assert!(shown.contains("refused"), "{shown}");
+    assert!(
+        !shown.contains("no answer within") && !shown.contains("no handshake within"),
+        "{shown}"
+    );
     peer.join().unwrap();
 
     // Only closed ports: a connection error.

@@ -1,125 +1,20 @@
 //! `cofre keys` end to end, as a security team would run it: ceremony, store, every key
-//! kind, rotation, TR-31 export to psec and import from psec, LMK rewrap, audit chain.
+//! kind, rotation, TR-31 export and import (checked with cofre's own TR-31 code, and in
+//! `tr31_exchange_with_psec` against psec, an independent implementation), LMK rewrap,
+//! audit chain.
 //! Every line the binary prints is collected and searched for the clear secrets the test
 //! knows (LMK components, imported keys): none may appear.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use common::keys_session::*;
 
 use cofre::crypto::ClearKey;
+use cofre::crypto::tr31::{self, Header};
 use cofre::keys::KeyAlgorithm;
 use cofre::keys::store::key_kcv;
 use serde_json::json;
-
-struct Session {
-    dir: PathBuf,
-    transcript: String,
-}
-
-impl Session {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("cofre-keys-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self {
-            dir,
-            transcript: String::new(),
-        }
-    }
-
-    fn path(&self, p: &str) -> String {
-        self.dir.join(p).display().to_string()
-    }
-
-    fn run(&mut self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_cofre"))
-            .arg("keys")
-            .args(args)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        self.transcript.push_str(&stdout);
-        self.transcript.push_str(&stderr);
-        (
-            out.status.success(),
-            if out.status.success() { stdout } else { stderr },
-        )
-    }
-
-    fn ok(&mut self, args: &[&str]) -> String {
-        let (ok, text) = self.run(args);
-        assert!(ok, "{args:?}: {text}");
-        text
-    }
-
-    fn fails(&mut self, args: &[&str]) -> String {
-        let (ok, text) = self.run(args);
-        assert!(!ok, "{args:?} should fail");
-        text
-    }
-
-    /// `--store ... --lmk-component ...` for the given component files.
-    fn store_args(&self, components: &[String]) -> Vec<String> {
-        let mut v = vec!["--store".to_owned(), self.path("keys.json")];
-        for c in components {
-            v.push("--lmk-component".into());
-            v.push(c.clone());
-        }
-        v.push("--operator".into());
-        v.push("test-officer".into());
-        v
-    }
-}
-
-fn with(base: &[String], extra: &[&str]) -> Vec<String> {
-    base.iter()
-        .cloned()
-        .chain(extra.iter().map(|s| s.to_string()))
-        .collect()
-}
-
-fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn component_hex(path: &str) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("component = "))
-        .unwrap()
-        .to_owned()
-}
-
-fn lmk_kcv(out: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix("LMK kcv "))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn kcv_of(list: &str, id: &str, version: u32) -> String {
-    let prefix = format!("{id} v{version} ");
-    let line = list
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("{id} v{version} in {list}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("kcv="))
-        .unwrap()
-        .to_owned()
-}
-
-fn write_component(dir: &Path, name: &str, hex_key: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, format!("component = {hex_key}\n")).unwrap();
-    p.display().to_string()
-}
 
 #[test]
 fn a_security_team_day() {
@@ -144,11 +39,7 @@ fn a_security_team_day() {
     assert_eq!(s.ok(&refs(&kcv_args)).trim(), kcv);
 
     let base = s.store_args(&comps);
-    let cmd = |c: &str, extra: &[&str]| -> Vec<String> {
-        std::iter::once(c.to_owned())
-            .chain(with(&base, extra))
-            .collect()
-    };
+    let cmd = |c: &str, extra: &[&str]| command(&base, c, extra);
     s.ok(&refs(&cmd("init", &[])));
     for (id, kind, alg) in [
         ("zpk.a", "zpk", "tdes"),
@@ -192,41 +83,8 @@ fn a_security_team_day() {
         &["--id", "cvk.issuer1", "--version", "1"],
     )));
 
-    // A KEK with a known clear value (two components), so psec can use it too.
-    let kek_hex = "0123456789ABCDEFFEDCBA98765432100123456789ABCDEFFEDCBA9876543210";
-    let k1 = write_component(
-        &s.dir,
-        "kek-1.txt",
-        &kek_hex.replace('0', "1").replace("EF", "E1"),
-    );
-    let k1_hex = component_hex(&k1);
-    let k2_bytes: Vec<u8> = hex::decode(kek_hex)
-        .unwrap()
-        .iter()
-        .zip(hex::decode(&k1_hex).unwrap())
-        .map(|(a, b)| a ^ b)
-        .collect();
-    let k2 = write_component(&s.dir, "kek-2.txt", &hex::encode_upper(&k2_bytes));
-    let kek_kcv = key_kcv(KeyAlgorithm::Aes, &ClearKey::from_hex(kek_hex).unwrap())
-        .unwrap()
-        .to_string();
-    s.ok(&refs(&cmd(
-        "import",
-        &[
-            "--id",
-            "kek.partner",
-            "--kind",
-            "kek",
-            "--algorithm",
-            "aes",
-            "--component-file",
-            &k1,
-            "--component-file",
-            &k2,
-            "--kcv",
-            &kek_kcv,
-        ],
-    )));
+    // A KEK with a known clear value (two components), so the test can check exports.
+    let (k1, k2, k1_hex) = import_partner_kek(&mut s, &base);
     assert!(
         s.fails(&refs(&cmd(
             "import",
@@ -248,7 +106,8 @@ fn a_security_team_day() {
         .contains("KCV")
     );
 
-    // Export to psec: psec unwraps under the KEK and gets a key with the listed KCV.
+    // Export: the block unwraps under the KEK to a PIN key with the listed KCV (the
+    // same exchange with psec on the other side is `tr31_exchange_with_psec`).
     let block = s
         .ok(&refs(&cmd(
             "export",
@@ -257,22 +116,14 @@ fn a_security_team_day() {
         .trim()
         .to_owned();
     assert!(block.starts_with('D'), "{block}");
-    let psec_key = {
-        let answer = common::psec_batch(
-            "psec_core.py",
-            &[json!({"op":"tr31_unwrap","kbpk":kek_hex,"block":block})],
-        );
-        answer.map(|a| a[0].clone())
-    };
+    let (header, exported) = tr31::unwrap(&ClearKey::from_hex(PARTNER_KEK).unwrap(), &block)
+        .unwrap_or_else(|e| panic!("exported block does not unwrap: {e}"));
+    assert_eq!(header.usage().code(), "P0");
     let list = s.ok(&refs(&cmd("list", &[])));
-    if let Some(k) = &psec_key {
-        assert_eq!(k["usage"], "P0");
-        let clear = ClearKey::from_hex(k["key"].as_str().unwrap()).unwrap();
-        assert_eq!(
-            key_kcv(KeyAlgorithm::Tdes, &clear).unwrap().to_string(),
-            kcv_of(&list, "zpk.a", 1)
-        );
-    }
+    assert_eq!(
+        key_kcv(KeyAlgorithm::Tdes, &exported).unwrap().to_string(),
+        kcv_of(&list, "zpk.a", 1)
+    );
     assert!(
         s.fails(&refs(&cmd(
             "export",
@@ -288,28 +139,31 @@ fn a_security_team_day() {
         .contains("wrong key usage")
     );
 
-    // Import from psec: psec wraps a known CVK under the KEK, cofre imports it.
+    // Import: a CVK of known value wrapped under the KEK arrives with its published KCV
+    // (0123456789ABCDEF FEDCBA9876543210 -> 08D7B4, tests/vectors/published.md).
     let cvk_hex = "0123456789ABCDEFFEDCBA9876543210";
-    if let Some(b) = common::psec_batch(
-        "psec_core.py",
-        &[json!({"op":"tr31_wrap","kbpk":kek_hex,"header":"D0000C0TC00E0000","key":cvk_hex})],
-    ) {
-        let out = s.ok(&refs(&cmd(
-            "import",
-            &[
-                "--id",
-                "cvk.from.partner",
-                "--tr31",
-                b[0].as_str().unwrap(),
-                "--kek",
-                "kek.partner",
-            ],
-        )));
-        assert!(
-            out.contains("cvk.from.partner v1 cvk tdes active kcv=08D7B4"),
-            "{out}"
-        );
-    }
+    let wrapped = tr31::wrap(
+        &ClearKey::from_hex(PARTNER_KEK).unwrap(),
+        &Header::parse("D0000C0TC00E0000").unwrap(),
+        &ClearKey::from_hex(cvk_hex).unwrap(),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let out = s.ok(&refs(&cmd(
+        "import",
+        &[
+            "--id",
+            "cvk.from.partner",
+            "--tr31",
+            &wrapped,
+            "--kek",
+            "kek.partner",
+        ],
+    )));
+    assert!(
+        out.contains("cvk.from.partner v1 cvk tdes active kcv=08D7B4"),
+        "{out}"
+    );
 
     // Audit chain intact; an edited line is found; the store notices cut lines.
     assert!(s.ok(&refs(&cmd("audit-verify", &[]))).contains("intact"));
@@ -396,12 +250,94 @@ fn a_security_team_day() {
         .contains("intact")
     );
 
-    // Nothing the binary printed contains a clear secret the test knows.
-    for secret in
-        secrets
-            .iter()
-            .chain(&secrets2)
-            .chain([&k1_hex, &kek_hex.to_owned(), &cvk_hex.to_owned()])
+    // Nothing the binary printed contains a clear secret the test knows; the transcript
+    // does hold what was printed (control: the LMK's KCV).
+    assert!(s.transcript.contains(&kcv), "{}", s.transcript);
+    for secret in secrets.iter().chain(&secrets2).chain([
+        &k1_hex,
+        &PARTNER_KEK.to_owned(),
+        &cvk_hex.to_owned(),
+    ]) {
+        assert!(
+            !s.transcript
+                .to_ascii_uppercase()
+                .contains(&secret.to_ascii_uppercase()[..16]),
+            "a secret leaked into the output"
+        );
+    }
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
+
+/// TR-31 export to psec and import from psec, an independent implementation: psec unwraps
+/// cofre's block under the partner KEK and finds the key the store lists; psec wraps a
+/// known CVK and cofre imports it with its published KCV.
+#[test]
+#[cfg_attr(
+    skip_oracle,
+    ignore = "COFRE_SKIP_ORACLE=1: differential oracle skipped on request"
+)]
+fn tr31_exchange_with_psec() {
+    let mut s = Session::new("psec");
+    s.ok(&["ceremony", "--components", "2", "--out-dir", &s.path("lmk")]);
+    let comps = vec![s.path("lmk/component-1.txt"), s.path("lmk/component-2.txt")];
+    let secrets: Vec<String> = comps.iter().map(|c| component_hex(c)).collect();
+    let base = s.store_args(&comps);
+    let cmd = |c: &str, extra: &[&str]| command(&base, c, extra);
+    s.ok(&refs(&cmd("init", &[])));
+    s.ok(&refs(&cmd(
+        "generate",
+        &["--id", "zpk.a", "--kind", "zpk", "--algorithm", "tdes"],
+    )));
+    let (_, _, k1_hex) = import_partner_kek(&mut s, &base);
+
+    // Export to psec: psec unwraps under the KEK and gets a key with the listed KCV.
+    let block = s
+        .ok(&refs(&cmd(
+            "export",
+            &["--id", "zpk.a", "--kek", "kek.partner"],
+        )))
+        .trim()
+        .to_owned();
+    let answer = common::psec_batch(
+        "psec_core.py",
+        &[json!({"op":"tr31_unwrap","kbpk":PARTNER_KEK,"block":block})],
+    );
+    assert_eq!(answer[0]["usage"], "P0", "{}", answer[0]);
+    let clear = ClearKey::from_hex(answer[0]["key"].as_str().unwrap()).unwrap();
+    let list = s.ok(&refs(&cmd("list", &[])));
+    assert_eq!(
+        key_kcv(KeyAlgorithm::Tdes, &clear).unwrap().to_string(),
+        kcv_of(&list, "zpk.a", 1)
+    );
+
+    // Import from psec: psec wraps a known CVK under the KEK, cofre imports it with the
+    // published KCV of that key (08D7B4, tests/vectors/published.md).
+    let cvk_hex = "0123456789ABCDEFFEDCBA9876543210";
+    let wrapped = common::psec_batch(
+        "psec_core.py",
+        &[json!({"op":"tr31_wrap","kbpk":PARTNER_KEK,"header":"D0000C0TC00E0000","key":cvk_hex})],
+    );
+    let out = s.ok(&refs(&cmd(
+        "import",
+        &[
+            "--id",
+            "cvk.from.partner",
+            "--tr31",
+            wrapped[0].as_str().unwrap(),
+            "--kek",
+            "kek.partner",
+        ],
+    )));
+    assert!(
+        out.contains("cvk.from.partner v1 cvk tdes active kcv=08D7B4"),
+        "{out}"
+    );
+
+    // The transcript holds what was printed (control), and no secret the test knows.
+    assert!(s.transcript.contains("kcv=08D7B4"), "{}", s.transcript);
+    for secret in secrets
+        .iter()
+        .chain([&k1_hex, &PARTNER_KEK.to_owned(), &cvk_hex.to_owned()])
     {
         assert!(
             !s.transcript

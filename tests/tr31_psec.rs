@@ -171,6 +171,10 @@ fn assert_cofre_matches(case: &Case, unwrapped: Result<(Header, ClearKey), Error
 }
 
 #[test]
+#[cfg_attr(
+    skip_oracle,
+    ignore = "COFRE_SKIP_ORACLE=1: differential oracle skipped on request"
+)]
 fn tr31_versions_b_and_d_agree_with_psec() {
     let mut rng = common::test_rng(0x7231);
     let mut ours = Vec::new(); // (case, cofre's block)
@@ -208,9 +212,7 @@ fn tr31_versions_b_and_d_agree_with_psec() {
     for (kbpk, block) in &tampered {
         cases.push(json!({"op": "unwrap", "kbpk": kbpk, "block": block}));
     }
-    let Some(answers) = common::psec_batch("tr31.py", &cases) else {
-        return;
-    };
+    let answers = common::psec_batch("tr31.py", &cases);
     let (from_ours, rest) = answers.split_at(ours.len());
     let (from_theirs, from_tampered) = rest.split_at(theirs.len());
 

@@ -308,8 +308,9 @@ mod tests {
         );
     }
 
-    // The classic TDES example: key 0123456789ABCDEF FEDCBA9876543210 encrypting zeros
-    // gives 08D7B4FB629D0885 (its first 3 bytes are the published KCV 08D7B4).
+    // Key 0123456789ABCDEF FEDCBA9876543210 encrypting zeros gives 08D7B4FB629D0885: its
+    // first 3 bytes are the published KCV 08D7B4 (psec `generate_kcv` docstring), the rest
+    // as psec and `cryptography` compute it (tests/vectors/published.md).
     #[test]
     fn tdes_double_and_triple() {
         let c = BlockCipher::tdes(&h("0123456789ABCDEFFEDCBA9876543210")).unwrap();
@@ -324,6 +325,28 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_the_cipher_and_hides_the_key() {
+        for (key, name) in [
+            (h("0123456789ABCDEFFEDCBA9876543210"), "TDES-2key"),
+            (
+                h("0123456789ABCDEFFEDCBA98765432100123456789ABCDEF"),
+                "TDES-3key",
+            ),
+            (vec![0x11; 16], "AES-128"),
+            (vec![0x11; 24], "AES-192"),
+            (vec![0x11; 32], "AES-256"),
+        ] {
+            let c = if name.starts_with("TDES") {
+                BlockCipher::tdes(&key)
+            } else {
+                BlockCipher::aes(&key)
+            }
+            .unwrap();
+            assert_eq!(format!("{c:?}"), format!("BlockCipher({name}, [REDACTED])"));
+        }
+    }
+
+    #[test]
     fn rejects_bad_lengths() {
         assert!(BlockCipher::tdes(&[0u8; 8]).is_err());
         assert!(BlockCipher::aes(&[0u8; 20]).is_err());
@@ -333,6 +356,7 @@ mod tests {
         assert!(c.encrypt_cbc(&[0u8; 8], &mut [0u8; 16]).is_err());
     }
 
+    // FIPS 46-3: the low bit of each key byte makes its parity odd.
     #[test]
     fn parity() {
         let mut key = h("0022446688AACCEE");

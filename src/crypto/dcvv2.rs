@@ -425,6 +425,18 @@ mod tests {
         assert!(scan(50, 1, 1, "03").is_err());
     }
 
+    // The message holds the PAN, and a `Vec` that grows leaves its old buffer, PAN
+    // included, unzeroized in freed memory: the longest message must fit the capacity
+    // reserved up front (label 14 + length 1 + PAN 19 + expiry 4 + factor 8 = 46 bytes).
+    #[test]
+    fn the_longest_message_fits_without_reallocating() {
+        assert_eq!(MESSAGE_MAX, 46);
+        let mut m = Message::new("9999999999999999999", "2812").unwrap();
+        assert_eq!((m.0.len(), m.0.capacity()), (MESSAGE_MAX, MESSAGE_MAX));
+        m.code(K1.as_bytes(), u64::MAX).unwrap();
+        assert_eq!(m.0.capacity(), MESSAGE_MAX);
+    }
+
     #[test]
     fn nothing_secret_is_printed() {
         let k = key(K1);

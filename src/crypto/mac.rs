@@ -167,7 +167,7 @@ mod tests {
         );
     }
 
-    // NIST SP 800-38B Appendix D.4 (three-key TDES), example with the empty message.
+    // NIST SP 800-38B Appendix D.4 (three-key TDES), example 1 (the empty message).
     #[test]
     fn tdes_cmac_sp800_38b() {
         let k = key("8aa83bf8cbda10620bc1bf19fbb6cd58bc313d4a371ca8b5");
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(hex::encode(mac), "b7a688e122ffaf95");
     }
 
-    // RFC 4231 test case 2.
+    // RFC 4231 section 4.3, test case 2.
     #[test]
     fn hmac_sha256_rfc4231() {
         assert_eq!(
@@ -200,6 +200,12 @@ mod tests {
             .unwrap()
         );
         assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &[1, 2]).is_err());
+        // The whole MAC verifies; one byte more than the algorithm makes is refused.
+        let full = hex::decode("A1C72E74EA3FA9B6").unwrap();
+        assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &full).unwrap());
+        let mut longer = full.clone();
+        longer.push(0);
+        assert!(verify(MacAlgorithm::Iso9797Alg3, &k, d, &longer).is_err());
         assert!(retail_mac(&key("0123456789ABCDEF"), d).is_err());
     }
 }

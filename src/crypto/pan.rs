@@ -161,7 +161,8 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    // ISO/IEC 7812-1 Annex B worked example: 7992739871 has check digit 3.
+    // The Luhn formula of ISO/IEC 7812-1 Annex B; the worked example 7992739871 -> check
+    // digit 3 is the Wikipedia article "Luhn algorithm"'s (tests/vectors/published.md).
     #[test]
     fn luhn_iso7812_example() {
         assert_eq!(luhn_check_digit(b"7992739871"), Some(3));
@@ -170,6 +171,9 @@ mod tests {
         assert!(luhn_valid(b"4111111111111111"));
         assert!(!luhn_valid(b""));
         assert!(!luhn_valid(b"41x1"));
+        // A last character below '0' is refused, not subtracted into an underflow.
+        assert!(!luhn_valid(b"799273987 "));
+        assert!(!luhn_valid(b"4111111111111111/"));
     }
 
     #[test]
@@ -178,6 +182,7 @@ mod tests {
         assert!(Pan::new("12345678901234567890").is_err());
         assert!(Pan::new("41234567890123a5").is_err());
         let pan = Pan::new("4123456789012345").unwrap();
+        assert!(!pan.is_empty());
         assert_eq!(pan.masked(), "412345******2345");
         assert_eq!(
             pan.rightmost12_excluding_check(),
@@ -212,5 +217,11 @@ mod tests {
         assert!(generate("40000012345", 13, &mut rng).is_ok());
         assert!(generate("40a0", 16, &mut rng).is_err());
         assert!(generate("", 16, &mut rng).is_err());
+        // A BIN of 11 digits is the longest accepted, and it must leave room for the body.
+        let long_bin = generate("40000000001", 16, &mut rng).unwrap();
+        assert!(long_bin.digits().starts_with("40000000001") && long_bin.is_luhn_valid());
+        assert!(generate("400000000012", 16, &mut rng).is_err());
+        assert!(generate("40000000001", 13, &mut rng).is_ok());
+        assert!(generate("4000000000123", 13, &mut rng).is_err());
     }
 }

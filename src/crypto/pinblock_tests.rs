@@ -17,7 +17,8 @@ fn err(e: Error) -> PinBlockError {
     }
 }
 
-// psec `encode_pinblock_iso_0` / `decode_pinblock_iso_0` docstring example.
+// psec 1.3.0 `psec/pinblock.py`, `encode_pinblock_iso_0` / `decode_pinblock_iso_0`
+// docstring example (tests/vectors/published.md).
 #[test]
 fn format0_published() {
     let p = pan("5544332211009966");
@@ -32,7 +33,8 @@ fn format0_published() {
     assert_eq!(back.expose_secret(), "1234");
 }
 
-// psec `encode_pinblock_iso_2` / `decode_pinblock_iso_2` docstring examples.
+// psec 1.3.0 `psec/pinblock.py`, `encode_pinblock_iso_2` / `decode_pinblock_iso_2`
+// docstring examples (tests/vectors/published.md).
 #[test]
 fn format2_published() {
     let block = encode_clear(Format::Iso2, &pin("1234"), None, &mut rng()).unwrap();
@@ -46,8 +48,9 @@ fn format2_published() {
     assert_eq!(back.expose_secret(), "123456789012");
 }
 
-// psec `decode_pinblock_iso_3` docstring example (the fill is random, so encode is
-// checked by its fixed prefix 341277 and by round trip).
+// psec 1.3.0 `psec/pinblock.py`, `decode_pinblock_iso_3` docstring example
+// (tests/vectors/published.md; the fill is random, so encode is checked by its fixed
+// prefix 341277 and by round trip).
 #[test]
 fn format3_published() {
     let p = pan("5544332211009966");
@@ -68,6 +71,20 @@ fn format3_published() {
     );
 }
 
+// Format 3 fill: each fill nibble n becomes 0xA + n % 6 (as `encode_clear_with_fill`
+// documents), so fill 0123456789ABCDEF gives A B C D E F A B C D after PIN 1234; the
+// block is that field XOR the PAN field 0000 433221100996 (computed by hand:
+// 341234ABCDEFABCD XOR 0000433221100996).
+#[test]
+fn format3_fill_mapping() {
+    let p = pan("5544332211009966");
+    let fill = [0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF];
+    let block = encode_clear_with_fill(Format::Iso3, &pin("1234"), Some(&p), &fill).unwrap();
+    assert_eq!(block.to_hex(), "34127799ECFFA25B");
+    let back = decode_clear(Format::Iso3, &block, Some(&p)).unwrap();
+    assert_eq!(back.expose_secret(), "1234");
+}
+
 // ISO 9564-1 format 1: control 1, length, PIN, then transaction-field fill of any value.
 #[test]
 fn format1_layout_and_round_trip() {
@@ -82,7 +99,8 @@ fn format1_layout_and_round_trip() {
     );
 }
 
-// Format 4 PAN field: psec `encode_pan_field_iso_4` docstring example.
+// Format 4 PAN field: psec 1.3.0 `psec/pinblock.py`, `encode_pan_field_iso_4` docstring
+// example (tests/vectors/published.md).
 #[test]
 fn format4_pan_field_published() {
     assert_eq!(
@@ -91,7 +109,8 @@ fn format4_pan_field_published() {
     );
 }
 
-// ISO 9564 format 4 vectors from /shared/vectors/published.md (psec pinblock.py):
+// ISO 9564 format 4: psec 1.3.0 `psec/pinblock.py`, the `encipher_pinblock_iso_4` and
+// `decipher_pinblock_iso_4` docstrings (tests/vectors/published.md):
 // key 00112233445566778899AABBCCDDEEFF, PIN 1234, PAN 1234567890123456,
 // random pad 1122334455667788 -> 7CDF645C86CAF763AE34637A66997534; and the decipher
 // example E4BE5B623AF7E006AC319E5B93544564 -> 1234.
@@ -169,7 +188,11 @@ fn malformed_blocks_get_typed_errors() {
     assert!(PinBlock::from_hex("0412").is_err());
     assert!(PinBlock::from_hex("zz1277CDDEEFF669").is_err());
     assert!(Format::from_number(5).is_err());
+    for n in 0..=4 {
+        assert_eq!(Format::from_number(n).unwrap().number(), n);
+    }
     let aes16 = PinBlock::from_hex("7CDF645C86CAF763AE34637A66997534").unwrap();
+    assert_eq!(format!("{aes16:?}"), "PinBlock([REDACTED]; 16 bytes)");
     assert_eq!(
         err(decode_clear(Format::Iso0, &aes16, Some(&p)).unwrap_err()),
         PinBlockError::BlockLength
@@ -184,7 +207,27 @@ fn malformed_blocks_get_typed_errors() {
         .is_err()
     );
     let tdes = BlockCipher::tdes(&[1u8; 16]).unwrap();
-    assert!(decipher(Format::Iso4, &tdes, &aes16, Some(&p)).is_err());
+    let aes = BlockCipher::aes(&[1u8; 16]).unwrap();
+    let needs_aes = Err(Error::Parameter("PIN block format 4 needs an AES key"));
+    let needs_tdes = Err(Error::Parameter("PIN block formats 0-3 need a TDES key"));
+    assert_eq!(
+        decipher(Format::Iso4, &tdes, &aes16, Some(&p)).map(|_| ()),
+        needs_aes
+    );
+    let fill = [0u8; 8];
+    let four = pin("1234");
+    assert_eq!(
+        encipher_with_fill(Format::Iso4, &tdes, &four, Some(&p), &fill).map(|_| ()),
+        needs_aes
+    );
+    for f in [Format::Iso0, Format::Iso1, Format::Iso2, Format::Iso3] {
+        let block = encipher_with_fill(f, &tdes, &four, Some(&p), &fill).unwrap();
+        assert_eq!(
+            encipher_with_fill(f, &aes, &four, Some(&p), &fill).map(|_| ()),
+            needs_tdes
+        );
+        assert_eq!(decipher(f, &aes, &block, Some(&p)).map(|_| ()), needs_tdes);
+    }
 }
 
 #[test]

@@ -137,7 +137,8 @@ mod tests {
         assert!(!shown.to_ascii_uppercase().contains("0123456789ABCDEF"));
         assert!(shown.contains("REDACTED"));
         let pin = Pin::new("4524").unwrap();
-        assert!(!format!("{pin:?}").contains("4524"));
+        assert_eq!(format!("{pin:?}"), "Pin([REDACTED])");
+        assert_eq!(format!("{key:?}"), "ClearKey([REDACTED]; 16 bytes)");
     }
 
     #[test]
@@ -146,6 +147,7 @@ mod tests {
         assert!(Pin::new("1234567890123").is_err());
         assert!(Pin::new("12a4").is_err());
         assert_eq!(Pin::new("123456789012").unwrap().len(), 12);
+        assert!(!Pin::new("1234").unwrap().is_empty());
         assert!(Pin::new("1234").unwrap().ct_eq(&Pin::new("1234").unwrap()));
         assert!(!Pin::new("1234").unwrap().ct_eq(&Pin::new("1235").unwrap()));
     }
@@ -157,5 +159,12 @@ mod tests {
             .to_string();
         assert!(!err.contains("ZZ23"));
         assert!(ClearKey::from_bytes(&[]).is_err());
+        // 1 to 64 bytes (the longest HMAC key a key block carries here).
+        let longest = ClearKey::from_bytes(&[7; 64]).unwrap();
+        assert_eq!((longest.len(), longest.is_empty()), (64, false));
+        assert_eq!(
+            ClearKey::from_bytes(&[7; 65]).unwrap_err(),
+            Error::KeyLength { got: 65 }
+        );
     }
 }

@@ -63,6 +63,27 @@ fn ksn_parsing_is_total_and_picks_the_variant_by_length() {
     let k = Ksn::from_hex("ffff9876543210e00001").unwrap();
     assert_eq!(k.to_string(), "FFFF9876543210E00001");
     assert_eq!(k.counter(), 1);
+    // The counter is the KSN's low 21 bits (TDES) or 32 bits (AES), whichever the variant.
+    assert_eq!(tdes_ksn(0x0A_5A5A).counter(), 0x0A_5A5A);
+    assert_eq!(
+        Ksn::from_hex("1234567890123456A5A5A5A5").unwrap().counter(),
+        0xA5A5_A5A5
+    );
+}
+
+// KSNs and key types are public: they print as themselves, in both variants.
+#[test]
+fn ksns_and_key_types_print_as_themselves() {
+    let a = aes::Ksn::from_hex("123456789012345600000001").unwrap();
+    assert_eq!(a.to_string(), "123456789012345600000001");
+    assert_eq!(format!("{a:?}"), "aes::Ksn(123456789012345600000001)");
+    assert_eq!(hex::encode_upper(a.as_bytes()), "123456789012345600000001");
+    assert_eq!(Ksn::Aes(a).to_string(), "123456789012345600000001");
+    let t = tdes::Ksn::from_hex("FFFF9876543210E00001").unwrap();
+    assert_eq!(format!("{t:?}"), "tdes::Ksn(FFFF9876543210E00001)");
+    assert_eq!(hex::encode_upper(t.as_bytes()), "FFFF9876543210E00001");
+    let names: Vec<String> = KeyType::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["2TDEA", "3TDEA", "AES-128", "AES-192", "AES-256"]);
 }
 
 // Whatever a terminal or an attacker sends as a KSN (any length, any characters, any
@@ -236,7 +257,8 @@ fn debug_never_prints_key_material() {
     for secret in [
         TDES_BDK,
         AES_BDK,
-        // The published IPEK and transaction keys of these inputs.
+        // The published IPEK and transaction keys of these inputs (X9.24-1:2009 A.4.1 and
+        // A.4.2; the X9.24-3-2017 test vectors, counter 1; tests/vectors/published.md).
         "6AC292FAA1315B4D",
         "042666B49184CFA3",
         "4F21B565BAD9835E",
@@ -249,8 +271,9 @@ fn debug_never_prints_key_material() {
     assert!(exposed.contains("042666B49184CFA3"));
 }
 
-// X9.24-3-2017 6.3.2 layout, checked against the published example of the AES-128
-// PIN key derivation data for counter 1 (BDK ID 12345678, derivation ID 90123456).
+// X9.24-3-2017 6.3.2 layout, checked against the derivation data the X9.24-3-2017 test
+// vectors print for the AES-128 PIN key of counter 1 (BDK ID 12345678, derivation ID
+// 90123456), as transcribed in tests/dukpt_vectors_aes.rs's sources.
 #[test]
 fn derivation_data_layout() {
     let ksn = aes::Ksn::from_hex("123456789012345600000001").unwrap();

@@ -204,7 +204,10 @@ fn header_fields_are_typed() {
         "P0".parse::<KeyUsage>().unwrap(),
         KeyUsage::PinEncryption
     ));
+    // A key version number starting with "c" marks a key component (TR-31 header).
     assert!(KeyVersion::new("c1").unwrap().is_component());
+    assert!(!KeyVersion::new("05").unwrap().is_component());
+    assert!(!KeyVersion::NONE.is_component());
     let built = Header::new(
         Version::D,
         KeyUsage::MacCmac,
@@ -303,4 +306,35 @@ fn wrap_hides_key_length_and_pads_randomly() {
     assert_eq!(double.len(), 16 + 2 * 32 + 16);
     let again = wrap(&kbpk, &header, &key(VECTORS[1].3), &mut rng).unwrap();
     assert_ne!(double, again);
+}
+
+/// `header` with `n` optional blocks "XX" of `data`.
+fn with_blocks(header: &str, n: usize, data: &str) -> Result<Header, Error> {
+    (0..n).try_fold(Header::parse(header).unwrap(), |h, _| {
+        h.with_block(OptionalBlock::new("XX", data).unwrap())
+    })
+}
+
+// The block count is two digits: 99 optional blocks at most, the padding block included.
+#[test]
+fn ninety_nine_optional_blocks_at_most() {
+    // Blocks of 8 characters fill version B's 8-character cipher blocks: no padding.
+    let full = with_blocks("B0000P0TE00E0000", 99, "abcd").unwrap();
+    assert_eq!(full.blocks().len(), 99);
+    assert!(full.to_string().starts_with("B0808P0TE00E9900"));
+    assert_eq!(
+        full.with_block(OptionalBlock::new("XX", "abcd").unwrap()),
+        Err(Error::Tr31(Tr31Error::TooManyBlocks))
+    );
+    // Blocks of 7 characters need a padding block (686 characters + PB0A000000 = 696):
+    // 98 fit with it, 99 do not.
+    let padded = with_blocks("B0000P0TE00E0000", 98, "abc").unwrap();
+    assert!(
+        padded.to_string().starts_with("B0712P0TE00E9900"),
+        "{padded}"
+    );
+    assert_eq!(
+        padded.with_block(OptionalBlock::new("XX", "abc").unwrap()),
+        Err(Error::Tr31(Tr31Error::TooManyBlocks))
+    );
 }

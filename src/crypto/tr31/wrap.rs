@@ -276,3 +276,52 @@ fn kbpk_strength(alg: Algorithm, len: usize) -> usize {
         Algorithm::Aes => strength(KeyAlgorithm::Aes, len),
     }
 }
+
+#[cfg(test)]
+mod key_field_tests {
+    use super::*;
+
+    // ANSI X9.143 (TR-31) clear key data: a 2-byte key length in bits, then the key. A
+    // length that is not a whole number of bytes is refused, even behind a good MAC.
+    #[test]
+    fn the_key_length_field_counts_whole_bytes() {
+        let with_bits = |bits: u16| {
+            let mut data = bits.to_be_bytes().to_vec();
+            data.extend_from_slice(&[0x45; 32]);
+            extract_key(&data).map(|k| k.len())
+        };
+        assert_eq!(with_bits(0x0080), Ok(16));
+        assert_eq!(with_bits(0x0100), Ok(32));
+        for bits in [0x0000, 0x0001, 0x007F, 0x0081, 0x00FF] {
+            assert_eq!(
+                with_bits(bits),
+                Err(Tr31Error::KeyField.into()),
+                "{bits:#06x}"
+            );
+        }
+        // Longer than the data after it.
+        assert_eq!(with_bits(0x0108), Err(Tr31Error::KeyField.into()));
+    }
+
+    // ANSI X9.143 algorithm D (single DES) keys are 8 bytes, T (TDES) 16 or 24, A (AES)
+    // 16, 24 or 32; algorithms cofre does not cipher with take any length.
+    #[test]
+    fn key_lengths_follow_the_header_algorithm() {
+        let refused = |got| Err(Tr31Error::KeyLength { got });
+        assert_eq!(check_key_length(KeyAlgorithm::Des, 8), Ok(()));
+        assert_eq!(check_key_length(KeyAlgorithm::Des, 16), refused(16));
+        assert_eq!(check_key_length(KeyAlgorithm::Tdes, 8), refused(8));
+        assert_eq!(check_key_length(KeyAlgorithm::Tdes, 24), Ok(()));
+        assert_eq!(check_key_length(KeyAlgorithm::Aes, 8), refused(8));
+        assert_eq!(check_key_length(KeyAlgorithm::Aes, 32), Ok(()));
+    }
+
+    // A key is padded to the longest key of its algorithm (ANSI X9.143 key length
+    // obfuscation), so a block does not tell an AES-128 key from an AES-256 one.
+    #[test]
+    fn keys_are_padded_to_the_longest_of_their_algorithm() {
+        assert_eq!(masked_len(KeyAlgorithm::Aes), 32);
+        assert_eq!(masked_len(KeyAlgorithm::Tdes), 24);
+        assert_eq!(masked_len(KeyAlgorithm::Des), 24);
+    }
+}
