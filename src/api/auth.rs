@@ -1,4 +1,4 @@
-//! Authentication as the processor does it (shared/firstvision README): `POST /token`
+//! Authentication as the processor does it (the processor's published API guide; docs/facade.md, "Request signing"): `POST /token`
 //! with HTTP Basic (api key : secret) answers a Bearer token valid 900 s; every other
 //! call carries `apikey`, `X-ClientID`, `Authorization: Bearer ...`, `Timestamp` (epoch
 //! milliseconds, accepted within 5 minutes), `X-Client-Request-Id` (1-40 characters) and
