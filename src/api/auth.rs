@@ -1,6 +1,6 @@
 //! Authentication as the processor does it (its published API guide; docs/facade.md,
-//! "Request signing"): `POST /token` with HTTP Basic (api key : secret) answers a Bearer token valid 900 s; every other
-//! call carries `apikey`, `X-ClientID`, `Authorization: Bearer ...`, `Timestamp` (epoch
+//! "Request signing"): `POST /token` with HTTP Basic (api key : secret) answers a
+//! Bearer token valid 900 s; every other call carries `apikey`, `X-ClientID`, `Authorization: Bearer ...`, `Timestamp` (epoch
 //! milliseconds, accepted within 5 minutes), `X-Client-Request-Id` (1-40 characters) and
 //! `Signature` = Base64(HMAC-SHA256(secret, apikey + X-Client-Request-Id + Timestamp +
 //! body)).
