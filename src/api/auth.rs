@@ -1,9 +1,9 @@
 //! Authentication as the processor does it (its published API guide; docs/facade.md,
 //! "Request signing"): `POST /token` with HTTP Basic (api key : secret) answers a
-//! Bearer token valid 900 s; every other call carries `apikey`, `X-ClientID`, `Authorization: Bearer ...`, `Timestamp` (epoch
-//! milliseconds, accepted within 5 minutes), `X-Client-Request-Id` (1-40 characters) and
-//! `Signature` = Base64(HMAC-SHA256(secret, apikey + X-Client-Request-Id + Timestamp +
-//! body)).
+//! Bearer token valid 900 s; every other call carries `apikey`, `X-ClientID`,
+//! `Authorization: Bearer ...`, `Timestamp` (epoch milliseconds, accepted within 5
+//! minutes), `X-Client-Request-Id` (1-40 characters) and `Signature` =
+//! Base64(HMAC-SHA256(secret, apikey + X-Client-Request-Id + Timestamp + body)).
 //!
 //! The HMAC needs the client's secret itself, so secrets are kept **encrypted** at rest
 //! (never clear): AES-256-CBC then HMAC-SHA256 (encrypt-then-MAC) under two keys derived
