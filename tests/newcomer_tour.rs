@@ -350,6 +350,23 @@ fn example_bodies_match_the_served_openapi_document() {
         .collect();
     assert_eq!(checked, files, "every body is in the table, and only those");
 
+    // Every operation that takes a JSON body has one in the table.
+    let listed: BTreeSet<(String, String)> = request_table()
+        .into_iter()
+        .map(|(_, method, path)| (path, method.to_ascii_lowercase()))
+        .collect();
+    let operations = spec.operations_with_request_body();
+    assert!(operations.len() > listed.len() / 2, "{operations:?}");
+    let missing: Vec<String> = operations
+        .iter()
+        .filter(|(path, method)| !listed.contains(&((*path).to_owned(), (*method).to_owned())))
+        .map(|(path, method)| format!("{} {path}", method.to_ascii_uppercase()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "operations without an example body: {missing:?}"
+    );
+
     // Positive control: the validator does refuse a broken body.
     let schema = spec.request_schema("/cards/activation", "put").unwrap();
     let broken = serde_json::json!({"organizationNumber": "not a number", "cardNumber": 5});
