@@ -234,9 +234,20 @@ fn readme_tour_runs_as_written() {
         }
         let n = steps.len() + extra;
         extra += 1;
-        let command = format!(
-            "cofre api call {method} {path} --body @keys-example/requests/{file} --set cardNumber=$CARD"
-        );
+        // A body that issues a card leaves `cardNumber` empty (the daemon draws one) and
+        // names the tour's customer and account instead.
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut command =
+            format!("cofre api call {method} {path} --body @keys-example/requests/{file}");
+        for (field, var) in [
+            ("cardNumber", "CARD"),
+            ("customerNumber", "CUSTOMER"),
+            ("postToAccount", "ACCOUNT"),
+        ] {
+            if json[field].as_str().is_some_and(|v| !v.is_empty()) {
+                command.push_str(&format!(" --set {field}=${var}"));
+            }
+        }
         script.push_str(&format!(
             "{command} >\"$TOUR_OUT/{n}\" 2>&1 || {{ echo {} >&2; cat \"$TOUR_OUT/{n}\" >&2; exit 1; }}\n",
             quote(&format!("example body failed: {command}"))
@@ -349,6 +360,33 @@ fn example_bodies_match_the_served_openapi_document() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     assert_eq!(checked, files, "every body is in the table, and only those");
+
+    // Every operation that takes a JSON body has one in the table.
+    let table = request_table();
+    let operations = spec.operations_with_request_body();
+    assert!(operations.len() >= table.len(), "{operations:?}");
+    let missing = |rows: &[(String, String, String)]| -> Vec<String> {
+        let listed: BTreeSet<(String, String)> = rows
+            .iter()
+            .map(|(_, method, path)| (path.clone(), method.to_ascii_lowercase()))
+            .collect();
+        operations
+            .iter()
+            .filter(|(path, method)| !listed.contains(&((*path).to_owned(), (*method).to_owned())))
+            .map(|(path, method)| format!("{} {path}", method.to_ascii_uppercase()))
+            .collect()
+    };
+    let none = missing(&table);
+    assert!(
+        none.is_empty(),
+        "operations without an example body: {none:?}"
+    );
+    // Positive control: a table without its last row leaves that operation uncovered.
+    let (_, method, path) = table.last().unwrap();
+    assert_eq!(
+        missing(&table[..table.len() - 1]),
+        [format!("{method} {path}")]
+    );
 
     // Positive control: the validator does refuse a broken body.
     let schema = spec.request_schema("/cards/activation", "put").unwrap();

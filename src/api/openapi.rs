@@ -111,6 +111,21 @@ impl Spec {
             .unwrap_or_default()
     }
 
+    /// Operations, as `(path, method)`, whose request body is a JSON document.
+    pub fn operations_with_request_body(&self) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        for path in self.paths() {
+            if let Some(ops) = self.doc["paths"][path].as_object() {
+                for method in ops.keys() {
+                    if self.request_schema(path, method).is_some() {
+                        out.push((path, method.as_str()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The request body schema of an operation.
     pub fn request_schema(&self, path: &str, method: &str) -> Option<&Value> {
         let s = &self.doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];

@@ -235,3 +235,37 @@ fn numbers_are_exact_amounts() {
         assert_eq!(v[0].pointer, at);
     }
 }
+
+#[test]
+fn operations_with_request_body_lists_json_bodies_only() {
+    let spec = Spec::parse(
+        r#"
+paths:
+  /a:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object}
+    get:
+      responses: {}
+  /token:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema: {type: object}
+  /b:
+    parameters: []
+    put:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: string}
+"#,
+    )
+    .unwrap();
+    let mut ops = spec.operations_with_request_body();
+    ops.sort_unstable();
+    assert_eq!(ops, [("/a", "post"), ("/b", "put")]);
+}
