@@ -279,6 +279,11 @@ impl Authenticator {
         }
     }
 
+    /// Whether `api_key` is a registered client's.
+    pub fn is_registered(&self, api_key: &str) -> bool {
+        self.clients.contains_key(api_key)
+    }
+
     fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u64)>> {
         match self.tokens.lock() {
             Ok(g) => g,

@@ -1,6 +1,7 @@
 //! Throttling of failed authentication: `POST /token` with wrong credentials and calls
 //! whose token, timestamp or signature do not check. Each failure counts against two
-//! keys, the source address and the api key the request named; a key with
+//! keys, the source address and the api key the request named (only a registered
+//! client's: `http::pipeline::throttle_keys`); a key with
 //! `auth_failures` failures within `auth_failure_window` is refused for the rest of that
 //! window, right credentials or not (`429` with `Retry-After`), so guessing a secret or
 //! a signature costs a window per handful of guesses from each address and for each

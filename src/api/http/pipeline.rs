@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 use super::idempotency::{self, InFlight};
 use super::listener::Peer;
 use super::{ApiError, Ctx, Handler, Route, Style, now_ms};
-use crate::api::auth::CallHeaders;
+use crate::api::auth::{Authenticator, CallHeaders};
 use crate::api::call::ctx::{ClaimSlot, answer_of, outcome_of};
 use crate::api::state::App;
 use crate::api::store::{Answer, Claim, Committed, Recorded};
@@ -119,13 +119,21 @@ pub(super) async fn read_body(app: &App, body: Body) -> Result<axum::body::Bytes
     }
 }
 
-/// What failed authentication counts against: the source address and the api key named.
-pub(super) fn throttle_keys(peer: Option<&Peer>, api_key: Option<&str>) -> Vec<String> {
+/// What failed authentication counts against: the source address, and the api key named
+/// when it is a registered client's. An unknown api key is not counted: no guess under it
+/// can succeed, and counting it would let a peer fill the throttle's bounded table with
+/// made-up keys (each as long as a header may be) until a real client's key went
+/// untracked.
+pub(super) fn throttle_keys(
+    peer: Option<&Peer>,
+    api_key: Option<&str>,
+    auth: &Authenticator,
+) -> Vec<String> {
     let mut keys = Vec::with_capacity(2);
     if let Some(p) = peer {
         keys.push(format!("ip:{}", p.addr.ip()));
     }
-    if let Some(k) = api_key {
+    if let Some(k) = api_key.filter(|k| auth.is_registered(k)) {
         keys.push(format!("key:{k}"));
     }
     keys
@@ -206,7 +214,7 @@ async fn run(
         Err(refused) => return refused.into_response(style),
     };
     let api_key = header_str(&headers, "apikey");
-    let throttle_keys = throttle_keys(peer.as_ref(), api_key);
+    let throttle_keys = throttle_keys(peer.as_ref(), api_key, &app.auth);
     let keys: Vec<&str> = throttle_keys.iter().map(String::as_str).collect();
     let now = now_ms();
     if let Some(wait) = app.throttle.retry_after(&keys, now) {
@@ -415,5 +423,34 @@ fn check_response(app: &App, route: &Route, status: u16, body: &[u8]) {
         for v in app.spec.validate(schema, &body) {
             tracing::error!(path = route.path, violation = %v, "response breaks the spec");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::api::auth::ApiClient;
+
+    #[test]
+    fn only_a_registered_api_key_is_counted() {
+        let auth = Authenticator::new(vec![ApiClient::new(
+            "client",
+            "known-key",
+            zeroize::Zeroizing::new(b"secret".to_vec()),
+        )]);
+        let peer = Peer {
+            addr: "192.0.2.7:4000".parse().unwrap(),
+            identity: None,
+        };
+        assert_eq!(
+            throttle_keys(Some(&peer), Some("known-key"), &auth),
+            ["ip:192.0.2.7", "key:known-key"]
+        );
+        assert_eq!(
+            throttle_keys(Some(&peer), Some("made-up-key"), &auth),
+            ["ip:192.0.2.7"]
+        );
+        assert!(throttle_keys(None, Some(&"x".repeat(8000)), &auth).is_empty());
     }
 }

@@ -167,7 +167,7 @@ async fn token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let api_key = Authenticator::basic_api_key(authorization);
-    let keys = throttle_keys(peer.as_ref(), api_key.as_deref());
+    let keys = throttle_keys(peer.as_ref(), api_key.as_deref(), &app.auth);
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let now = now_ms();
     if let Some(wait) = app.throttle.retry_after(&keys, now) {
