@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
+#[path = "daemon/dukpt_terminal.rs"]
+mod dukpt_terminal;
 #[path = "daemon/dukpt_vectors.rs"]
 mod dukpt_vectors;
 #[path = "daemon/spec_vectors.rs"]

@@ -4,49 +4,21 @@
 //! and translate, and each refusal answers its status. Written after every other vector
 //! so that their request ids stay as they were.
 
-use cofre::crypto::cipher::Algorithm;
-use cofre::crypto::dukpt::{self, Bdk, Ksn};
-use cofre::crypto::pan::Pan;
+use cofre::crypto::ClearKey;
 use cofre::crypto::pinblock::Format;
-use cofre::crypto::{ClearKey, Pin, pvv, tr31};
+use cofre::crypto::tr31;
 use cofre::protocol::{Opcode, Tag};
 
 use super::Writer;
+use super::dukpt_terminal::{
+    AES_BDK, AES_BLOCK, AES_KSN, AES_PAN, KEK, TDES_BDK, TDES_BLOCK, TDES_KSN, TDES_PAN, ksn_bytes,
+    pvv_of, tdes_ksn, terminal_block,
+};
 
-const KEK: &str = "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6";
-const PVK: &str = "0123456789ABCDEFFEDCBA9876543210";
 const FILE: &str = "pin_dukpt.txt";
-
-// ANSI X9.24-1:2009 Annex A.4.1-A.4.2: BDK, the device's first KSN, and its format 0
-// block of PIN 1234, PAN 4012345678909 (tests/vectors/published.md, "DUKPT").
-const TDES_BDK: &str = "0123456789ABCDEFFEDCBA9876543210";
-const TDES_KSN: &str = "FFFF9876543210E00001";
-const TDES_PAN: &str = "4012345678909";
-const TDES_BLOCK: &str = "1B9C1845EB993A7A";
-// ANSI X9.24-3-2017 test vectors (supplement), AES-128 BDK, counter 1: the format 4
-// block of PIN 1234, PAN 4111111111111111.
-const AES_BDK: &str = "FEDCBA9876543210F1F1F1F1F1F1F1F1";
-const AES_KSN: &str = "123456789012345600000001";
-const AES_PAN: &str = "4111111111111111";
-const AES_BLOCK: &str = "A912150391AB65A67E52883D81CE2D15";
 
 fn h(text: &str) -> Vec<u8> {
     hex::decode(text).unwrap()
-}
-
-fn pvv_1234(pan: &str) -> String {
-    let pvk = pvv::Pvk::new(&ClearKey::from_hex(PVK).unwrap()).unwrap();
-    pvv::visa_pvv(&pvk, 1, &Pin::new("1234").unwrap(), &Pan::new(pan).unwrap())
-        .unwrap()
-        .to_string()
-}
-
-/// The TDES example device's KSN with another counter.
-fn tdes_ksn(counter: u32) -> Vec<u8> {
-    let Ok(Ksn::Tdes(k)) = Ksn::from_hex(TDES_KSN) else {
-        unreachable!()
-    };
-    h(&k.with_counter(counter).unwrap().to_string())
 }
 
 /// A verification of a DUKPT block of `pan` against the PVV of PIN 1234.
@@ -58,7 +30,7 @@ fn verify(
     (format, block): (u8, &[u8]),
     pan: &str,
 ) {
-    let pvv = pvv_1234(pan);
+    let pvv = pvv_of("1234", pan);
     w.add(FILE, name, identity, Opcode::PinVerify.code(), &[], |f| {
         f.str(Tag::Pan, pan)
             .str(Tag::Key, bdk)
@@ -139,31 +111,21 @@ pub fn write(w: &mut Writer) {
                 .u8(Tag::DestFormat, 0);
         },
     );
-    let bdk = Bdk::new(Algorithm::Tdes, &ClearKey::from_hex(TDES_BDK).unwrap()).unwrap();
-    let second = Ksn::from_bytes(&tdes_ksn(2)).unwrap();
-    let wrong = dukpt::encipher_pin(
-        &bdk,
-        &second,
-        dukpt::default_pin_key_type(&second, Format::Iso0),
-        Format::Iso0,
-        &Pin::new("9999").unwrap(),
-        Some(&Pan::new(TDES_PAN).unwrap()),
-        &mut rand::rng(),
-    )
-    .unwrap();
+    let second = tdes_ksn(2);
+    let wrong = terminal_block(TDES_BDK, &second, Format::Iso0, "9999", TDES_PAN);
     verify(
         w,
         "pin.verify of PIN 9999 from the same device, counter 2: verification_failed (counted)",
         host,
-        ("bdk.x924", &tdes_ksn(2)),
-        (0, wrong.as_bytes()),
+        ("bdk.x924", &ksn_bytes(&second)),
+        (0, &wrong),
         TDES_PAN,
     );
     verify(
         w,
         "pin.verify with TDES KSN counter 1FFFFF: ksn_refused, reason counter_exhausted",
         host,
-        ("bdk.x924", &tdes_ksn(0x1F_FFFF)),
+        ("bdk.x924", &ksn_bytes(&tdes_ksn(0x1F_FFFF))),
         (0, &h(TDES_BLOCK)),
         TDES_PAN,
     );
@@ -171,7 +133,7 @@ pub fn write(w: &mut Writer) {
         w,
         "pin.verify with TDES KSN counter 0007FF (11 one-bits): ksn_refused, reason counter_one_bits",
         host,
-        ("bdk.x924", &tdes_ksn(0x7FF)),
+        ("bdk.x924", &ksn_bytes(&tdes_ksn(0x7FF))),
         (0, &h(TDES_BLOCK)),
         TDES_PAN,
     );
@@ -215,7 +177,7 @@ pub fn write(w: &mut Writer) {
         (0, &h(TDES_BLOCK)),
         TDES_PAN,
     );
-    let pvv = pvv_1234(TDES_PAN);
+    let pvv = pvv_of("1234", TDES_PAN);
     w.add(
         FILE,
         "pin.verify under a BDK without a KSN: wrong_key_usage",
