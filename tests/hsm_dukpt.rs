@@ -288,3 +288,29 @@ async fn the_client_library_sends_dukpt_blocks() {
         .unwrap();
     assert!(matches!(v, Verification::Verified { .. }));
 }
+
+/// `cofre client` reaches the new field by its protocol name like any other.
+#[test]
+fn the_command_line_client_takes_a_ksn() {
+    let d = daemon("dukpt-cli");
+    let pvv = pvv_of("1234", TDES_PAN);
+    let run = |ksn: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["client", "--address", &d.addr, "pin.verify"])
+            .args(["--pan", TDES_PAN, "--key", "bdk.x924", "--ksn", ksn])
+            .args(["--format", "0", "--pin-block", TDES_BLOCK])
+            .args(["--pvk", "pvk.example", "--pvv", &pvv])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(TDES_KSN);
+    assert!(ok && out.starts_with("ok key_version=1"), "{out}");
+    let (ok, out) = run("FFFF9876543210FFFFFF");
+    assert!(!ok && out.contains("ksn_refused"), "{out}");
+}
