@@ -112,6 +112,19 @@ fn published_dukpt_blocks_verify_and_translate() {
     let block = terminal_block(AES_BDK, &ksn, Format::Iso4, "1234", AES_PAN);
     let r = verify(&mut c, "bdk.aes", &ksn_bytes(&ksn), 4, &block, AES_PAN);
     assert_eq!(r.status(), Status::Ok, "{}", r.message());
+
+    // After a rotation the published BDK is verify-only: terminals still on it keep
+    // working, and the answer names version 1.
+    let r = d
+        .connect("security-officer-1")
+        .call(Opcode::KeyRotate, |w| {
+            w.str(Tag::Key, "bdk.x924");
+        });
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    let mut c = d.connect("issuing-host-1");
+    let r = verify(&mut c, "bdk.x924", &tdes_first, 0, &tdes_block, TDES_PAN);
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert_eq!(r.u32(Tag::KeyVersion), 1);
 }
 
 #[test]

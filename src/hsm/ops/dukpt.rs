@@ -160,3 +160,72 @@ fn ksn_refused(e: Error) -> OpError {
     };
     OpError::new(Status::KsnRefused, e.to_string()).with_reason(reason)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tdes() -> Ksn {
+        Ksn::from_hex("FFFF9876543210E00001").unwrap()
+    }
+
+    fn aes() -> Ksn {
+        Ksn::from_hex("123456789012345600000001").unwrap()
+    }
+
+    #[test]
+    fn each_variant_carries_its_formats_only() {
+        let carried = |ksn: &Ksn| {
+            [
+                Format::Iso0,
+                Format::Iso1,
+                Format::Iso2,
+                Format::Iso3,
+                Format::Iso4,
+            ]
+            .into_iter()
+            .filter(|f| dukpt_format(ksn, *f).is_ok())
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(carried(&tdes()), [Format::Iso0, Format::Iso1, Format::Iso3]);
+        assert_eq!(carried(&aes()), [Format::Iso4]);
+        let e = dukpt_format(&aes(), Format::Iso0).unwrap_err();
+        assert_eq!(
+            (e.status, e.field),
+            (Status::MalformedField, Some(Tag::Format.code()))
+        );
+        // Format 2 is left to the shared rules (pin.translate's translation_not_allowed).
+        let zone = PinKey::Zone("zpk.example");
+        let terminal = PinKey::Dukpt {
+            bdk: "bdk",
+            ksn: tdes(),
+        };
+        assert!(terminal.check_format(Format::Iso2).is_ok());
+        assert!(terminal.check_format(Format::Iso4).is_err());
+        assert!(zone.check_format(Format::Iso4).is_ok());
+    }
+
+    #[test]
+    fn counter_refusals_name_their_reason() {
+        let refused = |hex: &str| {
+            let e = ksn_refused(Ksn::from_hex(hex).unwrap().check_counter().unwrap_err());
+            (e.status, e.reason)
+        };
+        for (ksn, reason) in [
+            ("FFFF9876543210E00000", "counter_zero"),
+            ("FFFF9876543210FFFFFF", "counter_exhausted"),
+            ("FFFF9876543210E007FF", "counter_one_bits"),
+            ("1234567890123456FFFFFFFF", "counter_exhausted"),
+            ("12345678901234560001FFFF", "counter_one_bits"),
+        ] {
+            assert_eq!(refused(ksn), (Status::KsnRefused, Some(reason)), "{ksn}");
+        }
+        // Anything else the KSN layer says is about the field, not the counter.
+        let e = ksn_refused(Error::Hex("KSN"));
+        assert_eq!(
+            (e.status, e.field),
+            (Status::MalformedField, Some(Tag::Ksn.code()))
+        );
+    }
+}
