@@ -125,6 +125,19 @@ fn refused_ksns_formats_and_keys_answer_their_status() {
     assert_eq!(r.status(), Status::WrongKeyUsage);
     let r = verify(&mut c, "bdk.missing", &tdes, 0, &block8, pan);
     assert_eq!(r.status(), Status::UnknownKey);
+    // A 24-byte TDES BDK is stored (for exchange) and loads, but X9.24-1 derives from
+    // double-length BDKs only: a KSN with it is wrong_key_usage, and the daemon keeps
+    // serving the others.
+    import_bdks(
+        &d,
+        &[(
+            "bdk.triple",
+            "D0000B0TX00N0000",
+            "0123456789ABCDEFFEDCBA987654321089ABCDEF01234567",
+        )],
+    );
+    let r = verify(&mut c, "bdk.triple", &tdes, 0, &block8, pan);
+    assert_eq!(r.status(), Status::WrongKeyUsage, "{}", r.message());
     // pin.change takes no KSN (its two blocks would need two).
     let body = |w: &mut FieldsWriter<'_>| {
         w.str(Tag::Pan, pan)

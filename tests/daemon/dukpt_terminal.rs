@@ -37,11 +37,20 @@ pub const AES_BLOCK: &str = "A912150391AB65A67E52883D81CE2D15";
 /// as the security officer would (TR-31 `B0`, mode `X`, under kek.example).
 pub fn daemon(name: &str) -> Daemon {
     let d = Daemon::start(name);
+    import_bdks(
+        &d,
+        &[
+            ("bdk.x924", "D0000B0TX00N0000", TDES_BDK),
+            ("bdk.aes", "D0000B0AX00N0000", AES_BDK),
+        ],
+    );
+    d
+}
+
+/// Imports `(id, TR-31 header, clear key)` BDKs under kek.example.
+pub fn import_bdks(d: &Daemon, bdks: &[(&str, &str, &str)]) {
     let mut so = d.connect("security-officer-1");
-    for (id, header, key) in [
-        ("bdk.x924", "D0000B0TX00N0000", TDES_BDK),
-        ("bdk.aes", "D0000B0AX00N0000", AES_BDK),
-    ] {
+    for &(id, header, key) in bdks {
         let block = tr31::wrap(
             &ClearKey::from_hex(KEK).unwrap(),
             &tr31::Header::parse(header).unwrap(),
@@ -56,7 +65,6 @@ pub fn daemon(name: &str) -> Daemon {
         });
         assert_eq!(r.status(), Status::Ok, "import {id}: {}", r.message());
     }
-    d
 }
 
 pub fn pvv_of(pin: &str, pan: &str) -> String {

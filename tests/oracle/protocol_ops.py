@@ -57,10 +57,10 @@ class Daemon(DaemonBase):
         """README.md, "DUKPT input": the checks in its order, then the block deciphered
         under the terminal's PIN key (pydukpt for TDES DUKPT, the X9.24-3 reference of
         this folder for AES DUKPT)."""
-        k = self.key(op, "key", f["key"], ("bdk",))
         fmt, ksn = f["format"], f["ksn"]
         if fmt == 2:
             malformed("format")
+        k = self.key(op, "key", f["key"], ("bdk",))
         tdes = len(ksn) == 10
         if tdes:
             counter, last, most = int.from_bytes(ksn[7:], "big") & 0x1FFFFF, 0x1FF800, 10

@@ -102,8 +102,9 @@ pub fn decipher_received(
 /// usable version of the BDK `bdk_id`. Returns the PIN (a zeroizing value that never
 /// leaves the daemon) and the BDK version that produced a valid block.
 ///
-/// Checked in this order: the key is a BDK (`unknown_key`, `wrong_key_usage`); the
-/// format suits the KSN's variant (`malformed_field`, field `format`); the KSN's counter
+/// Checked in this order: the format suits the KSN's variant (`malformed_field`, field
+/// `format`; format 2 as under a zone key); the key is a BDK (`unknown_key`,
+/// `wrong_key_usage`); the KSN's counter
 /// is one a terminal may send (`ksn_refused`, reason `counter_zero`,
 /// `counter_exhausted` or `counter_one_bits`: X9.24-1 allows at most 10 one-bits in its
 /// 21-bit counter, X9.24-3 16 in its 32-bit one); the BDK is of the KSN's variant
@@ -116,8 +117,8 @@ pub fn decipher_dukpt(
     block: &PinBlock,
     pan: &Pan,
 ) -> Result<(Pin, u32), OpError> {
-    let versions = ctx.ring.verifying(bdk_id, Operation::DukptDerivation)?;
     dukpt_format(ksn, format)?;
+    let versions = ctx.ring.verifying(bdk_id, Operation::DukptDerivation)?;
     ksn.check_counter().map_err(ksn_refused)?;
     let key_type = dukpt::default_pin_key_type(ksn, format);
     let mut fitting = false;
