@@ -104,11 +104,10 @@ pub fn decipher_received(
 ///
 /// Checked in this order: the format suits the KSN's variant (`malformed_field`, field
 /// `format`; format 2 as under a zone key); the key is a BDK (`unknown_key`,
-/// `wrong_key_usage`); the KSN's counter
-/// is one a terminal may send (`ksn_refused`, reason `counter_zero`,
-/// `counter_exhausted` or `counter_one_bits`: X9.24-1 allows at most 10 one-bits in its
-/// 21-bit counter, X9.24-3 16 in its 32-bit one); the BDK is of the KSN's variant
-/// (`wrong_key_usage`); the block decodes (`invalid_pin_block`).
+/// `wrong_key_usage`); the KSN's counter is one a terminal may send (`ksn_refused`,
+/// reason `counter_zero`, `counter_exhausted` or `counter_one_bits`: X9.24-1 allows at
+/// most 10 one-bits in its 21-bit counter, X9.24-3 16 in its 32-bit one); the BDK is of
+/// the KSN's variant (`wrong_key_usage`); the block decodes (`invalid_pin_block`).
 pub fn decipher_dukpt(
     ctx: &Ctx<'_>,
     bdk_id: &str,
