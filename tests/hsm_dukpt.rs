@@ -45,15 +45,13 @@ fn published_dukpt_blocks_verify_and_translate() {
     // format 0 block of PIN 1234 and PAN 4012345678909 under the ZPK, built by hand
     // (ISO 9564-1 format 0: 041234FFFFFFFFFF xor 0000 and the 12 PAN digits before the
     // check digit).
-    let r = c.call(Opcode::PinTranslate, |w| {
-        w.str(Tag::Pan, TDES_PAN)
-            .str(Tag::Key, "bdk.x924")
-            .bytes(Tag::Ksn, &tdes_first)
-            .u8(Tag::Format, 0)
-            .bytes(Tag::PinBlock, &tdes_block)
-            .str(Tag::DestKey, "zpk.example")
-            .u8(Tag::DestFormat, 0);
-    });
+    let r = translate(
+        &mut c,
+        ("bdk.x924", &tdes_first),
+        (0, &tdes_block),
+        TDES_PAN,
+        ("zpk.example", 0),
+    );
     assert_eq!(r.status(), Status::Ok, "{}", r.message());
     let expected = iso0_under_zpk("1234", TDES_PAN);
     assert_eq!(
@@ -64,15 +62,13 @@ fn published_dukpt_blocks_verify_and_translate() {
 
     // AES DUKPT -> zpk.example.aes, format 4 (random fill): the answer verifies under
     // the zone key as an ordinary format 4 block.
-    let r = c.call(Opcode::PinTranslate, |w| {
-        w.str(Tag::Pan, AES_PAN)
-            .str(Tag::Key, "bdk.aes")
-            .bytes(Tag::Ksn, &aes_first)
-            .u8(Tag::Format, 4)
-            .bytes(Tag::PinBlock, &aes_block)
-            .str(Tag::DestKey, "zpk.example.aes")
-            .u8(Tag::DestFormat, 4);
-    });
+    let r = translate(
+        &mut c,
+        ("bdk.aes", &aes_first),
+        (4, &aes_block),
+        AES_PAN,
+        ("zpk.example.aes", 4),
+    );
     assert_eq!(r.status(), Status::Ok, "{}", r.message());
     let out = r.bytes(Tag::PinBlock);
     let pin = pinblock::decipher(
@@ -85,15 +81,13 @@ fn published_dukpt_blocks_verify_and_translate() {
     assert_eq!(pin.expose_secret(), "1234");
 
     // The PCI rules apply unchanged: nothing goes into format 1 from format 0.
-    let r = c.call(Opcode::PinTranslate, |w| {
-        w.str(Tag::Pan, TDES_PAN)
-            .str(Tag::Key, "bdk.x924")
-            .bytes(Tag::Ksn, &tdes_first)
-            .u8(Tag::Format, 0)
-            .bytes(Tag::PinBlock, &tdes_block)
-            .str(Tag::DestKey, "zpk.example")
-            .u8(Tag::DestFormat, 1);
-    });
+    let r = translate(
+        &mut c,
+        ("bdk.x924", &tdes_first),
+        (0, &tdes_block),
+        TDES_PAN,
+        ("zpk.example", 1),
+    );
     assert_eq!(r.status(), Status::TranslationNotAllowed);
 
     // A later KSN of the same device: a fresh block made as the terminal makes it.

@@ -48,15 +48,13 @@ fn refused_ksns_formats_and_keys_answer_their_status() {
             "{ksn}: {}",
             r.message()
         );
-        let r = c.call(Opcode::PinTranslate, |w| {
-            w.str(Tag::Pan, pan)
-                .str(Tag::Key, bdk)
-                .bytes(Tag::Ksn, &ksn_bytes(&ksn))
-                .u8(Tag::Format, format)
-                .bytes(Tag::PinBlock, block)
-                .str(Tag::DestKey, "zpk.example")
-                .u8(Tag::DestFormat, 0);
-        });
+        let r = translate(
+            &mut c,
+            (bdk, &ksn_bytes(&ksn)),
+            (format, block),
+            pan,
+            ("zpk.example", 0),
+        );
         assert_eq!(r.status(), Status::KsnRefused, "{ksn}");
     }
 
@@ -113,15 +111,13 @@ fn refused_ksns_formats_and_keys_answer_their_status() {
             r.message()
         );
     }
-    let r = c.call(Opcode::PinTranslate, |w| {
-        w.str(Tag::Pan, pan)
-            .str(Tag::Key, "bdk.x924")
-            .bytes(Tag::Ksn, &tdes)
-            .u8(Tag::Format, 0)
-            .bytes(Tag::PinBlock, &block8)
-            .str(Tag::DestKey, "bdk.x924")
-            .u8(Tag::DestFormat, 0);
-    });
+    let r = translate(
+        &mut c,
+        ("bdk.x924", &tdes),
+        (0, &block8),
+        pan,
+        ("bdk.x924", 0),
+    );
     assert_eq!(r.status(), Status::WrongKeyUsage);
     let r = verify(&mut c, "bdk.missing", &tdes, 0, &block8, pan);
     assert_eq!(r.status(), Status::UnknownKey);
@@ -256,15 +252,13 @@ fn oracle_terminal_blocks_translate_to_the_expected_zone_block() {
         };
         let block = hex::decode(answer.unwrap()["block"].as_str().unwrap()).unwrap();
         let bdk = if tdes { "bdk.x924" } else { "bdk.aes" };
-        let r = c.call(Opcode::PinTranslate, |w| {
-            w.str(Tag::Pan, &pan)
-                .str(Tag::Key, bdk)
-                .bytes(Tag::Ksn, &ksn_bytes(&ksn))
-                .u8(Tag::Format, format)
-                .bytes(Tag::PinBlock, &block)
-                .str(Tag::DestKey, "zpk.example")
-                .u8(Tag::DestFormat, 0);
-        });
+        let r = translate(
+            &mut c,
+            (bdk, &ksn_bytes(&ksn)),
+            (format, &block),
+            &pan,
+            ("zpk.example", 0),
+        );
         assert_eq!(
             r.status(),
             Status::Ok,

@@ -51,13 +51,7 @@ pub fn daemon(name: &str) -> Daemon {
 pub fn import_bdks(d: &Daemon, bdks: &[(&str, &str, &str)]) {
     let mut so = d.connect("security-officer-1");
     for &(id, header, key) in bdks {
-        let block = tr31::wrap(
-            &ClearKey::from_hex(KEK).unwrap(),
-            &tr31::Header::parse(header).unwrap(),
-            &ClearKey::from_hex(key).unwrap(),
-            &mut rand::rng(),
-        )
-        .unwrap();
+        let block = wrapped(header, key);
         let r = so.call(Opcode::KeyImport, |w| {
             w.str(Tag::Key, id)
                 .str(Tag::Kek, "kek.example")
@@ -65,6 +59,36 @@ pub fn import_bdks(d: &Daemon, bdks: &[(&str, &str, &str)]) {
         });
         assert_eq!(r.status(), Status::Ok, "import {id}: {}", r.message());
     }
+}
+
+/// `key` (hex) as a TR-31 block with `header` under kek.example.
+pub fn wrapped(header: &str, key: &str) -> String {
+    tr31::wrap(
+        &ClearKey::from_hex(KEK).unwrap(),
+        &tr31::Header::parse(header).unwrap(),
+        &ClearKey::from_hex(key).unwrap(),
+        &mut rand::rng(),
+    )
+    .unwrap()
+}
+
+/// pin.translate of a DUKPT block of `pan` to `dest` (key id, format).
+pub fn translate(
+    c: &mut Raw,
+    (bdk, ksn): (&str, &[u8]),
+    (format, block): (u8, &[u8]),
+    pan: &str,
+    (dest_key, dest_format): (&str, u8),
+) -> Resp {
+    c.call(Opcode::PinTranslate, |w| {
+        w.str(Tag::Pan, pan)
+            .str(Tag::Key, bdk)
+            .bytes(Tag::Ksn, ksn)
+            .u8(Tag::Format, format)
+            .bytes(Tag::PinBlock, block)
+            .str(Tag::DestKey, dest_key)
+            .u8(Tag::DestFormat, dest_format);
+    })
 }
 
 pub fn pvv_of(pin: &str, pan: &str) -> String {

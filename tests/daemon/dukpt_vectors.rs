@@ -4,15 +4,13 @@
 //! and translate, and each refusal answers its status. Written after every other vector
 //! so that their request ids stay as they were.
 
-use cofre::crypto::ClearKey;
 use cofre::crypto::pinblock::Format;
-use cofre::crypto::tr31;
 use cofre::protocol::{Opcode, Tag};
 
 use super::Writer;
 use super::dukpt_terminal::{
-    AES_BDK, AES_BLOCK, AES_KSN, AES_PAN, KEK, TDES_BDK, TDES_BLOCK, TDES_KSN, TDES_PAN, ksn_bytes,
-    pvv_of, tdes_ksn, terminal_block,
+    AES_BDK, AES_BLOCK, AES_KSN, AES_PAN, TDES_BDK, TDES_BLOCK, TDES_KSN, TDES_PAN, ksn_bytes,
+    pvv_of, tdes_ksn, terminal_block, wrapped,
 };
 
 const FILE: &str = "pin_dukpt.txt";
@@ -58,13 +56,7 @@ pub fn write(w: &mut Writer) {
             AES_BDK,
         ),
     ] {
-        let block = tr31::wrap(
-            &ClearKey::from_hex(KEK).unwrap(),
-            &tr31::Header::parse(header).unwrap(),
-            &ClearKey::from_hex(key).unwrap(),
-            &mut rand::rng(),
-        )
-        .unwrap();
+        let block = wrapped(header, key);
         w.add(
             FILE,
             name,
