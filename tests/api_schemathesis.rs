@@ -172,6 +172,11 @@ fn schemathesis(python: &Path, dir: &Path, location: &str, args: &[&str]) -> Out
         .arg(&ca)
         .args(["--checks", CHECKS, "--workers", "1", "--no-color"])
         .args(["--generation-database", "none", "--request-timeout", "60"])
+        // A kept-alive connection left idle past the facade's `header_timeout` (30 s;
+        // generating the next operation's cases can take that long on a loaded machine)
+        // is closed by the facade; a request sent on it meets a closed socket before any
+        // answer, so it is sent again on a new connection (re-signed: a new request id).
+        .args(["--request-retries", "2"])
         .args(["--report-dir", "report"])
         .args(args)
         .current_dir(dir)
