@@ -1,0 +1,165 @@
+//! Two `cofre api` processes on one PostgreSQL database, as behind a load balancer
+//! (docs/scale-out.md): a bearer token from one is accepted by the other (and by a
+//! restarted one); the same request sent to both at once has one effect and both
+//! answers are the same.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+
+use std::collections::BTreeMap;
+
+use api::flow::{customer_and_account, embosser_body};
+use api::{CLIENT_1, CLIENT_2, Db, System, request_id};
+use serde_json::Value;
+
+fn cards_per_account(sys: &System) -> BTreeMap<String, i64> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT account_id, COUNT(*) FROM cards GROUP BY account_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        rows.into_iter()
+            .map(|(a, n)| (format!("{a:019}"), n))
+            .collect()
+    })
+}
+
+#[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
+fn a_token_from_one_facade_works_on_the_other() {
+    let Some(mut sys) = System::start("scale-token", Db::Postgres) else {
+        return;
+    };
+    let b = sys.another_api("b");
+    let on_a = sys.client(CLIENT_1);
+    let on_b = b.route(&on_a);
+    // The token was issued by A; B accepts it, and the record made through A is seen
+    // through B.
+    let (customer, _) = customer_and_account(&on_a, "SCALE1");
+    let r = on_b.call("GET", &format!("/customer/{customer}"), &Value::Null);
+    r.expect(200);
+    assert_eq!(r.json["customerNumber"], customer.as_str(), "{}", r.text);
+    let (customer_b, _) = customer_and_account(&on_b, "SCALE2");
+    on_a.call("GET", &format!("/customer/{customer_b}"), &Value::Null)
+        .expect(200);
+
+    // Still another client's token on B is refused for this client's calls, and a
+    // made-up one is refused on both (positive control: the same call with the real
+    // token passes above).
+    let other = b.route(&sys.client(CLIENT_2));
+    let foreign = api::Api {
+        token: other.token.clone(),
+        ..on_b.clone()
+    };
+    assert_eq!(
+        foreign
+            .call("GET", &format!("/customer/{customer}"), &Value::Null)
+            .status,
+        401
+    );
+    for facade in [&on_a, &on_b] {
+        let forged = api::Api {
+            token: "A".repeat(60),
+            ..facade.clone()
+        };
+        assert_eq!(
+            forged
+                .call("GET", &format!("/customer/{customer}"), &Value::Null)
+                .status,
+            401
+        );
+    }
+
+    // A restarted facade accepts the tokens issued before it restarted.
+    sys.kill_api();
+    sys.restart_api();
+    let on_a = api::Api {
+        addr: sys.addr.clone(),
+        ..on_a
+    };
+    on_a.call("GET", &format!("/customer/{customer}"), &Value::Null)
+        .expect(200);
+}
+
+#[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
+fn one_request_sent_to_both_facades_at_once_has_one_effect() {
+    let Some(sys) = System::start("scale-idem", Db::Postgres) else {
+        return;
+    };
+    let b = sys.another_api("b");
+    let on_a = sys.client(CLIENT_1);
+    let on_b = b.route(&on_a);
+    let run = request_id();
+    let tag: String = run
+        .chars()
+        .rev()
+        .filter(char::is_ascii_digit)
+        .take(9)
+        .collect();
+    const PAIRS: usize = 12;
+    let mut accounts = Vec::new();
+    for i in 0..PAIRS {
+        let (customer, account) = customer_and_account(&on_a, &format!("ID{i}X{tag}"));
+        let body = embosser_body(&customer, &account);
+        let rid = format!("both-{i}-{run}");
+        // Both facades get the same signed request at once (a barrier releases them).
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let sent: Vec<_> = [on_a.clone(), on_b.clone()]
+            .into_iter()
+            .map(|c| {
+                let (barrier, body, rid) = (barrier.clone(), body.clone(), rid.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    c.call_rid("POST", "/cards/embosser", &body, &rid)
+                })
+            })
+            .collect();
+        let answers: Vec<api::Resp> = sent.into_iter().map(|t| t.join().unwrap()).collect();
+        for r in &answers {
+            assert!(
+                r.status == 200 || r.code() == "request_in_progress",
+                "{}",
+                r.text
+            );
+        }
+        let done: Vec<&api::Resp> = answers.iter().filter(|r| r.status == 200).collect();
+        assert!(!done.is_empty(), "at least one ran");
+        if done.len() == 2 {
+            assert_eq!(
+                done[0].json, done[1].json,
+                "both answers are the one effect's"
+            );
+        }
+        // A retry on either facade replays that answer.
+        for c in [&on_a, &on_b] {
+            let again = c.call_rid("POST", "/cards/embosser", &body, &rid);
+            again.expect(200);
+            assert_eq!(again.json, done[0].json);
+            assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        }
+        accounts.push(account);
+    }
+    let cards = cards_per_account(&sys);
+    for account in &accounts {
+        assert_eq!(
+            cards.get(account.as_str()).copied(),
+            Some(1),
+            "account {account}: one card for one request sent twice"
+        );
+    }
+}
