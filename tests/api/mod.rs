@@ -9,6 +9,7 @@
 #[path = "../daemon/mod.rs"]
 pub mod daemon;
 pub mod flow;
+pub mod mass;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
