@@ -8,9 +8,8 @@ mod api;
 
 use std::collections::BTreeMap;
 
-use api::flow::{customer_and_account, embosser_body};
+use api::flow::{account_body, customer_and_account, customer_body, embosser_body};
 use api::{CLIENT_1, CLIENT_2, Db, System, request_id};
-use serde_json::Value;
 
 fn cards_per_account(sys: &System) -> BTreeMap<String, i64> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -44,14 +43,15 @@ fn a_token_from_one_facade_works_on_the_other() {
     let b = sys.another_api("b");
     let on_a = sys.client(CLIENT_1);
     let on_b = b.route(&on_a);
-    // The token was issued by A; B accepts it, and the record made through A is seen
-    // through B.
-    let (customer, _) = customer_and_account(&on_a, "SCALE1");
-    let r = on_b.call("GET", &format!("/customer/{customer}"), &Value::Null);
+    // The token was issued by A; B accepts it, and a record made through A is used
+    // through B (an account for A's customer), and the other way round.
+    let r = on_a.call("POST", "/customer", &customer_body("SCALE1"));
     r.expect(200);
-    assert_eq!(r.json["customerNumber"], customer.as_str(), "{}", r.text);
+    let customer = r.json["customerNumber"].as_str().unwrap().to_owned();
+    on_b.call("POST", "/account", &account_body(&customer))
+        .expect(200);
     let (customer_b, _) = customer_and_account(&on_b, "SCALE2");
-    on_a.call("GET", &format!("/customer/{customer_b}"), &Value::Null)
+    on_a.call("POST", "/account", &account_body(&customer_b))
         .expect(200);
 
     // Still another client's token on B is refused for this client's calls, and a
@@ -64,7 +64,7 @@ fn a_token_from_one_facade_works_on_the_other() {
     };
     assert_eq!(
         foreign
-            .call("GET", &format!("/customer/{customer}"), &Value::Null)
+            .call("POST", "/account", &account_body(&customer))
             .status,
         401
     );
@@ -75,7 +75,7 @@ fn a_token_from_one_facade_works_on_the_other() {
         };
         assert_eq!(
             forged
-                .call("GET", &format!("/customer/{customer}"), &Value::Null)
+                .call("POST", "/account", &account_body(&customer))
                 .status,
             401
         );
@@ -88,7 +88,7 @@ fn a_token_from_one_facade_works_on_the_other() {
         addr: sys.addr.clone(),
         ..on_a
     };
-    on_a.call("GET", &format!("/customer/{customer}"), &Value::Null)
+    on_a.call("POST", "/account", &account_body(&customer))
         .expect(200);
 }
 

@@ -406,7 +406,41 @@ impl Drop for System {
     fn drop(&mut self) {
         let _ = self.api.kill();
         let _ = self.api.wait();
+        // A passed test's PostgreSQL database goes with it (a failed one's stays, to be
+        // looked at).
+        if self.db == Db::Postgres && !std::thread::panicking() {
+            drop_postgres(&self.database);
+        }
     }
+}
+
+/// Drops a database made by [`fresh_postgres`] (best effort: a leftover costs disk only).
+fn drop_postgres(database: &str) {
+    let (Some(url), Some((_, name))) = (postgres_url(), database.rsplit_once('/')) else {
+        return;
+    };
+    if !name.starts_with("cofre_t_")
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        if let Ok(pool) = sqlx::AnyPool::connect(&url).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+            pool.close().await;
+        }
+    });
 }
 
 /// A facade started by [`System::another_api`]; SIGKILLed on drop.
