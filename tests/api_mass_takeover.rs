@@ -19,39 +19,24 @@ use serde_json::Value;
 
 const CARDS: i64 = 2500;
 
-fn query_i64(sys: &System, sql: &str, id: i64) -> Vec<i64> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+/// One row of five integers from `sql` with `$1` = `id`.
+fn five(sys: &System, sql: &'static str, id: i64) -> (i64, i64, i64, i64, i64) {
+    sys.with_db(async |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await
-            .unwrap();
-        pool.close().await;
-        vec![row.0, row.1, row.2, row.3, row.4]
+            .unwrap()
     })
 }
 
 fn owner_of(sys: &System, id: i64) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let owner: String = sqlx::query_scalar("SELECT owner FROM mass_issues WHERE id = $1")
+    sys.with_db(async |pool| {
+        sqlx::query_scalar("SELECT owner FROM mass_issues WHERE id = $1")
             .bind(id)
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await
-            .unwrap();
-        pool.close().await;
-        owner
+            .unwrap()
     })
 }
 
@@ -139,18 +124,18 @@ fn takeover(db: Db) {
 
     // Every sequence exactly once, none missing, every PAN distinct; the bureau values
     // kept for the takeover are gone.
-    let stats = query_i64(
+    let stats = five(
         &sys,
         "SELECT COUNT(*), COUNT(DISTINCT sequence), MIN(sequence), MAX(sequence), COUNT(DISTINCT lookup_token) FROM batch_cards WHERE mass_issue_id = $1",
         numeric,
     );
-    assert_eq!(stats, vec![CARDS, CARDS, 1, CARDS, CARDS]);
-    let kept = query_i64(
+    assert_eq!(stats, (CARDS, CARDS, 1, CARDS, CARDS));
+    let kept = five(
         &sys,
         "SELECT COUNT(*), COUNT(*), COUNT(*), COUNT(*), COUNT(*) FROM batch_cards WHERE mass_issue_id = $1 AND (encrypted_pan <> '' OR encrypted_codes <> '')",
         numeric,
     );
-    assert_eq!(kept[0], 0, "bureau values left in the database");
+    assert_eq!(kept.0, 0, "bureau values left in the database");
 
     // The embosser file has every card, in order, each PAN once.
     let r = on.call(

@@ -6,30 +6,10 @@
 
 mod api;
 
-use std::collections::BTreeMap;
-
-use api::flow::{account_body, customer_and_account, customer_body, embosser_body};
+use api::flow::{
+    account_body, cards_per_account, customer_and_account, customer_body, embosser_body,
+};
 use api::{CLIENT_1, CLIENT_2, Db, System, request_id};
-
-fn cards_per_account(sys: &System) -> BTreeMap<String, i64> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT account_id, COUNT(*) FROM cards GROUP BY account_id")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        pool.close().await;
-        rows.into_iter()
-            .map(|(a, n)| (format!("{a:019}"), n))
-            .collect()
-    })
-}
 
 #[test]
 #[cfg_attr(

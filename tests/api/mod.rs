@@ -223,6 +223,22 @@ impl System {
         Facade { child, addr, log }
     }
 
+    /// Runs `f` on a pool of the facade's database (checks of what the API does not
+    /// show).
+    pub fn with_db<T>(&self, f: impl AsyncFnOnce(&sqlx::AnyPool) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&self.database).await.unwrap();
+            let out = f(&pool).await;
+            pool.close().await;
+            out
+        })
+    }
+
     /// The facade's log so far.
     pub fn api_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
