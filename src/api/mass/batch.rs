@@ -50,7 +50,6 @@ pub(super) fn schedule(app: Arc<App>, tenant: Tenant, id: i64, how: BatchClaim) 
         if let Ok(_turn) = BATCHES.acquire().await
             && let Err(e) = run(&app, &tenant, id, how).await
         {
-            tracing::error!(mass_issue = id, code = e.code, "mass issue failed");
             let reason = format!("{}: {}", e.code, e.message);
             let recorded = write(&app, &tenant, move |mut r| {
                 Box::pin(async move {
@@ -59,8 +58,16 @@ pub(super) fn schedule(app: Arc<App>, tenant: Tenant, id: i64, how: BatchClaim) 
                 })
             })
             .await;
-            if let Err(e) = recorded {
-                tracing::error!(mass_issue = id, error = %e, "cannot record the failure");
+            match recorded {
+                Ok(true) => tracing::error!(mass_issue = id, code = e.code, "mass issue failed"),
+                // Fenced: the batch is another instance's now, and goes on there.
+                Ok(false) => tracing::warn!(
+                    mass_issue = id,
+                    "mass issue taken over by another instance: stopped here"
+                ),
+                Err(e) => {
+                    tracing::error!(mass_issue = id, error = %e, "cannot record the failure");
+                }
             }
         }
         lease::unmark_scheduled(id);

@@ -35,8 +35,9 @@ pub enum Claim {
 
 impl Records<'_> {
     /// Makes `owner` the batch's runner until `lease_until_ms` if it may be claimed;
-    /// `None` if not (cancelled, ended, or another instance's lease still runs). The
-    /// update is conditional: of two instances claiming at once, one gets it.
+    /// `None` if not (cancelled, ended, another instance's lease still runs, or, on
+    /// PostgreSQL, its row is locked by a transaction in progress). The update is
+    /// conditional: of two instances claiming at once, one gets it.
     pub async fn mass_issue_claim(
         &mut self,
         id: i64,
@@ -45,6 +46,22 @@ impl Records<'_> {
         how: Claim,
     ) -> Result<Option<MassIssue>, StoreError> {
         let now = now_ms();
+        if self.dialect == super::Dialect::Postgres {
+            // The row is locked while its owner commits: that owner is alive, and if it
+            // hangs inside that transaction, waiting for it would stall this instance's
+            // writer (every write of every call). So a locked row is not claimed now.
+            let free: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM mass_issues WHERE tenant = $1 AND id = $2 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(self.tenant.as_str())
+            .bind(id)
+            .fetch_optional(&mut *self.db)
+            .await
+            .map_err(db)?;
+            if free.is_none() {
+                return Ok(None);
+            }
+        }
         let leased = match how {
             Claim::Free => "lease_until_ms < $1",
             Claim::EvenLeased => "(lease_until_ms < $1 OR 1 = 1)",
