@@ -29,7 +29,7 @@ const VERSION: u8 = 1;
 const NONCE: usize = 12;
 const TAG: usize = 24;
 const RAW: usize = 1 + 8 + NONCE + TAG;
-/// Characters of an encoded token (unpadded Base64url of [`RAW`] bytes).
+/// Characters of an encoded token (unpadded Base64url of its 45 bytes).
 pub const TOKEN_CHARS: usize = 60;
 
 /// The key tokens are MACed under, derived from the facade key.
