@@ -13,7 +13,7 @@
 //! token key is HMAC-SHA256(facade key, "cofre/api/v1/bearer-token"). Binding the
 //! client's secret means a client re-registered with a new secret loses its
 //! outstanding tokens at once; a removed client's tokens fail because its api key is
-//! unknown; otherwise a token lives [`super::auth::TOKEN_TTL_MS`], as before.
+//! unknown; otherwise a token lives its 900 s (`TOKEN_TTL_MS`), as before.
 //! Pure: the time and the random source come in as parameters.
 
 use base64::Engine as _;
