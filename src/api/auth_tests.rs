@@ -199,3 +199,171 @@ fn a_client_bound_to_its_certificate() {
         Some(KEY)
     );
 }
+
+/// Headers for a call signed at `ts` with request id `rid`.
+fn signed<'a>(bearer: &'a str, ts: &'a str, rid: &'a str, sig: &'a str) -> CallHeaders<'a> {
+    CallHeaders {
+        api_key: Some(KEY),
+        client_id: Some("00970"),
+        authorization: Some(bearer),
+        timestamp: Some(ts),
+        request_id: Some(rid),
+        signature: Some(sig),
+        peer_identity: None,
+    }
+}
+
+/// The exact bounds: a token is valid until one millisecond before `issued +
+/// TOKEN_TTL_MS` and refused at that instant; a timestamp exactly
+/// `TIMESTAMP_WINDOW_MS` away (before or after) is accepted, one more is stale.
+#[test]
+fn token_lifetime_and_timestamp_window_at_their_exact_bounds() {
+    let a = auth();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let grant = a
+        .issue_token(Some(&basic(KEY, SECRET)), None, NOW, &mut rng)
+        .unwrap();
+    let bearer = format!("Bearer {}", grant.access_token);
+    let call_at = |now: u64, ts: u64| {
+        let ts = ts.to_string();
+        let sig = signature(SECRET, KEY, "r-1", &ts, BODY);
+        a.check(&signed(&bearer, &ts, "r-1", &sig), BODY, now)
+            .map(|(c, _)| c.to_owned())
+    };
+    let last = NOW + TOKEN_TTL_MS - 1;
+    assert_eq!(call_at(last, last), Ok("00970".to_owned()));
+    assert_eq!(call_at(last + 1, last + 1), Err(AuthError::Token));
+    let w = TIMESTAMP_WINDOW_MS;
+    assert_eq!(call_at(NOW + w, NOW), Ok("00970".to_owned()));
+    assert_eq!(call_at(NOW + w + 1, NOW), Err(AuthError::Stale));
+    assert_eq!(call_at(NOW, NOW + w), Ok("00970".to_owned()));
+    assert_eq!(call_at(NOW, NOW + w + 1), Err(AuthError::Stale));
+}
+
+/// A new token leaves the client's other live tokens valid, and issuing drops the
+/// expired ones (the table stays bounded by the tokens live at once).
+#[test]
+fn issuing_keeps_live_tokens_and_drops_expired_ones() {
+    let a = auth();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut issue = |now| {
+        a.issue_token(Some(&basic(KEY, SECRET)), None, now, &mut rng)
+            .unwrap()
+    };
+    let first = issue(NOW);
+    let second = issue(NOW + 1000);
+    let ts = (NOW + 1000).to_string();
+    let sig = signature(SECRET, KEY, "r-2", &ts, BODY);
+    let bearer = format!("Bearer {}", first.access_token);
+    assert_eq!(
+        a.check(&signed(&bearer, &ts, "r-2", &sig), BODY, NOW + 1000),
+        Ok(("00970", "r-2")),
+        "the first token still works after the second was issued"
+    );
+    assert_eq!(
+        format!("{a:?}"),
+        "Authenticator { clients: 1, live_tokens: 2 }"
+    );
+    // At the first token's expiry instant it is dropped; the second stays.
+    let _third = issue(NOW + TOKEN_TTL_MS);
+    assert_eq!(
+        format!("{a:?}"),
+        "Authenticator { clients: 1, live_tokens: 2 }"
+    );
+    let ts = (NOW + TOKEN_TTL_MS).to_string();
+    let sig = signature(SECRET, KEY, "r-3", &ts, BODY);
+    let bearer = format!("Bearer {}", second.access_token);
+    assert!(
+        a.check(&signed(&bearer, &ts, "r-3", &sig), BODY, NOW + TOKEN_TTL_MS)
+            .is_ok()
+    );
+}
+
+/// Every Debug form exactly: the positive control of the "no secret shown" check
+/// above (an empty or broken Debug would pass that check too).
+#[test]
+fn debug_forms_name_the_client_and_redact_the_credentials() {
+    let client = ApiClient::new("00970", KEY, Zeroizing::new(SECRET.to_vec()));
+    assert_eq!(format!("{client:?}"), "ApiClient(00970, [REDACTED secret])");
+    let grant = Grant {
+        access_token: "tok-secret".into(),
+        expires_in: 900,
+    };
+    assert_eq!(
+        format!("{grant:?}"),
+        "Grant([REDACTED token], expires_in: 900)"
+    );
+    let h = signed("Bearer tok-secret", "1", "req-9", "sig-secret");
+    assert_eq!(
+        format!("{h:?}"),
+        r#"CallHeaders { client_id: Some("00970"), request_id: Some("req-9"), .. }"#
+    );
+    assert_eq!(
+        format!("{:?}", auth()),
+        "Authenticator { clients: 1, live_tokens: 0 }"
+    );
+}
+
+/// `X-Client-Request-Id`: 1 to 40 characters.
+#[test]
+fn request_ids_of_1_to_40_characters() {
+    let a = auth();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let grant = a
+        .issue_token(Some(&basic(KEY, SECRET)), None, NOW, &mut rng)
+        .unwrap();
+    let bearer = format!("Bearer {}", grant.access_token);
+    let ts = NOW.to_string();
+    for (rid, ok) in [("", false), ("x", true), (&*"x".repeat(40), true)] {
+        let sig = signature(SECRET, KEY, rid, &ts, BODY);
+        let r = a.check(&signed(&bearer, &ts, rid, &sig), BODY, NOW);
+        if ok {
+            assert_eq!(r, Ok(("00970", rid)));
+        } else {
+            assert_eq!(r, Err(AuthError::Header("X-Client-Request-Id")));
+        }
+    }
+}
+
+/// Which refusals are guesses (throttled), and which api keys are registered (only
+/// those are tracked by the throttle).
+#[test]
+fn guesses_and_registered_keys() {
+    use AuthError::*;
+    let guesses: Vec<bool> = [
+        Header("apikey"),
+        Credentials,
+        Token,
+        Stale,
+        Signature,
+        Certificate,
+        Store("x".into()),
+    ]
+    .iter()
+    .map(AuthError::is_guess)
+    .collect();
+    assert_eq!(guesses, [false, true, true, false, true, true, false]);
+    let a = auth();
+    assert!(a.is_registered(KEY));
+    assert!(!a.is_registered("nobody"));
+}
+
+/// `open_secret` refuses input of any length that is not a sealed secret, without
+/// panicking (the length check comes before any arithmetic on the length), and opens
+/// a sealed empty secret (the shortest sealed form: 48 bytes).
+#[test]
+fn open_secret_is_total_over_every_length() {
+    let facade = ClearKey::from_array(&[7u8; 32]);
+    for n in 0..=100 {
+        let junk = hex::encode_upper(vec![0xA5u8; n]);
+        assert!(open_secret(&facade, &junk).is_err(), "{n} bytes");
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let empty = seal_secret(&facade, b"", &mut rng).unwrap();
+    assert_eq!(empty.len(), 2 * 48);
+    assert!(open_secret(&facade, &empty).unwrap().is_empty());
+    let sealed = seal_secret(&facade, SECRET, &mut rng).unwrap();
+    for cut in [32, 64] {
+        assert!(open_secret(&facade, &sealed[..sealed.len() - cut]).is_err());
+    }
+}

@@ -124,4 +124,31 @@ mod tests {
         assert!(t.entries().contains_key("ip:new"));
         assert_eq!(t.entries().len(), 1);
     }
+
+    /// A window is `[start, start + window)`: at the instant it ends the key may try
+    /// again, its count starts over from that failure, and, when the table is full,
+    /// its entry is one that makes room.
+    #[test]
+    fn a_window_ends_exactly_at_start_plus_window() {
+        let t = Throttle::new(3, Duration::from_secs(60));
+        for i in 0..3 {
+            t.failure(&["ip:a"], 1_000 + i);
+        }
+        assert_eq!(t.retry_after(&["ip:a"], 60_999), Some(1));
+        assert_eq!(t.retry_after(&["ip:a"], 61_000), None);
+        // Three new failures from the end instant on: throttled again, for a window
+        // that started at 61,000.
+        for i in 0..3 {
+            t.failure(&["ip:a"], 61_000 + i);
+        }
+        assert_eq!(t.retry_after(&["ip:a"], 61_003), Some(60));
+
+        let full = Throttle::new(1, Duration::from_secs(1));
+        for i in 0..MAX_KEYS {
+            full.failure(&[&format!("ip:{i}")], 0);
+        }
+        full.failure(&["ip:at-the-end"], 1_000);
+        assert!(full.entries().contains_key("ip:at-the-end"));
+        assert_eq!(full.entries().len(), 1);
+    }
 }

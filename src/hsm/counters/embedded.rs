@@ -310,3 +310,7 @@ mod committer;
 #[cfg(test)]
 #[path = "embedded_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "committer_tests.rs"]
+mod committer_tests;

@@ -9,17 +9,17 @@ use crate::hsm::counters::rules::Dcvv2Outcome;
 use crate::hsm::counters::{Attempt, Limits, PinOutcome, Verdict};
 use crate::hsm::guard::GuardPolicy;
 
-fn dir(name: &str) -> PathBuf {
+pub(super) fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cofre-counters-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
 
-fn seal() -> Seal {
+pub(super) fn seal() -> Seal {
     Seal::new(&ClearKey::from_bytes(&[1; 32]).unwrap()).unwrap()
 }
 
-fn guard(refuse: bool, per_minute: u64) -> Guard {
+pub(super) fn guard(refuse: bool, per_minute: u64) -> Guard {
     Guard::new(
         GuardPolicy {
             failures_per_minute: per_minute,
@@ -29,31 +29,31 @@ fn guard(refuse: bool, per_minute: u64) -> Guard {
     )
 }
 
-fn open_core(db: Database, id: StoreId, guard: Guard) -> Core {
+pub(super) fn open_core(db: Database, id: StoreId, guard: Guard) -> Core {
     Core::new(db, id, seal(), CounterMetrics::new().unwrap(), guard).unwrap()
 }
 
 /// A core with no committer: the test commits (or fails) the queue itself.
-fn manual(name: &str) -> (Core, PathBuf) {
+pub(super) fn manual(name: &str) -> (Core, PathBuf) {
     let d = dir(name);
     let (db, id) = identity::open_bound(&d, &seal(), None, 1, |_| Ok(())).unwrap();
     (open_core(db, id, guard(false, 1000)), d)
 }
 
 /// Commits everything queued, as the committer would.
-fn commit_queued(core: &Core, rx: &std::sync::mpsc::Receiver<Job>) {
+pub(super) fn commit_queued(core: &Core, rx: &std::sync::mpsc::Receiver<Job>) {
     let batch: Vec<Job> = rx.try_iter().collect();
     core.write(&batch).unwrap();
     core.committed_batch(batch);
 }
 
-fn card(n: u8) -> CardId {
+pub(super) fn card(n: u8) -> CardId {
     CardId::from_bytes([n; 32])
 }
 
-const LIMITS: Limits = Limits { pin: 3, dcvv2: 3 };
+pub(super) const LIMITS: Limits = Limits { pin: 3, dcvv2: 3 };
 
-fn request(c: CardId, attempt: Attempt) -> Request {
+pub(super) fn request(c: CardId, attempt: Attempt) -> Request {
     Request {
         card: c,
         attempt,
@@ -63,14 +63,14 @@ fn request(c: CardId, attempt: Attempt) -> Request {
     }
 }
 
-fn now(d: Decided) -> Decision {
+pub(super) fn now(d: Decided) -> Decision {
     match d {
         Decided::Now(r) => r.unwrap(),
         Decided::AfterCommit(_) => panic!("expected an answer now"),
     }
 }
 
-fn later(d: Decided) -> oneshot::Receiver<Result<Decision, CounterError>> {
+pub(super) fn later(d: Decided) -> oneshot::Receiver<Result<Decision, CounterError>> {
     match d {
         Decided::AfterCommit(rx) => rx,
         Decided::Now(r) => panic!("expected to wait for a commit, got {r:?}"),
