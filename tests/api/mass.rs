@@ -1,4 +1,4 @@
-//! Mass issue helpers shared by the mass issue tests: a request body, the bureau's
+//! What the mass issue tests share: a request body, the bureau's
 //! decryption of embosser file fields, waiting for a batch to end.
 
 use std::time::{Duration, Instant};
