@@ -21,7 +21,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,7 +113,8 @@ fn fresh_system(dir: &Path) -> (Running, String) {
         &example,
     );
     let api = loopback_port();
-    let mut child = Command::new(BIN)
+    let out = dir.join("up.out");
+    let child = Command::new(BIN)
         .args(["up", "--fresh", "--dir"])
         .arg(&example)
         .arg("--work-dir")
@@ -123,28 +123,30 @@ fn fresh_system(dir: &Path) -> (Running, String) {
         .args(["--metrics-listen", &loopback_port()])
         .args(["--api-listen", &api])
         .env("COFRE_LOG", "warn")
-        .stdout(Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(dir.join("up.log")).unwrap())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("cofre up did not start");
-        if line.starts_with("api listening on") {
-            return (running, format!("https://{api}"));
-        }
+    let mut running = Running(child);
+    // `cofre up` prints "api listening on ..." once the facade serves.
+    let started = Instant::now();
+    while !std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("api listening on"))
+    {
+        assert!(
+            running.0.try_wait().unwrap().is_none(),
+            "cofre up exited: {}",
+            std::fs::read_to_string(dir.join("up.log")).unwrap()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "cofre up did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
+    (running, format!("https://{api}"))
 }
 
 /// A schemathesis run's exit status and output.
