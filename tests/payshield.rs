@@ -1,0 +1,405 @@
+//! The payShield-compatible listener against a live daemon (real TLS, the example
+//! certificates and roles): the golden frames of `protocol/vectors/payshield/` replayed
+//! one by one and pipelined; malformed messages answered with error codes on a
+//! connection that stays open; key blocks that fail their MAC or name a key cofre does
+//! not hold; the role policy; the PIN-try limit through `EC` (one pipelined write, many
+//! connections: exactly `limit` guesses evaluated); plain TCP only on loopback; and the
+//! independent Python client (`tests/payshield_client.py`, standard library only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod daemon;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cofre::crypto::ClearKey;
+use cofre::keys::lmk::Purpose;
+use cofre::keys::{KeyAlgorithm, KeyKind, LmkSource};
+use daemon::cards::{Card, attempts};
+use daemon::{Daemon, client_config, scratch};
+use rustls::pki_types::ServerName;
+
+const VECTORS: &str = "protocol/vectors/payshield/commands.txt";
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// One payShield connection (TLS, or plain TCP).
+struct Ps(Box<dyn Stream>);
+
+impl Ps {
+    fn tls(addr: &str, identity: &str) -> Self {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let conn = rustls::ClientConnection::new(
+            Arc::new(client_config(identity)),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        Ps(Box::new(rustls::StreamOwned::new(conn, tcp)))
+    }
+
+    fn plain(addr: &str) -> Self {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Ps(Box::new(tcp))
+    }
+
+    fn send_all(&mut self, messages: &[Vec<u8>]) {
+        let mut out = Vec::new();
+        for m in messages {
+            out.extend_from_slice(&u16::try_from(m.len()).unwrap().to_be_bytes());
+            out.extend_from_slice(m);
+        }
+        self.0.write_all(&out).unwrap();
+        self.0.flush().unwrap();
+    }
+
+    /// One answer; `None` when the connection closed.
+    fn read(&mut self) -> Option<String> {
+        let mut prefix = [0u8; 2];
+        self.0.read_exact(&mut prefix).ok()?;
+        let mut m = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+        self.0.read_exact(&mut m).ok()?;
+        Some(String::from_utf8(m).unwrap())
+    }
+
+    fn call(&mut self, message: &str) -> String {
+        self.send_all(&[message.as_bytes().to_vec()]);
+        self.read().expect("an answer")
+    }
+}
+
+/// A keys-example copy with a `[payshield]` section (`extra` lines added to it).
+fn with_payshield(name: &str, extra: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    let path = dir.join("hsm.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[payshield]\nlisten = \"127.0.0.1:1500\"\n{extra}\n"
+    ));
+    std::fs::write(&path, text).unwrap();
+    dir
+}
+
+struct Vectors {
+    keys: Vec<(String, String)>,
+    /// (request, expected answer, exact?)
+    pairs: Vec<(String, String, bool)>,
+}
+
+fn vectors() -> Vectors {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(VECTORS)).unwrap();
+    let mut keys = Vec::new();
+    let mut pairs = Vec::new();
+    let mut request: Option<String> = None;
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("key ") {
+            let (name, block) = k.split_once(' ').unwrap();
+            keys.push((format!("{{{name}}}"), block.to_owned()));
+        } else if let Some(r) = line.strip_prefix("> ") {
+            assert!(request.is_none(), "two requests in a row: {line}");
+            let mut r = r.to_owned();
+            for (name, block) in &keys {
+                r = r.replace(name, block);
+            }
+            request = Some(r);
+        } else if let Some(a) = line.strip_prefix("<^ ") {
+            pairs.push((request.take().unwrap(), a.to_owned(), false));
+        } else if let Some(a) = line.strip_prefix("< ") {
+            pairs.push((request.take().unwrap(), a.to_owned(), true));
+        }
+    }
+    assert!(pairs.len() >= 17, "{} vectors", pairs.len());
+    Vectors { keys, pairs }
+}
+
+fn block(name: &str) -> String {
+    let v = vectors();
+    v.keys
+        .into_iter()
+        .find(|(n, _)| n == &format!("{{{name}}}"))
+        .unwrap()
+        .1
+}
+
+fn check(request: &str, expected: &str, exact: bool, got: &str) {
+    if exact {
+        assert_eq!(got, expected, "answer to {request}");
+    } else {
+        assert!(
+            got.starts_with(expected),
+            "answer to {request}: {got} does not start with {expected}"
+        );
+    }
+}
+
+#[test]
+fn golden_frames_replay_one_by_one_and_pipelined() {
+    let d = Daemon::start_in(with_payshield("ps-golden", ""));
+    let addr = d.payshield.clone().unwrap();
+    let v = vectors();
+    let mut c = Ps::tls(&addr, "issuing-host-1");
+    for (request, expected, exact) in &v.pairs {
+        check(request, expected, *exact, &c.call(request));
+    }
+    // The same frames in one write on a new connection: the same answers, in order.
+    let mut c = Ps::tls(&addr, "issuing-host-1");
+    let all: Vec<Vec<u8>> = v.pairs.iter().map(|p| p.0.as_bytes().to_vec()).collect();
+    c.send_all(&all);
+    for (request, expected, exact) in &v.pairs {
+        check(request, expected, *exact, &c.read().unwrap());
+    }
+    // NC carries the example LMK's KCV, as `health` does.
+    let nc = c.call("0000NC");
+    let kcv = cofre_kcv(&d);
+    assert_eq!(&nc[8..24], format!("{kcv:0<16}"), "{nc}");
+    // Metrics count payShield commands under the native operation.
+    let m = d.metrics_text();
+    assert!(
+        m.lines()
+            .any(|l| l.contains("operation=\"cvv.verify\"") && l.contains("verification_failed")),
+        "{m}"
+    );
+}
+
+fn cofre_kcv(d: &Daemon) -> String {
+    let mut c = d.connect("issuing-host-1");
+    let r = c.call(cofre::protocol::Opcode::Health, |_| {});
+    r.str(cofre::protocol::Tag::LmkKcv)
+}
+
+/// A key block under the example LMK naming a key cofre does not hold.
+fn block_for_missing_key() -> String {
+    let lmk_dir = daemon::example_dir().join("lmk");
+    let lmk = LmkSource::Components(vec![
+        lmk_dir.join("component-1.txt"),
+        lmk_dir.join("component-2.txt"),
+    ])
+    .load()
+    .unwrap();
+    cofre::keys::payshield::wrap(
+        &lmk.derive(Purpose::PayshieldKeyBlock),
+        KeyKind::Cvk,
+        KeyAlgorithm::Tdes,
+        "cvk.gone",
+        1,
+        &ClearKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap(),
+        &mut rand::rng(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn malformed_messages_are_answered_and_the_connection_stays_open() {
+    let d = Daemon::start_in(with_payshield("ps-malformed", ""));
+    let addr = d.payshield.clone().unwrap();
+    let mut c = Ps::tls(&addr, "issuing-host-1");
+    let cvk = block("cvk");
+    let card = "4111111111111111;2812201";
+    // Too short for a header and a command code: what there is of the header, ZZ, 15.
+    assert_eq!(c.call(""), "0000ZZ15");
+    assert_eq!(c.call("12"), "1200ZZ15");
+    assert_eq!(c.call("1234N"), "1234ZZ15");
+    // Unknown or unsupported commands.
+    assert_eq!(c.call("0001ZA"), "0001ZB68");
+    assert_eq!(c.call("0002A0"), "0002A168");
+    // Bad lengths: a key block whose length field runs past the message, one too short
+    // to be a block, a PAN over 19 digits, trailing data.
+    assert_eq!(c.call(&format!("0003CW{}", &cvk[..100])), "0003CX83");
+    assert_eq!(c.call("0004CWSD0001"), "0004CX83");
+    assert_eq!(
+        c.call(&format!("0005CW{cvk}41111111111111111111;2812201")),
+        "0005CX15"
+    );
+    assert_eq!(c.call(&format!("0006CW{cvk}{card}X")), "0006CX15");
+    // Non-hex key material in a variant-scheme key, and in a key block.
+    assert_eq!(c.call(&format!("0007CWUXYZ{card}")), "0007CX26");
+    let mut bad = cvk.clone().into_bytes();
+    bad[60] = b'Z';
+    let bad = String::from_utf8(bad).unwrap();
+    assert_eq!(c.call(&format!("0008CW{bad}{card}")), "0008CX83");
+    // A block altered in its MAC or encrypted data: authentication failure.
+    let mut altered = cvk.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'0' { b'1' } else { b'0' };
+    let altered = String::from_utf8(altered).unwrap();
+    assert_eq!(c.call(&format!("0009CW{altered}{card}")), "0009CXA4");
+    // A block naming a key cofre does not hold.
+    let gone = block_for_missing_key();
+    assert_eq!(c.call(&format!("0010CW{gone}{card}")), "0010CX84");
+    // Binary garbage as fields.
+    c.send_all(&[b"0011CW\xff\x00\x01".to_vec()]);
+    assert_eq!(c.read().unwrap(), "0011CX26");
+    // And the connection still answers.
+    assert_eq!(c.call(&format!("0012CW{cvk}{card}")), "0012CX00812");
+    // The role policy: the ATM switch may not generate CVVs (17), may run NC.
+    let mut atm = Ps::tls(&addr, "atm-switch-1");
+    assert_eq!(atm.call(&format!("0013CW{cvk}{card}")), "0013CX17");
+    assert!(atm.call("0014NC").starts_with("0014ND00"));
+    // A length prefix over max_frame cannot be answered without reading it: closed.
+    let mut big = Ps::tls(&addr, "issuing-host-1");
+    big.0.write_all(&[0xFF, 0xFF]).unwrap();
+    big.0.flush().unwrap();
+    assert_eq!(big.read(), None);
+    // The daemon never panicked.
+    assert!(!d.log_text().contains("panicked"), "{}", d.log_text());
+}
+
+/// `EC` frames for each guess of `card`'s PIN (format 0 under zpk.example).
+fn ec_frames(card: &Card, guesses: &[String]) -> Vec<Vec<u8>> {
+    let (zpk, pvk) = (block("zpk"), block("pvk"));
+    let digits = &card.pan[card.pan.len() - 13..card.pan.len() - 1];
+    guesses
+        .iter()
+        .enumerate()
+        .map(|(i, pin)| {
+            let b = hex::encode_upper(daemon::iso0_block(&card.pan, pin));
+            format!("{:04}EC{zpk}{pvk}{b}01{digits}1{}", i % 10_000, card.pvv).into_bytes()
+        })
+        .collect()
+}
+
+/// The card as the payShield listener names it (account number and a 0).
+fn account_card(card: &Card) -> String {
+    format!("{}0", &card.pan[card.pan.len() - 13..card.pan.len() - 1])
+}
+
+#[test]
+fn ec_guesses_in_one_write_evaluate_exactly_the_limit() {
+    let d = Daemon::start_in(with_payshield("ps-lock-one", ""));
+    let addr = d.payshield.clone().unwrap();
+    for _ in 0..3 {
+        let card = Card::fresh();
+        let guesses = card.guesses(249, 100);
+        let mut c = Ps::tls(&addr, "atm-switch-1");
+        c.send_all(&ec_frames(&card, &guesses));
+        let codes: Vec<String> = (0..guesses.len())
+            .map(|_| c.read().unwrap()[6..8].to_owned())
+            .collect();
+        let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+        assert_eq!(count("01"), 3, "{codes:?}");
+        assert_eq!(
+            count("00"),
+            0,
+            "the right PIN after the lock never verifies"
+        );
+        assert_eq!(count("39"), 247);
+        assert!(codes[..3].iter().all(|c| c == "01"));
+        let mut native = d.connect("issuing-host-1");
+        assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
+        // Locked: the right PIN alone answers 39.
+        let right = ec_frames(&card, std::slice::from_ref(&card.pin));
+        c.send_all(&right);
+        assert_eq!(&c.read().unwrap()[6..8], "39");
+    }
+}
+
+#[test]
+fn ec_guesses_from_sixteen_connections_evaluate_exactly_the_limit() {
+    let d = Daemon::start_in(with_payshield("ps-lock-many", ""));
+    let addr = d.payshield.clone().unwrap();
+    for round in 0..2 {
+        let card = Card::fresh();
+        // Each connection: 249 wrong PINs, the right one after the limit.
+        let codes: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|t| {
+                    let frames = ec_frames(&card, &card.guesses(249, 3 + t));
+                    let addr = addr.clone();
+                    s.spawn(move || {
+                        let mut c = Ps::tls(&addr, "atm-switch-1");
+                        c.send_all(&frames);
+                        (0..frames.len())
+                            .map(|_| c.read().unwrap()[6..8].to_owned())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+        assert_eq!(codes.len(), 16 * 250);
+        assert_eq!(count("00"), 0, "round {round}");
+        assert_eq!(count("01"), 3, "round {round}: exactly the limit evaluated");
+        assert_eq!(count("39"), 16 * 250 - 3);
+        let mut native = d.connect("issuing-host-1");
+        assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
+    }
+}
+
+#[test]
+fn plain_tcp_only_on_loopback() {
+    let d = Daemon::start_in(with_payshield(
+        "ps-plain",
+        "plain = true\nplain_identity = \"issuing-host-1\"",
+    ));
+    let addr = d.payshield.clone().unwrap();
+    let mut c = Ps::plain(&addr);
+    assert!(c.call("0001NC").starts_with("0001ND00"));
+    let cvk = block("cvk");
+    assert_eq!(
+        c.call(&format!("0002CW{cvk}4111111111111111;2812201")),
+        "0002CX00812"
+    );
+    drop(d);
+    // On a routable address the daemon refuses to start, naming the bound.
+    for (listen, flag) in [
+        ("0.0.0.0:1500", None),
+        ("127.0.0.1:1500", Some("0.0.0.0:0")),
+    ] {
+        let dir = scratch("ps-plain-refused");
+        let path = dir.join("hsm.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!(
+            "\n[payshield]\nlisten = \"{listen}\"\nplain = true\nplain_identity = \"a\"\n"
+        ));
+        std::fs::write(&path, text).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cofre"));
+        cmd.args(["hsm", "--config"]).arg(&path);
+        cmd.args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        if let Some(f) = flag {
+            cmd.args(["--payshield-listen", f]);
+        }
+        let out = cmd.output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(out.status.code(), Some(64));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("only on a loopback address"), "{err}");
+    }
+}
+
+#[test]
+fn an_independent_client_from_the_host_command_documentation() {
+    let d = Daemon::start_in(with_payshield("ps-python", ""));
+    let addr = d.payshield.clone().unwrap();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let pki = daemon::example_dir().join("pki");
+    let v = vectors();
+    let keys: Vec<String> = v.keys.iter().map(|(n, b)| format!("{n}={b}")).collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/payshield_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["--host", host, "--port", port])
+        .arg("--ca")
+        .arg(pki.join("ca.pem"))
+        .arg("--cert")
+        .arg(pki.join("client-issuing-host-1.pem"))
+        .arg("--key")
+        .arg(pki.join("client-issuing-host-1-key.pem"))
+        .args(keys)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}
