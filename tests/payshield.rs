@@ -377,6 +377,46 @@ fn plain_tcp_only_on_loopback() {
     }
 }
 
+/// `cofre keys export --payshield` on the daemon's key store: the block it prints is
+/// accepted in a key field, and the export is in the audit log.
+#[test]
+fn keys_export_payshield_prints_a_block_the_listener_accepts() {
+    let dir = with_payshield("ps-export", "");
+    let export = |id: &str| {
+        let lmk = dir.join("lmk");
+        Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .args(["keys", "export", "--store"])
+            .arg(dir.join("keys.json"))
+            .arg("--lmk-component")
+            .arg(lmk.join("component-1.txt"))
+            .arg("--lmk-component")
+            .arg(lmk.join("component-2.txt"))
+            .args(["--operator", "test", "--payshield", id])
+            .output()
+            .unwrap()
+    };
+    let out = export("cvk.example");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cvk = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(cvk.starts_with("SD"), "{cvk}");
+    assert_ne!(cvk, block("cvk"), "random padding: a new block each time");
+    let missing = export("cvk.missing");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("unknown key"));
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+    assert!(audit.contains("export-payshield"), "{audit}");
+    let d = Daemon::start_in(dir);
+    let mut c = Ps::tls(&d.payshield.clone().unwrap(), "issuing-host-1");
+    assert_eq!(
+        c.call(&format!("0001CW{cvk}4111111111111111;2812201")),
+        "0001CX00812"
+    );
+}
+
 #[test]
 fn an_independent_client_from_the_host_command_documentation() {
     let d = Daemon::start_in(with_payshield("ps-python", ""));
