@@ -115,7 +115,7 @@ fn vectors() -> Vectors {
             pairs.push((request.take().unwrap(), a.to_owned(), true));
         }
     }
-    assert!(pairs.len() >= 17, "{} vectors", pairs.len());
+    assert!(pairs.len() >= 24, "{} vectors", pairs.len());
     Vectors { keys, pairs }
 }
 

@@ -9,6 +9,7 @@
 
 mod cvv;
 mod diagnostics;
+mod mac;
 mod pin;
 
 use crate::crypto::{ClearKey, ct_eq};
@@ -89,6 +90,8 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"EC" => (Opcode::PinVerify, pin::verify_pvv(data, keys, KeyKind::Zpk)),
         b"CW" => (Opcode::CvvGenerate, cvv::generate(data, keys)),
         b"CY" => (Opcode::CvvVerify, cvv::verify(data, keys)),
+        b"M6" => (Opcode::MacGenerate, mac::generate(data, keys)),
+        b"M8" => (Opcode::MacVerify, mac::verify(data, keys)),
         _ => {
             return Plan::Refuse {
                 op: None,
