@@ -31,7 +31,7 @@ use super::super::ops::counted::{self, Then};
 use super::super::ops::{Ctx, OpError, OpResult};
 use super::super::state::Shared;
 use super::super::tls;
-use super::commands::{self, Answer, Keys, Plan};
+use super::commands::{self, Answer, BlockCache, Keys, Plan};
 use super::config::{PayshieldConfig, Transport};
 use super::frame::{self, ErrorCode, LENGTH_PREFIX, MAX_MESSAGE};
 use crate::crypto::ClearKey;
@@ -51,6 +51,8 @@ pub struct Connection {
     pub config: PayshieldConfig,
     /// The key block protection key (LMK-derived).
     pub kbpk: Arc<ClearKey>,
+    /// Key blocks this connection has resolved.
+    pub cache: BlockCache,
 }
 
 impl Connection {
@@ -173,6 +175,7 @@ impl Connection {
         let keys = Keys {
             kbpk: &self.kbpk,
             ring: &ring,
+            cache: Some(&self.cache),
         };
         let (op, body, answer) = match commands::plan(request.command, request.data, &keys) {
             Plan::Refuse { op, error } => {

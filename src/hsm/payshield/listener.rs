@@ -56,6 +56,7 @@ pub async fn run(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch
                     shared: Arc::clone(&shared),
                     config: config.clone(),
                     kbpk: Arc::clone(&kbpk),
+                    cache: Default::default(),
                 };
                 let (slots, rx) = (Arc::clone(&slots), shutdown.clone());
                 connections.spawn(async move {

@@ -12,6 +12,9 @@ mod diagnostics;
 mod mac;
 mod pin;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use crate::crypto::{ClearKey, ct_eq};
 use crate::keys::KeyKind;
 use crate::keys::payshield::{self, BlockError};
@@ -51,7 +54,46 @@ pub struct Keys<'a> {
     /// The LMK-derived key block protection key.
     pub kbpk: &'a ClearKey,
     /// The keys cofre holds.
-    pub ring: &'a KeyRing,
+    pub ring: &'a Arc<KeyRing>,
+    /// Blocks already resolved against this ring (one connection's), if any.
+    pub cache: Option<&'a BlockCache>,
+}
+
+/// The ring the entries hold for (kept alive, so it is never confused with a later one)
+/// and the entries.
+type Entries = (Option<Arc<KeyRing>>, HashMap<String, (String, KeyKind)>);
+
+/// Key blocks one connection has resolved, so that a switch sending the same block in
+/// every command pays for opening it once: block text -> (key id, kind), valid for one
+/// key ring (a reload or key administration makes a new ring, and the cache starts
+/// over). Only blocks that resolved are kept, at most [`BlockCache::CAPACITY`].
+#[derive(Debug, Default)]
+pub struct BlockCache {
+    entries: Mutex<Entries>,
+}
+
+impl BlockCache {
+    /// Distinct blocks kept per connection.
+    pub const CAPACITY: usize = 64;
+
+    fn get(&self, ring: &Arc<KeyRing>, block: &str) -> Option<(String, KeyKind)> {
+        let g = self.entries.lock().ok()?;
+        if !g.0.as_ref().is_some_and(|r| Arc::ptr_eq(r, ring)) {
+            return None;
+        }
+        g.1.get(block).cloned()
+    }
+
+    fn put(&self, ring: &Arc<KeyRing>, block: &str, id: &str, kind: KeyKind) {
+        let Ok(mut g) = self.entries.lock() else {
+            return;
+        };
+        if !g.0.as_ref().is_some_and(|r| Arc::ptr_eq(r, ring)) || g.1.len() >= Self::CAPACITY {
+            g.0 = Some(Arc::clone(ring));
+            g.1.clear();
+        }
+        g.1.insert(block.to_owned(), (id.to_owned(), kind));
+    }
 }
 
 impl std::fmt::Debug for Keys<'_> {
@@ -66,6 +108,13 @@ impl Keys<'_> {
     /// `83`; one naming an id and version cofre does not hold (or holding other
     /// material) `84`; a key of another kind `A6`.
     pub fn resolve(&self, field: &str, kinds: &[KeyKind]) -> Result<String, ErrorCode> {
+        if let Some((id, kind)) = self.cache.and_then(|c| c.get(self.ring, field)) {
+            return if kinds.contains(&kind) {
+                Ok(id)
+            } else {
+                Err(ErrorCode::KEY_USAGE)
+            };
+        }
         let named = payshield::unwrap(self.kbpk, field).map_err(|e| match e {
             BlockError::Mac => ErrorCode::KEY_BLOCK_MAC,
             BlockError::Format => ErrorCode::KEY_BLOCK_FORMAT,
@@ -75,6 +124,9 @@ impl Keys<'_> {
             .held(&named.id, named.version)
             .filter(|k| ct_eq(k.key.expose_secret(), named.key.expose_secret()))
             .ok_or(ErrorCode::KEY_NOT_HELD)?;
+        if let Some(c) = self.cache {
+            c.put(self.ring, field, &named.id, held.kind);
+        }
         if !kinds.contains(&held.kind) {
             return Err(ErrorCode::KEY_USAGE);
         }
