@@ -253,16 +253,51 @@ fn malformed_messages_are_answered_and_the_connection_stays_open() {
 
 /// `EC` frames for each guess of `card`'s PIN (format 0 under zpk.example).
 fn ec_frames(card: &Card, guesses: &[String]) -> Vec<Vec<u8>> {
-    let (zpk, pvk) = (block("zpk"), block("pvk"));
+    pvv_frames("EC", card, guesses)
+}
+
+/// `EC` (format 0 under zpk.example) or `DC` (under tpk.example) frames for each guess.
+fn pvv_frames(command: &str, card: &Card, guesses: &[String]) -> Vec<Vec<u8>> {
+    let (key, pvk) = match command {
+        "EC" => (block("zpk"), block("pvk")),
+        _ => (block("tpk"), block("pvk")),
+    };
     let digits = &card.pan[card.pan.len() - 13..card.pan.len() - 1];
     guesses
         .iter()
         .enumerate()
         .map(|(i, pin)| {
-            let b = hex::encode_upper(daemon::iso0_block(&card.pan, pin));
-            format!("{:04}EC{zpk}{pvk}{b}01{digits}1{}", i % 10_000, card.pvv).into_bytes()
+            let b = if command == "EC" {
+                daemon::iso0_block(&card.pan, pin)
+            } else {
+                tpk_block(&card.pan, pin)
+            };
+            let b = hex::encode_upper(b);
+            format!(
+                "{:04}{command}{key}{pvk}{b}01{digits}1{}",
+                i % 10_000,
+                card.pvv
+            )
+            .into_bytes()
         })
         .collect()
+}
+
+/// An ISO 9564 format 0 block under the example TPK (keys-example/README.md).
+fn tpk_block(pan: &str, pin: &str) -> Vec<u8> {
+    use cofre::crypto::pinblock::{Format, encipher};
+    let tpk = hex::decode("89E88CF7931444F334BD7547FC3F380C").unwrap();
+    let k = cofre::crypto::cipher::BlockCipher::tdes(&tpk).unwrap();
+    encipher(
+        Format::Iso0,
+        &k,
+        &cofre::crypto::Pin::new(pin).unwrap(),
+        Some(&cofre::crypto::pan::Pan::new(pan).unwrap()),
+        &mut rand::rng(),
+    )
+    .unwrap()
+    .as_bytes()
+    .to_vec()
 }
 
 /// The card as the payShield listener names it (account number and a 0).
@@ -271,14 +306,14 @@ fn account_card(card: &Card) -> String {
 }
 
 #[test]
-fn ec_guesses_in_one_write_evaluate_exactly_the_limit() {
+fn ec_and_dc_guesses_in_one_write_evaluate_exactly_the_limit() {
     let d = Daemon::start_in(with_payshield("ps-lock-one", ""));
     let addr = d.payshield.clone().unwrap();
-    for _ in 0..3 {
+    for command in ["EC", "DC", "EC"] {
         let card = Card::fresh();
         let guesses = card.guesses(249, 100);
         let mut c = Ps::tls(&addr, "atm-switch-1");
-        c.send_all(&ec_frames(&card, &guesses));
+        c.send_all(&pvv_frames(command, &card, &guesses));
         let codes: Vec<String> = (0..guesses.len())
             .map(|_| c.read().unwrap()[6..8].to_owned())
             .collect();
@@ -294,7 +329,7 @@ fn ec_guesses_in_one_write_evaluate_exactly_the_limit() {
         let mut native = d.connect("issuing-host-1");
         assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
         // Locked: the right PIN alone answers 39.
-        let right = ec_frames(&card, std::slice::from_ref(&card.pin));
+        let right = pvv_frames(command, &card, std::slice::from_ref(&card.pin));
         c.send_all(&right);
         assert_eq!(&c.read().unwrap()[6..8], "39");
     }
