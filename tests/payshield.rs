@@ -159,6 +159,21 @@ fn golden_frames_replay_one_by_one_and_pipelined() {
     let nc = c.call("0000NC");
     let kcv = cofre_kcv(&d);
     assert_eq!(&nc[8..24], format!("{kcv:0<16}"), "{nc}");
+    // No PAN, PIN block, CVV or key block in the daemon's debug log (the same search
+    // finds each of them in the requests: the positive control).
+    let secrets = [
+        "4111111111111111",
+        "2A3D408A1977DDE9",
+        "3100E7D6AB527AA1",
+        "2812201",
+        &block("cvk")[40..],
+    ];
+    let requests: String = v.pairs.iter().map(|p| p.0.as_str()).collect();
+    let log = d.log_text();
+    for s in secrets {
+        assert!(requests.contains(s), "positive control: {s}");
+        assert!(!log.contains(s), "{s} in the daemon log");
+    }
     // Metrics count payShield commands under the native operation.
     let m = d.metrics_text();
     assert!(
@@ -410,6 +425,37 @@ fn plain_tcp_only_on_loopback() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("only on a loopback address"), "{err}");
     }
+}
+
+/// The native listener's limits: a message not complete within `read_timeout` of its
+/// first byte closes the connection; so does an idle one after `idle_timeout`; another
+/// connection is served meanwhile.
+#[test]
+fn read_and_idle_timeouts_close_connections() {
+    let dir = with_payshield("ps-timeouts", "");
+    let path = dir.join("hsm.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("read_timeout = \"30s\"", "read_timeout = \"300ms\"")
+        .replace("idle_timeout = \"300s\"", "idle_timeout = \"1s\"");
+    std::fs::write(&path, text).unwrap();
+    let d = Daemon::start_in(dir);
+    let addr = d.payshield.clone().unwrap();
+    let mut trickle = Ps::tls(&addr, "issuing-host-1");
+    assert!(trickle.call("0001NC").starts_with("0001ND00"));
+    // Half a message, then nothing: closed without an answer.
+    trickle.0.write_all(&[0, 6, b'0', b'0']).unwrap();
+    trickle.0.flush().unwrap();
+    let mut idle = Ps::tls(&addr, "issuing-host-1");
+    assert!(idle.call("0002NC").starts_with("0002ND00"));
+    assert_eq!(trickle.read(), None);
+    // Idle after an answer: closed too.
+    assert_eq!(idle.read(), None);
+    assert!(
+        Ps::tls(&addr, "issuing-host-1")
+            .call("0003NC")
+            .starts_with("0003ND00")
+    );
 }
 
 /// `cofre keys export --payshield` on the daemon's key store: the block it prints is
