@@ -115,7 +115,7 @@ fn vectors() -> Vectors {
             pairs.push((request.take().unwrap(), a.to_owned(), true));
         }
     }
-    assert!(pairs.len() >= 24, "{} vectors", pairs.len());
+    assert!(pairs.len() >= 30, "{} vectors", pairs.len());
     Vectors { keys, pairs }
 }
 
@@ -495,6 +495,84 @@ fn keys_export_payshield_prints_a_block_the_listener_accepts() {
     assert_eq!(
         c.call(&format!("0001CW{cvk}4111111111111111;2812201")),
         "0001CX00812"
+    );
+}
+
+/// `G0`: the published ANSI X9.24-1:2009 Annex A block (BDK
+/// 0123456789ABCDEFFEDCBA9876543210, KSN FFFF9876543210E00001, PIN 1234, PAN
+/// 4012345678909: 1B9C1845EB993A7A) translated to format 0 under zpk.example; a
+/// counter no terminal may send is refused (15, `ksn_refused`).
+#[test]
+fn g0_translates_a_published_dukpt_block_to_the_zpk() {
+    let dir = with_payshield("ps-g0", "");
+    let lmk = dir.join("lmk");
+    let cofre = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .args(["keys"])
+            .args(&args[..1])
+            .arg("--store")
+            .arg(dir.join("keys.json"))
+            .arg("--lmk-component")
+            .arg(lmk.join("component-1.txt"))
+            .arg("--lmk-component")
+            .arg(lmk.join("component-2.txt"))
+            .args(["--operator", "test"])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    // The BDK as two components: a random one and the BDK XOR it.
+    let bdk = hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap();
+    let r: [u8; 16] = rand::random();
+    let other: Vec<u8> = bdk.iter().zip(r).map(|(b, r)| b ^ r).collect();
+    let (c1, c2) = (dir.join("bdk-1.txt"), dir.join("bdk-2.txt"));
+    std::fs::write(&c1, format!("component = {}\n", hex::encode_upper(r))).unwrap();
+    std::fs::write(&c2, format!("component = {}\n", hex::encode_upper(other))).unwrap();
+    let (c1, c2) = (c1.to_str().unwrap(), c2.to_str().unwrap());
+    cofre(&[
+        "import",
+        "--id",
+        "bdk.x924",
+        "--kind",
+        "bdk",
+        "--component-file",
+        c1,
+        "--component-file",
+        c2,
+        "--kcv",
+        "08D7B4",
+    ]);
+    let bdk_block = cofre(&["export", "--payshield", "bdk.x924"]);
+    let d = Daemon::start_in(dir);
+    let mut c = Ps::tls(&d.payshield.clone().unwrap(), "issuing-host-1");
+    let zpk = block("zpk");
+    let pan = "4012345678909";
+    let expected = hex::encode_upper(daemon::iso0_block(pan, "1234"));
+    assert_eq!(
+        c.call(&format!(
+            "0001G0{bdk_block}{zpk}605FFFF9876543210E000011B9C1845EB993A7A01401234567890"
+        )),
+        format!("0001G10004{expected}01")
+    );
+    // Counter 0: no terminal sends it.
+    assert_eq!(
+        c.call(&format!(
+            "0002G0{bdk_block}{zpk}605FFFF9876543210E000001B9C1845EB993A7A01401234567890"
+        )),
+        "0002G115"
+    );
+    // The ZPK where the BDK goes: A6.
+    assert_eq!(
+        c.call(&format!(
+            "0003G0{zpk}{zpk}605FFFF9876543210E000011B9C1845EB993A7A01401234567890"
+        )),
+        "0003G1A6"
     );
 }
 

@@ -107,6 +107,11 @@ def main():
             err, _ = c.command("DC", dc)
             expect(err == "00", "DC right PIN", err)
 
+            # CA: TPK, ZPK, maximum PIN length, PIN block, source and destination
+            # format codes, account number -> PIN length, PIN block, format code.
+            err, f = c.command("CA", tpk + zpk + "12" + "3100E7D6AB527AA1" + "01" + "01" + acct)
+            expect((err, f) == ("00", "04" + "2A3D408A1977DDE9" + "01"), "CA", (err, f))
+
             # CW: CVK, PAN, ';', expiry YYMM, service code -> CVV (3N).
             err, f = c.command("CW", cvk + pan + ";" + "2812" + "201")
             expect((err, f) == ("00", "812"), "CW CVV", (err, f))

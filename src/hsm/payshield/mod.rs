@@ -1,6 +1,6 @@
 //! The payShield-compatible listener (`[payshield]` in `hsm.toml`, off by default):
 //! switches that speak the Thales payShield host-command dialect (`NC`, `DC`, `EC`,
-//! `CW`, `CY`, `M6`, `M8`) reach cofre's operations without being rewritten. Each command maps
+//! `CA`, `CC`, `G0`, `CW`, `CY`, `M6`, `M8`) reach cofre's operations without being rewritten. Each command maps
 //! onto one native operation and goes through the one dispatch path
 //! ([`super::dispatch`]): the same role policy (by client certificate), key patterns,
 //! PIN-try counters and metrics. `protocol/payshield.md` is the reference.

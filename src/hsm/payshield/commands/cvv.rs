@@ -46,7 +46,7 @@ pub fn generate(data: &[u8], keys: &Keys<'_>) -> Result<(Vec<u8>, Answer), Error
             .str(Tag::Expiry, card.expiry)
             .str(Tag::ServiceCode, card.service_code);
     })?;
-    Ok((body, generated))
+    Ok((body, Box::new(generated)))
 }
 
 fn generated(f: &Fields<'_>) -> Result<Vec<u8>, ErrorCode> {
@@ -74,5 +74,5 @@ pub fn verify(data: &[u8], keys: &Keys<'_>) -> Result<(Vec<u8>, Answer), ErrorCo
             .str(Tag::ServiceCode, card.service_code)
             .str(Tag::Cvv, cvv);
     })?;
-    Ok((body, no_fields))
+    Ok((body, no_fields()))
 }

@@ -11,7 +11,7 @@ use super::{Answer, body};
 /// `NC`.
 pub fn nc(data: &[u8]) -> Result<(Vec<u8>, Answer), ErrorCode> {
     Cursor::new(data).end()?;
-    Ok((body(|_| {})?, answer))
+    Ok((body(|_| {})?, Box::new(answer)))
 }
 
 fn answer(f: &Fields<'_>) -> Result<Vec<u8>, ErrorCode> {

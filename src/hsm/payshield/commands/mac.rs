@@ -70,7 +70,11 @@ pub fn generate(data: &[u8], keys: &Keys<'_>) -> Result<(Vec<u8>, Answer), Error
             .bytes(Tag::Data, &r.message)
             .u8(Tag::MacAlgorithm, RETAIL_MAC);
     })?;
-    let answer: Answer = if r.size == 4 { mac_8h } else { mac_16h };
+    let answer: Answer = if r.size == 4 {
+        Box::new(mac_8h)
+    } else {
+        Box::new(mac_16h)
+    };
     Ok((body, answer))
 }
 
@@ -103,5 +107,5 @@ pub fn verify(data: &[u8], keys: &Keys<'_>) -> Result<(Vec<u8>, Answer), ErrorCo
             .u8(Tag::MacAlgorithm, RETAIL_MAC)
             .bytes(Tag::Mac, &mac);
     })?;
-    Ok((body, no_fields))
+    Ok((body, no_fields()))
 }

@@ -11,6 +11,7 @@ mod cvv;
 mod diagnostics;
 mod mac;
 mod pin;
+mod translate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,10 +27,9 @@ use super::fields::Cursor;
 use super::frame::ErrorCode;
 
 /// Turns the native operation's `ok` fields into the command's answer fields.
-pub type Answer = fn(&Fields<'_>) -> Result<Vec<u8>, ErrorCode>;
+pub type Answer = Box<dyn Fn(&Fields<'_>) -> Result<Vec<u8>, ErrorCode> + Send + Sync>;
 
 /// What a command becomes.
-#[derive(Debug)]
 pub enum Plan {
     /// Refused before any operation ran (counted under the operation, if one).
     Refuse {
@@ -47,6 +47,15 @@ pub enum Plan {
         /// How an `ok` answer's fields become the command's.
         answer: Answer,
     },
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Plan::Refuse { op, error } => write!(f, "Refuse({op:?}, {})", error.as_str()),
+            Plan::Native { op, .. } => write!(f, "Native({op})"),
+        }
+    }
 }
 
 /// What the commands need to read key fields.
@@ -142,6 +151,15 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"EC" => (Opcode::PinVerify, pin::verify_pvv(data, keys, KeyKind::Zpk)),
         b"CW" => (Opcode::CvvGenerate, cvv::generate(data, keys)),
         b"CY" => (Opcode::CvvVerify, cvv::verify(data, keys)),
+        b"CA" => (
+            Opcode::PinTranslate,
+            translate::zone(data, keys, KeyKind::Tpk),
+        ),
+        b"CC" => (
+            Opcode::PinTranslate,
+            translate::zone(data, keys, KeyKind::Zpk),
+        ),
+        b"G0" => (Opcode::PinTranslate, translate::dukpt(data, keys)),
         b"M6" => (Opcode::MacGenerate, mac::generate(data, keys)),
         b"M8" => (Opcode::MacVerify, mac::verify(data, keys)),
         _ => {
@@ -212,6 +230,16 @@ fn pin_format(code: &str) -> Result<u8, ErrorCode> {
     }
 }
 
+/// The payShield code of an ISO 9564 format.
+fn format_code(format: u8) -> Option<&'static str> {
+    match format {
+        0 => Some("01"),
+        1 => Some("05"),
+        3 => Some("47"),
+        _ => None,
+    }
+}
+
 /// 16 hex characters as the 8 bytes of a TDES PIN block.
 fn pin_block(c: &mut Cursor<'_>) -> Result<[u8; 8], ErrorCode> {
     let text = c.hex(16)?;
@@ -221,8 +249,8 @@ fn pin_block(c: &mut Cursor<'_>) -> Result<[u8; 8], ErrorCode> {
 }
 
 /// An answer without fields.
-fn no_fields(_: &Fields<'_>) -> Result<Vec<u8>, ErrorCode> {
-    Ok(Vec::new())
+fn no_fields() -> Answer {
+    Box::new(|_| Ok(Vec::new()))
 }
 
 #[cfg(test)]

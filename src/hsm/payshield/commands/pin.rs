@@ -39,5 +39,5 @@ pub fn verify_pvv(
             .str(Tag::Pvv, pvv)
             .u8(Tag::Pvki, pvki);
     })?;
-    Ok((body, no_fields))
+    Ok((body, no_fields()))
 }
