@@ -1,6 +1,6 @@
 //! The payShield listener's accept loop: the native listener's admission rules (the
 //! handshake caps before a connection is authenticated, `max_connections` after,
-//! accept errors backing off), then one task per connection ([`super::connection`]).
+//! accept errors backing off), then one task per connection (`payshield::connection`).
 
 use std::sync::Arc;
 
