@@ -2,142 +2,23 @@
 //! certificates and roles): the golden frames of `protocol/vectors/payshield/` replayed
 //! one by one and pipelined; malformed messages answered with error codes on a
 //! connection that stays open; key blocks that fail their MAC or name a key cofre does
-//! not hold; the role policy; the PIN-try limit through `EC` (one pipelined write, many
-//! connections: exactly `limit` guesses evaluated); plain TCP only on loopback; and the
-//! independent Python client (`tests/payshield_client.py`, standard library only).
+//! not hold; the role policy; read and idle timeouts; plain TCP only on loopback;
+//! `cofre keys export --payshield`; `G0` on the published X9.24-1 block; and the
+//! independent Python client (`tests/payshield_client.py`, standard library only). The
+//! PIN-try limit through `EC`/`DC` is `tests/payshield_lockout.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
+mod payshield_common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
-use cofre::crypto::ClearKey;
-use cofre::keys::lmk::Purpose;
-use cofre::keys::{KeyAlgorithm, KeyKind, LmkSource};
-use daemon::cards::{Card, attempts};
-use daemon::{Daemon, client_config, scratch};
-use rustls::pki_types::ServerName;
-
-const VECTORS: &str = "protocol/vectors/payshield/commands.txt";
-
-trait Stream: Read + Write + Send {}
-impl<T: Read + Write + Send> Stream for T {}
-
-/// One payShield connection (TLS, or plain TCP).
-struct Ps(Box<dyn Stream>);
-
-impl Ps {
-    fn tls(addr: &str, identity: &str) -> Self {
-        let tcp = TcpStream::connect(addr).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let conn = rustls::ClientConnection::new(
-            Arc::new(client_config(identity)),
-            ServerName::try_from("localhost").unwrap(),
-        )
-        .unwrap();
-        Ps(Box::new(rustls::StreamOwned::new(conn, tcp)))
-    }
-
-    fn plain(addr: &str) -> Self {
-        let tcp = TcpStream::connect(addr).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Ps(Box::new(tcp))
-    }
-
-    fn send_all(&mut self, messages: &[Vec<u8>]) {
-        let mut out = Vec::new();
-        for m in messages {
-            out.extend_from_slice(&u16::try_from(m.len()).unwrap().to_be_bytes());
-            out.extend_from_slice(m);
-        }
-        self.0.write_all(&out).unwrap();
-        self.0.flush().unwrap();
-    }
-
-    /// One answer; `None` when the connection closed.
-    fn read(&mut self) -> Option<String> {
-        let mut prefix = [0u8; 2];
-        self.0.read_exact(&mut prefix).ok()?;
-        let mut m = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-        self.0.read_exact(&mut m).ok()?;
-        Some(String::from_utf8(m).unwrap())
-    }
-
-    fn call(&mut self, message: &str) -> String {
-        self.send_all(&[message.as_bytes().to_vec()]);
-        self.read().expect("an answer")
-    }
-}
-
-/// A keys-example copy with a `[payshield]` section (`extra` lines added to it).
-fn with_payshield(name: &str, extra: &str) -> std::path::PathBuf {
-    let dir = scratch(name);
-    let path = dir.join("hsm.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "\n[payshield]\nlisten = \"127.0.0.1:1500\"\n{extra}\n"
-    ));
-    std::fs::write(&path, text).unwrap();
-    dir
-}
-
-struct Vectors {
-    keys: Vec<(String, String)>,
-    /// (request, expected answer, exact?)
-    pairs: Vec<(String, String, bool)>,
-}
-
-fn vectors() -> Vectors {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(VECTORS)).unwrap();
-    let mut keys = Vec::new();
-    let mut pairs = Vec::new();
-    let mut request: Option<String> = None;
-    for line in text.lines() {
-        if let Some(k) = line.strip_prefix("key ") {
-            let (name, block) = k.split_once(' ').unwrap();
-            keys.push((format!("{{{name}}}"), block.to_owned()));
-        } else if let Some(r) = line.strip_prefix("> ") {
-            assert!(request.is_none(), "two requests in a row: {line}");
-            let mut r = r.to_owned();
-            for (name, block) in &keys {
-                r = r.replace(name, block);
-            }
-            request = Some(r);
-        } else if let Some(a) = line.strip_prefix("<^ ") {
-            pairs.push((request.take().unwrap(), a.to_owned(), false));
-        } else if let Some(a) = line.strip_prefix("< ") {
-            pairs.push((request.take().unwrap(), a.to_owned(), true));
-        }
-    }
-    assert!(pairs.len() >= 30, "{} vectors", pairs.len());
-    Vectors { keys, pairs }
-}
-
-fn block(name: &str) -> String {
-    let v = vectors();
-    v.keys
-        .into_iter()
-        .find(|(n, _)| n == &format!("{{{name}}}"))
-        .unwrap()
-        .1
-}
-
-fn check(request: &str, expected: &str, exact: bool, got: &str) {
-    if exact {
-        assert_eq!(got, expected, "answer to {request}");
-    } else {
-        assert!(
-            got.starts_with(expected),
-            "answer to {request}: {got} does not start with {expected}"
-        );
-    }
-}
+use daemon::{Daemon, scratch};
+use payshield_common::{
+    Ps, block, block_for_missing_key, check, cofre_kcv, vectors, with_payshield,
+};
 
 #[test]
 fn golden_frames_replay_one_by_one_and_pipelined() {
@@ -181,33 +62,6 @@ fn golden_frames_replay_one_by_one_and_pipelined() {
             .any(|l| l.contains("operation=\"cvv.verify\"") && l.contains("verification_failed")),
         "{m}"
     );
-}
-
-fn cofre_kcv(d: &Daemon) -> String {
-    let mut c = d.connect("issuing-host-1");
-    let r = c.call(cofre::protocol::Opcode::Health, |_| {});
-    r.str(cofre::protocol::Tag::LmkKcv)
-}
-
-/// A key block under the example LMK naming a key cofre does not hold.
-fn block_for_missing_key() -> String {
-    let lmk_dir = daemon::example_dir().join("lmk");
-    let lmk = LmkSource::Components(vec![
-        lmk_dir.join("component-1.txt"),
-        lmk_dir.join("component-2.txt"),
-    ])
-    .load()
-    .unwrap();
-    cofre::keys::payshield::wrap(
-        &lmk.derive(Purpose::PayshieldKeyBlock),
-        KeyKind::Cvk,
-        KeyAlgorithm::Tdes,
-        "cvk.gone",
-        1,
-        &ClearKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap(),
-        &mut rand::rng(),
-    )
-    .unwrap()
 }
 
 #[test]
@@ -264,126 +118,6 @@ fn malformed_messages_are_answered_and_the_connection_stays_open() {
     assert_eq!(big.read(), None);
     // The daemon never panicked.
     assert!(!d.log_text().contains("panicked"), "{}", d.log_text());
-}
-
-/// `EC` frames for each guess of `card`'s PIN (format 0 under zpk.example).
-fn ec_frames(card: &Card, guesses: &[String]) -> Vec<Vec<u8>> {
-    pvv_frames("EC", card, guesses)
-}
-
-/// `EC` (format 0 under zpk.example) or `DC` (under tpk.example) frames for each guess.
-fn pvv_frames(command: &str, card: &Card, guesses: &[String]) -> Vec<Vec<u8>> {
-    let (key, pvk) = match command {
-        "EC" => (block("zpk"), block("pvk")),
-        _ => (block("tpk"), block("pvk")),
-    };
-    let digits = &card.pan[card.pan.len() - 13..card.pan.len() - 1];
-    guesses
-        .iter()
-        .enumerate()
-        .map(|(i, pin)| {
-            let b = if command == "EC" {
-                daemon::iso0_block(&card.pan, pin)
-            } else {
-                tpk_block(&card.pan, pin)
-            };
-            let b = hex::encode_upper(b);
-            format!(
-                "{:04}{command}{key}{pvk}{b}01{digits}1{}",
-                i % 10_000,
-                card.pvv
-            )
-            .into_bytes()
-        })
-        .collect()
-}
-
-/// An ISO 9564 format 0 block under the example TPK (keys-example/README.md).
-fn tpk_block(pan: &str, pin: &str) -> Vec<u8> {
-    use cofre::crypto::pinblock::{Format, encipher};
-    let tpk = hex::decode("89E88CF7931444F334BD7547FC3F380C").unwrap();
-    let k = cofre::crypto::cipher::BlockCipher::tdes(&tpk).unwrap();
-    encipher(
-        Format::Iso0,
-        &k,
-        &cofre::crypto::Pin::new(pin).unwrap(),
-        Some(&cofre::crypto::pan::Pan::new(pan).unwrap()),
-        &mut rand::rng(),
-    )
-    .unwrap()
-    .as_bytes()
-    .to_vec()
-}
-
-/// The card as the payShield listener names it (account number and a 0).
-fn account_card(card: &Card) -> String {
-    format!("{}0", &card.pan[card.pan.len() - 13..card.pan.len() - 1])
-}
-
-#[test]
-fn ec_and_dc_guesses_in_one_write_evaluate_exactly_the_limit() {
-    let d = Daemon::start_in(with_payshield("ps-lock-one", ""));
-    let addr = d.payshield.clone().unwrap();
-    for command in ["EC", "DC", "EC"] {
-        let card = Card::fresh();
-        let guesses = card.guesses(249, 100);
-        let mut c = Ps::tls(&addr, "atm-switch-1");
-        c.send_all(&pvv_frames(command, &card, &guesses));
-        let codes: Vec<String> = (0..guesses.len())
-            .map(|_| c.read().unwrap()[6..8].to_owned())
-            .collect();
-        let count = |code: &str| codes.iter().filter(|c| *c == code).count();
-        assert_eq!(count("01"), 3, "{codes:?}");
-        assert_eq!(
-            count("00"),
-            0,
-            "the right PIN after the lock never verifies"
-        );
-        assert_eq!(count("39"), 247);
-        assert!(codes[..3].iter().all(|c| c == "01"));
-        let mut native = d.connect("issuing-host-1");
-        assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
-        // Locked: the right PIN alone answers 39.
-        let right = pvv_frames(command, &card, std::slice::from_ref(&card.pin));
-        c.send_all(&right);
-        assert_eq!(&c.read().unwrap()[6..8], "39");
-    }
-}
-
-#[test]
-fn ec_guesses_from_sixteen_connections_evaluate_exactly_the_limit() {
-    let d = Daemon::start_in(with_payshield("ps-lock-many", ""));
-    let addr = d.payshield.clone().unwrap();
-    for round in 0..2 {
-        let card = Card::fresh();
-        // Each connection: 249 wrong PINs, the right one after the limit.
-        let codes: Vec<String> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..16)
-                .map(|t| {
-                    let frames = ec_frames(&card, &card.guesses(249, 3 + t));
-                    let addr = addr.clone();
-                    s.spawn(move || {
-                        let mut c = Ps::tls(&addr, "atm-switch-1");
-                        c.send_all(&frames);
-                        (0..frames.len())
-                            .map(|_| c.read().unwrap()[6..8].to_owned())
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        });
-        let count = |code: &str| codes.iter().filter(|c| *c == code).count();
-        assert_eq!(codes.len(), 16 * 250);
-        assert_eq!(count("00"), 0, "round {round}");
-        assert_eq!(count("01"), 3, "round {round}: exactly the limit evaluated");
-        assert_eq!(count("39"), 16 * 250 - 3);
-        let mut native = d.connect("issuing-host-1");
-        assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
-    }
 }
 
 #[test]
