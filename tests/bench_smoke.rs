@@ -127,3 +127,62 @@ fn bench_spawn_in_process_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+/// `--payshield`: the same workload through the payShield listener (`EC`, `CY`), every
+/// answer matching its prediction (cards lock at their limit through `EC` exactly as
+/// the workload predicts), beside the native figures with the ratio.
+#[test]
+fn bench_spawn_payshield_json() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "bench",
+            "--spawn",
+            "--payshield",
+            "--duration",
+            "1",
+            "--json",
+            "--connections",
+            "2",
+            "--depth",
+            "16",
+            "--cards",
+            "500",
+            "--wrong-pin-share",
+            "0.3",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let runs: Vec<(&str, &str)> = lines
+        .iter()
+        .filter_map(|v| Some((v["operation"].as_str()?, v["mode"].as_str()?)))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("pin-verify-0", "wire"),
+            ("pin-verify-0", "payshield"),
+            ("cvv-verify", "wire"),
+            ("cvv-verify", "payshield"),
+        ]
+    );
+    for v in lines.iter().filter(|v| v.get("mode").is_some()) {
+        assert_eq!(v["errors"], 0, "{v}");
+    }
+    let ratios = lines
+        .iter()
+        .filter(|v| v.get("payshield_over_native").is_some())
+        .count();
+    assert_eq!(ratios, 2);
+}

@@ -26,6 +26,10 @@ pub struct HsmArgs {
     /// Serve metrics here instead of the configured address.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the payShield listener here instead of `payshield.listen` (needs a
+    /// `[payshield]` section; with `plain = true`, a loopback address only).
+    #[arg(long)]
+    pub payshield_listen: Option<SocketAddr>,
 }
 
 /// Exit status for a bad configuration (EX_CONFIG in sysexits.h is 78; EX_USAGE is 64,
@@ -52,6 +56,26 @@ pub fn run(args: HsmArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let mut config = config;
+    if let Some(a) = args.payshield_listen {
+        let Some(p) = config.payshield.as_mut() else {
+            eprintln!(
+                "cofre hsm: bad configuration: --payshield-listen needs a [payshield] section"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        };
+        if matches!(
+            p.transport,
+            crate::hsm::payshield::config::Transport::Plain { .. }
+        ) && !a.ip().is_loopback()
+        {
+            eprintln!(
+                "cofre hsm: bad configuration: payshield.plain = true is allowed only on a loopback address (127.0.0.0/8 or ::1), not {a}"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        p.listen = a;
+    }
     let listen = args.listen.unwrap_or(config.listen);
     let metrics_listen = args.metrics_listen.or(config.metrics_listen);
     let shared = match server::load(config) {
@@ -81,13 +105,22 @@ pub fn run(args: HsmArgs) -> ExitCode {
         let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
             nix::sys::signal::Signal::SIGXFSZ as i32,
         ));
-        let listeners = match server::Listeners::bind(listen, metrics_listen).await {
+        let mut listeners = match server::Listeners::bind(listen, metrics_listen).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("cofre hsm: cannot listen on {listen}: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(p) = &shared.config.payshield {
+            match tokio::net::TcpListener::bind(p.listen).await {
+                Ok(l) => listeners.payshield = Some(l),
+                Err(e) => {
+                    eprintln!("cofre hsm: cannot listen on {} (payshield): {e}", p.listen);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         // Signal handlers exist before anyone is told the daemon is up.
         use tokio::signal::unix::{SignalKind, signal};
         let (term, int, hup) = (
@@ -115,6 +148,9 @@ pub fn run(args: HsmArgs) -> ExitCode {
             }
             if let Some(Ok(a)) = listeners.metrics.as_ref().map(|m| m.local_addr()) {
                 let _ = writeln!(out, "metrics on {a}");
+            }
+            if let Some(Ok(a)) = listeners.payshield.as_ref().map(|m| m.local_addr()) {
+                let _ = writeln!(out, "payshield on {a}");
             }
             let _ = out.flush();
         }

@@ -156,19 +156,32 @@ pub enum KeysCommand {
         #[arg(long)]
         kek: Option<String>,
     },
-    /// Export a key as a TR-31 block under a KEK (B for a TDES KEK, D for AES).
+    /// Export a key as a TR-31 block under a KEK (B for a TDES KEK, D for AES), or with
+    /// `--payshield ID` as the key block under the LMK (`S...`) that a switch puts in
+    /// the key fields of payShield host commands (protocol/payshield.md).
     Export {
         #[command(flatten)]
         store: StoreArgs,
         /// Key id.
-        #[arg(long)]
-        id: String,
+        #[arg(
+            long,
+            required_unless_present = "payshield",
+            conflicts_with = "payshield"
+        )]
+        id: Option<String>,
         /// Version (default: the active one).
         #[arg(long)]
         version: Option<u32>,
         /// KEK id.
-        #[arg(long)]
-        kek: String,
+        #[arg(
+            long,
+            required_unless_present = "payshield",
+            conflicts_with = "payshield"
+        )]
+        kek: Option<String>,
+        /// Print this key as a payShield key block under the LMK instead.
+        #[arg(long, value_name = "ID")]
+        payshield: Option<String>,
     },
     /// List ids, versions, status and KCVs (never key material).
     List {
@@ -463,8 +476,17 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             id,
             version,
             kek,
+            payshield,
         } => {
             let (lmk, mut s) = open(&store)?;
+            if let Some(id) = payshield {
+                let (block, r) = s.payshield_block(&lmk, &id, version, &mut rng)?;
+                commit(&store, &lmk, &mut s, "export-payshield", Some(&r), &id)?;
+                return Ok(block);
+            }
+            let (Some(id), Some(kek)) = (id, kek) else {
+                return Err(KeysError::Invalid("export needs --id and --kek".into()));
+            };
             let (block, r) = s.export_tr31(&id, version, &kek, &mut rng)?;
             commit(&store, &lmk, &mut s, "export", Some(&r), &id)?;
             Ok(block)

@@ -160,6 +160,7 @@ pub fn run(args: UpArgs) -> ExitCode {
             config: hsm_config,
             listen: hsm_addr,
             metrics_listen: metrics,
+            payshield_listen: None,
         })
     });
     let hsm_target = match hsm_addr {

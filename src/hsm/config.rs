@@ -34,6 +34,8 @@ struct File {
     pin_policy: PinPolicyFile,
     #[serde(default)]
     pin_delivery_transport_keys: Option<bool>,
+    #[serde(default)]
+    payshield: Option<super::payshield::config::PayshieldFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -288,6 +290,8 @@ pub struct HsmConfig {
     /// accepts a transport key, the kind that protects security codes and the bureau's
     /// file, besides a `pin-delivery` key: a migration switch, off by default.
     pub pin_delivery_transport_keys: bool,
+    /// The payShield-compatible listener (`[payshield]`; `None`: off).
+    pub payshield: Option<super::payshield::config::PayshieldConfig>,
 }
 
 fn duration(
@@ -437,6 +441,7 @@ impl HsmConfig {
             lockout,
             pin_policy: f.pin_policy.policy()?,
             pin_delivery_transport_keys: f.pin_delivery_transport_keys.unwrap_or(false),
+            payshield: f.payshield.map(|p| p.validate()).transpose()?,
         })
     }
 

@@ -141,6 +141,12 @@ impl KeyRing {
             .ok_or_else(|| KeysError::UnknownKey(format!("{id} version {version}")))
     }
 
+    /// A usable version by id and number, whatever its kind (the payShield listener
+    /// resolves key blocks with it; the operation checks the usage).
+    pub fn held(&self, id: &str, version: u32) -> Option<&CachedKey> {
+        self.keys.get(id)?.iter().find(|k| k.version == version)
+    }
+
     /// Number of usable key versions (metrics).
     pub fn len(&self) -> usize {
         self.keys.values().map(Vec::len).sum()

@@ -17,6 +17,7 @@ pub mod local;
 pub mod metrics;
 pub use crate::notify;
 pub mod ops;
+pub mod payshield;
 pub mod pin_policy;
 pub mod policy;
 pub mod server;

@@ -119,6 +119,8 @@ pub struct Listeners {
     pub protocol: TcpListener,
     /// Metrics listener.
     pub metrics: Option<TcpListener>,
+    /// The payShield listener (`[payshield]`), if configured.
+    pub payshield: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -129,7 +131,11 @@ impl Listeners {
             Some(a) => Some(TcpListener::bind(a).await?),
             None => None,
         };
-        Ok(Self { protocol, metrics })
+        Ok(Self {
+            protocol,
+            metrics,
+            payshield: None,
+        })
     }
 }
 
@@ -146,6 +152,13 @@ pub async fn run(
         tokio::spawn(shared.metrics.clone().serve(m));
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let payshield = listeners.payshield.map(|l| {
+        tokio::spawn(super::payshield::listener::run(
+            Arc::clone(&shared),
+            l,
+            shutdown_rx.clone(),
+        ))
+    });
     let limits = &shared.config.limits;
     // Sockets open at once: connections served, handshakes and authenticated
     // connections waiting for a slot. Beyond, new ones stay in the listen backlog.
@@ -225,5 +238,8 @@ pub async fn run(
     if drained.is_err() {
         tracing::warn!("shutdown grace period over; closing remaining connections");
         connections.abort_all();
+    }
+    if let Some(p) = payshield {
+        let _ = p.await;
     }
 }

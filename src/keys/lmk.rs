@@ -148,6 +148,9 @@ pub enum Purpose {
     CardCounterKey,
     /// HMAC-SHA256 key that seals the counter store's records and identity.
     CounterRecordMac,
+    /// AES-256 key block protection key of the payShield-style key blocks (`S` prefix)
+    /// that switches hold in place of key fields (`keys::payshield`).
+    PayshieldKeyBlock,
 }
 
 impl Purpose {
@@ -160,6 +163,7 @@ impl Purpose {
             Purpose::PinBlobMac => b"cofre/lmk/v1/pin-blob-mac",
             Purpose::CardCounterKey => b"cofre/lmk/v1/card-counter-key",
             Purpose::CounterRecordMac => b"cofre/lmk/v1/counter-record-mac",
+            Purpose::PayshieldKeyBlock => b"cofre/lmk/v1/payshield-key-block",
         }
     }
 }

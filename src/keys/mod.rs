@@ -8,6 +8,7 @@ pub mod audit;
 pub mod devpki;
 pub mod kind;
 pub mod lmk;
+pub mod payshield;
 pub mod store;
 
 pub use kind::{KeyAlgorithm, KeyKind, Operation};

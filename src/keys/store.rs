@@ -213,7 +213,7 @@ pub fn check_id(id: &str) -> Result<(), KeysError> {
 }
 
 /// The TR-31 header for a key of this kind (version D in the store; B or D on export).
-fn header_for(
+pub(crate) fn header_for(
     version: char,
     kind: KeyKind,
     algorithm: KeyAlgorithm,
@@ -664,6 +664,30 @@ impl KeyStore {
         )?;
         let block = tr31::wrap(&kek.key, &header, &entry.key, rng)?;
         Ok((block, entry.record.clone()))
+    }
+
+    /// A key version (default: active) as a payShield key block under the LMK
+    /// ([`super::payshield`]). Not an export: the block opens only under this LMK, so the
+    /// exportable flag does not apply; a retired version is refused.
+    pub fn payshield_block(
+        &self,
+        lmk: &Lmk,
+        id: &str,
+        version: Option<u32>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(String, KeyRecord), KeysError> {
+        let entry = self
+            .versions(id)
+            .find(|e| version.map_or(e.record.status == Status::Active, |v| e.record.version == v))
+            .ok_or_else(|| KeysError::UnknownKey(id.into()))?;
+        if entry.record.status == Status::Retired {
+            return Err(KeysError::NoUsableVersion(id.into()));
+        }
+        let r = &entry.record;
+        let kbpk = lmk.derive(super::lmk::Purpose::PayshieldKeyBlock);
+        let block =
+            super::payshield::wrap(&kbpk, r.kind, r.algorithm, id, r.version, &entry.key, rng)?;
+        Ok((block, r.clone()))
     }
 
     /// Adds a new random version; the old active version becomes verify-only.

@@ -52,6 +52,8 @@ pub struct Daemon {
     pub child: Child,
     pub addr: String,
     pub metrics: String,
+    /// The payShield listener's address, when hsm.toml has a `[payshield]` section.
+    pub payshield: Option<String>,
     pub dir: PathBuf,
     pub log: PathBuf,
 }
@@ -64,10 +66,18 @@ impl Daemon {
     /// Starts on `dir` (a keys-example copy, possibly with an edited hsm.toml).
     pub fn start_in(dir: PathBuf) -> Self {
         let log = dir.join("daemon.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cofre"))
+        let with_payshield = std::fs::read_to_string(dir.join("hsm.toml"))
+            .unwrap()
+            .contains("[payshield]");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cofre"));
+        command
             .args(["hsm", "--config"])
             .arg(dir.join("hsm.toml"))
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        if with_payshield {
+            command.args(["--payshield-listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
             .env("COFRE_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -87,11 +97,14 @@ impl Daemon {
         };
         let addr = next().strip_prefix("listening on ").unwrap().to_owned();
         let metrics = next().strip_prefix("metrics on ").unwrap().to_owned();
+        let payshield =
+            with_payshield.then(|| next().strip_prefix("payshield on ").unwrap().to_owned());
         Self {
             keep_dir: false,
             child,
             addr,
             metrics,
+            payshield,
             dir,
             log,
         }

@@ -131,8 +131,8 @@ class Daemon(DaemonBase):
         pin = self.pin_of(op, f, pan)
         dest = self.key(op, "dest_key", f["dest_key"])
         assert dst == 0 and dest["alg"] == "tdes", "vectors translate into format 0 only"
-        return {"pin_block": encode_iso0(dest["key"], pin, pan), "key_version": 1,
-                "dest_key_version": 1}
+        return {"pin_block": encode_iso0(dest["key"], pin, pan), "pin_length": len(pin),
+                "key_version": 1, "dest_key_version": 1}
 
     def op_pin_generate(self, op, f, role):
         return {"pvv": None, "pvk_version": 1, "pin_blob": None}

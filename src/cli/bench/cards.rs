@@ -26,7 +26,7 @@ use super::requests::hexkey;
 /// The example keys the cards are built under (keys-example/README.md).
 const TDES: &str = "0123456789ABCDEFFEDCBA9876543210";
 const AES: &str = "00112233445566778899AABBCCDDEEFF";
-const TOKEN: &str = "2B7E151628AED2A6ABF7158809CF4F3C";
+pub(super) const TOKEN: &str = "2B7E151628AED2A6ABF7158809CF4F3C";
 
 /// What the workload is made of.
 #[derive(Debug, Clone, Copy, PartialEq)]

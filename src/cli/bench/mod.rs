@@ -19,6 +19,7 @@ use clap::Args;
 use crate::client::ClientConfig;
 
 mod cards;
+mod payshield;
 mod report;
 mod requests;
 pub(crate) mod spawn;
@@ -79,6 +80,11 @@ pub struct BenchArgs {
     /// Share of PIN verifications with a wrong PIN (0 to 1), spread over the cards.
     #[arg(long, default_value_t = 0.05)]
     pub wrong_pin_share: f64,
+    /// With --spawn: also run pin-verify-0 and cvv-verify through the payShield
+    /// listener (`EC`, `CY`; protocol/payshield.md) and print the ratio to the native
+    /// protocol.
+    #[arg(long, requires = "spawn")]
+    pub payshield: bool,
     /// The REST facade benchmark (`--api`, see `cli::bench_api`).
     #[command(flatten)]
     pub api: crate::cli::bench_api::ApiBenchArgs,
@@ -92,6 +98,9 @@ const OPERATIONS: &[&str] = &[
     "dcvv2",
     "mix",
 ];
+/// The operations the payShield listener runs (as `EC` and `CY`).
+const PAYSHIELD_OPERATIONS: &[&str] = &["pin-verify-0", "cvv-verify"];
+
 /// Time between two sends of one sender when `--rate` paces the load over `senders`.
 fn interval(args: &BenchArgs, senders: usize) -> Option<Duration> {
     args.rate
@@ -196,6 +205,13 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         return crate::cli::bench_api::run_from(&args);
     }
     let names: Vec<&str> = match args.operation.as_str() {
+        "all" if args.payshield => PAYSHIELD_OPERATIONS.to_vec(),
+        op if args.payshield && !PAYSHIELD_OPERATIONS.contains(&op) => {
+            return Err(format!(
+                "--payshield runs {}",
+                PAYSHIELD_OPERATIONS.join(" and ")
+            ));
+        }
         "all" => OPERATIONS.to_vec(),
         op if OPERATIONS.contains(&op) => vec![op],
         op => {
@@ -220,7 +236,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
     let workers = args.connections.max(1) * args.depth.max(1);
     let lockout = crate::hsm::HsmConfig::load(&args.keys.join("hsm.toml"))?.lockout;
     let spawned = if args.spawn {
-        Some(spawn::spawn_daemon(&args.keys)?)
+        Some(spawn::spawn_daemon(&args.keys, args.payshield)?)
     } else {
         None
     };
@@ -269,6 +285,12 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         } else {
             None
         };
+        let rewrite = match spawned.as_ref().and_then(|s| s.payshield.as_ref()) {
+            Some((_, config)) => Some(Arc::new(payshield::Rewrite::new(
+                payshield::Blocks::from_copy(config)?,
+            )?)),
+            None => None,
+        };
         for name in &names {
             let mut wire_ops = None;
             if let Some(cfg) = &wire_target {
@@ -278,6 +300,31 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
                 let (line, ops) = r.line(name, "wire", w, args.json);
                 out.push(line);
                 wire_ops = Some(ops);
+            }
+            if let (Some(rewrite), Some(cfg), Some(s)) = (&rewrite, &wire_target, &spawned)
+                && let Some((ps_address, _)) = &s.payshield
+            {
+                let requests = Requests::new(name, workload, workers, &lockout)?;
+                let w = requests.workload();
+                let load = Arc::new(payshield::Load {
+                    requests: Arc::new(requests),
+                    rewrite: Arc::clone(rewrite),
+                    depth: args.depth.max(1),
+                    deadline: Instant::now() + Duration::from_secs(args.duration.max(1)),
+                    sent: AtomicU64::new(0),
+                    limit: args.count.unwrap_or(u64::MAX),
+                });
+                let mut r = payshield::run(cfg, ps_address, args.connections.max(1), load).await?;
+                let (line, ops) = r.line(name, "payshield", w, args.json);
+                out.push(line);
+                if let Some(native) = wire_ops {
+                    let ratio = ops / native.max(1e-9);
+                    out.push(if args.json {
+                        serde_json::json!({"operation": name, "payshield_over_native": (ratio * 1000.0).round() / 1000.0}).to_string()
+                    } else {
+                        format!("{name:<13} ratio      payshield / native = {ratio:.2}")
+                    });
+                }
             }
             if let Some((shared, _)) = &local_target {
                 let requests = Requests::new(name, workload, workers, &lockout)?;

@@ -55,6 +55,8 @@ pub(super) struct Spawned {
     pub(super) child: std::process::Child,
     dir: PathBuf,
     pub(super) addr: String,
+    /// The payShield listener, when asked for, and the copy's configuration.
+    pub(super) payshield: Option<(String, HsmConfig)>,
 }
 
 impl Drop for Spawned {
@@ -70,32 +72,55 @@ impl Drop for Spawned {
     }
 }
 
-/// Starts `cofre hsm` on a private copy of `keys` on a free loopback port.
-pub(super) fn spawn_daemon(keys: &Path) -> Result<Spawned, String> {
+/// Starts `cofre hsm` on a private copy of `keys` on a free loopback port; with
+/// `payshield`, its payShield listener too (a `[payshield]` section added to the copy).
+pub(super) fn spawn_daemon(keys: &Path, payshield: bool) -> Result<Spawned, String> {
     use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("cofre-bench-{}", std::process::id()));
-    private_copy(keys, &dir, "cofre-bench")?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = std::process::Command::new(exe)
+    let config = private_copy(keys, &dir, "cofre-bench")?;
+    let mut command =
+        std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    command
         .args(["hsm", "--config"])
         .arg(dir.join("hsm.toml"))
-        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+    if payshield {
+        let path = dir.join("hsm.toml");
+        let mut text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        text.push_str("\n[payshield]\nlisten = \"127.0.0.1:0\"\n");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        command.args(["--payshield-listen", "127.0.0.1:0"]);
+    }
+    let mut child = command
         .env("COFRE_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let line = std::io::BufReader::new(stdout).lines().next();
-    let addr = match line {
-        Some(Ok(l)) => l.strip_prefix("listening on ").map(str::to_owned),
-        _ => None,
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut after = |prefix: &str| {
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
     };
-    let Some(addr) = addr else {
+    let addr = after("listening on ");
+    let ps = if payshield {
+        after("payshield on ")
+    } else {
+        None
+    };
+    let (Some(addr), true) = (addr, ps.is_some() == payshield) else {
         let _ = child.kill();
         return Err("the spawned daemon did not start".into());
     };
-    Ok(Spawned { child, dir, addr })
+    Ok(Spawned {
+        child,
+        dir,
+        addr,
+        payshield: ps.map(|a| (a, config)),
+    })
 }
 
 /// Resident memory of a process, in MB.

@@ -97,7 +97,11 @@ pub fn translate(
         .ok_or_else(|| wrong_algorithm(to))?;
     let block = pinblock::encipher(to, cipher, &pin, Some(dest_pan), &mut rand::rng())
         .map_err(bad(Tag::DestFormat))?;
+    // The PIN's length, as HSM host commands report it on translation (payShield CA,
+    // CC, G0); never the PIN itself.
+    let pin_length = u8::try_from(pin.len()).unwrap_or(u8::MAX);
     out.bytes(Tag::PinBlock, block.as_bytes())
+        .u8(Tag::PinLength, pin_length)
         .u32(Tag::KeyVersion, key_version)
         .u32(Tag::DestKeyVersion, dest.version);
     card.write_version(Tag::TokenVersion, out);
