@@ -9,8 +9,9 @@ use super::*;
 use crate::crypto::ClearKey;
 use crate::hsm::counters::identity::Binding;
 use crate::hsm::counters::rules::Dcvv2Outcome;
-use crate::hsm::counters::{Limits, PinOutcome};
+use crate::hsm::counters::{Attempt, CardRecord, Limits, PinOutcome, Verdict};
 use crate::hsm::guard::GuardPolicy;
+use sqlx::{Connection, PgConnection};
 
 /// A fresh database on the test server, dropped when this is dropped.
 struct FreshDb {
