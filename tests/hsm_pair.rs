@@ -264,3 +264,73 @@ fn postgres_stopped_then_started_refuses_then_recovers_by_itself() {
     drop(p);
     drop(db);
 }
+
+/// A daemon pointed at another (empty) database refuses to start, exit 64, naming the
+/// reset; `cofre keys counters-reset --counters` binds the new store in the audit log,
+/// and the daemon starts on it.
+#[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
+fn another_database_is_refused_until_the_counters_are_reset() {
+    let (Some(first), Some(second)) = (FreshDb::new(), FreshDb::new()) else {
+        return;
+    };
+    let dir = pair::pair_dir("pair-reset", &first.url);
+    drop(Daemon::start_in_keep(&dir));
+    let toml = dir.join("hsm.toml");
+    let url_of = |u: &str| u.rsplit_once('/').unwrap().1.to_owned();
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace(&url_of(&first.url), &url_of(&second.url)),
+    )
+    .unwrap();
+    let cofre = || std::process::Command::new(env!("CARGO_BIN_EXE_cofre"));
+    let refused = cofre()
+        .args(["hsm", "--config"])
+        .arg(&toml)
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("counters-reset"), "{stderr}");
+    // The URL as the configuration holds it (no password).
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let line = text.lines().find(|l| l.starts_with("counters =")).unwrap();
+    let url = line.split('"').nth(1).unwrap().to_owned();
+    let mut reset = cofre();
+    reset
+        .current_dir(&dir)
+        .args(["keys", "counters-reset", "--counters", &url]);
+    if dir.join("pg-password").exists() {
+        reset.args(["--counters-password-file", "pg-password"]);
+    }
+    let out = reset
+        .args([
+            "--yes",
+            "--store",
+            "keys.json",
+            "--lmk-component",
+            "lmk/component-1.txt",
+            "--lmk-component",
+            "lmk/component-2.txt",
+            "--operator",
+            "officer-ana",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+    assert!(audit.lines().last().unwrap().contains("counters-reset"));
+    let d = Daemon::start_in(dir);
+    let card = Card::fresh();
+    let mut c = d.connect("atm-switch-1");
+    assert_eq!(verify(&mut c, &card, &card.pin), Status::Ok);
+}

@@ -313,7 +313,7 @@ pub enum CounterBackend {
 
 /// The counter store setting, checked: a URL must not carry a password (it goes in
 /// `counters_password_file` or the systemd credential, never in the file or the logs).
-fn counter_backend(
+pub fn counter_backend(
     value: Option<String>,
     password_file: Option<PathBuf>,
 ) -> Result<CounterBackend, String> {

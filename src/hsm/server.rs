@@ -113,7 +113,7 @@ pub const COUNTERS_PASSWORD_CREDENTIAL: &str = "cofre-counters-password";
 /// The shared counter store's password: `counters_password_file`, else the systemd
 /// credential, else none (trust or certificate authentication). Only the file is named
 /// in an error, never its content.
-fn counters_password(
+pub fn counters_password(
     file: Option<&std::path::Path>,
 ) -> Result<Option<zeroize::Zeroizing<String>>, String> {
     let path = match file {

@@ -219,6 +219,63 @@ impl PgCounters {
     pub fn id(&self) -> StoreId {
         self.core.id
     }
+
+    /// Replaces the shared store by an empty one with a new identity; `record` writes
+    /// the `counters-reset` audit line before the transaction commits. Refused while a
+    /// daemon is connected.
+    pub fn reset(
+        target: &PgTarget,
+        seal: &Seal,
+        now: u64,
+        record: impl FnOnce(StoreId) -> Result<(), String>,
+    ) -> Result<StoreId, CounterError> {
+        let options = target.options()?.application_name("cofre-keys");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(unavailable)?;
+        runtime.block_on(async {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(unavailable)?;
+            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let id = schema::reset(&mut tx, seal, now, record).await?;
+            tx.commit().await.map_err(unavailable)?;
+            pool.close().await;
+            Ok(id)
+        })
+    }
+
+    /// The whole reset as `cofre keys counters-reset --counters` does it: the key store
+    /// and the audit chain are checked, the shared store is emptied with a new identity,
+    /// and the reset is recorded (audit line by `who`, then the key store's new head).
+    pub fn reset_recorded(
+        target: &PgTarget,
+        key_store: &std::path::Path,
+        audit_log: &std::path::Path,
+        lmk: &crate::keys::Lmk,
+        who: &str,
+    ) -> Result<StoreId, String> {
+        use crate::keys::{KeyStore, audit};
+        let mut store = KeyStore::load(key_store, lmk).map_err(|e| e.to_string())?;
+        audit::verify(audit_log, lmk, store.audit_head()).map_err(|e| e.to_string())?;
+        let seal = Seal::new(&lmk.derive(crate::keys::lmk::Purpose::CounterRecordMac))
+            .ok_or("no counter MAC key")?;
+        let now = std::time::SystemTime::now();
+        let unix = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self::reset(target, &seal, unix, |id| {
+            let event = super::identity::audit_event(super::identity::RESET, who, id);
+            let time = humantime::format_rfc3339_seconds(now).to_string();
+            let head = audit::append(audit_log, lmk, event, time).map_err(|e| e.to_string())?;
+            store.set_audit_head(head);
+            store.save(key_store, lmk).map_err(|e| e.to_string())
+        })
+        .map_err(|e| e.to_string())
+    }
 }
 
 impl CounterStore for PgCounters {

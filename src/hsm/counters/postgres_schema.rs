@@ -164,3 +164,51 @@ pub(super) async fn identity(
         ))),
     }
 }
+
+/// Replaces the shared store by an empty one with a new identity (`cofre keys
+/// counters-reset --counters`): every card's row and the guard's counts are deleted and
+/// a new identity written, in one transaction that commits only after `record` wrote
+/// the `counters-reset` audit line. Refused while a daemon is connected to the database.
+pub(super) async fn reset(
+    tx: &mut Transaction<'static, Postgres>,
+    seal: &Seal,
+    now: u64,
+    record: impl FnOnce(StoreId) -> Result<(), String>,
+) -> Result<StoreId, CounterError> {
+    migrate(tx).await?;
+    let conn: &mut PgConnection = tx;
+    let daemons: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'cofre-hsm'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if daemons > 0 {
+        return Err(CounterError::Identity(format!(
+            "{daemons} daemon connection(s) to the counter database: stop every daemon of \
+             the pair before resetting the counters"
+        )));
+    }
+    sqlx::raw_sql(
+        "DELETE FROM cofre_counter_cards; DELETE FROM cofre_counter_guard; \
+         DELETE FROM cofre_counter_meta",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    let id = StoreId::random(&mut rand::rng());
+    for (name, value) in [
+        ("format", FORMAT.to_be_bytes().to_vec()),
+        ("identity", seal.seal_identity(id, now).to_vec()),
+    ] {
+        sqlx::query("INSERT INTO cofre_counter_meta (name, value) VALUES ($1, $2)")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    record(id).map_err(CounterError::Unavailable)?;
+    Ok(id)
+}

@@ -338,3 +338,74 @@ fn the_identity_is_bound_to_the_audit_log() {
         "created again: the first attempt rolled back"
     );
 }
+
+#[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
+fn a_reset_empties_the_store_under_a_new_identity_and_only_with_no_daemon_connected() {
+    let Some(db) = FreshDb::new() else { return };
+    let a = open(&db, None, 1000);
+    let old = a.id();
+    assert_eq!(verdict(&a, card(1), WRONG), Verdict::Failed);
+    let never = |_| -> Result<(), String> { Err("must not be recorded".into()) };
+    let e = PgCounters::reset(&db.target(), &seal(), 2, never).unwrap_err();
+    assert!(e.to_string().contains("stop every daemon"), "{e}");
+    drop(a);
+    // The daemon's connections close asynchronously: wait until they are gone.
+    let mut reset = None;
+    for _ in 0..100 {
+        match PgCounters::reset(&db.target(), &seal(), 2, |id| {
+            reset = Some(id);
+            Ok(())
+        }) {
+            Ok(id) => {
+                assert_eq!(Some(id), reset, "recorded before the commit");
+                break;
+            }
+            Err(e) if e.to_string().contains("stop every daemon") => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let new = reset.expect("reset once the daemon is gone");
+    assert_ne!(new, old);
+    let reopen = |id: StoreId| {
+        PgCounters::open(
+            &db.target(),
+            seal(),
+            Some(Binding { id, seq: 3 }),
+            3,
+            never,
+            CounterMetrics::new().unwrap(),
+            guard(1000),
+        )
+    };
+    assert!(matches!(reopen(old), Err(CounterError::Identity(_))));
+    let b = reopen(new).unwrap();
+    assert_eq!(b.snapshot(&card(1)).unwrap().record, CardRecord::default());
+    // A reset whose audit line fails changes nothing.
+    drop(b);
+    let mut failed = None;
+    for _ in 0..100 {
+        match PgCounters::reset(&db.target(), &seal(), 4, |_| Err("disk full".into())) {
+            Err(e) if e.to_string().contains("stop every daemon") => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => {
+                failed = Some(other);
+                break;
+            }
+        }
+    }
+    assert!(
+        failed
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .contains("disk full")
+    );
+    assert_eq!(reopen(new).unwrap().id(), new, "still the reset's store");
+}
