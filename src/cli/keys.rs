@@ -251,8 +251,15 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
         /// The daemon's `state_dir` (where `counters.redb` lives).
-        #[arg(long, value_name = "DIR")]
-        state_dir: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "counters")]
+        state_dir: Option<PathBuf>,
+        /// Instead: the pair's PostgreSQL counter store (`postgres://user@host/db`, no
+        /// password in it), emptied with a new identity. Stop every daemon first.
+        #[arg(long, value_name = "URL", conflicts_with = "state_dir")]
+        counters: Option<String>,
+        /// The password of --counters, in a file (default: none).
+        #[arg(long, value_name = "FILE", requires = "counters")]
+        counters_password_file: Option<PathBuf>,
         /// Write (after reading what it does).
         #[arg(long)]
         yes: bool,
@@ -606,9 +613,66 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
         KeysCommand::CountersReset {
             store,
             state_dir,
+            counters: Some(url),
+            counters_password_file,
             yes,
+        } => {
+            let _ = state_dir;
+            counters_reset_postgres(&store, &url, counters_password_file, yes)
+        }
+        KeysCommand::CountersReset {
+            store,
+            state_dir: Some(state_dir),
+            yes,
+            ..
         } => counters_reset(&store, &state_dir, yes),
+        KeysCommand::CountersReset { .. } => Err(KeysError::Invalid(
+            "counters-reset needs --state-dir or --counters".into(),
+        )),
     }
+}
+
+fn counters_reset_postgres(
+    args: &StoreArgs,
+    url: &str,
+    password_file: Option<PathBuf>,
+    yes: bool,
+) -> Result<String, KeysError> {
+    use crate::hsm::config::{CounterBackend, counter_backend};
+    use crate::hsm::counters::{PgCounters, PgTarget};
+    let (lmk, s) = open(args)?;
+    audit::verify(&args.audit_path(), &lmk, s.audit_head())?;
+    let CounterBackend::Postgres { url, password_file } =
+        counter_backend(Some(url.to_owned()), password_file).map_err(KeysError::Invalid)?
+    else {
+        return Err(KeysError::Invalid(
+            "--counters must be a postgres:// URL".into(),
+        ));
+    };
+    if !yes {
+        return Err(KeysError::Invalid(format!(
+            "this empties the pair's counter store at {url}: every card's PIN and dCVV2 tries \
+             start again from zero. Nothing written: stop every daemon of the pair, then \
+             re-run with --yes"
+        )));
+    }
+    let target = PgTarget {
+        url: url.clone(),
+        password: crate::hsm::server::counters_password(password_file.as_deref())
+            .map_err(KeysError::Invalid)?,
+    };
+    let id = PgCounters::reset_recorded(
+        &target,
+        &args.store,
+        &args.audit_path(),
+        &lmk,
+        &args.operator(),
+    )
+    .map_err(KeysError::Io)?;
+    Ok(format!(
+        "counter store at {url} reset: new store {id} recorded in the audit log; copy the \
+         key store and audit log to the other node before starting it"
+    ))
 }
 
 fn counters_reset(args: &StoreArgs, state_dir: &Path, yes: bool) -> Result<String, KeysError> {

@@ -25,6 +25,10 @@ struct File {
     token_key: String,
     lookup_key: String,
     state_dir: PathBuf,
+    #[serde(default)]
+    counters: Option<String>,
+    #[serde(default)]
+    counters_password_file: Option<PathBuf>,
     tls: TlsFile,
     #[serde(default)]
     limits: LimitsFile,
@@ -282,6 +286,8 @@ pub struct HsmConfig {
     pub limits: Limits,
     /// Directory of the counter store.
     pub state_dir: PathBuf,
+    /// Which counter store: redb in `state_dir`, or PostgreSQL shared by a pair.
+    pub counters: CounterBackend,
     /// Lockout settings.
     pub lockout: Lockout,
     /// The weak-PIN policy.
@@ -292,6 +298,65 @@ pub struct HsmConfig {
     pub pin_delivery_transport_keys: bool,
     /// The payShield-compatible listener (`[payshield]`; `None`: off).
     pub payshield: Option<super::payshield::config::PayshieldConfig>,
+}
+
+/// The counter store the daemon uses (`counters` in `hsm.toml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterBackend {
+    /// `counters = "redb"` (the default): one node, a file in `state_dir`.
+    Redb,
+    /// `counters = "postgres://user@host/db"`: shared by a pair of daemons.
+    Postgres {
+        /// The URL, without a password.
+        url: String,
+        /// `counters_password_file`; without it the systemd credential
+        /// `cofre-counters-password`, if the daemon has one.
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// The counter store setting, checked: a URL must not carry a password (it goes in
+/// `counters_password_file` or the systemd credential, never in the file or the logs).
+pub fn counter_backend(
+    value: Option<String>,
+    password_file: Option<PathBuf>,
+) -> Result<CounterBackend, String> {
+    let url = match value.as_deref() {
+        None | Some("redb") => {
+            if password_file.is_some() {
+                return Err(
+                    "counters_password_file is set but counters is not a postgres:// URL".into(),
+                );
+            }
+            return Ok(CounterBackend::Redb);
+        }
+        Some(u) => u,
+    };
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return Err("counters must be \"redb\" or a postgres:// URL".into());
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && userinfo.contains(':')
+    {
+        return Err(
+            "counters: the URL carries a password; put it in counters_password_file \
+             (or the systemd credential cofre-counters-password) instead"
+                .into(),
+        );
+    }
+    if authority.is_empty() || !rest.contains('/') {
+        return Err(
+            "counters: the URL names no host and database (postgres://user@host/db)".into(),
+        );
+    }
+    Ok(CounterBackend::Postgres {
+        url: url.to_owned(),
+        password_file,
+    })
 }
 
 fn duration(
@@ -438,6 +503,7 @@ impl HsmConfig {
             },
             limits,
             state_dir: path(f.state_dir),
+            counters: counter_backend(f.counters, f.counters_password_file.map(&path))?,
             lockout,
             pin_policy: f.pin_policy.policy()?,
             pin_delivery_transport_keys: f.pin_delivery_transport_keys.unwrap_or(false),

@@ -145,3 +145,45 @@ fn the_pin_policy_is_on_by_default_and_its_bounds_are_named() {
     let off = with("enabled = false").unwrap();
     assert!(!off.pin_policy.enabled);
 }
+
+#[test]
+fn the_counter_store_is_redb_by_default_or_a_postgres_url_without_its_password() {
+    let base = include_str!("../../keys-example/hsm.toml");
+    let with = |lines: &str| {
+        HsmConfig::parse(
+            &base.replace(
+                "state_dir = \"state\"",
+                &format!("state_dir = \"state\"\n{lines}"),
+            ),
+            Path::new("/x"),
+        )
+    };
+    assert_eq!(with("").unwrap().counters, CounterBackend::Redb);
+    assert_eq!(
+        with("counters = \"redb\"").unwrap().counters,
+        CounterBackend::Redb
+    );
+    assert_eq!(
+        with("counters = \"postgres://cofre@db1:5432/cofre\"\ncounters_password_file = \"pw\"")
+            .unwrap()
+            .counters,
+        CounterBackend::Postgres {
+            url: "postgres://cofre@db1:5432/cofre".into(),
+            password_file: Some(Path::new("/x/pw").to_path_buf()),
+        }
+    );
+    let e = with("counters = \"postgres://cofre:s3cr3t-pw@db1/cofre\"").unwrap_err();
+    assert!(e.contains("counters_password_file"), "{e}");
+    assert!(
+        !e.contains("s3cr3t-pw"),
+        "the password is not repeated: {e}"
+    );
+    for (bad, named) in [
+        ("counters = \"mysql://x@y/z\"", "counters must be"),
+        ("counters = \"postgres://\"", "names no host"),
+        ("counters_password_file = \"pw\"", "counters_password_file"),
+    ] {
+        let e = with(bad).unwrap_err();
+        assert!(e.contains(named), "{bad}: {e}");
+    }
+}

@@ -6,6 +6,11 @@
 //!
 //! The counter store consults it in each decision ([`super::counters::rules`]), so a
 //! verification decided after the failure that trips it is refused whatever its PIN.
+//!
+//! A pair of daemons on one shared store counts together: the shared store reports the
+//! failures the other daemons recorded in the minute ([`Guard::observe_others`]), and the
+//! guard trips when its own and theirs together exceed the rate. A reset lowers this
+//! daemon's alert and discounts what the others had counted up to then.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,11 +25,39 @@ pub struct GuardPolicy {
 }
 
 /// The guard.
+/// One calendar minute's failures.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    minute: u64,
+    /// Counted by this daemon.
+    own: u64,
+    /// Counted by the other daemons sharing the store (as last observed).
+    others: u64,
+    /// `others` at the last reset in this minute (not counted again).
+    others_base: u64,
+}
+
+impl Window {
+    fn at(&mut self, minute: u64) -> &mut Self {
+        if self.minute != minute {
+            *self = Window {
+                minute,
+                ..Window::default()
+            };
+        }
+        self
+    }
+
+    fn total(&self) -> u64 {
+        self.own + self.others.saturating_sub(self.others_base)
+    }
+}
+
 #[derive(Debug)]
 pub struct Guard {
     policy: GuardPolicy,
     /// The current minute and the failures counted in it.
-    window: Mutex<(u64, u64)>,
+    window: Mutex<Window>,
     tripped: AtomicBool,
     alert: Option<prometheus::IntGauge>,
 }
@@ -34,27 +67,44 @@ impl Guard {
     pub fn new(policy: GuardPolicy, alert: Option<prometheus::IntGauge>) -> Self {
         Self {
             policy,
-            window: Mutex::new((0, 0)),
+            window: Mutex::new(Window::default()),
             tripped: AtomicBool::new(false),
             alert,
+        }
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+        match self.window.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
     /// Counts one failure at `now` (Unix seconds); returns `true` when this failure
     /// trips the guard.
     pub fn record_failure(&self, now: u64) -> bool {
-        let minute = now / 60;
         let n = {
-            let mut w = match self.window.lock() {
-                Ok(w) => w,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if w.0 != minute {
-                *w = (minute, 0);
-            }
-            w.1 += 1;
-            w.1
+            let mut w = self.window();
+            let w = w.at(now / 60);
+            w.own += 1;
+            w.total()
         };
+        self.trip_if_over(n)
+    }
+
+    /// Sets the failures the other daemons sharing the store counted in the minute of
+    /// `now`; returns `true` when that trips the guard.
+    pub fn observe_others(&self, now: u64, failures: u64) -> bool {
+        let n = {
+            let mut w = self.window();
+            let w = w.at(now / 60);
+            w.others = failures.max(w.others);
+            w.total()
+        };
+        self.trip_if_over(n)
+    }
+
+    fn trip_if_over(&self, n: u64) -> bool {
         let tripped =
             n > self.policy.failures_per_minute && !self.tripped.swap(true, Ordering::AcqRel);
         if tripped && let Some(a) = &self.alert {
@@ -76,9 +126,10 @@ impl Guard {
     /// Lowers the alert and starts counting afresh.
     pub fn reset(&self) {
         self.tripped.store(false, Ordering::Release);
-        match self.window.lock() {
-            Ok(mut w) => w.1 = 0,
-            Err(poisoned) => poisoned.into_inner().1 = 0,
+        {
+            let mut w = self.window();
+            w.own = 0;
+            w.others_base = w.others;
         }
         if let Some(a) = &self.alert {
             a.set(0);
@@ -131,6 +182,24 @@ mod tests {
         }
         assert!(g.record_failure(179), "the fourth of minute 2 trips it");
         assert!(g.is_tripped());
+    }
+
+    #[test]
+    fn failures_of_the_other_daemons_count_in_the_same_minute() {
+        let g = guard(3);
+        assert!(!g.record_failure(60));
+        assert!(!g.observe_others(61, 2), "1 own + 2 others = 3: still fine");
+        assert!(g.record_failure(62), "the fourth of the pair trips it");
+        g.reset();
+        assert!(!g.observe_others(63, 2), "the others' 2 were discounted");
+        assert!(!g.record_failure(64));
+        assert!(!g.observe_others(65, 4), "1 own + (4 - 2) others");
+        assert!(g.observe_others(66, 5), "1 own + 3 new others");
+        // A new minute starts from zero for both.
+        let g = guard(3);
+        assert!(!g.observe_others(100, 3));
+        assert!(!g.observe_others(120, 3), "minute 2's first observation");
+        assert!(g.record_failure(121));
     }
 
     #[test]

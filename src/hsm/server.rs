@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::admission::{self, AcceptBackoff, Admission};
-use super::config::HsmConfig;
-use super::counters::{RedbCounters, Seal, identity};
+use super::config::{CounterBackend, HsmConfig};
+use super::counters::{CounterStore, PgCounters, PgTarget, RedbCounters, Seal, identity};
 use super::guard::{Guard, GuardPolicy};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
@@ -68,28 +68,79 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
             .save(&config.key_store, &lmk)
             .map_err(|e| e.to_string())
     };
-    let counters = RedbCounters::open(
-        &config.state_dir,
-        seal,
-        identity::binding(&audit_lines),
-        unix_seconds(now),
-        first_start,
-        metrics.counters.clone(),
-        guard,
-    )
-    .map_err(|e| e.to_string())?;
+    let binding = identity::binding(&audit_lines);
+    let counters: Box<dyn CounterStore> = match &config.counters {
+        CounterBackend::Redb => Box::new(
+            RedbCounters::open(
+                &config.state_dir,
+                seal,
+                binding,
+                unix_seconds(now),
+                first_start,
+                metrics.counters.clone(),
+                guard,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        CounterBackend::Postgres { url, password_file } => {
+            let target = PgTarget {
+                url: url.clone(),
+                password: counters_password(password_file.as_deref())?,
+            };
+            Box::new(
+                PgCounters::open(
+                    &target,
+                    seal,
+                    binding,
+                    unix_seconds(now),
+                    first_start,
+                    metrics.counters.clone(),
+                    guard,
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        }
+    };
     metrics.set_key_versions(&ring);
     Shared::new(
-        config,
-        lmk,
-        secrets,
-        store,
-        ring,
-        policy,
-        tls,
-        metrics,
-        Box::new(counters),
+        config, lmk, secrets, store, ring, policy, tls, metrics, counters,
     )
+}
+
+/// The systemd credential that holds the shared counter store's password.
+pub const COUNTERS_PASSWORD_CREDENTIAL: &str = "cofre-counters-password";
+
+/// The shared counter store's password: `counters_password_file`, else the systemd
+/// credential, else none (trust or certificate authentication). Only the file is named
+/// in an error, never its content.
+pub fn counters_password(
+    file: Option<&std::path::Path>,
+) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let path = match file {
+        Some(f) => f.to_path_buf(),
+        None => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => {
+                let p = std::path::Path::new(&dir).join(COUNTERS_PASSWORD_CREDENTIAL);
+                if !p.exists() {
+                    return Ok(None);
+                }
+                p
+            }
+            None => return Ok(None),
+        },
+    };
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("counters_password_file {}: {e}", path.display()))?,
+    );
+    let password = text.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(format!(
+            "counters_password_file {} is empty",
+            path.display()
+        ));
+    }
+    Ok(Some(zeroize::Zeroizing::new(password.to_owned())))
 }
 
 fn unix_seconds(t: SystemTime) -> u64 {

@@ -85,6 +85,17 @@ pub struct BenchArgs {
     /// protocol.
     #[arg(long, requires = "spawn")]
     pub payshield: bool,
+    /// With --spawn: the spawned daemons keep their counters in this PostgreSQL database
+    /// (`postgres://user@host/db`, no password in it; an empty database of its own).
+    #[arg(long)]
+    pub counters: Option<String>,
+    /// The password of --counters, in a file.
+    #[arg(long)]
+    pub counters_password_file: Option<PathBuf>,
+    /// With --spawn and --counters: two daemons on that one store, the connections
+    /// shared between them in turn.
+    #[arg(long)]
+    pub pair: bool,
     /// The REST facade benchmark (`--api`, see `cli::bench_api`).
     #[command(flatten)]
     pub api: crate::cli::bench_api::ApiBenchArgs,
@@ -112,7 +123,7 @@ fn interval(args: &BenchArgs, senders: usize) -> Option<Duration> {
 /// its own task (wire.rs).
 async fn run_wire(
     config: &ClientConfig,
-    address: &str,
+    address: &[String],
     requests: Requests,
     args: &BenchArgs,
 ) -> Result<Report, String> {
@@ -235,14 +246,32 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
     });
     let workers = args.connections.max(1) * args.depth.max(1);
     let lockout = crate::hsm::HsmConfig::load(&args.keys.join("hsm.toml"))?.lockout;
-    let spawned = if args.spawn {
-        Some(spawn::spawn_daemon(&args.keys, args.payshield)?)
+    if (args.pair || args.counters.is_some()) && !args.spawn {
+        return Err("--counters and --pair apply to the daemons --spawn starts".into());
+    }
+    if args.pair && args.counters.is_none() {
+        return Err("--pair needs --counters (a pair shares a PostgreSQL counter store)".into());
+    }
+    let shared_store = args.counters.as_ref().map(|url| spawn::SharedStore {
+        url: url.clone(),
+        password_file: args.counters_password_file.clone(),
+    });
+    let mut spawned = Vec::new();
+    if args.spawn {
+        let first = spawn::spawn_daemon(&args.keys, shared_store.as_ref(), 0, None, args.payshield)?;
+        let ledger = first.dir.clone();
+        spawned.push(first);
+        if args.pair {
+            let second = spawn::spawn_daemon(&args.keys, shared_store.as_ref(), 1, Some(&ledger), false)?;
+            spawned.push(second);
+        }
+    }
+    let addresses: Vec<String> = if spawned.is_empty() {
+        vec![args.address.clone()]
     } else {
-        None
+        spawned.iter().map(|s| s.addr.clone()).collect()
     };
-    let address = spawned
-        .as_ref()
-        .map_or_else(|| args.address.clone(), |s| s.addr.clone());
+    let address = addresses.first().cloned().unwrap_or_default();
     if wire && !args.allow_remote {
         let ip = address
             .rsplit_once(':')
@@ -259,7 +288,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         }
     }
     let mut out = Vec::new();
-    if let Some(s) = &spawned
+    if let Some(s) = spawned.first()
         && let Some(mb) = spawn::rss_mb(s.child.id())
     {
         out.push(if args.json {
@@ -270,7 +299,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
     }
     runtime.block_on(async {
         let wire_target = if wire {
-            let mut cfg = ClientConfig::for_identity(vec![address.clone()], &args.keys.join("pki"), "issuing-host-1");
+            let mut cfg = ClientConfig::for_identity(addresses.clone(), &args.keys.join("pki"), "issuing-host-1");
             cfg.connections = args.connections.max(1);
             cfg.max_in_flight = args.depth.max(1);
             Some(cfg)
@@ -285,7 +314,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         } else {
             None
         };
-        let rewrite = match spawned.as_ref().and_then(|s| s.payshield.as_ref()) {
+        let rewrite = match spawned.first().and_then(|s| s.payshield.as_ref()) {
             Some((_, config)) => Some(Arc::new(payshield::Rewrite::new(
                 payshield::Blocks::from_copy(config)?,
             )?)),
@@ -296,12 +325,12 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
             if let Some(cfg) = &wire_target {
                 let requests = Requests::new(name, workload, workers, &lockout)?;
                 let w = requests.workload();
-                let mut r = run_wire(cfg, &address, requests, &args).await?;
+                let mut r = run_wire(cfg, &addresses, requests, &args).await?;
                 let (line, ops) = r.line(name, "wire", w, args.json);
                 out.push(line);
                 wire_ops = Some(ops);
             }
-            if let (Some(rewrite), Some(cfg), Some(s)) = (&rewrite, &wire_target, &spawned)
+            if let (Some(rewrite), Some(cfg), Some(s)) = (&rewrite, &wire_target, spawned.first())
                 && let Some((ps_address, _)) = &s.payshield
             {
                 let requests = Requests::new(name, workload, workers, &lockout)?;

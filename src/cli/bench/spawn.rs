@@ -50,10 +50,48 @@ pub(crate) fn private_copy(keys: &Path, dir: &Path, operator: &str) -> Result<Hs
     Ok(config)
 }
 
+/// A PostgreSQL counter store for the spawned daemons (`--counters`).
+#[derive(Debug)]
+pub(super) struct SharedStore {
+    /// The URL, without a password.
+    pub(super) url: String,
+    /// The file that holds its password.
+    pub(super) password_file: Option<PathBuf>,
+}
+
+/// Points the copy in `dir` at `store`: the two settings go first in its hsm.toml (top
+/// level keys come before the tables).
+fn use_shared_store(dir: &Path, store: &SharedStore) -> Result<(), String> {
+    let file = dir.join("hsm.toml");
+    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    let mut head = format!("counters = {:?}\n", store.url);
+    if let Some(p) = &store.password_file {
+        let p = std::path::absolute(p).map_err(|e| e.to_string())?;
+        head.push_str(&format!(
+            "counters_password_file = {:?}\n",
+            p.display().to_string()
+        ));
+    }
+    std::fs::write(&file, head + &text).map_err(|e| e.to_string())
+}
+
+/// Gives the copy in `to` the key store and audit log of the copy in `from` (the pair's
+/// one audit chain, with the first daemon's `counters-create`).
+fn copy_ledger(from: &Path, to: &Path) -> Result<(), String> {
+    let (a, b) = (
+        HsmConfig::load(&from.join("hsm.toml"))?,
+        HsmConfig::load(&to.join("hsm.toml"))?,
+    );
+    for (x, y) in [(a.key_store, b.key_store), (a.audit_log, b.audit_log)] {
+        std::fs::copy(&x, &y).map_err(|e| format!("{}: {e}", x.display()))?;
+    }
+    Ok(())
+}
+
 /// A spawned daemon, stopped (SIGTERM) and its directory removed when dropped.
 pub(super) struct Spawned {
     pub(super) child: std::process::Child,
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     pub(super) addr: String,
     /// The payShield listener, when asked for, and the copy's configuration.
     pub(super) payshield: Option<(String, HsmConfig)>,
@@ -72,12 +110,27 @@ impl Drop for Spawned {
     }
 }
 
-/// Starts `cofre hsm` on a private copy of `keys` on a free loopback port; with
-/// `payshield`, its payShield listener too (a `[payshield]` section added to the copy).
-pub(super) fn spawn_daemon(keys: &Path, payshield: bool) -> Result<Spawned, String> {
+/// Starts `cofre hsm` number `index` on a private copy of `keys` on a free loopback
+/// port, on the shared `store` if given (with the key store and audit log of the copy
+/// in `ledger`: the pair's first daemon); with `payshield`, its payShield listener too
+/// (a `[payshield]` section added to the copy).
+pub(super) fn spawn_daemon(
+    keys: &Path,
+    store: Option<&SharedStore>,
+    index: usize,
+    ledger: Option<&Path>,
+    payshield: bool,
+) -> Result<Spawned, String> {
     use std::io::BufRead;
-    let dir = std::env::temp_dir().join(format!("cofre-bench-{}", std::process::id()));
-    let config = private_copy(keys, &dir, "cofre-bench")?;
+    let dir = std::env::temp_dir().join(format!("cofre-bench-{}-{index}", std::process::id()));
+    private_copy(keys, &dir, "cofre-bench")?;
+    if let Some(s) = store {
+        use_shared_store(&dir, s)?;
+    }
+    if let Some(from) = ledger {
+        copy_ledger(from, &dir)?;
+    }
+    let config = HsmConfig::load(&dir.join("hsm.toml"))?;
     let mut command =
         std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
     command

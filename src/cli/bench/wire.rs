@@ -45,15 +45,19 @@ pub(super) struct Load {
     pub(super) interval: Option<Duration>,
 }
 
-/// Opens `n` mutual-TLS connections to `address` as the client of `config`.
+/// Opens `n` mutual-TLS connections as the client of `config`, to each of `addresses`
+/// in turn (a pair of daemons gets every other connection).
 pub(super) async fn connect(
     config: &ClientConfig,
-    address: &str,
+    addresses: &[String],
     n: usize,
 ) -> Result<Vec<TlsStream<TcpStream>>, String> {
     let (tls, name) = crate::client::tls_connector(config).map_err(|e| e.to_string())?;
     let mut streams = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
+        let address = addresses
+            .get(i % addresses.len().max(1))
+            .ok_or("no daemon address")?;
         let tcp = TcpStream::connect(address)
             .await
             .map_err(|e| format!("{address}: {e}"))?;

@@ -24,9 +24,9 @@
 //!   succeeds again: a broken disk never turns into an uncounted guessing oracle.
 //!
 //! [`RedbCounters`] implements this on one node (redb, an in-memory map of pending
-//! states in front of it). A store shared by a pair of daemons implements the same
-//! trait by deciding inside its own transaction (row locks), batching many cards per
-//! round trip; the operations do not change.
+//! states in front of it). [`PgCounters`] implements it for a pair of daemons (or more)
+//! on one PostgreSQL database: it decides inside the transaction that records, against
+//! the rows it has locked, many cards per round trip; the operations do not change.
 //!
 //! # Integrity
 //!
@@ -37,6 +37,7 @@
 
 mod embedded;
 pub mod identity;
+mod postgres;
 pub mod record;
 pub mod rules;
 
@@ -44,6 +45,7 @@ use redb::TableDefinition;
 use tokio::sync::oneshot;
 
 pub use embedded::RedbCounters;
+pub use postgres::{PgCounters, PgTarget};
 pub use record::{CardId, CardNamer, CardRecord, Dcvv2State, Seal, StoreId, Tries};
 pub use rules::{Attempt, Dcvv2Outcome, Decision, Limits, PinOutcome, Verdict};
 
@@ -123,6 +125,14 @@ pub struct Request {
 pub trait CounterStore: Send + Sync + std::fmt::Debug {
     /// The card's latest state, including decided-but-uncommitted changes.
     fn snapshot(&self, card: &CardId) -> Result<Snapshot, CounterError>;
+    /// The state a verification may be refused on early (a locked card answered
+    /// `pin_locked` before its PIN block is looked at), or `None` when the store cannot
+    /// say without a round trip: the verification is then computed, and
+    /// [`CounterStore::decide`] still answers `pin_locked` for a locked card, whatever
+    /// the PIN block held. The default is [`CounterStore::snapshot`].
+    fn verification_hint(&self, card: &CardId) -> Result<Option<Snapshot>, CounterError> {
+        self.snapshot(card).map(Some)
+    }
     /// Decides `request` against the card's latest state, in arrival order, and records
     /// the result. A PIN failure is also counted by the brute-force guard.
     fn decide(&self, request: Request) -> Decided;

@@ -143,16 +143,16 @@ fn decide(
 
 /// The card's latest state for a PIN verification, refusing early: an unwritable
 /// store, a refusing guard, a locked card.
-fn before_pin_verification(ctx: &Ctx<'_>, card: &Card) -> Result<Snapshot, OpError> {
+fn before_pin_verification(ctx: &Ctx<'_>, card: &Card) -> Result<Option<Snapshot>, OpError> {
     refuse_if_unwritable(ctx)?;
     if ctx.store.guard().refusing() {
         return Err(guarded());
     }
     let seen = ctx
         .store
-        .snapshot(&counted_card(ctx, card).0)
+        .verification_hint(&counted_card(ctx, card).0)
         .map_err(unavailable)?;
-    if seen.record.pin.locked {
+    if seen.is_some_and(|s| s.record.pin.locked) {
         return Err(locked());
     }
     Ok(seen)
@@ -177,7 +177,7 @@ pub fn pin_verify(
     let computed = pin::verify(ctx, r, &card, out);
     let attempt = Attempt::Pin(pin_outcome(&computed));
     let then = Then::PinFailure("PIN does not verify");
-    Ok(decide(ctx, &card, attempt, computed, then, Some(seen)))
+    Ok(decide(ctx, &card, attempt, computed, then, seen))
 }
 
 /// pin.change: counted as a verification of the old PIN (a weak new PIN is not counted).
@@ -191,7 +191,7 @@ pub fn pin_change(
     let computed = pin::change(ctx, r, &card, out);
     let attempt = Attempt::Pin(pin_outcome(&computed));
     let then = Then::PinFailure("old PIN does not verify");
-    Ok(decide(ctx, &card, attempt, computed, then, Some(seen)))
+    Ok(decide(ctx, &card, attempt, computed, then, seen))
 }
 
 /// pin.generate: a new PIN clears the card's tries.
@@ -301,9 +301,9 @@ pub fn dcvv2_verify(
     refuse_if_unwritable(ctx)?;
     let seen = ctx
         .store
-        .snapshot(&counted_card(ctx, &card).0)
+        .verification_hint(&counted_card(ctx, &card).0)
         .map_err(unavailable)?;
-    if seen.record.dcvv2.tries.locked {
+    if seen.is_some_and(|s| s.record.dcvv2.tries.locked) {
         return Err(locked());
     }
     let (computed, outcome) = match dcvv2::matched(ctx, r, &card) {
@@ -323,7 +323,7 @@ pub fn dcvv2_verify(
         attempt,
         computed,
         Then::Dcvv2Failure,
-        Some(seen),
+        seen,
     ))
 }
 
