@@ -14,7 +14,7 @@ use cofre::crypto::{ClearKey, tr31};
 use cofre::keys::{Lmk, LmkSource};
 use cofre::protocol::{Opcode, Status, Tag};
 use daemon::Raw;
-use pair::{FreshDb, Pair};
+use pair::{FreshDb, Pair, PrivatePostgres};
 
 const KEK: &str = "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6";
 /// A clear TDES MAC key (ISO 9797-1 algorithm 3), imported under the example KEK.
@@ -282,5 +282,59 @@ fn a_tampered_document_is_refused_and_the_old_keys_stay() {
     assert_eq!(
         mac_generate(&mut host_a, "mac.pair").u32(Tag::KeyVersion),
         1
+    );
+}
+
+#[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
+fn with_postgres_stopped_key_changes_are_refused_and_keys_keep_working() {
+    let server = PrivatePostgres::start();
+    let db = FreshDb::on(&server.url());
+    let p = Pair::start("pair-keys-pg-down", &db.url);
+    let mut so_a = p.a.connect("security-officer-1");
+    let (mut host_a, mut host_b) = (p.a.connect("issuing-host-1"), p.b.connect("issuing-host-1"));
+    assert_eq!(import_mac_key(&mut so_a, "mac.pair"), Status::Ok);
+    eventually("B has the imported key", || {
+        mac_generate(&mut host_b, "mac.pair").status() == Status::Ok
+    });
+    server.down();
+    // No change without the ledger; both daemons keep using the keys they hold.
+    let r = so_a.call(Opcode::KeyRotate, |w| {
+        w.str(Tag::Key, "mac.pair");
+    });
+    assert_eq!(r.status(), Status::StoreUnavailable, "{}", r.message());
+    for host in [&mut host_a, &mut host_b] {
+        let r = mac_generate(host, "mac.pair");
+        assert_eq!((r.status(), r.u32(Tag::KeyVersion)), (Status::Ok, 1));
+    }
+    eventually("B logs the outage", || {
+        p.b.log_text().contains("cannot look for key changes")
+    });
+    server.up();
+    // Back by itself: the next change is made and reaches the other daemon.
+    eventually("a rotation on A succeeds once PostgreSQL is back", || {
+        let r = so_a.call(Opcode::KeyRotate, |w| {
+            w.str(Tag::Key, "mac.pair");
+        });
+        assert!(
+            matches!(r.status(), Status::Ok | Status::StoreUnavailable),
+            "{}",
+            r.message()
+        );
+        r.status() == Status::Ok
+    });
+    eventually("B generates with version 2", || {
+        mac_generate(&mut host_b, "mac.pair").u32(Tag::KeyVersion) == 2
+    });
+    assert!(p.b.log_text().contains("key ledger reachable again"));
+    assert_eq!(
+        p.b.log_text()
+            .matches("cannot look for key changes")
+            .count(),
+        1,
+        "logged once per outage"
     );
 }

@@ -145,7 +145,13 @@ pub fn pull_once(shared: &Shared) {
     let Some(ledger) = &shared.ledger else { return };
     let mut store = shared.lock_store();
     let held = store.audit_head().cloned();
-    match ledger.pull(&shared.lmk, held.as_ref()) {
+    let pulled = ledger.pull(&shared.lmk, held.as_ref());
+    let answered = !matches!(pulled, Err(LedgerError::Unavailable(_)));
+    let changed = ledger.reachable(answered);
+    if changed && answered {
+        tracing::info!("key ledger reachable again");
+    }
+    match pulled {
         Ok(None) => {}
         Ok(Some((generation, snapshot))) => match ring_for(shared, &snapshot.store) {
             Ok(ring) => {
@@ -164,7 +170,10 @@ pub fn pull_once(shared: &Shared) {
             tracing::error!(error = %e, "shared key store refused; keeping the previous keys");
         }
         Err(e @ LedgerError::Unavailable(_)) => {
-            tracing::warn!(error = %e, "cannot look for key changes; keeping the current keys");
+            // Once per outage: the poll goes on every POLL.
+            if changed {
+                tracing::warn!(error = %e, "cannot look for key changes; keeping the current keys");
+            }
         }
     }
 }

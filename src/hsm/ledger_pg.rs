@@ -41,6 +41,8 @@ struct Inner {
     generation: i64,
     /// A generation found bad (logged once, not adopted).
     refused: Option<i64>,
+    /// Whether the last poll could not reach the database (logged once per outage).
+    unreachable: bool,
 }
 
 /// The ledger, used from blocking threads only (key administration, the poller).
@@ -99,6 +101,7 @@ impl PgLedger {
                 conn: None,
                 generation: 0,
                 refused: None,
+                unreachable: false,
             }),
         };
         ledger.session(|rt, c| {
@@ -234,6 +237,14 @@ impl PgLedger {
         let mut g = self.lock();
         g.generation = generation;
         g.refused = None;
+    }
+
+    /// Records whether the database answered the last poll; true when that changed.
+    pub fn reachable(&self, answered: bool) -> bool {
+        let mut g = self.lock();
+        let changed = g.unreachable == answered;
+        g.unreachable = !answered;
+        changed
     }
 
     /// Records a generation that failed its checks (not looked at again).
