@@ -104,7 +104,7 @@ impl PgLedger {
                 unreachable: false,
             }),
         };
-        ledger.session(|rt, c| {
+        ledger.on_connection(|rt, c| {
             let mut tx = within(rt, c.begin())?;
             within(
                 rt,
@@ -128,7 +128,7 @@ impl PgLedger {
     /// Runs `f` on the connection (opened if needed); a failed round trip drops the
     /// connection so that the next call opens a new one. An open transaction `f` drops
     /// without committing is rolled back.
-    fn session<T, E: From<LedgerError>>(
+    fn on_connection<T, E: From<LedgerError>>(
         &self,
         f: impl FnOnce(&tokio::runtime::Runtime, &mut PgConnection) -> Result<T, E>,
     ) -> Result<T, E> {
@@ -157,7 +157,7 @@ impl PgLedger {
     /// generation when it extends the local one, or writes the local files when they
     /// extend it; a fork is refused.
     pub fn start(&self, lmk: &Lmk, local: &Snapshot) -> Result<Option<Snapshot>, LedgerError> {
-        let (generation, adopt) = self.session(|rt, c| {
+        let (generation, adopt) = self.on_connection(|rt, c| {
             let mut tx = within(rt, c.begin())?;
             let row: Option<Row> = within(rt, sqlx::query_as(LOCK).fetch_optional(&mut *tx))?;
             let shared = match &row {
@@ -195,7 +195,7 @@ impl PgLedger {
             let g = self.lock();
             (g.generation, g.refused)
         };
-        let row: Option<Row> = self.session(|rt, c| {
+        let row: Option<Row> = self.on_connection(|rt, c| {
             let generation: Option<i64> = within(
                 rt,
                 sqlx::query_scalar("SELECT generation FROM cofre_key_ledger WHERE id = 1")
@@ -263,7 +263,7 @@ impl PgLedger {
         change: impl FnOnce(Snapshot, bool) -> Result<(T, String, String), E>,
     ) -> Result<T, E> {
         let current = self.lock().generation;
-        let (value, generation) = self.session::<_, E>(|rt, c| {
+        let (value, generation) = self.on_connection::<_, E>(|rt, c| {
             let mut tx = within(rt, c.begin())?;
             let row: Option<Row> = within(rt, sqlx::query_as(LOCK).fetch_optional(&mut *tx))?;
             let (generation, document, audit) =
