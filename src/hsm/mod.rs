@@ -13,6 +13,8 @@ pub mod counters;
 pub mod dispatch;
 pub mod guard;
 pub mod keyring;
+pub mod ledger;
+pub mod ledger_pg;
 pub mod local;
 pub mod metrics;
 pub use crate::notify;

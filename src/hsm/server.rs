@@ -14,6 +14,8 @@ use super::config::{CounterBackend, HsmConfig};
 use super::counters::{CounterStore, PgCounters, PgTarget, RedbCounters, Seal, identity};
 use super::guard::{Guard, GuardPolicy};
 use super::keyring::KeyRing;
+use super::ledger;
+use super::ledger_pg::PgLedger;
 use super::metrics::Metrics;
 use super::ops::DaemonSecrets;
 use super::policy::Policy;
@@ -69,6 +71,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
             .map_err(|e| e.to_string())
     };
     let binding = identity::binding(&audit_lines);
+    let mut shared_ledger = None;
     let counters: Box<dyn CounterStore> = match &config.counters {
         CounterBackend::Redb => Box::new(
             RedbCounters::open(
@@ -87,6 +90,7 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
                 url: url.clone(),
                 password: counters_password(password_file.as_deref())?,
             };
+            shared_ledger = Some(target.clone());
             Box::new(
                 PgCounters::open(
                     &target,
@@ -102,9 +106,35 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
         }
     };
     metrics.set_key_versions(&ring);
-    Shared::new(
+    let mut shared = Shared::new(
         config, lmk, secrets, store, ring, policy, tls, metrics, counters,
-    )
+    )?;
+    if let Some(target) = shared_ledger {
+        join_ledger(&mut shared, &target)?;
+    }
+    Ok(shared)
+}
+
+/// With counters in PostgreSQL, the key store and audit log are shared through the same
+/// database (docs/pair.md): seeds it from the local files, or takes the newer shared
+/// generation (checked as a file load), or writes a local chain that extends it.
+fn join_ledger(shared: &mut Shared, target: &PgTarget) -> Result<(), String> {
+    let c = &shared.config;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let local = ledger::verify(&read(&c.key_store)?, &read(&c.audit_log)?, &shared.lmk)
+        .map_err(|e| e.to_string())?;
+    let pg = PgLedger::open(&target.url, target.password.as_deref().map(String::as_str))
+        .map_err(|e| e.to_string())?;
+    if let Some(newer) = pg.start(&shared.lmk, &local).map_err(|e| e.to_string())? {
+        let ring = ledger::ring_for(shared, &newer.store)?;
+        ledger::write_local(shared, &newer.store_text, &newer.audit_text);
+        *shared.lock_store() = newer.store;
+        shared.set_ring(ring);
+    }
+    shared.ledger = Some(pg);
+    Ok(())
 }
 
 /// The systemd credential that holds the shared counter store's password.
@@ -151,13 +181,24 @@ fn unix_seconds(t: SystemTime) -> u64 {
 /// stay in force and the error is returned for the log.
 pub fn reload(shared: &Shared) -> Result<(), String> {
     let c = &shared.config;
-    let store = KeyStore::load(&c.key_store, &shared.lmk).map_err(|e| e.to_string())?;
-    audit::verify(&c.audit_log, &shared.lmk, store.audit_head()).map_err(|e| e.to_string())?;
-    let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
+    // With a shared key ledger the keys come from it (the poller looks at once on
+    // SIGHUP): the local files are only its copy.
+    let keys = match shared.ledger {
+        Some(_) => None,
+        None => {
+            let store = KeyStore::load(&c.key_store, &shared.lmk).map_err(|e| e.to_string())?;
+            audit::verify(&c.audit_log, &shared.lmk, store.audit_head())
+                .map_err(|e| e.to_string())?;
+            let ring = KeyRing::from_store(&store).map_err(|e| e.to_string())?;
+            Some((store, ring))
+        }
+    };
     let policy = Policy::load(&c.policy)?;
     let tls = tls::server_config(&c.tls)?;
-    *shared.lock_store() = store;
-    shared.set_ring(ring);
+    if let Some((store, ring)) = keys {
+        *shared.lock_store() = store;
+        shared.set_ring(ring);
+    }
     shared.set_policy(policy);
     shared.set_tls(tls);
     Ok(())
@@ -227,6 +268,7 @@ pub async fn run(
         .accept_errors
         .with_label_values(&["protocol"]);
     let mut backoff = AcceptBackoff::default();
+    let look_for_keys = ledger::spawn_poller(&shared);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -242,6 +284,9 @@ pub async fn run(
             _ = &mut stop => break,
             _ = hangup => {
                 super::notify::notify("RELOADING=1");
+                if let Some(poller) = &look_for_keys {
+                    let _ = poller.send(());
+                }
                 match reload(&shared) {
                     Ok(()) => tracing::info!("reloaded key store, policy and certificates"),
                     Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),

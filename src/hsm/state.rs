@@ -37,6 +37,8 @@ pub struct Shared {
     pub counters: Box<dyn CounterStore>,
     /// Names cards in the counter store (under an LMK-derived key).
     pub card_namer: CardNamer,
+    /// The key ledger shared with the other daemons (with counters in PostgreSQL).
+    pub ledger: Option<super::ledger_pg::PgLedger>,
 }
 
 fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -82,6 +84,7 @@ impl Shared {
             started: Instant::now(),
             counters,
             card_namer,
+            ledger: None,
         })
     }
 

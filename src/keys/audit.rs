@@ -161,7 +161,16 @@ pub fn verified_lines(
 ) -> Result<Vec<AuditLine>, KeysError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| KeysError::Audit(format!("{}: {e}", path.display())))?;
-    let lines = verified_lines_of(&text, lmk)?;
+    verified_text_lines(&text, lmk, store_head)
+}
+
+/// [`verified_lines`] on a log's text (the copy a shared key ledger holds).
+pub fn verified_text_lines(
+    text: &str,
+    lmk: &Lmk,
+    store_head: Option<&AuditHead>,
+) -> Result<Vec<AuditLine>, KeysError> {
+    let lines = verified_lines_of(text, lmk)?;
     let seq = lines.last().map_or(0, |l| l.seq);
     if let Some(expected) = store_head {
         // The store's head must be on the chain: if the log is longer (a crash between

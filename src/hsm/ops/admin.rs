@@ -9,9 +9,10 @@ use std::time::SystemTime;
 use crate::keys::audit::{self, AuditEvent};
 use crate::keys::store::{KeyRecord, NewKey, check_id, mac_length};
 use crate::keys::{KeyAlgorithm, KeyKind, KeyStore, KeysError, Tr31Import};
-use crate::protocol::{Fields, FieldsWriter, Tag};
+use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
 use super::super::keyring::KeyRing;
+use super::super::ledger;
 use super::super::state::Shared;
 use super::{OpError, OpResult, fields};
 
@@ -217,7 +218,9 @@ impl AdminRequest {
     }
 }
 
-/// Executes an administrative request for `identity`.
+/// Executes an administrative request for `identity`. With a shared key ledger
+/// (`docs/pair.md`) a change is made on its newest generation, under its row lock,
+/// and answered only once the ledger has it.
 pub fn execute(
     shared: &Shared,
     identity: &str,
@@ -225,31 +228,72 @@ pub fn execute(
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
     let mut store = shared.lock_store();
-    match r {
-        AdminRequest::List => {
-            let lines: Vec<String> = store.list().iter().map(|r| r.summary()).collect();
-            out.str(Tag::Listing, &lines.join("\n"));
-            return Ok(());
-        }
-        AdminRequest::Export { id, kek, version } => {
-            let (block, record) = store
-                .export_tr31(id, *version, kek, &mut rand::rng())
-                .map_err(|e| OpError::from(e).at(Tag::Kek))?;
-            record_event(shared, &mut store, identity, "export", &record)?;
-            out.str(Tag::KeyBlock, &block)
-                .str(Tag::Kcv, &record.kcv)
-                .u32(Tag::KeyVersion, record.version);
-            return Ok(());
-        }
-        _ => {}
+    if let AdminRequest::List = r {
+        let lines: Vec<String> = store.list().iter().map(|r| r.summary()).collect();
+        out.str(Tag::Listing, &lines.join("\n"));
+        return Ok(());
     }
-    // Changes: keep the current store text so a failed write leaves memory as on disk.
+    // Keep the current store text so a failed write leaves memory as it was.
     let before = store.to_text(&shared.lmk)?;
-    let result = change(shared, &mut store, identity, r, out);
-    if result.is_err() {
-        *store = KeyStore::from_text(&before, &shared.lmk)?;
+    let result = match &shared.ledger {
+        None => change(shared, &mut store, identity, r, &mut Audit::File),
+        Some(ledger) => {
+            let held = store.audit_head().cloned();
+            let lmk = &shared.lmk;
+            ledger
+                .change(lmk, held.as_ref(), |fresh, newer| {
+                    if newer {
+                        *store = fresh.store;
+                    }
+                    let mut audit = Audit::Text {
+                        text: fresh.audit_text,
+                        head: fresh.head,
+                    };
+                    let done = change(shared, &mut store, identity, r, &mut audit)?;
+                    let Audit::Text { text, .. } = audit else {
+                        return Err(OpError::new(Status::Internal, "audit text lost"));
+                    };
+                    let store_text = store.to_text(lmk)?;
+                    Ok(((done, store_text.clone(), text.clone()), store_text, text))
+                })
+                .map(|(done, store_text, audit_text)| {
+                    ledger::write_local(shared, &store_text, &audit_text);
+                    done
+                })
+        }
+    };
+    match result {
+        Ok(done) => {
+            shared.set_ring(KeyRing::from_store(&store)?);
+            if let Some(block) = &done.block {
+                out.str(Tag::KeyBlock, block);
+            }
+            if !matches!(r, AdminRequest::Retire { .. }) {
+                out.str(Tag::Kcv, &done.record.kcv);
+            }
+            out.u32(Tag::KeyVersion, done.record.version);
+            Ok(())
+        }
+        Err(e) => {
+            *store = KeyStore::from_text(&before, &shared.lmk)?;
+            Err(e)
+        }
     }
-    result
+}
+
+/// A change made and recorded: the record it made or touched, and an exported block.
+struct Done {
+    record: KeyRecord,
+    block: Option<String>,
+}
+
+/// Where audit lines go: the log file, or the text of a shared ledger's generation.
+enum Audit {
+    File,
+    Text {
+        text: String,
+        head: Option<audit::AuditHead>,
+    },
 }
 
 fn change(
@@ -257,8 +301,8 @@ fn change(
     store: &mut KeyStore,
     identity: &str,
     r: &AdminRequest,
-    out: &mut FieldsWriter<'_>,
-) -> OpResult {
+    sink: &mut Audit,
+) -> Result<Done, OpError> {
     let lmk = &shared.lmk;
     let now = SystemTime::now();
     let mut rng = rand::rng();
@@ -301,13 +345,20 @@ fn change(
                 .map_err(|e| OpError::from(e).at(Tag::KeyBlock))?;
             ("import", record, *mac_min_length)
         }
+        AdminRequest::Export { id, kek, version } => {
+            let (block, record) = store
+                .export_tr31(id, *version, kek, &mut rng)
+                .map_err(|e| OpError::from(e).at(Tag::Kek))?;
+            record_event(shared, store, identity, "export", &record, sink)?;
+            return Ok(Done {
+                record,
+                block: Some(block),
+            });
+        }
         AdminRequest::Rotate { id } => ("rotate", store.rotate(lmk, id, now, &mut rng)?, None),
         AdminRequest::Retire { id, version } => ("retire", store.retire(id, *version)?, None),
-        AdminRequest::List | AdminRequest::Export { .. } => {
-            return Err(OpError::new(
-                crate::protocol::Status::Internal,
-                "not a key change",
-            ));
+        AdminRequest::List => {
+            return Err(OpError::new(Status::Internal, "not a key change"));
         }
     };
     let mut record = record;
@@ -316,25 +367,25 @@ fn change(
             .set_mac_min_length(&record.id, mac_min)
             .map_err(|e| OpError::from(e).at(Tag::MacMinLength))?;
     }
-    record_event(shared, store, identity, name, &record)?;
+    record_event(shared, store, identity, name, &record, sink)?;
     if mac_min.is_some() {
-        record_event(shared, store, identity, "mac-min-length", &record)?;
+        record_event(shared, store, identity, "mac-min-length", &record, sink)?;
     }
-    shared.set_ring(KeyRing::from_store(store)?);
-    if !matches!(r, AdminRequest::Retire { .. }) {
-        out.str(Tag::Kcv, &record.kcv);
-    }
-    out.u32(Tag::KeyVersion, record.version);
-    Ok(())
+    Ok(Done {
+        record,
+        block: None,
+    })
 }
 
-/// Audit line first (durable), then the store with the new head, as `cofre keys` does.
+/// Audit line first (durable, or in the generation being written), then the store
+/// with the new head, as `cofre keys` does.
 fn record_event(
     shared: &Shared,
     store: &mut KeyStore,
     identity: &str,
     op: &str,
     record: &KeyRecord,
+    sink: &mut Audit,
 ) -> Result<(), KeysError> {
     let event = AuditEvent {
         who: format!("cert:{identity}"),
@@ -344,12 +395,25 @@ fn record_event(
         kcv: Some(record.kcv.clone()),
         counter_store: None,
     };
-    let head = audit::append(
-        &shared.config.audit_log,
-        &shared.lmk,
-        event,
-        humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-    )?;
-    store.set_audit_head(head);
-    store.save(&shared.config.key_store, &shared.lmk)
+    let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    match sink {
+        Audit::File => {
+            let head = audit::append(&shared.config.audit_log, &shared.lmk, event, time)?;
+            store.set_audit_head(head);
+            store.save(&shared.config.key_store, &shared.lmk)
+        }
+        Audit::Text { text, head } => {
+            let line = audit::next_line(&shared.lmk, head.as_ref(), event, time)?;
+            let raw = serde_json::to_string(&line).map_err(|e| KeysError::Audit(e.to_string()))?;
+            text.push_str(&raw);
+            text.push('\n');
+            let new_head = audit::AuditHead {
+                seq: line.seq,
+                mac: line.mac,
+            };
+            store.set_audit_head(new_head.clone());
+            *head = Some(new_head);
+            Ok(())
+        }
+    }
 }

@@ -87,6 +87,14 @@ impl From<FieldError> for OpError {
     }
 }
 
+/// A key change the shared key ledger cannot record (unreachable, or holding a
+/// document that fails its checks) is refused as the store being unavailable.
+impl From<crate::hsm::ledger::LedgerError> for OpError {
+    fn from(e: crate::hsm::ledger::LedgerError) -> Self {
+        OpError::new(Status::StoreUnavailable, e.to_string())
+    }
+}
+
 impl From<KeysError> for OpError {
     fn from(e: KeysError) -> Self {
         let status = match &e {
