@@ -258,11 +258,13 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
     });
     let mut spawned = Vec::new();
     if args.spawn {
-        let first = spawn::spawn_daemon(&args.keys, shared_store.as_ref(), 0, None, args.payshield)?;
+        let first =
+            spawn::spawn_daemon(&args.keys, shared_store.as_ref(), 0, None, args.payshield)?;
         let ledger = first.dir.clone();
         spawned.push(first);
         if args.pair {
-            let second = spawn::spawn_daemon(&args.keys, shared_store.as_ref(), 1, Some(&ledger), false)?;
+            let second =
+                spawn::spawn_daemon(&args.keys, shared_store.as_ref(), 1, Some(&ledger), false)?;
             spawned.push(second);
         }
     }

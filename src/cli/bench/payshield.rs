@@ -143,7 +143,7 @@ pub(super) async fn run(
     connections: usize,
     load: Arc<Load>,
 ) -> Result<Report, String> {
-    let streams = super::wire::connect(config, address, connections).await?;
+    let streams = super::wire::connect(config, &[address.to_owned()], connections).await?;
     let started = Instant::now();
     let tasks: Vec<_> = streams
         .into_iter()
