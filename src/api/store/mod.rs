@@ -47,6 +47,7 @@ pub mod writer;
 
 pub use cache::RecordCache;
 pub use cards::pan_issued;
+pub use history::{AppendOnly, AppendOp, Appends};
 pub use idempotency::Recorded;
 pub use key_filter::KeyFilter;
 pub use mass::{BatchCard, MassIssue};
@@ -232,6 +233,10 @@ impl Store {
         let reader_url = url.clone();
         let read = AnyPoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            // A ping before each use is a round trip to the connection's thread on
+            // SQLite (sqlx runs each SQLite connection on a thread of its own) and tests
+            // nothing a local file can lose; a PostgreSQL server connection can drop.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .min_connections(0)
             .idle_timeout(Some(Duration::from_secs(300)))
             .after_connect(move |conn, _| {
