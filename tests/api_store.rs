@@ -466,6 +466,21 @@ async fn appends_keep_the_cache(store: &Store, t: &Tenant, customer: i64, accoun
         .unwrap();
     assert!(matches!(appended, Committed::Answer(a) if a.status == 422));
     assert!(cached(store, t, &card.token), "an append emptied the cache");
+    // A read the cache serves takes no read connection; one it cannot serve takes one.
+    let mut lazy = store.read_lazily();
+    let mut r = Records::over_read(&mut lazy, store.dialect(), t.clone(), "client-a")
+        .with_cache(store.cache().cloned());
+    assert_eq!(
+        r.card_by_token(&card.token).await.unwrap().unwrap().id,
+        card_id
+    );
+    drop(r);
+    assert!(!lazy.taken(), "a cached read took a connection");
+    let mut r = Records::over_read(&mut lazy, store.dialect(), t.clone(), "client-a");
+    assert_eq!(r.customer(customer).await.unwrap().id, card.customer_id);
+    drop(r);
+    assert!(lazy.taken());
+    drop(lazy);
     let history = with(store, t, move |mut r| {
         Box::pin(async move { r.history_of("card", card_id).await })
     })

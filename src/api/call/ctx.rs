@@ -49,7 +49,7 @@ impl std::fmt::Debug for Ctx {
 
 /// A read connection of the caller's tenant.
 pub struct Reader {
-    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    conn: crate::api::store::ReadConnection,
     tenant: Tenant,
     actor: String,
     dialect: crate::api::store::Dialect,
@@ -65,7 +65,7 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     /// The tenant's records over this connection.
     pub fn records(&mut self) -> Records<'_> {
-        Records::new(
+        Records::over_read(
             &mut self.conn,
             self.dialect,
             self.tenant.clone(),
@@ -136,7 +136,7 @@ impl Ctx {
     /// A read connection of the caller's tenant.
     pub async fn reader(&self) -> Result<Reader, ApiError> {
         Ok(Reader {
-            conn: self.app.store.read().await?,
+            conn: self.app.store.read_lazily(),
             tenant: self.tenant.clone(),
             actor: self.client_id.clone(),
             dialect: self.app.store.dialect(),

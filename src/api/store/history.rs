@@ -80,7 +80,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(before.map(ToString::to_string))
             .bind(after.map(ToString::to_string))
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -96,7 +96,7 @@ impl Records<'_> {
             .bind(self.tenant.as_str())
             .bind(entity)
             .bind(id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -141,6 +141,9 @@ impl Records<'_> {
         if let Some((at, id)) = after {
             q = q.bind(at).bind(id);
         }
-        q.bind(limit).fetch_all(&mut *self.db).await.map_err(db)
+        q.bind(limit)
+            .fetch_all(self.db.get().await?)
+            .await
+            .map_err(db)
     }
 }

@@ -119,7 +119,7 @@ impl Records<'_> {
             .bind(m.body.to_string())
             .bind(now)
             .bind(now)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         self.history("mass_issue", m.id, "create", None, Some(&public(&m)))
@@ -134,7 +134,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)?
         .ok_or(StoreError::NotFound("mass issue"))
@@ -161,7 +161,7 @@ impl Records<'_> {
         .bind(organization)
         .bind(logo)
         .bind(card_type)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -184,7 +184,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -209,7 +209,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -246,7 +246,7 @@ impl Records<'_> {
                 q = q.bind(c.lookup_token.as_str()).bind(now);
             }
             let claimed: std::collections::HashSet<String> = q
-                .fetch_all(&mut *self.db)
+                .fetch_all(self.db.get().await?)
                 .await
                 .map_err(db)?
                 .into_iter()
@@ -294,7 +294,7 @@ impl Records<'_> {
                     .bind(c.pin_blob.as_str())
                     .bind(now);
             }
-            q.execute(&mut *self.db).await.map_err(db)?;
+            q.execute(self.db.get().await?).await.map_err(db)?;
         }
         let issued = issued - i64::try_from(repeats.len()).unwrap_or(0);
         sqlx::query("UPDATE mass_issues SET issued = $1, failed = $2, updated_ms = $3 WHERE tenant = $4 AND id = $5")
@@ -303,7 +303,7 @@ impl Records<'_> {
             .bind(now)
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(repeats)
@@ -325,7 +325,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         let mut after = before.clone();
@@ -352,7 +352,7 @@ impl Records<'_> {
             .bind(id)
             .bind(limit)
             .bind(offset)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }

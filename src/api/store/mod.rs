@@ -292,6 +292,14 @@ impl Store {
         self.read.acquire().await.map_err(db)
     }
 
+    /// A read connection taken from the pool only when a read needs the database.
+    pub fn read_lazily(&self) -> ReadConnection {
+        ReadConnection {
+            pool: self.read.clone(),
+            conn: None,
+        }
+    }
+
     /// Runs `op` in the writer's next transaction (no idempotency claim): the mass-issue
     /// worker, recovery and purges.
     pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
@@ -311,6 +319,57 @@ impl Store {
     }
 }
 
+/// The connection a [`Records`] works over.
+enum Conn<'c> {
+    /// A connection at hand (the writer's transaction, a read connection taken).
+    Open(&'c mut AnyConnection),
+    /// A read-pool connection taken on first use.
+    Lazy(&'c mut ReadConnection),
+}
+
+impl Conn<'_> {
+    async fn get(&mut self) -> Result<&mut AnyConnection, StoreError> {
+        match self {
+            Conn::Open(c) => Ok(c),
+            Conn::Lazy(r) => r.get().await,
+        }
+    }
+}
+
+/// A read-pool connection taken on first use ([`Store::read_lazily`]): a call whose
+/// reads the cache serves takes none. On SQLite taking one and giving it back costs a
+/// round trip to the connection's thread (sqlx pings it on release), a cost paid per
+/// call on the hottest paths otherwise.
+pub struct ReadConnection {
+    pool: AnyPool,
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl ReadConnection {
+    /// Whether a connection was taken from the pool.
+    pub fn taken(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    async fn get(&mut self) -> Result<&mut AnyConnection, StoreError> {
+        let conn = match self.conn.take() {
+            Some(c) => c,
+            None => self.pool.acquire().await.map_err(db)?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+}
+
+impl std::fmt::Debug for ReadConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.conn.is_some() {
+            "ReadConnection(taken)"
+        } else {
+            "ReadConnection(not yet taken)"
+        })
+    }
+}
+
 /// A pinned, boxed, sendable future (an operation run inside the writer's transaction).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -318,7 +377,7 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// writer's transaction), on behalf of one actor (the API client id, or `cofre` for the
 /// system), who is named in every history row.
 pub struct Records<'c> {
-    db: &'c mut AnyConnection,
+    db: Conn<'c>,
     tenant: Tenant,
     actor: Arc<str>,
     dialect: Dialect,
@@ -335,7 +394,23 @@ impl<'c> Records<'c> {
     /// `tenant`'s records over `db`, changes made by `actor`.
     pub fn new(db: &'c mut AnyConnection, dialect: Dialect, tenant: Tenant, actor: &str) -> Self {
         Self {
-            db,
+            db: Conn::Open(db),
+            tenant,
+            actor: Arc::from(actor),
+            dialect,
+            cache: None,
+        }
+    }
+
+    /// `tenant`'s records over a read connection taken on first use.
+    pub fn over_read(
+        db: &'c mut ReadConnection,
+        dialect: Dialect,
+        tenant: Tenant,
+        actor: &str,
+    ) -> Self {
+        Self {
+            db: Conn::Lazy(db),
             tenant,
             actor: Arc::from(actor),
             dialect,
