@@ -17,7 +17,8 @@
 //!   `SELECT ... FOR UPDATE` row lock, so that a second facade on the same database
 //!   cannot interleave): no lost update, and a history row's "before" is the row as the
 //!   transaction saw it. Reads that feed no write use the read pool (SQLite in WAL mode:
-//!   readers never wait for the writer).
+//!   readers never wait for the writer), a connection taken only when the read cache
+//!   cannot answer ([`ReadConnection`]).
 //! * **Idempotency in the same transaction.** A call's claim, its effects and its sealed
 //!   answer commit together ([`writer::Claim`]); see [`writer`] for what a crash leaves.
 //! * Rows map by column name (`sqlx::FromRow`); a stored JSON body that does not parse
