@@ -43,6 +43,7 @@ mod mass;
 mod portadores;
 mod portadores_br;
 mod portadores_extra;
+mod read;
 mod rows;
 pub mod writer;
 
@@ -55,10 +56,12 @@ pub use mass::{BatchCard, MassIssue};
 pub use portadores::LimitChange;
 pub use portadores_br::{NewSms, OutboxMessage, Reference, outbox};
 pub use portadores_extra::{CodeRow, Delinquency, DependentLink, Flag, Occurrence, Phone};
+pub use read::ReadConnection;
 pub use rows::{Account, Body, Card, Customer, HistoryRow, NewCard};
 pub use writer::{Answer, AnswerSeal, Claim, Committed, Op, OpOutcome, Writer};
 
 use crate::api::domain::Tenant;
+use read::Conn;
 
 /// What the store can refuse.
 #[derive(Debug, thiserror::Error)]
@@ -295,10 +298,7 @@ impl Store {
 
     /// A read connection taken from the pool only when a read needs the database.
     pub fn read_lazily(&self) -> ReadConnection {
-        ReadConnection {
-            pool: self.read.clone(),
-            conn: None,
-        }
+        ReadConnection::new(self.read.clone())
     }
 
     /// Runs `op` in the writer's next transaction (no idempotency claim): the mass-issue
@@ -317,57 +317,6 @@ impl Store {
     pub async fn close(&self) {
         self.read.close().await;
         self.writer.close().await;
-    }
-}
-
-/// The connection a [`Records`] works over.
-enum Conn<'c> {
-    /// A connection at hand (the writer's transaction, a read connection taken).
-    Open(&'c mut AnyConnection),
-    /// A read-pool connection taken on first use.
-    Lazy(&'c mut ReadConnection),
-}
-
-impl Conn<'_> {
-    async fn get(&mut self) -> Result<&mut AnyConnection, StoreError> {
-        match self {
-            Conn::Open(c) => Ok(c),
-            Conn::Lazy(r) => r.get().await,
-        }
-    }
-}
-
-/// A read-pool connection taken on first use ([`Store::read_lazily`]): a call whose
-/// reads the cache serves takes none. On SQLite taking one and giving it back costs a
-/// round trip to the connection's thread (sqlx pings it on release), a cost paid per
-/// call on the hottest paths otherwise.
-pub struct ReadConnection {
-    pool: AnyPool,
-    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-}
-
-impl ReadConnection {
-    /// Whether a connection was taken from the pool.
-    pub fn taken(&self) -> bool {
-        self.conn.is_some()
-    }
-
-    async fn get(&mut self) -> Result<&mut AnyConnection, StoreError> {
-        let conn = match self.conn.take() {
-            Some(c) => c,
-            None => self.pool.acquire().await.map_err(db)?,
-        };
-        Ok(&mut **self.conn.insert(conn))
-    }
-}
-
-impl std::fmt::Debug for ReadConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.conn.is_some() {
-            "ReadConnection(taken)"
-        } else {
-            "ReadConnection(not yet taken)"
-        })
     }
 }
 
