@@ -9,8 +9,8 @@ use std::sync::Arc;
 use cofre::api::domain::{CardKind, CardStatus, Tenant};
 use cofre::api::http::FacadeSeal;
 use cofre::api::store::{
-    Account, Answer, Body, Claim, Committed, NewCard, OpOutcome, Recorded, Records, Store,
-    StoreError,
+    Account, Answer, AppendOnly, Appends, Body, Claim, Committed, NewCard, OpOutcome, Recorded,
+    Records, Store, StoreError,
 };
 use cofre::crypto::ClearKey;
 use rand::RngExt;
@@ -410,6 +410,118 @@ async fn idempotency(store: &Store) {
     );
 }
 
+/// Whether the read cache (SQLite) holds card `token` of `t`.
+fn cached(store: &Store, t: &Tenant, token: &str) -> bool {
+    let cache = store.cache().expect("SQLite has a read cache");
+    cache.card(cache.snapshot(), t.as_str(), token).is_some()
+}
+
+/// A call that only appends rows (a refused PIN validation's history row and
+/// occurrence) commits them with its claim and keeps the read cache; an ordinary call
+/// empties it (the control: the check can fail).
+async fn appends_keep_the_cache(store: &Store, t: &Tenant, customer: i64, account: i64) {
+    let card = with(store, t, move |mut r| {
+        Box::pin(async move {
+            r.create_card(new_card(account, customer), CardStatus::Active, "create")
+                .await
+        })
+    })
+    .await
+    .unwrap();
+    let card_id = card.id;
+    let read_through_cache = || async {
+        let mut conn = store.read().await.unwrap();
+        Records::new(&mut conn, store.dialect(), t.clone(), "client-a")
+            .with_cache(store.cache().cloned())
+            .card_by_token(&card.token)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(read_through_cache().await.id, card_id);
+    assert!(cached(store, t, &card.token));
+    let key = format!("r:{}", unique());
+    let (tenant, dialect) = (t.clone(), store.dialect());
+    let appended = store
+        .writer()
+        .call_appending(
+            claim(&key, "f"),
+            Box::new(move |db: AppendOnly<'_>| {
+                Box::pin(async move {
+                    let mut a = Appends::new(db, dialect, tenant, "client-a");
+                    a.card_event(card_id, "pin_refused", &json!({"code": "invalid_pin"}))
+                        .await
+                        .unwrap();
+                    a.record_occurrence(card.customer_id, "pin_refused", "invalid_pin")
+                        .await
+                        .unwrap();
+                    OpOutcome::Keep(Answer {
+                        status: 422,
+                        body: b"{}".to_vec(),
+                    })
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(appended, Committed::Answer(a) if a.status == 422));
+    assert!(cached(store, t, &card.token), "an append emptied the cache");
+    // A read the cache serves takes no read connection; one it cannot serve takes one.
+    let mut lazy = store.read_lazily();
+    let mut r = Records::over_read(&mut lazy, store.dialect(), t.clone(), "client-a")
+        .with_cache(store.cache().cloned());
+    assert_eq!(
+        r.card_by_token(&card.token).await.unwrap().unwrap().id,
+        card_id
+    );
+    drop(r);
+    assert!(!lazy.taken(), "a cached read took a connection");
+    let mut r = Records::over_read(&mut lazy, store.dialect(), t.clone(), "client-a");
+    assert_eq!(r.customer(customer).await.unwrap().id, card.customer_id);
+    drop(r);
+    assert!(lazy.taken());
+    drop(lazy);
+    let history = with(store, t, move |mut r| {
+        Box::pin(async move { r.history_of("card", card_id).await })
+    })
+    .await
+    .unwrap();
+    assert!(
+        history.iter().any(|h| h.action == "pin_refused"),
+        "{history:?}"
+    );
+    assert!(matches!(
+        store
+            .idempotency_lookup(seal().as_ref(), "client-a", &key, "f")
+            .await
+            .unwrap(),
+        Recorded::Same(a) if a.status == 422
+    ));
+    // The same append replays: nothing appended twice.
+    let again = store
+        .writer()
+        .call_appending(
+            claim(&key, "f"),
+            Box::new(|_db: AppendOnly<'_>| {
+                Box::pin(async {
+                    OpOutcome::Keep(Answer {
+                        status: 500,
+                        body: Vec::new(),
+                    })
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, Committed::Replay(a) if a.status == 422));
+    store
+        .writer()
+        .call(claim(&format!("r:{}", unique()), "f"), keep("{}"))
+        .await
+        .unwrap();
+    assert!(!cached(store, t, &card.token), "a change kept the cache");
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = std::env::temp_dir().join(format!("cofre-api-store-{}", std::process::id()));
@@ -418,6 +530,7 @@ async fn sqlite_store() {
     let url = format!("sqlite://{}", dir.join("records.db").display());
     let store = Store::open(&url, seal()).await.unwrap();
     let (t, number, account) = exercise(&store).await;
+    appends_keep_the_cache(&store, &t, number, account).await;
     let before = read_back(&store, &t, number, account).await;
     store.close().await;
     // Reopening runs no migration twice and keeps the data: what was written before

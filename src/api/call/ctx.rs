@@ -10,7 +10,9 @@ use sqlx::AnyConnection;
 use super::{ApiError, Reply, Style};
 use crate::api::domain::Tenant;
 use crate::api::state::App;
-use crate::api::store::{Answer, BoxFuture, Claim, Committed, OpOutcome, Records};
+use crate::api::store::{
+    Answer, AppendOnly, Appends, BoxFuture, Claim, Committed, OpOutcome, Records,
+};
 
 /// Everything a handler gets.
 pub struct Ctx {
@@ -47,7 +49,7 @@ impl std::fmt::Debug for Ctx {
 
 /// A read connection of the caller's tenant.
 pub struct Reader {
-    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    conn: crate::api::store::ReadConnection,
     tenant: Tenant,
     actor: String,
     dialect: crate::api::store::Dialect,
@@ -63,7 +65,7 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     /// The tenant's records over this connection.
     pub fn records(&mut self) -> Records<'_> {
-        Records::new(
+        Records::over_read(
             &mut self.conn,
             self.dialect,
             self.tenant.clone(),
@@ -134,7 +136,7 @@ impl Ctx {
     /// A read connection of the caller's tenant.
     pub async fn reader(&self) -> Result<Reader, ApiError> {
         Ok(Reader {
-            conn: self.app.store.read().await?,
+            conn: self.app.store.read_lazily(),
             tenant: self.tenant.clone(),
             actor: self.client_id.clone(),
             dialect: self.app.store.dialect(),
@@ -181,7 +183,7 @@ impl Ctx {
                 })
                 .await?;
         };
-        let result: Arc<Mutex<Option<Result<Reply, ApiError>>>> = Arc::new(Mutex::new(None));
+        let result = Kept::default();
         let out = Arc::clone(&result);
         let committed = self
             .app
@@ -189,31 +191,79 @@ impl Ctx {
             .writer()
             .call(
                 slot.claim.clone(),
-                Box::new(move |db: &mut AnyConnection| {
-                    Box::pin(async move {
-                        let r = op(db).await;
-                        let outcome = outcome_of(&r, style);
-                        if let Ok(mut g) = out.lock() {
-                            *g = Some(r);
-                        }
-                        outcome
-                    })
+                Box::new(move |db: &mut AnyConnection| keeping(op(db), out, style)),
+            )
+            .await?;
+        settle(slot, committed, &result)
+    }
+
+    /// [`Ctx::commit`] for an operation that only appends history and occurrence rows
+    /// ([`Appends`]): the writer keeps its read cache of cards and accounts for it.
+    pub async fn commit_appends<F>(&self, op: F) -> Result<Reply, ApiError>
+    where
+        F: for<'c> FnOnce(Appends<'c>) -> BoxFuture<'c, Result<Reply, ApiError>> + Send + 'static,
+    {
+        let (tenant, actor, dialect, style) = (
+            self.tenant.clone(),
+            self.client_id.clone(),
+            self.app.store.dialect(),
+            self.style,
+        );
+        let Some(slot) = &self.claim else {
+            return self
+                .commit(move |db| op(Appends::new(AppendOnly::new(db), dialect, tenant, &actor)))
+                .await;
+        };
+        let result = Kept::default();
+        let out = Arc::clone(&result);
+        let committed = self
+            .app
+            .store
+            .writer()
+            .call_appending(
+                slot.claim.clone(),
+                Box::new(move |db: AppendOnly<'_>| {
+                    keeping(op(Appends::new(db, dialect, tenant, &actor)), out, style)
                 }),
             )
             .await?;
-        let mine = matches!(committed, Committed::Answer(_));
-        if let Ok(mut g) = slot.committed.lock() {
-            *g = Some(committed);
+        settle(slot, committed, &result)
+    }
+}
+
+/// Where an operation's own result waits while the writer records its outcome.
+type Kept = Arc<Mutex<Option<Result<Reply, ApiError>>>>;
+
+/// Runs an operation's future, keeps its result in `out`, hands the writer its outcome.
+fn keeping<'c>(
+    op: BoxFuture<'c, Result<Reply, ApiError>>,
+    out: Kept,
+    style: Style,
+) -> BoxFuture<'c, OpOutcome> {
+    Box::pin(async move {
+        let r = op.await;
+        let outcome = outcome_of(&r, style);
+        if let Ok(mut g) = out.lock() {
+            *g = Some(r);
         }
-        let taken = result.lock().ok().and_then(|mut g| g.take());
-        match (mine, taken) {
-            (true, Some(r)) => r,
-            // Replayed or refused: the pipeline answers from the slot.
-            _ => Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "superseded",
-                "another call recorded this request first",
-            )),
-        }
+        outcome
+    })
+}
+
+/// The call's result once the writer committed: its own, or (replayed or refused) a
+/// placeholder, the pipeline answering from the slot.
+fn settle(slot: &ClaimSlot, committed: Committed, result: &Kept) -> Result<Reply, ApiError> {
+    let mine = matches!(committed, Committed::Answer(_));
+    if let Ok(mut g) = slot.committed.lock() {
+        *g = Some(committed);
+    }
+    let taken = result.lock().ok().and_then(|mut g| g.take());
+    match (mine, taken) {
+        (true, Some(r)) => r,
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "superseded",
+            "another call recorded this request first",
+        )),
     }
 }

@@ -11,7 +11,7 @@ use super::{card_at, key_association, rfc3339, usable};
 use crate::api::call::{ApiError, Ctx, Reply};
 use crate::api::domain::processor::{InvalidAttempts, PinStatusUpdate, PinValidation};
 use crate::api::issuing::{card_number, hsm_card};
-use crate::api::store::{Card, Records};
+use crate::api::store::{Appends, Card};
 use crate::client::{ClientError, PinReference, Verification};
 use crate::protocol::{Status, Tag};
 
@@ -63,12 +63,11 @@ async fn refuse(
 ) -> Result<Reply, ApiError> {
     let detail = json!({"code": err.code, "channel": channel});
     let (id, customer) = (card.id, card.customer_id);
-    let (tenant, actor) = (ctx.tenant.clone(), ctx.client_id.clone());
-    let dialect = ctx.app.store.dialect();
     tracing::info!(card = id, code = err.code, "PIN validation refused");
-    ctx.commit(move |db: &mut AnyConnection| {
+    // Only rows appended: the read cache of cards and accounts, which every
+    // validation reads, stays.
+    ctx.commit_appends(move |mut r: Appends<'_>| {
         Box::pin(async move {
-            let mut r = Records::new(db, dialect, tenant, &actor);
             r.card_event(id, "pin_refused", &detail).await?;
             // The cardholder's occurrences (GET /api/v1/portadores/{id}/ocorrencias)
             // show it too.

@@ -29,7 +29,7 @@ impl Records<'_> {
             .bind(a.status.as_str())
             .bind(now)
             .bind(now)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         let after = serde_json::to_value(&a).map_err(|e| StoreError::Database(e.to_string()))?;
@@ -56,7 +56,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)?;
         if let (Some(a), Some(cache), Some(s)) = (&account, &self.cache, snapshot) {
@@ -84,7 +84,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(customer_id)
-        .fetch_all(&mut *self.db)
+        .fetch_all(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -104,7 +104,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)?
         .ok_or(StoreError::NotFound("account"))?;
@@ -122,7 +122,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         let to_json =

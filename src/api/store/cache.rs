@@ -5,7 +5,8 @@
 //! cache only while the generation is even, and stores what it read from the database
 //! only if the generation did not move during its read. So an answer given after a
 //! commit is never contradicted by a cached row older than that commit. Batches that
-//! only record idempotency answers (the hot read paths) keep the cache.
+//! only record idempotency answers (the hot read paths) or only append rows (a refused
+//! PIN validation's history row and occurrence, [`super::Appends`]) keep the cache.
 //!
 //! SQLite only: there the writer of this process is the only writer of the file. On
 //! PostgreSQL another facade may write the same rows, so the store runs without it.

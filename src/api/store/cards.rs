@@ -39,7 +39,7 @@ impl Records<'_> {
         sqlx::query("INSERT INTO issued_pans (lookup_token, created_ms) VALUES ($1, $2)")
             .bind(lookup_token)
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -85,7 +85,7 @@ impl Records<'_> {
             .bind(c.dcvv2.as_str())
             .bind(now)
             .bind(now)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         self.history("card", c.id, action, None, Some(&c.public()))
@@ -108,7 +108,7 @@ impl Records<'_> {
             Key::Id(id) => q.bind(id),
             Key::Text(t) => q.bind(t),
         };
-        q.fetch_optional(&mut *self.db).await.map_err(db)
+        q.fetch_optional(self.db.get().await?).await.map_err(db)
     }
 
     /// A card by record id (`NotFound("card")`).
@@ -159,7 +159,7 @@ impl Records<'_> {
         for t in tokens {
             q = q.bind(t.as_str());
         }
-        let card = q.fetch_optional(&mut *self.db).await.map_err(db)?;
+        let card = q.fetch_optional(self.db.get().await?).await.map_err(db)?;
         if let (Some(c), Some(cache), Some(s)) = (&card, &self.cache, snapshot) {
             cache.keep_card(s, c);
         }
@@ -185,7 +185,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(account_id)
-        .fetch_all(&mut *self.db)
+        .fetch_all(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -221,7 +221,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         self.history(

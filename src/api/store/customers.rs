@@ -36,7 +36,7 @@ impl Records<'_> {
             .bind(c.status.as_str())
             .bind(now)
             .bind(now)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         let after = serde_json::to_value(&c).map_err(|e| StoreError::Database(e.to_string()))?;
@@ -56,7 +56,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -79,7 +79,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(document)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -99,7 +99,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)?
         .ok_or(StoreError::NotFound("customer"))?;
@@ -115,7 +115,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         let to_json =

@@ -1,7 +1,64 @@
 //! The append-only history: one row per change (who, what, when, the non-secret fields
 //! before and after), written in the transaction of the change.
 
-use super::{HistoryRow, Records, StoreError, db, new_id, now_ms};
+use sqlx::AnyConnection;
+
+use super::{BoxFuture, Dialect, HistoryRow, OpOutcome, Records, StoreError, db, new_id, now_ms};
+use crate::api::domain::Tenant;
+
+/// An operation that only appends rows ([`Writer::call_appending`](super::Writer::call_appending)).
+pub type AppendOp = Box<dyn for<'c> FnOnce(AppendOnly<'c>) -> BoxFuture<'c, OpOutcome> + Send>;
+
+/// The writer's transaction as an [`AppendOp`] gets it: usable only through
+/// [`Appends`], which inserts history and occurrence rows and changes no
+/// card, account or customer (so the read cache stays true).
+pub struct AppendOnly<'c>(pub(super) &'c mut AnyConnection);
+
+impl<'c> AppendOnly<'c> {
+    /// Wraps a transaction that is not the writer's batch (a system call's own write,
+    /// which empties the cache anyway).
+    pub fn new(db: &'c mut AnyConnection) -> Self {
+        Self(db)
+    }
+}
+
+impl std::fmt::Debug for AppendOnly<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppendOnly")
+    }
+}
+
+/// A tenant's records as an [`AppendOp`] reaches them: appending a card's history row
+/// and a cardholder occurrence, reading nothing from the cache and changing no record.
+#[derive(Debug)]
+pub struct Appends<'c>(Records<'c>);
+
+impl<'c> Appends<'c> {
+    /// `tenant`'s records over `db`, rows appended by `actor`.
+    pub fn new(db: AppendOnly<'c>, dialect: Dialect, tenant: Tenant, actor: &str) -> Self {
+        Self(Records::new(db.0, dialect, tenant, actor))
+    }
+
+    /// [`Records::card_event`].
+    pub async fn card_event(
+        &mut self,
+        id: i64,
+        action: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.0.card_event(id, action, detail).await
+    }
+
+    /// [`Records::record_occurrence`].
+    pub async fn record_occurrence(
+        &mut self,
+        customer_id: i64,
+        kind: &str,
+        detail: &str,
+    ) -> Result<i64, StoreError> {
+        self.0.record_occurrence(customer_id, kind, detail).await
+    }
+}
 
 impl Records<'_> {
     /// Appends a history row for `entity` `id` of this tenant.
@@ -23,7 +80,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(before.map(ToString::to_string))
             .bind(after.map(ToString::to_string))
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -39,7 +96,7 @@ impl Records<'_> {
             .bind(self.tenant.as_str())
             .bind(entity)
             .bind(id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -84,6 +141,9 @@ impl Records<'_> {
         if let Some((at, id)) = after {
             q = q.bind(at).bind(id);
         }
-        q.bind(limit).fetch_all(&mut *self.db).await.map_err(db)
+        q.bind(limit)
+            .fetch_all(self.db.get().await?)
+            .await
+            .map_err(db)
     }
 }

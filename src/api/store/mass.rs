@@ -128,7 +128,7 @@ impl Records<'_> {
             .bind(m.body.to_string())
             .bind(now)
             .bind(now)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         self.history("mass_issue", m.id, "create", None, Some(&public(&m)))
@@ -143,7 +143,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)?
         .ok_or(StoreError::NotFound("mass issue"))
@@ -170,7 +170,7 @@ impl Records<'_> {
         .bind(organization)
         .bind(logo)
         .bind(card_type)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -193,7 +193,7 @@ impl Records<'_> {
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -245,7 +245,7 @@ impl Records<'_> {
                 q = q.bind(c.lookup_token.as_str()).bind(now);
             }
             let claimed: std::collections::HashSet<String> = q
-                .fetch_all(&mut *self.db)
+                .fetch_all(self.db.get().await?)
                 .await
                 .map_err(db)?
                 .into_iter()
@@ -295,7 +295,7 @@ impl Records<'_> {
                     .bind(c.encrypted_pan.as_str())
                     .bind(c.encrypted_codes.as_str());
             }
-            q.execute(&mut *self.db).await.map_err(db)?;
+            q.execute(self.db.get().await?).await.map_err(db)?;
         }
         let issued = issued - i64::try_from(repeats.len()).unwrap_or(0);
         sqlx::query("UPDATE mass_issues SET issued = $1, failed = $2, updated_ms = $3 WHERE tenant = $4 AND id = $5")
@@ -304,7 +304,7 @@ impl Records<'_> {
             .bind(now)
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(repeats)
@@ -330,7 +330,7 @@ impl Records<'_> {
             .bind(self.tenant.as_str())
             .bind(id)
             .bind(owner)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -362,7 +362,7 @@ impl Records<'_> {
             .bind(id)
             .bind(limit)
             .bind(offset)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }

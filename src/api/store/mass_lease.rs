@@ -55,7 +55,7 @@ impl Records<'_> {
             )
             .bind(self.tenant.as_str())
             .bind(id)
-            .fetch_optional(&mut *self.db)
+            .fetch_optional(self.db.get().await?)
             .await
             .map_err(db)?;
             if free.is_none() {
@@ -75,7 +75,7 @@ impl Records<'_> {
         .bind(lease_until_ms)
         .bind(self.tenant.as_str())
         .bind(id)
-        .execute(&mut *self.db)
+        .execute(self.db.get().await?)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -99,7 +99,7 @@ impl Records<'_> {
         .bind(self.tenant.as_str())
         .bind(id)
         .bind(owner)
-        .execute(&mut *self.db)
+        .execute(self.db.get().await?)
         .await
         .map_err(db)?;
         Ok(done.rows_affected() == 1)
@@ -130,7 +130,7 @@ impl Records<'_> {
         self.mass_issue(id).await?;
         sqlx::query_as("SELECT sequence, masked_pan, encrypted_pan, encrypted_codes FROM batch_cards WHERE mass_issue_id = $1 ORDER BY sequence")
             .bind(id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -143,7 +143,7 @@ impl Records<'_> {
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE batch_cards SET encrypted_pan = '', encrypted_codes = '' WHERE mass_issue_id = $1")
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())

@@ -17,7 +17,8 @@
 //!   `SELECT ... FOR UPDATE` row lock, so that a second facade on the same database
 //!   cannot interleave): no lost update, and a history row's "before" is the row as the
 //!   transaction saw it. Reads that feed no write use the read pool (SQLite in WAL mode:
-//!   readers never wait for the writer).
+//!   readers never wait for the writer), a connection taken only when the read cache
+//!   cannot answer ([`ReadConnection`]).
 //! * **Idempotency in the same transaction.** A call's claim, its effects and its sealed
 //!   answer commit together ([`writer::Claim`]); see [`writer`] for what a crash leaves.
 //! * Rows map by column name (`sqlx::FromRow`); a stored JSON body that does not parse
@@ -43,11 +44,13 @@ mod mass_lease;
 mod portadores;
 mod portadores_br;
 mod portadores_extra;
+mod read;
 mod rows;
 pub mod writer;
 
 pub use cache::RecordCache;
 pub use cards::pan_issued;
+pub use history::{AppendOnly, AppendOp, Appends};
 pub use idempotency::Recorded;
 pub use key_filter::KeyFilter;
 pub use mass::{BatchCard, MassIssue};
@@ -55,10 +58,12 @@ pub use mass_lease::{Claim as BatchClaim, CommittedCard};
 pub use portadores::LimitChange;
 pub use portadores_br::{NewSms, OutboxMessage, Reference, outbox};
 pub use portadores_extra::{CodeRow, Delinquency, DependentLink, Flag, Occurrence, Phone};
+pub use read::ReadConnection;
 pub use rows::{Account, Body, Card, Customer, HistoryRow, NewCard};
 pub use writer::{Answer, AnswerSeal, Claim, Committed, Op, OpOutcome, Writer};
 
 use crate::api::domain::Tenant;
+use read::Conn;
 
 /// What the store can refuse.
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +239,10 @@ impl Store {
         let reader_url = url.clone();
         let read = AnyPoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            // A ping before each use is a round trip to the connection's thread on
+            // SQLite (sqlx runs each SQLite connection on a thread of its own) and tests
+            // nothing a local file can lose; a PostgreSQL server connection can drop.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .min_connections(0)
             .idle_timeout(Some(Duration::from_secs(300)))
             .after_connect(move |conn, _| {
@@ -289,6 +298,11 @@ impl Store {
         self.read.acquire().await.map_err(db)
     }
 
+    /// A read connection taken from the pool only when a read needs the database.
+    pub fn read_lazily(&self) -> ReadConnection {
+        ReadConnection::new(self.read.clone())
+    }
+
     /// Runs `op` in the writer's next transaction (no idempotency claim): the mass-issue
     /// worker, recovery and purges.
     pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
@@ -315,7 +329,7 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// writer's transaction), on behalf of one actor (the API client id, or `cofre` for the
 /// system), who is named in every history row.
 pub struct Records<'c> {
-    db: &'c mut AnyConnection,
+    db: Conn<'c>,
     tenant: Tenant,
     actor: Arc<str>,
     dialect: Dialect,
@@ -332,7 +346,23 @@ impl<'c> Records<'c> {
     /// `tenant`'s records over `db`, changes made by `actor`.
     pub fn new(db: &'c mut AnyConnection, dialect: Dialect, tenant: Tenant, actor: &str) -> Self {
         Self {
-            db,
+            db: Conn::Open(db),
+            tenant,
+            actor: Arc::from(actor),
+            dialect,
+            cache: None,
+        }
+    }
+
+    /// `tenant`'s records over a read connection taken on first use.
+    pub fn over_read(
+        db: &'c mut ReadConnection,
+        dialect: Dialect,
+        tenant: Tenant,
+        actor: &str,
+    ) -> Self {
+        Self {
+            db: Conn::Lazy(db),
             tenant,
             actor: Arc::from(actor),
             dialect,

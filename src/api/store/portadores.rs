@@ -36,7 +36,7 @@ impl Records<'_> {
         sqlx::query("DELETE FROM portador_index WHERE tenant = $1 AND customer_id = $2")
             .bind(self.tenant.as_str())
             .bind(customer_id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         sqlx::query("INSERT INTO portador_index (tenant, customer_id, tipo, documento, rg, nome_busca, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -47,7 +47,7 @@ impl Records<'_> {
             .bind(rg)
             .bind(nome_busca)
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -61,7 +61,7 @@ impl Records<'_> {
         sqlx::query_scalar("SELECT customer_id FROM portador_index WHERE tenant = $1 AND documento = $2 ORDER BY customer_id")
             .bind(self.tenant.as_str())
             .bind(documento)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -71,7 +71,7 @@ impl Records<'_> {
         sqlx::query_scalar("SELECT customer_id FROM portador_index WHERE tenant = $1 AND rg = $2 ORDER BY customer_id")
             .bind(self.tenant.as_str())
             .bind(rg)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -89,7 +89,7 @@ impl Records<'_> {
             .bind(format!("%{folded}%"))
             .bind(cursor)
             .bind(limit)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -113,7 +113,7 @@ impl Records<'_> {
             .bind(before_cents)
             .bind(after_cents)
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -127,7 +127,7 @@ impl Records<'_> {
         sqlx::query_as("SELECT account_id, actor, kind, before_cents, after_cents, at_ms FROM portador_limit_history WHERE tenant = $1 AND customer_id = $2 ORDER BY at_ms, id")
             .bind(self.tenant.as_str())
             .bind(customer_id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }

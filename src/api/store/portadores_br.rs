@@ -65,7 +65,7 @@ impl Records<'_> {
     /// The kinship degrees, by id.
     pub async fn kinship_degrees(&mut self) -> Result<Vec<super::CodeRow>, StoreError> {
         sqlx::query_as("SELECT id, code, description FROM portador_kinship ORDER BY id")
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -75,7 +75,7 @@ impl Records<'_> {
         sqlx::query_scalar("SELECT created_ms FROM customers WHERE tenant = $1 AND id = $2")
             .bind(self.tenant.as_str())
             .bind(id)
-            .fetch_optional(&mut *self.db)
+            .fetch_optional(self.db.get().await?)
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound("customer"))
@@ -91,7 +91,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)?
         .map(|_| ())
@@ -106,7 +106,7 @@ impl Records<'_> {
         sqlx::query_scalar("SELECT c.id FROM customers c WHERE c.tenant = $1 AND c.document = $2 AND EXISTS (SELECT 1 FROM accounts a WHERE a.tenant = c.tenant AND a.customer_id = c.id) ORDER BY c.id")
             .bind(self.tenant.as_str())
             .bind(document)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -119,7 +119,7 @@ impl Records<'_> {
         sqlx::query_as("SELECT dependent_id, holder_id, account_id, card_id FROM portador_dependents WHERE tenant = $1 AND dependent_id = $2 ORDER BY created_ms, account_id")
             .bind(self.tenant.as_str())
             .bind(dependent_id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -136,7 +136,7 @@ impl Records<'_> {
         .bind(new_card)
         .bind(self.tenant.as_str())
         .bind(old_card)
-        .execute(&mut *self.db)
+        .execute(self.db.get().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -160,7 +160,7 @@ impl Records<'_> {
             .bind(r.number.as_str())
             .bind(r.extension.as_str())
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(id)
@@ -171,7 +171,7 @@ impl Records<'_> {
         sqlx::query_as("SELECT id, name, kinship, phone_kind, area, number, extension FROM portador_references WHERE tenant = $1 AND customer_id = $2 ORDER BY created_ms, id")
             .bind(self.tenant.as_str())
             .bind(customer_id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -190,7 +190,7 @@ impl Records<'_> {
             .bind(m.purpose)
             .bind(m.card_id)
             .bind(now)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(id)
@@ -209,7 +209,7 @@ impl Records<'_> {
             .bind(phone)
             .bind(purpose)
             .bind(since_ms)
-            .fetch_one(&mut *self.db)
+            .fetch_one(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -224,7 +224,7 @@ impl Records<'_> {
             .bind(self.tenant.as_str())
             .bind(card_id)
             .bind(since_ms)
-            .fetch_one(&mut *self.db)
+            .fetch_one(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -249,7 +249,7 @@ impl Records<'_> {
             .bind(days_late)
             .bind(amount)
             .bind(detail)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(id)
@@ -272,7 +272,7 @@ impl Records<'_> {
             .bind(self.tenant.as_str())
             .bind(customer_id)
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected() == 1)

@@ -170,7 +170,7 @@ impl Records<'_> {
             "SELECT id, code, description FROM {} ORDER BY id",
             table.name()
         )))
-        .fetch_all(&mut *self.db)
+        .fetch_all(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -192,7 +192,7 @@ impl Records<'_> {
             .bind(detail)
             .bind(&*self.actor)
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(id)
@@ -210,7 +210,7 @@ impl Records<'_> {
             .bind(customer_id)
             .bind(from_ms)
             .bind(to_ms)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -223,7 +223,7 @@ impl Records<'_> {
         sqlx::query_as("SELECT id, account_id, started_ms, ended_ms, days_late, amount, detail FROM portador_delinquencies WHERE tenant = $1 AND customer_id = $2 ORDER BY started_ms DESC, id")
             .bind(self.tenant.as_str())
             .bind(customer_id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -244,7 +244,7 @@ impl Records<'_> {
             .bind(account_id)
             .bind(card_id)
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -258,7 +258,7 @@ impl Records<'_> {
         sqlx::query_as("SELECT dependent_id, holder_id, account_id, card_id FROM portador_dependents WHERE tenant = $1 AND holder_id = $2 ORDER BY created_ms, dependent_id")
             .bind(self.tenant.as_str())
             .bind(holder_id)
-            .fetch_all(&mut *self.db)
+            .fetch_all(self.db.get().await?)
             .await
             .map_err(db)
     }
@@ -284,7 +284,7 @@ impl Records<'_> {
             .bind(i64::from(flags.0))
             .bind(i64::from(flags.1))
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         self.phone(customer_id, id)
@@ -299,7 +299,7 @@ impl Records<'_> {
         )))
         .bind(self.tenant.as_str())
         .bind(customer_id)
-        .fetch_all(&mut *self.db)
+        .fetch_all(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -312,7 +312,7 @@ impl Records<'_> {
         .bind(self.tenant.as_str())
         .bind(customer_id)
         .bind(id)
-        .fetch_optional(&mut *self.db)
+        .fetch_optional(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -325,7 +325,7 @@ impl Records<'_> {
         .bind(self.tenant.as_str())
         .bind(customer_id)
         .bind(id)
-        .execute(&mut *self.db)
+        .execute(self.db.get().await?)
         .await
         .map_err(db)?;
         Ok(r.rows_affected() > 0)
@@ -343,7 +343,7 @@ impl Records<'_> {
             .bind(expires_ms)
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -354,14 +354,14 @@ impl Records<'_> {
         sqlx::query("UPDATE portador_phones SET code_failures = code_failures + 1 WHERE tenant = $1 AND id = $2")
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         sqlx::query("UPDATE portador_phones SET code_hash = '', code_expires_ms = 0 WHERE tenant = $1 AND id = $2 AND code_failures >= $3")
             .bind(self.tenant.as_str())
             .bind(id)
             .bind(limit)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         sqlx::query_scalar(
@@ -369,7 +369,7 @@ impl Records<'_> {
         )
         .bind(self.tenant.as_str())
         .bind(id)
-        .fetch_one(&mut *self.db)
+        .fetch_one(self.db.get().await?)
         .await
         .map_err(db)
     }
@@ -379,7 +379,7 @@ impl Records<'_> {
         sqlx::query("UPDATE portador_phones SET sms_confirmed = 1, code_hash = '', code_expires_ms = 0, code_failures = 0 WHERE tenant = $1 AND id = $2")
             .bind(self.tenant.as_str())
             .bind(id)
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -400,7 +400,7 @@ impl Records<'_> {
             .bind(phone)
             .bind(hex::encode_upper(payload))
             .bind(now_ms())
-            .execute(&mut *self.db)
+            .execute(self.db.get().await?)
             .await
             .map_err(db)?;
         Ok(id)

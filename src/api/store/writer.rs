@@ -29,6 +29,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cache::RecordCache;
+use super::history::{AppendOnly, AppendOp};
 use super::key_filter::KeyFilter;
 use super::{BoxFuture, Dialect, StoreError, db, idempotency, now_ms};
 
@@ -101,6 +102,8 @@ enum Job {
     Call {
         claim: Claim,
         op: Op,
+        /// `false` for an [`AppendOp`]: its batch keeps the read cache.
+        changes_records: bool,
         done: oneshot::Sender<Result<Committed, StoreError>>,
     },
     /// A call that changed nothing: only its claim and answer are recorded (many in one
@@ -132,7 +135,13 @@ pub struct Writer {
 impl Job {
     /// Whether the job may change records (and so invalidates the read cache).
     fn may_change_records(&self) -> bool {
-        matches!(self, Job::Call { .. } | Job::Plain { .. })
+        match self {
+            Job::Call {
+                changes_records, ..
+            } => *changes_records,
+            Job::Plain { .. } => true,
+            Job::Record { .. } | Job::Close(_) => false,
+        }
     }
 }
 
@@ -182,9 +191,36 @@ impl Writer {
 
     /// Runs a call's operation under its claim; answers once the batch committed.
     pub async fn call(&self, claim: Claim, op: Op) -> Result<Committed, StoreError> {
+        self.send_call(claim, op, true).await
+    }
+
+    /// [`Writer::call`] for an operation that only appends rows (history, occurrences):
+    /// it gets no connection, only [`AppendOnly`], so it cannot change a card or an
+    /// account, and a batch of such calls keeps the read cache (a refused PIN validation
+    /// records its refusal without emptying the cache that every validation reads).
+    pub async fn call_appending(
+        &self,
+        claim: Claim,
+        op: AppendOp,
+    ) -> Result<Committed, StoreError> {
+        let op: Op = Box::new(move |db: &mut AnyConnection| op(AppendOnly(db)));
+        self.send_call(claim, op, false).await
+    }
+
+    async fn send_call(
+        &self,
+        claim: Claim,
+        op: Op,
+        changes_records: bool,
+    ) -> Result<Committed, StoreError> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Call { claim, op, done })
+            .send(Job::Call {
+                claim,
+                op,
+                changes_records,
+                done,
+            })
             .await
             .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
         answer
@@ -289,7 +325,9 @@ async fn run(
         };
         for job in batch.drain(..) {
             match job {
-                Job::Call { claim, op, done } => {
+                Job::Call {
+                    claim, op, done, ..
+                } => {
                     let keys = claim_keys(&claim);
                     let result = run_call(&mut tx, dialect, seal.as_ref(), claim, op).await;
                     calls.push((done, result, keys));
