@@ -6,6 +6,9 @@
 //!   is ignored.
 //! * `COFRE_SKIP_ORACLE=1` sets `cfg(skip_oracle)`: the differential tests against the
 //!   Python oracles of `tests/oracle/` are ignored. Without it a missing oracle fails them.
+//! * `COFRE_SKIP_SCHEMATHESIS=1` sets `cfg(skip_schemathesis)`: the property-based API
+//!   test (`tests/api_schemathesis.rs`) is ignored. Without it a missing schemathesis
+//!   fails it.
 
 fn main() {
     println!("cargo::rerun-if-changed=migrations");
@@ -20,5 +23,11 @@ fn main() {
     println!("cargo::rerun-if-env-changed=COFRE_SKIP_ORACLE");
     if std::env::var("COFRE_SKIP_ORACLE").as_deref() == Ok("1") {
         println!("cargo::rustc-cfg=skip_oracle");
+    }
+
+    println!("cargo::rustc-check-cfg=cfg(skip_schemathesis)");
+    println!("cargo::rerun-if-env-changed=COFRE_SKIP_SCHEMATHESIS");
+    if std::env::var("COFRE_SKIP_SCHEMATHESIS").as_deref() == Ok("1") {
+        println!("cargo::rustc-cfg=skip_schemathesis");
     }
 }

@@ -7,33 +7,12 @@
 
 mod api;
 
-use std::collections::BTreeMap;
 use std::sync::mpsc;
 
-use api::flow::{customer_and_account, embosser_body};
+use api::flow::{cards_per_account, customer_and_account, embosser_body};
 use api::{CLIENT_1, Db, System, request_id};
 
 const CALLS: usize = 40;
-
-fn cards_per_account(sys: &System) -> BTreeMap<String, i64> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&sys.database).await.unwrap();
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT account_id, COUNT(*) FROM cards GROUP BY account_id")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        pool.close().await;
-        rows.into_iter()
-            .map(|(a, n)| (format!("{a:019}"), n))
-            .collect()
-    })
-}
 
 fn crash_during_issues(db: Db) {
     let Some(mut sys) = System::start("api-crash", db) else {

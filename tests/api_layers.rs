@@ -15,6 +15,7 @@ const ORDER: &[&str] = &[
     "config",
     "openapi",
     "throttle",
+    "bearer",
     "auth",
     "clients",
     "state",

@@ -177,6 +177,15 @@ fn one_style(sys: &System, c: &api::Api) {
             "card_not_found",
             "idCartao",
         ),
+        // A blank keyAssociation is no value (the default association), never a 500
+        // (found by the property-based test, tests/api_schemathesis.rs).
+        (
+            "PATCH",
+            format!("{BASE}/{holder}/senha"),
+            json!({"idCartao": other_card, "senhaAtual": "0123456789ABCDEF", "novaSenha": "0123456789ABCDEF", "keyAssociation": " "}),
+            "card_not_found",
+            "idCartao",
+        ),
         (
             "POST",
             format!("{BASE}/{holder}/senhas/sms"),

@@ -18,7 +18,7 @@ use cofre::crypto::token::{Alphabet, TokenKey, lookup_token};
 use rand::{Rng, RngExt};
 use serde_json::json;
 
-const MODULES: &[&str] = &["psec", "cryptography"];
+const MODULES: &[&str] = &["psec", "cryptography", "pydukpt"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -108,6 +108,12 @@ fn an_altered_golden_frame_is_caught() {
         response,
         &response.replacen("0000050004", "0001050004", 1),
     );
+    // The published X9.24-3 block's verification (ok -> verification_failed).
+    alter(
+        "pin_dukpt.txt",
+        "00000018010200200000004A000005",
+        "00000018010200200000004A000105",
+    );
     let (ok, _, err) = run(&python, "protocol_vectors.py", &[&dir]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!ok, "altered frames must fail");
@@ -115,6 +121,7 @@ fn an_altered_golden_frame_is_caught() {
         "cvv.generate, expiry 2812",
         "expiry 1328",
         "PIN 123499 against the PVV",
+        "X9.24-3 format 4 block",
     ] {
         assert!(err.contains(name), "{name} not named:\n{err}");
     }

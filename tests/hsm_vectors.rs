@@ -9,6 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
+#[path = "daemon/dukpt_terminal.rs"]
+mod dukpt_terminal;
+#[path = "daemon/dukpt_vectors.rs"]
+mod dukpt_vectors;
 #[path = "daemon/spec_vectors.rs"]
 mod spec_vectors;
 
@@ -822,6 +826,7 @@ fn write_vectors() {
         },
     );
     spec_vectors::write(&mut w);
+    dukpt_vectors::write(&mut w);
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {
         std::fs::write(dir().join(name), text).unwrap();

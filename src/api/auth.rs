@@ -8,17 +8,19 @@
 //! The HMAC needs the client's secret itself, so secrets are kept **encrypted** at rest
 //! (never clear): AES-256-CBC then HMAC-SHA256 (encrypt-then-MAC) under two keys derived
 //! from the facade key, which is delivered like the LMK (a file or a systemd
-//! credential). Pure: the time and the random source come in as parameters; the HTTP
-//! layer owns the headers and the idempotency store.
+//! credential). Tokens are not stored: each carries its expiry and a MAC under a key
+//! derived from the facade key ([`super::bearer`]), so every facade instance of a
+//! deployment accepts the tokens of the others. Pure: the time and the random source
+//! come in as parameters; the HTTP layer owns the headers and the idempotency store.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
+use super::bearer::BearerKey;
 use crate::crypto::cipher::BlockCipher;
 use crate::crypto::mac::hmac_sha256;
 use crate::crypto::{ClearKey, ct_eq};
@@ -250,45 +252,37 @@ impl std::fmt::Debug for Grant {
     }
 }
 
-/// Registered clients and live tokens.
-#[derive(Default)]
+/// Registered clients and the key their tokens are MACed under.
 pub struct Authenticator {
     clients: HashMap<String, ApiClient>,
-    tokens: Mutex<HashMap<String, (String, u64)>>,
+    bearer: BearerKey,
 }
 
 impl std::fmt::Debug for Authenticator {
-    // Bearer tokens are credentials: count them, never show them.
+    // The token key is a secret: count the clients, never show the key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
             .field("clients", &self.clients.len())
-            .field("live_tokens", &self.tokens().len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
-    /// From the registered clients.
-    pub fn new(clients: Vec<ApiClient>) -> Self {
+    /// From the registered clients and the token key (derived from the facade key, the
+    /// same on every instance).
+    pub fn new(clients: Vec<ApiClient>, bearer: BearerKey) -> Self {
         Self {
             clients: clients
                 .into_iter()
                 .map(|c| (c.api_key.clone(), c))
                 .collect(),
-            tokens: Mutex::new(HashMap::new()),
+            bearer,
         }
     }
 
     /// Whether `api_key` is a registered client's.
     pub fn is_registered(&self, api_key: &str) -> bool {
         self.clients.contains_key(api_key)
-    }
-
-    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u64)>> {
-        match self.tokens.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
     }
 
     /// The api key an `Authorization: Basic` header names (for throttling), if any.
@@ -324,15 +318,9 @@ impl Authenticator {
             return Err(AuthError::Credentials);
         }
         client.connection_allowed(peer_identity)?;
-        let mut raw = [0u8; 24];
-        rng.fill_bytes(&mut raw);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-        let mut tokens = self.tokens();
-        tokens.retain(|_, (_, exp)| *exp > now_ms);
-        tokens.insert(
-            token.clone(),
-            (client.api_key.clone(), now_ms + TOKEN_TTL_MS),
-        );
+        let token = self
+            .bearer
+            .mint(&client.api_key, &client.secret, now_ms + TOKEN_TTL_MS, rng);
         Ok(Grant {
             access_token: token,
             expires_in: TOKEN_TTL_MS / 1000,
@@ -355,9 +343,11 @@ impl Authenticator {
         client.connection_allowed(h.peer_identity)?;
         let bearer =
             credentials(h.authorization, "Bearer").ok_or(AuthError::Header("Authorization"))?;
-        match self.tokens().get(bearer) {
-            Some((key, exp)) if key == api_key && *exp > now_ms => {}
-            _ => return Err(AuthError::Token),
+        if !self
+            .bearer
+            .verify(bearer, &client.api_key, &client.secret, now_ms)
+        {
+            return Err(AuthError::Token);
         }
         let ts_text = h.timestamp.ok_or(AuthError::Header("Timestamp"))?;
         let ts: u64 = ts_text

@@ -11,11 +11,18 @@ const BODY: &[u8] = br#"{"customerData":{}}"#;
 const NOW: u64 = 1_767_225_600_000;
 
 fn auth() -> Authenticator {
-    Authenticator::new(vec![ApiClient::new(
-        "00970",
-        KEY,
-        Zeroizing::new(SECRET.to_vec()),
-    )])
+    Authenticator::new(
+        vec![ApiClient::new(
+            "00970",
+            KEY,
+            Zeroizing::new(SECRET.to_vec()),
+        )],
+        token_key(),
+    )
+}
+
+fn token_key() -> crate::api::bearer::BearerKey {
+    crate::api::bearer::BearerKey::derive(&[7u8; 32])
 }
 
 fn basic(user: &str, secret: &[u8]) -> String {
@@ -149,10 +156,13 @@ fn secrets_are_sealed_under_the_facade_key() {
 
 #[test]
 fn a_client_bound_to_its_certificate() {
-    let a = Authenticator::new(vec![
-        ApiClient::new("00970", KEY, Zeroizing::new(SECRET.to_vec()))
-            .with_tls_identity(Some("bank-1".into())),
-    ]);
+    let a = Authenticator::new(
+        vec![
+            ApiClient::new("00970", KEY, Zeroizing::new(SECRET.to_vec()))
+                .with_tls_identity(Some("bank-1".into())),
+        ],
+        token_key(),
+    );
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let basic = basic(KEY, SECRET).replace("Basic", "basic");
     assert_eq!(

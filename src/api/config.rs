@@ -283,6 +283,21 @@ pub struct Bureau {
     pub transport_key: String,
     /// Directory embosser files are written to.
     pub output_dir: PathBuf,
+    /// How long a facade instance's claim on a running mass issue lasts without being
+    /// renewed (renewed every third of it); another instance takes over a batch whose
+    /// lease ended. 1 s to 1 h; default [`Bureau::DEFAULT_LEASE`].
+    #[serde(default, with = "humantime_serde_opt")]
+    pub lease: Option<Duration>,
+}
+
+impl Bureau {
+    /// The lease when `lease` is not set.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+    /// The lease of a running batch.
+    pub fn lease(&self) -> Duration {
+        self.lease.unwrap_or(Self::DEFAULT_LEASE)
+    }
 }
 
 /// The loaded configuration.
@@ -486,6 +501,11 @@ impl ApiConfig {
             }
         };
         let limits = limits(&file.limits)?;
+        if let Some(lease) = file.bureau.as_ref().and_then(|b| b.lease)
+            && !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&lease)
+        {
+            return Err("bureau.lease: between 1s and 1h".into());
+        }
         let hsm = ClientConfig {
             addresses: file.hsm.addresses,
             ca: rel(&file.hsm.ca),
@@ -589,20 +609,41 @@ mod tests {
 
     /// The example file with its `idempotency_retention` line replaced by `line`.
     fn load_with(line: &str) -> Result<ApiConfig, String> {
+        load_replacing("idempotency_retention = \"24h\"", line)
+    }
+
+    /// The example file with `from` replaced by `to` (each load in its own directory).
+    fn load_replacing(from: &str, to: &str) -> Result<ApiConfig, String> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example/api.toml");
         let text = std::fs::read_to_string(&example).unwrap();
+        assert!(text.contains(from), "{from}");
         let dir = std::env::temp_dir().join(format!(
             "cofre-api-config-{}-{}",
             std::process::id(),
-            line.len()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("api.toml");
-        let text = text.replace("idempotency_retention = \"24h\"", line);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text.replace(from, to)).unwrap();
         let loaded = ApiConfig::load(&path);
         let _ = std::fs::remove_dir_all(&dir);
         loaded
+    }
+
+    #[test]
+    fn bureau_lease_defaults_parses_and_is_bounded() {
+        const LINE: &str = "output_dir = \"state/embosser\"";
+        let lease = |extra: &str| {
+            load_replacing(LINE, &format!("{LINE}\n{extra}")).map(|c| c.bureau.unwrap().lease())
+        };
+        assert_eq!(lease("").unwrap(), Bureau::DEFAULT_LEASE);
+        assert_eq!(lease("lease = \"2s\"").unwrap(), Duration::from_secs(2));
+        assert_eq!(lease("lease = \"1h\"").unwrap(), Duration::from_secs(3600));
+        for bad in ["\"500ms\"", "\"2h\"", "\"0s\"", "\"soon\""] {
+            let e = lease(&format!("lease = {bad}")).unwrap_err();
+            assert!(e.contains("lease"), "{bad}: {e}");
+        }
     }
 
     #[test]

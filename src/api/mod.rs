@@ -21,6 +21,7 @@
 //! 5. [`http`]: routes, auth, idempotency, error shapes, OpenAPI, the server.
 
 pub mod auth;
+pub mod bearer;
 pub mod call;
 pub mod clients;
 pub mod config;

@@ -30,6 +30,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::sync::Mutex;
 
+pub use pin_calls::DukptPinBlock;
 pub use requests::{
     Alphabet, Card, Dcvv2Moment, Dcvv2Request, IbmParams, KeyGenerateRequest, PanGenerateRequest,
     PinChange, PinChangeRequest, PinDelivery, PinGenerateRequest, PinMethod, PinRebindRequest,

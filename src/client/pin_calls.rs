@@ -34,12 +34,54 @@ impl Client {
         Verification::from_response(r)
     }
 
+    /// pin.verify of a POS terminal's PIN block under DUKPT (protocol/README.md, "DUKPT
+    /// input"): as [`Client::pin_verify`], the tries counted the same way; a KSN counter
+    /// no terminal may send is the error `ksn_refused`.
+    pub async fn pin_verify_dukpt(
+        &self,
+        card: &Card,
+        block: &DukptPinBlock,
+        pvk: &str,
+        reference: &PinReference,
+    ) -> Result<Verification, ClientError> {
+        let r = self
+            .call(Opcode::PinVerify, |w| {
+                card.write(w);
+                block.write(w);
+                w.str(Tag::Pvk, pvk);
+                reference.write(w);
+            })
+            .await?;
+        Verification::from_response(r)
+    }
+
+    /// pin.translate of a POS terminal's PIN block under DUKPT: `req.key` names the BDK
+    /// and `ksn` is the terminal's KSN (10 or 12 bytes).
+    pub async fn pin_translate_dukpt(
+        &self,
+        req: &PinTranslateRequest,
+        ksn: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        self.translate(req, Some(ksn)).await
+    }
+
     /// pin.translate: the PIN block under the destination key and format.
     pub async fn pin_translate(&self, req: &PinTranslateRequest) -> Result<Vec<u8>, ClientError> {
+        self.translate(req, None).await
+    }
+
+    async fn translate(
+        &self,
+        req: &PinTranslateRequest,
+        ksn: Option<&[u8]>,
+    ) -> Result<Vec<u8>, ClientError> {
         self.call(Opcode::PinTranslate, |w| {
             req.card.write(w);
-            w.str(Tag::Key, &req.key)
-                .u8(Tag::Format, req.format)
+            w.str(Tag::Key, &req.key);
+            if let Some(k) = ksn {
+                w.bytes(Tag::Ksn, k);
+            }
+            w.u8(Tag::Format, req.format)
                 .bytes(Tag::PinBlock, &req.pin_block)
                 .str(Tag::DestKey, &req.dest_key)
                 .u8(Tag::DestFormat, req.dest_format);
@@ -169,6 +211,40 @@ impl Client {
             .await?
             .ok()
             .map(|_| ())
+    }
+}
+
+/// A POS terminal's PIN block under DUKPT: the BDK id, the KSN the terminal sent, the
+/// block's format (TDES DUKPT: 0, 1 or 3; AES DUKPT: 4) and the block.
+#[derive(Clone)]
+pub struct DukptPinBlock {
+    /// BDK id.
+    pub bdk: String,
+    /// The terminal's KSN: 10 bytes (TDES DUKPT) or 12 (AES DUKPT).
+    pub ksn: Vec<u8>,
+    /// ISO 9564 format.
+    pub format: u8,
+    /// The enciphered PIN block.
+    pub pin_block: Vec<u8>,
+}
+
+impl DukptPinBlock {
+    fn write(&self, w: &mut crate::protocol::FieldsWriter<'_>) {
+        w.str(Tag::Key, &self.bdk)
+            .bytes(Tag::Ksn, &self.ksn)
+            .u8(Tag::Format, self.format)
+            .bytes(Tag::PinBlock, &self.pin_block);
+    }
+}
+
+impl std::fmt::Debug for DukptPinBlock {
+    // The block is never shown, not even enciphered; the KSN is public.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DukptPinBlock")
+            .field("bdk", &self.bdk)
+            .field("ksn", &hex::encode_upper(&self.ksn))
+            .field("format", &self.format)
+            .finish_non_exhaustive()
     }
 }
 

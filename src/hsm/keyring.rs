@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use crate::crypto::ClearKey;
 use crate::crypto::cipher::{Algorithm, BlockCipher};
 use crate::crypto::cvv::Cvk;
+use crate::crypto::dukpt::Bdk;
 use crate::crypto::pvv::Pvk;
 use crate::crypto::token::TokenKey;
 use crate::keys::{KeyAlgorithm, KeyKind, KeyStore, KeysError, Operation, Status};
@@ -34,6 +35,8 @@ pub struct CachedKey {
     pub cvk: Option<Cvk>,
     /// Expanded FF1 key.
     pub token: Option<TokenKey>,
+    /// A BDK, checked for its DUKPT variant (a TDES BDK is double length).
+    pub bdk: Option<Bdk>,
     /// MAC keys: the shortest MAC verification accepts (`None`: the full length).
     pub mac_min_length: Option<u8>,
 }
@@ -68,6 +71,7 @@ fn expand(status: Status, loaded: crate::keys::LoadedKey) -> Result<CachedKey, K
         pvk: None,
         cvk: None,
         token: None,
+        bdk: None,
         mac_min_length: loaded.mac_min_length,
     };
     match loaded.kind {
@@ -79,7 +83,10 @@ fn expand(status: Status, loaded: crate::keys::LoadedKey) -> Result<CachedKey, K
         KeyKind::Pvk => cached.pvk = Some(Pvk::new(&loaded.key).map_err(bad)?),
         KeyKind::Cvk => cached.cvk = Some(Cvk::new(&loaded.key).map_err(bad)?),
         KeyKind::Token => cached.token = Some(TokenKey::new(&loaded.key).map_err(bad)?),
-        KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac | KeyKind::Bdk => {}
+        // A 24-byte TDES BDK is kept for exchange but derives nothing (X9.24-1 derives
+        // from double-length BDKs): it loads, and a KSN with it is `wrong_key_usage`.
+        KeyKind::Bdk => cached.bdk = cipher_alg.and_then(|a| Bdk::new(a, &loaded.key).ok()),
+        KeyKind::Dcvv2 | KeyKind::Lookup | KeyKind::Mac => {}
     }
     Ok(cached)
 }

@@ -93,6 +93,7 @@ tags! {
     NewToken = 0x1C, "new_token", Str, "The new card's PAN token (pin.rebind).";
     NewTokenVersion = 0x1D, "new_token_version", U32, "Version of the token key that made new_token.";
     WeakDigits = 0x1E, "weak_digits", Str, "Digit strings a new PIN must not equal (the holder's dates), 4-12 digits each, comma-separated, at most 8.";
+    Ksn = 0x1F, "ksn", Bytes, "DUKPT key serial number, 10 bytes (TDES, X9.24-1) or 12 (AES, X9.24-3): with it, `key` names a BDK.";
     Expiry = 0x20, "expiry", Str, "Card expiry, YYMM.";
     ServiceCode = 0x21, "service_code", Str, "Service code, 3 digits.";
     Cvv = 0x22, "cvv", Str, "CVV (magnetic stripe), 3 digits.";

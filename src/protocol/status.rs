@@ -58,6 +58,7 @@ statuses! {
     StoreUnavailable = 20, "store_unavailable", "The counter store cannot record attempts, so PIN and dCVV2 verification are refused.";
     BruteForceGuard = 21, "brute_force_guard", "PIN verification is suspended by the global brute-force guard.";
     WeakPin = 22, "weak_pin", "The new PIN is refused by the weak-PIN policy; reason names the rule.";
+    KsnRefused = 23, "ksn_refused", "The DUKPT KSN's transaction counter is one no terminal may send (zero, exhausted, too many one-bits); reason names which.";
 }
 
 impl fmt::Display for Status {

@@ -76,6 +76,20 @@ pub fn account_body(customer: &str) -> Value {
     }})
 }
 
+/// How many cards each account has (by its 19-digit number), read from the database.
+pub fn cards_per_account(sys: &System) -> std::collections::BTreeMap<String, i64> {
+    sys.with_db(async |pool| {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT account_id, COUNT(*) FROM cards GROUP BY account_id")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(a, n)| (format!("{a:019}"), n))
+            .collect()
+    })
+}
+
 /// Customer -> account: (customerNumber, accountNumber).
 pub fn customer_and_account(c: &Api, doc: &str) -> (String, String) {
     let r = c.call("POST", "/customer", &customer_body(doc));

@@ -9,6 +9,7 @@
 #[path = "../daemon/mod.rs"]
 pub mod daemon;
 pub mod flow;
+pub mod mass;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -114,13 +115,19 @@ impl System {
 
     /// Starts both, with extra API clients `(client id, tenant)` registered first.
     pub fn start_with_clients(name: &str, db: Db, clients: &[(&str, &str)]) -> Option<Self> {
-        Self::start_full(name, db, clients, &[])
+        Self::start_full(name, db, clients, &[], &[])
     }
 
     /// Starts both, the daemon's `hsm.toml` edited first (`(from, to)` replacements,
     /// see [`daemon::scratch_with`]).
     pub fn start_with_hsm_edits(name: &str, db: Db, hsm_edits: &[(&str, &str)]) -> Option<Self> {
-        Self::start_full(name, db, &[], hsm_edits)
+        Self::start_full(name, db, &[], hsm_edits, &[])
+    }
+
+    /// Starts both, the facade's `api.toml` edited first (`(from, to)` replacements, each
+    /// of which must match).
+    pub fn start_with_api_edits(name: &str, db: Db, api_edits: &[(&str, &str)]) -> Option<Self> {
+        Self::start_full(name, db, &[], &[], api_edits)
     }
 
     fn start_full(
@@ -128,6 +135,7 @@ impl System {
         db: Db,
         clients: &[(&str, &str)],
         hsm_edits: &[(&str, &str)],
+        api_edits: &[(&str, &str)],
     ) -> Option<Self> {
         let database = match db {
             Db::Sqlite => None,
@@ -143,6 +151,10 @@ impl System {
         let mut text = std::fs::read_to_string(&config).unwrap();
         // Tests log every response that breaks the spec.
         text = text.replacen("max_body", "check_responses = true\nmax_body", 1);
+        for (from, to) in api_edits {
+            assert!(text.contains(from), "api.toml has no {from:?}");
+            text = text.replacen(from, to, 1);
+        }
         std::fs::write(&config, text).unwrap();
         let mut extra_clients = Vec::new();
         for (id, tenant) in clients {
@@ -195,6 +207,36 @@ impl System {
         );
         self.api = api;
         self.addr = addr;
+    }
+
+    /// Another facade process on the same database, daemon and configuration, as a
+    /// second instance behind a load balancer would be (its own port and log).
+    pub fn another_api(&self, name: &str) -> Facade {
+        let log = self.dir.join(format!("api-{name}.log"));
+        let (child, addr) = spawn_api(
+            &self.dir,
+            &self.hsm.addr,
+            &self.database,
+            &log,
+            "127.0.0.1:0",
+        );
+        Facade { child, addr, log }
+    }
+
+    /// Runs `f` on a pool of the facade's database (checks of what the API does not
+    /// show).
+    pub fn with_db<T>(&self, f: impl AsyncFnOnce(&sqlx::AnyPool) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&self.database).await.unwrap();
+            let out = f(&pool).await;
+            pool.close().await;
+            out
+        })
     }
 
     /// The facade's log so far.
@@ -380,6 +422,74 @@ impl Drop for System {
     fn drop(&mut self) {
         let _ = self.api.kill();
         let _ = self.api.wait();
+        // A passed test's PostgreSQL database goes with it (a failed one's stays, to be
+        // looked at).
+        if self.db == Db::Postgres && !std::thread::panicking() {
+            drop_postgres(&self.database);
+        }
+    }
+}
+
+/// Drops a database made by [`fresh_postgres`] (best effort: a leftover costs disk only).
+fn drop_postgres(database: &str) {
+    let (Some(url), Some((_, name))) = (postgres_url(), database.rsplit_once('/')) else {
+        return;
+    };
+    if !name.starts_with("cofre_t_")
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        if let Ok(pool) = sqlx::AnyPool::connect(&url).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+            pool.close().await;
+        }
+    });
+}
+
+/// A facade started by [`System::another_api`]; SIGKILLed on drop.
+pub struct Facade {
+    pub child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Facade {
+    /// Kills it with SIGKILL (no shutdown of any kind) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `api` (same client, same token) sending its calls to this facade.
+    pub fn route(&self, api: &Api) -> Api {
+        Api {
+            addr: self.addr.clone(),
+            ..api.clone()
+        }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Facade {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

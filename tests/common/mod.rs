@@ -35,7 +35,7 @@ fn candidates(modules: &[&str]) -> Vec<PathBuf> {
 }
 
 /// The first candidate interpreter that can import every one of `modules`.
-fn python_with(modules: &[&str]) -> Option<PathBuf> {
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     let import = if modules.is_empty() {
         "import sys".to_owned()
     } else {

@@ -58,8 +58,9 @@ USES = {
     "pan.generate": ["bin", "pan_length", "alphabet", "transport_key"],
     "pan.tokenise": ["pan", "alphabet"],
     "pan.detokenise": ["token", "token_version"],
-    "pin.verify": VERIFY,
-    "pin.translate": CARD + ["key", "format", "pin_block", "dest_key", "dest_format", "dest_pan"],
+    "pin.verify": VERIFY + ["ksn"],
+    "pin.translate": CARD + ["key", "ksn", "format", "pin_block", "dest_key", "dest_format",
+                             "dest_pan"],
     "pin.generate": CARD + ["pvk", "method", "pin_length", "pvki", "delivery_key", "format",
                             "weak_digits"] + IBM,
     "pin.change": VERIFY + ["new_pin_block", "weak_digits"],
@@ -375,8 +376,16 @@ class DaemonBase:
                 malformed("expiry")
         if "service_code" in f and not (len(f["service_code"]) == 3 and f["service_code"].isdigit()):
             malformed("service_code")
+        if "ksn" in f and len(f["ksn"]) not in (10, 12):
+            malformed("ksn")
         if "format" in f and op in ("pin.verify", "pin.change", "pin.translate") and f["format"] > 4:
             malformed("format")
+        # README.md, "DUKPT input": TDES DUKPT carries formats 0, 1, 3; AES DUKPT 4 only
+        # (format 2 is left to the rules every key shares).
+        if "ksn" in f and "format" in f and f["format"] != 2:
+            carried = (0, 1, 3) if len(f["ksn"]) == 10 else (4,)
+            if f["format"] not in carried:
+                malformed("format")
         if "pin_block" in f and "format" in f and f["format"] <= 4:
             if len(f["pin_block"]) != (16 if f["format"] == 4 else 8):
                 malformed("pin_block")

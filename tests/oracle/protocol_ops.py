@@ -5,8 +5,10 @@ checks before them are there). Never cofre's code.
 import re
 
 import psec
+import pydukpt
 
 import dcvv2_reference
+import dukpt_aes_reference
 import ff1_tokens
 from protocol_model import (
     ALG_CODE, CONFIG, HEADER, KINDS, Bad, DaemonBase, cvv, decode_pin_block, delivery_kinds,
@@ -41,11 +43,46 @@ class Daemon(DaemonBase):
 
     def pin_of(self, op, f, pan, block_name="pin_block"):
         fmt = f["format"]
+        if "ksn" in f:
+            return self.dukpt_pin_of(op, f, pan)
         k = self.key(op, "key", f["key"])
         if (fmt == 4) != (k["alg"] == "aes"):
             refuse("wrong_key_usage")
         try:
             return decode_pin_block(fmt, k["alg"], k["key"], f[block_name], pan)
+        except Bad:
+            refuse("invalid_pin_block")
+
+    def dukpt_pin_of(self, op, f, pan):
+        """README.md, "DUKPT input": the checks in its order, then the block deciphered
+        under the terminal's PIN key (pydukpt for TDES DUKPT, the X9.24-3 reference of
+        this folder for AES DUKPT)."""
+        fmt, ksn = f["format"], f["ksn"]
+        if fmt == 2:
+            malformed("format")
+        k = self.key(op, "key", f["key"], ("bdk",))
+        tdes = len(ksn) == 10
+        if tdes:
+            counter, last, most = int.from_bytes(ksn[7:], "big") & 0x1FFFFF, 0x1FF800, 10
+        else:
+            counter, last, most = int.from_bytes(ksn[8:], "big"), 0xFFFF0000, 16
+        if counter == 0:
+            refuse("ksn_refused", reason="counter_zero")
+        if counter > last:
+            refuse("ksn_refused", reason="counter_exhausted")
+        if bin(counter).count("1") > most:
+            refuse("ksn_refused", reason="counter_one_bits")
+        if k["alg"] != ("tdes" if tdes else "aes") or (tdes and len(k["key"]) != 16):
+            refuse("wrong_key_usage")
+        if tdes:
+            current = pydukpt.derive_key(pydukpt.derive_ipek(k["key"], ksn), ksn)
+            alg, pin_key = "tdes", pydukpt.pin_key(current)
+        else:
+            alg = "aes"
+            pin_key = dukpt_aes_reference.working_key(k["key"], ksn.hex().upper(), "pin",
+                                                      "AES-128")
+        try:
+            return decode_pin_block(fmt, alg, pin_key, f["pin_block"], pan)
         except Bad:
             refuse("invalid_pin_block")
 

@@ -2,9 +2,9 @@
 protocol/README.md (frames, the order of checks, statuses, operations, roles),
 protocol/algorithms.md, protocol/keys.md, protocol/dcvv2.md, and the example keys,
 configuration and policy of keys-example/ (their clear values are published). Written
-from those pages, with Python's hmac/hashlib, `cryptography`, `psec`, and the other
-independent oracles of this folder (ff1_tokens.py, dcvv2_reference.py): never cofre's
-code.
+from those pages, with Python's hmac/hashlib, `cryptography`, `psec`, `pydukpt`, and
+the other independent oracles of this folder (ff1_tokens.py, dcvv2_reference.py,
+dukpt_aes_reference.py): never cofre's code.
 
 For each vector it parses the request, decides from the specification what the daemon
 must answer (status, `field`, `reason`, and every field's value), and compares that with

@@ -374,6 +374,14 @@ mod tests {
             }
         }
         assert!(signed > 20, "{signed}");
+        // The account openings answer 403 loja_mismatch for another store's idLoja.
+        for kind in ["pf", "pj"] {
+            let op = &doc["paths"][format!("/api/v1/portadores/contas/{kind}")]["post"];
+            assert!(
+                op["responses"]["403"]["content"]["application/problem+json"].is_object(),
+                "{kind}"
+            );
+        }
         let mass = &doc["components"]["schemas"]["MassCardIssueAddResponseL8V3"]["properties"];
         assert!(mass["massIssueId"].is_object());
         assert_eq!(

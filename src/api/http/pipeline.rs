@@ -434,11 +434,14 @@ mod tests {
 
     #[test]
     fn only_a_registered_api_key_is_counted() {
-        let auth = Authenticator::new(vec![ApiClient::new(
-            "client",
-            "known-key",
-            zeroize::Zeroizing::new(b"secret".to_vec()),
-        )]);
+        let auth = Authenticator::new(
+            vec![ApiClient::new(
+                "client",
+                "known-key",
+                zeroize::Zeroizing::new(b"secret".to_vec()),
+            )],
+            crate::api::bearer::BearerKey::derive(&[7u8; 32]),
+        );
         let peer = Peer {
             addr: "192.0.2.7:4000".parse().unwrap(),
             identity: None,

@@ -32,6 +32,7 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
     let clients = crate::api::clients::load_clients(&config.clients, &facade_key)?;
     let seal: Arc<dyn AnswerSeal> = Arc::new(FacadeSeal::new(&facade_key));
     let code_key = crate::api::state::CodeKey::derive(facade_key.expose_secret());
+    let bearer = crate::api::bearer::BearerKey::derive(facade_key.expose_secret());
     drop(facade_key);
     let tenants = clients
         .iter()
@@ -41,7 +42,7 @@ pub async fn open(config: ApiConfig, hsm_wait: Duration) -> Result<Arc<App>, Str
                 .map_err(|e| format!("client {}: {e}", c.client_id))
         })
         .collect::<Result<HashMap<_, _>, String>>()?;
-    let auth = Authenticator::new(clients.into_iter().map(|(c, _)| c).collect());
+    let auth = Authenticator::new(clients.into_iter().map(|(c, _)| c).collect(), bearer);
     let store = Store::open(&config.database, Arc::clone(&seal))
         .await
         .map_err(|e| format!("database: {e}"))?;

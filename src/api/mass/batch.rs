@@ -1,13 +1,18 @@
-//! The batch: cards made through the daemon, [`IN_FLIGHT`] at a time, committed every
-//! [`COMMIT_EVERY`], then the embosser file. Batches run one at a time, in the
-//! background, and are picked up again at start.
+//! The batch: cards made through the daemon, [`IN_FLIGHT`] at a time, committed as soon
+//! as the previous commit is done (at most [`COMMIT_EVERY`] a commit), then the embosser
+//! file. Batches run one at a time per instance, in the background, under a lease
+//! ([`super::lease`]): whoever claims a batch (the instance that queued it, another one
+//! after its owner stopped, or a restart) makes only the sequences not yet committed,
+//! and writes the file from every committed card.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::embosser_file::{Line, render, write_atomically};
+use super::lease::{self, Held, instance_id};
 use super::{COMMIT_EVERY, IN_FLIGHT, expiry_yymm};
 use crate::api::call::ApiError;
 use crate::api::config::Product;
@@ -15,12 +20,12 @@ use crate::api::domain::Tenant;
 use crate::api::domain::processor::MassIssueUpdate;
 use crate::api::issuing::{issue_for_bureau, number, today_date};
 use crate::api::state::App;
-use crate::api::store::{BatchCard, BoxFuture, Records, StoreError};
+use crate::api::store::{BatchCard, BatchClaim, BoxFuture, CommittedCard, Records, StoreError};
 use crate::client::Card as HsmCard;
 use serde::Deserialize as _;
 
 /// Runs `f` on `tenant`'s records in the writer's next transaction, as the system.
-async fn write<T, F>(app: &App, tenant: &Tenant, f: F) -> Result<T, StoreError>
+pub(super) async fn write<T, F>(app: &App, tenant: &Tenant, f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: for<'c> FnOnce(Records<'c>) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
@@ -34,57 +39,96 @@ where
 /// One batch at a time: they share the daemon, so two would only slow each other.
 static BATCHES: Semaphore = Semaphore::const_new(1);
 
-/// Runs a queued batch in the background, one batch at a time.
-pub(super) fn schedule(app: Arc<App>, tenant: Tenant, id: i64) {
+/// Claims and runs a batch in the background, one batch at a time (nothing if it is
+/// already scheduled in this process). A failure is recorded only while this instance
+/// still owns the batch.
+pub(super) fn schedule(app: Arc<App>, tenant: Tenant, id: i64, how: BatchClaim) {
+    if !lease::mark_scheduled(id) {
+        return;
+    }
     tokio::spawn(async move {
-        let Ok(_turn) = BATCHES.acquire().await else {
-            return;
-        };
-        if let Err(e) = run(&app, &tenant, id).await {
-            tracing::error!(mass_issue = id, code = e.code, "mass issue failed");
+        if let Ok(_turn) = BATCHES.acquire().await
+            && let Err(e) = run(&app, &tenant, id, how).await
+        {
             let reason = format!("{}: {}", e.code, e.message);
             let recorded = write(&app, &tenant, move |mut r| {
-                Box::pin(async move { r.mass_issue_finish(id, "failed", &reason, "").await })
+                Box::pin(async move {
+                    r.mass_issue_finish(id, instance_id(), "failed", &reason, "")
+                        .await
+                })
             })
             .await;
-            if let Err(e) = recorded {
-                tracing::error!(mass_issue = id, error = %e, "cannot record the failure");
+            match recorded {
+                Ok(true) => tracing::error!(mass_issue = id, code = e.code, "mass issue failed"),
+                // Fenced: the batch is another instance's now, and goes on there.
+                Ok(false) => tracing::warn!(
+                    mass_issue = id,
+                    "mass issue taken over by another instance: stopped here"
+                ),
+                Err(e) => {
+                    tracing::error!(mass_issue = id, error = %e, "cannot record the failure");
+                }
             }
         }
+        lease::unmark_scheduled(id);
     });
 }
 
-/// At start: a batch that was `running` when the facade stopped is marked `failed`
-/// (`interrupted`; its cards so far are kept, no file is written: submit a new
-/// request), and `queued` batches are scheduled again.
-pub async fn recover(app: &Arc<App>) -> Result<(), String> {
-    let (interrupted, queued) = app
-        .store
-        .mass_issue_recover()
-        .await
-        .map_err(|e| format!("mass issue recovery: {e}"))?;
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "mass issues interrupted by a restart: marked failed"
-        );
-    }
-    for (tenant, id) in queued {
-        let tenant = Tenant::new(&tenant).map_err(|e| format!("mass issue {id}: {e}"))?;
-        schedule(Arc::clone(app), tenant, id);
-    }
-    Ok(())
+/// The embosser lines of the cards committed before this instance claimed the batch.
+fn committed_lines(cards: Vec<CommittedCard>) -> Result<Vec<Line>, ApiError> {
+    cards
+        .into_iter()
+        .map(|c| {
+            if c.encrypted_pan.is_empty() || c.encrypted_codes.is_empty() {
+                return Err(ApiError::internal(
+                    "a committed card has no bureau values to resume from",
+                ));
+            }
+            Ok(Line {
+                sequence: c.sequence,
+                masked_pan: c.masked_pan,
+                encrypted_pan: c.encrypted_pan,
+                encrypted_codes: c.encrypted_codes,
+            })
+        })
+        .collect()
 }
 
-/// Runs a queued request to its end (`Err`: the caller records `failed`).
-pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiError> {
-    let started = write(app, tenant, move |mut r| {
-        Box::pin(async move { r.mass_issue_start(id).await })
+/// Claims a request and runs it to its end (`Err`: the caller records `failed`, if
+/// this instance still owns it).
+pub async fn run(
+    app: &Arc<App>,
+    tenant: &Tenant,
+    id: i64,
+    how: BatchClaim,
+) -> Result<(), ApiError> {
+    let lease = lease::duration(app);
+    let claimed = write(app, tenant, move |mut r| {
+        Box::pin(async move {
+            r.mass_issue_claim(id, instance_id(), lease::until(lease), how)
+                .await
+        })
     })
     .await?;
-    let Some(job) = started else {
-        return Ok(()); // cancelled while queued
+    let Some(job) = claimed else {
+        return Ok(()); // cancelled while queued, ended, or another instance runs it
     };
+    let held = Held::start(app, tenant, id, lease);
+    let committed = write(app, tenant, move |mut r| {
+        Box::pin(async move { r.batch_cards_committed(id).await })
+    })
+    .await?;
+    let mut lines = committed_lines(committed)?;
+    if !lines.is_empty() {
+        tracing::info!(
+            mass_issue = id,
+            committed = lines.len(),
+            "mass issue resumed"
+        );
+    }
+    let done: HashSet<i64> = lines.iter().map(|l| l.sequence).collect();
+    let mut missing = (1..=job.requested).filter(move |s| !done.contains(s));
+    let mut next_missing = missing.next();
     let bureau = app
         .config
         .bureau
@@ -102,18 +146,22 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
         .ok_or_else(|| ApiError::internal("stored expiryDate no longer valid"))?;
     let service_code = product.service_code.clone().unwrap_or_else(|| "201".into());
     let mut tasks = JoinSet::new();
-    let mut next = 1;
     // Sequences whose drawn PAN turned out to be issued before: drawn again.
     let mut redraw: Vec<i64> = Vec::new();
     let mut pending = Vec::with_capacity(COMMIT_EVERY);
-    let mut lines = Vec::new();
-    let (mut issued, mut failed) = (0, 0);
+    let (mut issued, mut failed) = (i64::try_from(lines.len()).unwrap_or(0), 0);
     let mut first_error = None;
     // At most one commit in flight while the cards go on being made.
     let mut committing: Option<tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>> = None;
     loop {
+        if held.lost() {
+            first_error.get_or_insert(ApiError::conflict(
+                "mass_issue_taken_over",
+                "another instance runs this mass issue",
+            ));
+        }
         while first_error.is_none()
-            && (next <= job.requested || !redraw.is_empty())
+            && (next_missing.is_some() || !redraw.is_empty())
             && tasks.len() < IN_FLIGHT
         {
             let (app, product) = (Arc::clone(app), Arc::clone(&product));
@@ -121,10 +169,13 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
             let key = bureau.transport_key.clone();
             let sequence = match redraw.pop() {
                 Some(s) => s,
-                None => {
-                    next += 1;
-                    next - 1
-                }
+                None => match next_missing {
+                    Some(s) => {
+                        next_missing = missing.next();
+                        s
+                    }
+                    None => break,
+                },
             };
             tasks.spawn(async move {
                 make_card(&app, &product, sequence, &expiry, &service_code, &key).await
@@ -148,7 +199,10 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
             None => {}
         }
         let idle = tasks.is_empty();
-        if pending.len() >= COMMIT_EVERY || (idle && !pending.is_empty()) {
+        let previous_done = committing
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished);
+        if !pending.is_empty() && (previous_done || pending.len() >= COMMIT_EVERY || idle) {
             if let Some(previous) = committing.take() {
                 let repeats = previous
                     .await
@@ -159,7 +213,11 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
             let (app, tenant) = (Arc::clone(app), tenant.clone());
             committing = Some(tokio::spawn(async move {
                 write(&app, &tenant, move |mut r| {
-                    Box::pin(async move { r.batch_cards_add(id, &cards, issued, failed).await })
+                    Box::pin(async move {
+                        let until = lease::until(lease);
+                        r.batch_cards_add(id, instance_id(), until, &cards, (issued, failed))
+                            .await
+                    })
                 })
                 .await
             }));
@@ -196,11 +254,21 @@ pub async fn run(app: &Arc<App>, tenant: &Tenant, id: i64) -> Result<(), ApiErro
         .map_err(|e| ApiError::internal(format!("file task: {e}")))?
         .map_err(|e| ApiError::internal(format!("embosser file: {e}")))?;
     let file = name.clone();
-    write(app, tenant, move |mut r| {
-        Box::pin(async move { r.mass_issue_finish(id, "done", "", &file).await })
+    let finished = write(app, tenant, move |mut r| {
+        Box::pin(async move {
+            r.mass_issue_finish(id, instance_id(), "done", "", &file)
+                .await
+        })
     })
     .await?;
-    tracing::info!(mass_issue = id, issued, file = %name, "mass issue done");
+    if finished {
+        tracing::info!(mass_issue = id, issued, file = %name, "mass issue done");
+    } else {
+        tracing::warn!(
+            mass_issue = id,
+            "mass issue taken over before it was marked done"
+        );
+    }
     Ok(())
 }
 
@@ -285,6 +353,8 @@ async fn try_card(
         service_code: service_code.to_owned(),
         pvv: made.pvv,
         pin_blob: made.pin_blob,
+        encrypted_pan: line.encrypted_pan.clone(),
+        encrypted_codes: line.encrypted_codes.clone(),
     };
     Ok((card, line))
 }

@@ -20,11 +20,13 @@
 //!   0 to 10,000 (kept, not acted on); outside: `422 quantity_out_of_range` naming the
 //!   field. `expiryDate` is the cards' expiry (printed as YYMM): after today
 //!   (VPL5SMC29E) and at most 20 years ahead, else `422 invalid_expiry_date`.
-//! * Batches run one at a time (a queue: a later request waits as `queued`, which is
-//!   when it can still be updated), [`IN_FLIGHT`] cards in flight at the daemon, and
-//!   progress is committed every [`COMMIT_EVERY`] cards. A card whose daemon calls fail
-//!   3 times fails the batch (`failed`, with the error code; no file is written). A batch
-//!   cut by a restart stays `running`.
+//! * Batches run one at a time per facade instance (a queue: a later request waits as
+//!   `queued`, which is when it can still be updated), [`IN_FLIGHT`] cards in flight at
+//!   the daemon, and progress is committed as soon as the previous commit is done (at
+//!   most [`COMMIT_EVERY`] cards a commit). A card whose daemon calls fail 3 times fails
+//!   the batch (`failed`, with the error code; no file is written). A batch cut by a
+//!   restart or a dead instance stays `running` until its lease ends, then another
+//!   instance (or the restarted one) takes it over and finishes it ([`lease`]).
 //! * The answer's `outputArea` echoes the request, with `dateLastMaintain` (today) and
 //!   `addStatus` 1 (new request), 2 (queued request updated) or 9 (cancelled). The spec
 //!   has no field for the request's id, so cofre adds `massIssueId` (19 digits) and
@@ -38,6 +40,7 @@
 mod batch;
 mod embosser_file;
 mod inquiry;
+pub mod lease;
 mod progress;
 mod update;
 
@@ -46,7 +49,7 @@ use axum::http::Method;
 use crate::api::call::Route;
 use crate::api::domain::Date;
 use crate::{handler, typed_handler_tx};
-pub use batch::recover;
+pub use lease::recover;
 
 /// Most cards one request may ask for.
 pub const MAX_QUANTITY: i64 = 1_000_000;

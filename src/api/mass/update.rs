@@ -147,6 +147,11 @@ async fn create(
         .await?;
     // The worker's first step goes through the writer, so it starts after this
     // call's transaction committed (or finds nothing if it rolled back).
-    schedule(Arc::clone(&ctx.app), ctx.tenant.clone(), m.id);
+    schedule(
+        Arc::clone(&ctx.app),
+        ctx.tenant.clone(),
+        m.id,
+        crate::api::store::BatchClaim::Free,
+    );
     Ok(m)
 }

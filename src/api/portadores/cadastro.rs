@@ -35,7 +35,7 @@ use super::contato::{TelefoneReq, check_phone, check_phones};
 use super::dependentes::MAX_DEPENDENTS;
 use super::input::{self, Checks, Field, IdText, Text};
 use super::pessoa::{PessoaReq, RefData, check_cpf, check_kinship, check_money, check_person};
-use super::referencias::{operation, ref_data, route};
+use super::referencias::{operation, problem, ref_data, route};
 use crate::api::call::{ApiError, Ctx, Reply, Route};
 use crate::api::config::Product;
 use crate::api::domain::Money;
@@ -77,8 +77,16 @@ fn answer_schema() -> Value {
     }})
 }
 
+/// Adds the `403 loja_mismatch` an opening answers when `idLoja` is another store's.
+fn other_store_forbidden(mut op: Value) -> Value {
+    let mut forbidden = problem();
+    forbidden["description"] = json!("idLoja não é a loja do cliente da API (loja_mismatch)");
+    op["responses"]["403"] = forbidden;
+    op
+}
+
 fn doc_pf() -> Value {
-    operation(
+    other_store_forbidden(operation(
         "Cadastra uma conta para Pessoa Física",
         &[],
         Some(
@@ -98,11 +106,11 @@ fn doc_pf() -> Value {
             }}),
         ),
         ("201", answer_schema()),
-    )
+    ))
 }
 
 fn doc_pj() -> Value {
-    operation(
+    other_store_forbidden(operation(
         "Cadastra uma conta para Pessoa Jurídica",
         &[],
         Some(
@@ -118,7 +126,7 @@ fn doc_pj() -> Value {
             }}),
         ),
         ("201", answer_schema()),
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -58,7 +58,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// The problem+json schema of every error answer.
-fn problem() -> Value {
+pub(super) fn problem() -> Value {
     json!({"description": "Problema (RFC 9457), em português", "content": {"application/problem+json": {"schema": {
         "type": "object",
         "required": ["type", "title", "status", "code", "detail"],

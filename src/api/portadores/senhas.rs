@@ -238,8 +238,10 @@ async fn change(ctx: Ctx) -> Result<Reply, ApiError> {
         false,
         Text::printable(32),
     ) {
-        None if !req.key_association.is_given() => assoc.values().next(),
-        None => None,
+        // Absent, null or blank (a blank optional text is no value): the first
+        // configured association. A value the text rule refused has failed the checks,
+        // so `chk.finish()` answers 400 before this choice is used.
+        None => assoc.values().next(),
         Some(name) => {
             let k = assoc.get(name.as_str());
             if k.is_none() {

@@ -2,11 +2,12 @@
 //! (`mass_issues`) and the cards it made (`batch_cards`, no clear value). A request
 //! moves `queued` -> `running` -> `done` | `failed` (or `queued` -> `cancelled`); each
 //! transition out of `queued` is a conditional update, decided by the database once.
+//! A running batch's owner and lease are [`super::mass_lease`]'s.
 
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Body, Records, Store, StoreError, db, new_id, now_ms};
+use super::{Body, Records, StoreError, db, new_id, now_ms};
 
 /// A mass issue request and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
@@ -65,6 +66,14 @@ pub struct BatchCard {
     /// LMK-encrypted PIN, hex.
     #[serde(skip)]
     pub pin_blob: String,
+    /// The PAN under the bureau's transport key, hex (kept until the batch ends).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub encrypted_pan: String,
+    /// The codes under the bureau's transport key, hex (kept until the batch ends).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub encrypted_codes: String,
 }
 
 const COLUMNS: &str = "id, tenant, organization, logo, card_type, requested, issued, failed, state, error, file_name, body, created_ms, updated_ms";
@@ -203,34 +212,24 @@ impl Records<'_> {
         Ok(Some(after))
     }
 
-    /// Moves a `queued` request to `running`; `None` if it is not queued (cancelled).
-    pub async fn mass_issue_start(&mut self, id: i64) -> Result<Option<MassIssue>, StoreError> {
-        let done = sqlx::query("UPDATE mass_issues SET state = 'running', updated_ms = $1 WHERE tenant = $2 AND id = $3 AND state = 'queued'")
-            .bind(now_ms())
-            .bind(self.tenant.as_str())
-            .bind(id)
-            .execute(&mut *self.db)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        self.mass_issue(id).await.map(Some)
-    }
-
     /// Adds made cards and the progress counters. Each card's PAN is claimed in
     /// `issued_pans` first; a card whose PAN was ever issued before (a repeat draw) is
     /// not added, and its sequence is returned so that the caller draws it again.
+    /// Fenced: fails, changing nothing, unless `owner` still runs the batch (its lease
+    /// is renewed to `lease_until_ms`).
     pub async fn batch_cards_add(
         &mut self,
         id: i64,
+        owner: &str,
+        lease_until_ms: i64,
         cards: &[BatchCard],
-        issued: i64,
-        failed: i64,
+        counts: (i64, i64),
     ) -> Result<Vec<i64>, StoreError> {
+        let (issued, failed) = counts;
+        self.mass_issue_fence(id, owner, lease_until_ms).await?;
         let now = now_ms();
         let mut repeats = Vec::new();
-        // Multi-row INSERTs: 12 parameters a row, well under every limit.
+        // Multi-row INSERTs: 14 parameters a row, well under every limit.
         for chunk in cards.chunks(64) {
             let mut claims =
                 String::from("INSERT INTO issued_pans (lookup_token, created_ms) VALUES ");
@@ -263,18 +262,18 @@ impl Records<'_> {
                 continue;
             }
             let mut sql = String::from(
-                "INSERT INTO batch_cards (id, mass_issue_id, sequence, token, token_version, lookup_token, masked_pan, expiry, service_code, pvv, pin_blob, created_ms) VALUES ",
+                "INSERT INTO batch_cards (id, mass_issue_id, sequence, token, token_version, lookup_token, masked_pan, expiry, service_code, pvv, pin_blob, created_ms, encrypted_pan, encrypted_codes) VALUES ",
             );
             for i in 0..fresh.len() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                for k in 1..=12 {
+                for k in 1..=14 {
                     if k > 1 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("${}", i * 12 + k));
+                    sql.push_str(&format!("${}", i * 14 + k));
                 }
                 sql.push(')');
             }
@@ -292,7 +291,9 @@ impl Records<'_> {
                     .bind(c.service_code.as_str())
                     .bind(c.pvv.as_str())
                     .bind(c.pin_blob.as_str())
-                    .bind(now);
+                    .bind(now)
+                    .bind(c.encrypted_pan.as_str())
+                    .bind(c.encrypted_codes.as_str());
             }
             q.execute(&mut *self.db).await.map_err(db)?;
         }
@@ -309,25 +310,33 @@ impl Records<'_> {
         Ok(repeats)
     }
 
-    /// Ends a running request: `done` with its file, or `failed` with the reason.
+    /// Ends a request `owner` runs: `done` with its file, or `failed` with the reason;
+    /// the bureau values kept for a takeover are cleared. `false`, changing nothing, if
+    /// `owner` no longer runs it.
     pub async fn mass_issue_finish(
         &mut self,
         id: i64,
+        owner: &str,
         state: &str,
         error: &str,
         file_name: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let before = self.mass_issue(id).await?;
-        sqlx::query("UPDATE mass_issues SET state = $1, error = $2, file_name = $3, updated_ms = $4 WHERE tenant = $5 AND id = $6")
+        let done = sqlx::query("UPDATE mass_issues SET state = $1, error = $2, file_name = $3, updated_ms = $4 WHERE tenant = $5 AND id = $6 AND owner = $7 AND state = 'running'")
             .bind(state)
             .bind(error)
             .bind(file_name)
             .bind(now_ms())
             .bind(self.tenant.as_str())
             .bind(id)
+            .bind(owner)
             .execute(&mut *self.db)
             .await
             .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.batch_cards_forget_bureau_values(id).await?;
         let mut after = before.clone();
         after.state = state.into();
         self.history(
@@ -337,7 +346,8 @@ impl Records<'_> {
             Some(&public(&before)),
             Some(&public(&after)),
         )
-        .await
+        .await?;
+        Ok(true)
     }
 
     /// A page of a batch's cards, by sequence (the batch must be this tenant's).
@@ -355,44 +365,5 @@ impl Records<'_> {
             .fetch_all(&mut *self.db)
             .await
             .map_err(db)
-    }
-}
-
-impl Store {
-    /// Startup recovery (system call, every tenant): every `running` request becomes
-    /// `failed` (`interrupted`, with history); returns `(tenant, id)` of those still
-    /// `queued`, oldest first.
-    pub async fn mass_issue_recover(&self) -> Result<(usize, Vec<(String, i64)>), StoreError> {
-        let dialect = self.dialect();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let running: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT tenant, id FROM mass_issues WHERE state = 'running' ORDER BY created_ms, id",
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?;
-                for (tenant, id) in &running {
-                    let tenant = crate::api::domain::Tenant::new(tenant)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    Records::new(&mut *conn, dialect, tenant, "cofre")
-                        .mass_issue_finish(
-                            *id,
-                            "failed",
-                            "interrupted: the facade restarted during the batch",
-                            "",
-                        )
-                        .await?;
-                }
-                let queued: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT tenant, id FROM mass_issues WHERE state = 'queued' ORDER BY created_ms, id",
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?;
-                Ok((running.len(), queued))
-            })
-        })
-        .await
     }
 }

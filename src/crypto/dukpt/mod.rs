@@ -60,9 +60,14 @@ impl Ksn {
     /// Parses 20 (TDES) or 24 (AES) hex characters.
     pub fn from_hex(text: &str) -> Result<Self, Error> {
         let bytes = hex::decode(text.trim()).map_err(|_| Error::Hex("KSN"))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Reads 10 (TDES) or 12 (AES) bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         match bytes.len() {
-            tdes::KSN_LEN => tdes::Ksn::from_bytes(&bytes).map(Ksn::Tdes),
-            aes::KSN_LEN => aes::Ksn::from_bytes(&bytes).map(Ksn::Aes),
+            tdes::KSN_LEN => tdes::Ksn::from_bytes(bytes).map(Ksn::Tdes),
+            aes::KSN_LEN => aes::Ksn::from_bytes(bytes).map(Ksn::Aes),
             _ => Err(Error::FieldLength {
                 field: "KSN",
                 expected: "20 hex characters (TDES DUKPT) or 24 (AES DUKPT)",

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod codes;
 pub mod counted;
 pub mod dcvv2;
+pub mod dukpt;
 mod error;
 pub mod fields;
 pub mod mac;

@@ -12,6 +12,7 @@ use crate::keys::Operation;
 use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
 use super::super::pin_policy::{CallerDigits, Weakness};
+use super::dukpt::{PinKey, decipher_received};
 use super::fields::{self, NewReference, Reference};
 use super::{CARD, Card, CardRef, Ctx, OpError, OpResult, Request, bad};
 
@@ -26,8 +27,8 @@ pub const IBM: [Tag; 4] = [
 /// A PIN block as received: its key, format and block.
 #[derive(Debug, Clone)]
 pub struct EncipheredPin<'a> {
-    /// ZPK or TPK id.
-    pub key: &'a str,
+    /// A ZPK or TPK id, or a BDK id with the terminal's KSN.
+    pub key: PinKey<'a>,
     /// ISO 9564 format.
     pub format: Format,
     /// The block.
@@ -178,6 +179,7 @@ const VERIFY_TAGS: &[Tag] = &[
     Tag::Token,
     Tag::TokenVersion,
     Tag::Key,
+    Tag::Ksn,
     Tag::Format,
     Tag::PinBlock,
     Tag::Pvk,
@@ -190,9 +192,11 @@ const VERIFY_TAGS: &[Tag] = &[
     Tag::Pad,
 ];
 
+/// Reads `key` (with `ksn`, a BDK), `format` and the block under `block_tag`.
 pub fn enciphered<'a>(f: &Fields<'a>, block_tag: Tag) -> Result<EncipheredPin<'a>, OpError> {
-    let key = fields::key_id(f, Tag::Key)?;
+    let key = PinKey::parse(f, fields::key_id(f, Tag::Key)?)?;
     let format = fields::format(f, Tag::Format, None)?;
+    key.check_format(format)?;
     Ok(EncipheredPin {
         key,
         format,
@@ -220,7 +224,8 @@ pub fn verify(
     card: &Card,
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
-    let (pin, key_version) = decipher(ctx, r.pin.key, r.pin.format, &r.pin.block, &card.pan)?;
+    let (pin, key_version) =
+        decipher_received(ctx, &r.pin.key, r.pin.format, &r.pin.block, &card.pan)?;
     match check_pin(ctx, r.pvk, &pin, &card.pan, &r.reference)? {
         Some(pvk_version) => {
             out.u32(Tag::KeyVersion, key_version)
@@ -299,8 +304,8 @@ pub fn change(
 ) -> OpResult {
     let v = &r.verify;
     let pan = &card.pan;
-    let (old, key_version) = decipher(ctx, v.pin.key, v.pin.format, &v.pin.block, pan)?;
-    let (new, _) = decipher(ctx, v.pin.key, v.pin.format, &r.new_block, pan)?;
+    let (old, key_version) = decipher_received(ctx, &v.pin.key, v.pin.format, &v.pin.block, pan)?;
+    let (new, _) = decipher_received(ctx, &v.pin.key, v.pin.format, &r.new_block, pan)?;
     if check_pin(ctx, v.pvk, &old, pan, &v.reference)?.is_none() {
         return Err(OpError::new(
             Status::VerificationFailed,

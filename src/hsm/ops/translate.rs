@@ -6,7 +6,8 @@ use crate::crypto::pinblock::{self, Format};
 use crate::keys::Operation;
 use crate::protocol::{Fields, FieldsWriter, Status, Tag};
 
-use super::pin::{EncipheredPin, decipher, enciphered, wrong_algorithm};
+use super::dukpt::decipher_received;
+use super::pin::{EncipheredPin, enciphered, wrong_algorithm};
 use super::{CARD, Card, CardRef, Ctx, OpError, OpResult, Request, bad, fields};
 
 /// pin.translate (0x0021). The PCI rules on formats are checked here, at parse time.
@@ -30,6 +31,7 @@ impl<'a> Request<'a> for PinTranslate<'a> {
         Tag::Token,
         Tag::TokenVersion,
         Tag::Key,
+        Tag::Ksn,
         Tag::Format,
         Tag::PinBlock,
         Tag::DestKey,
@@ -86,7 +88,7 @@ pub fn translate(
             "the PAN may not change between PAN-bound formats",
         ));
     }
-    let (pin, key_version) = decipher(ctx, r.pin.key, from, &r.pin.block, &card.pan)?;
+    let (pin, key_version) = decipher_received(ctx, &r.pin.key, from, &r.pin.block, &card.pan)?;
     let dest = ctx.ring.active(r.dest_key, Operation::PinBlock)?;
     let cipher = dest
         .cipher
