@@ -54,6 +54,19 @@ impl Captured {
     }
 }
 
+/// Every request the daemon has answered (the sum of `cofre_requests_total`).
+fn hsm_requests(sys: &System) -> f64 {
+    let total: f64 = sys
+        .hsm
+        .metrics_text()
+        .lines()
+        .filter(|l| l.starts_with("cofre_requests_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(total > 0.0, "the daemon's request counter is read");
+    total
+}
+
 fn cards_of_account(sys: &System, account: &str) -> i64 {
     let id: i64 = account.parse().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -135,9 +148,11 @@ fn replays(db: Db) {
         "/cards/mass-card-issue-L8V3?organizationNumber=800&logo=1&serviceType=1",
         &[],
     ));
-    // A legitimate retry: a new request id and the same key replays the first answer;
-    // the same key on another request is refused.
+    // A legitimate retry: a new request id and the same key replays the first answer,
+    // from the store, before the call runs: the daemon sees no request for it (the
+    // embosser call makes several). The same key on another request is refused.
     let key = ("Idempotency-Key", "k-1".to_owned());
+    let daemon_requests = hsm_requests(&sys);
     let retry = c.call_with(
         "POST",
         "/cards/embosser",
@@ -147,6 +162,12 @@ fn replays(db: Db) {
     );
     retry.expect(200);
     assert_eq!(retry.json, first.json);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        hsm_requests(&sys),
+        daemon_requests,
+        "the replay reached the daemon"
+    );
     let mut other = embosser_body(&customer, &account);
     other["embossedName1"] = json!("OUTRO NOME");
     reused(&c.call_with("POST", "/cards/embosser", &other, &request_id(), &[key]));
