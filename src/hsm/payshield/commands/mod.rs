@@ -9,6 +9,7 @@
 
 mod cvv;
 mod diagnostics;
+mod keys;
 mod mac;
 mod pin;
 mod translate;
@@ -70,10 +71,21 @@ pub struct Keys<'a> {
 
 /// The ring the entries hold for (kept alive, so it is never confused with a later one)
 /// and the entries.
-type Entries = (Option<Arc<KeyRing>>, HashMap<String, (String, KeyKind)>);
+type Entries = (Option<Arc<KeyRing>>, HashMap<String, Resolved>);
+
+/// A key field resolved against the ring: the key id, version and kind it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Key id.
+    pub id: String,
+    /// Key version.
+    pub version: u32,
+    /// The held version's kind.
+    pub kind: KeyKind,
+}
 
 /// Key blocks one connection has resolved, so that a switch sending the same block in
-/// every command pays for opening it once: block text -> (key id, kind), valid for one
+/// every command pays for opening it once: block text -> [`Resolved`], valid for one
 /// key ring (a reload or key administration makes a new ring, and the cache starts
 /// over). Only blocks that resolved are kept, at most [`BlockCache::CAPACITY`].
 #[derive(Debug, Default)]
@@ -85,7 +97,7 @@ impl BlockCache {
     /// Distinct blocks kept per connection.
     pub const CAPACITY: usize = 64;
 
-    fn get(&self, ring: &Arc<KeyRing>, block: &str) -> Option<(String, KeyKind)> {
+    fn get(&self, ring: &Arc<KeyRing>, block: &str) -> Option<Resolved> {
         let g = self.entries.lock().ok()?;
         if !g.0.as_ref().is_some_and(|r| Arc::ptr_eq(r, ring)) {
             return None;
@@ -93,7 +105,7 @@ impl BlockCache {
         g.1.get(block).cloned()
     }
 
-    fn put(&self, ring: &Arc<KeyRing>, block: &str, id: &str, kind: KeyKind) {
+    fn put(&self, ring: &Arc<KeyRing>, block: &str, resolved: &Resolved) {
         let Ok(mut g) = self.entries.lock() else {
             return;
         };
@@ -101,7 +113,7 @@ impl BlockCache {
             g.0 = Some(Arc::clone(ring));
             g.1.clear();
         }
-        g.1.insert(block.to_owned(), (id.to_owned(), kind));
+        g.1.insert(block.to_owned(), resolved.clone());
     }
 }
 
@@ -117,12 +129,18 @@ impl Keys<'_> {
     /// `83`; one naming an id and version cofre does not hold (or holding other
     /// material) `84`; a key of another kind `A6`.
     pub fn resolve(&self, field: &str, kinds: &[KeyKind]) -> Result<String, ErrorCode> {
-        if let Some((id, kind)) = self.cache.and_then(|c| c.get(self.ring, field)) {
-            return if kinds.contains(&kind) {
-                Ok(id)
-            } else {
-                Err(ErrorCode::KEY_USAGE)
-            };
+        let named = self.named(field)?;
+        if !kinds.contains(&named.kind) {
+            return Err(ErrorCode::KEY_USAGE);
+        }
+        Ok(named.id)
+    }
+
+    /// Opens a key field of any kind: the id, version and kind of the held key version
+    /// it names (errors as [`Keys::resolve`], without the kind check).
+    pub fn named(&self, field: &str) -> Result<Resolved, ErrorCode> {
+        if let Some(r) = self.cache.and_then(|c| c.get(self.ring, field)) {
+            return Ok(r);
         }
         let named = payshield::unwrap(self.kbpk, field).map_err(|e| match e {
             BlockError::Mac => ErrorCode::KEY_BLOCK_MAC,
@@ -133,13 +151,15 @@ impl Keys<'_> {
             .held(&named.id, named.version)
             .filter(|k| ct_eq(k.key.expose_secret(), named.key.expose_secret()))
             .ok_or(ErrorCode::KEY_NOT_HELD)?;
+        let resolved = Resolved {
+            id: named.id.clone(),
+            version: named.version,
+            kind: held.kind,
+        };
         if let Some(c) = self.cache {
-            c.put(self.ring, field, &named.id, held.kind);
+            c.put(self.ring, field, &resolved);
         }
-        if !kinds.contains(&held.kind) {
-            return Err(ErrorCode::KEY_USAGE);
-        }
-        Ok(named.id)
+        Ok(resolved)
     }
 }
 
@@ -162,6 +182,7 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"G0" => (Opcode::PinTranslate, translate::dukpt(data, keys)),
         b"M6" => (Opcode::MacGenerate, mac::generate(data, keys)),
         b"M8" => (Opcode::MacVerify, mac::verify(data, keys)),
+        b"BU" => (Opcode::KeyList, keys::kcv(data, keys)),
         _ => {
             return Plan::Refuse {
                 op: None,
