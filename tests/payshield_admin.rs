@@ -1,6 +1,7 @@
 //! The payShield key commands that are key administration natively, against a live
 //! daemon (real TLS, the example certificates and roles): `BU` is `key.list` (the
-//! security officer's; a switch answers `17`).
+//! security officer's; a switch answers `17`), `A0` is `key.generate` (likewise) and
+//! answers the new key's block, which the other commands then accept.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
@@ -52,6 +53,65 @@ fn bu_answers_the_listed_kcv_to_roles_that_may_list_keys() {
     assert!(
         m.lines()
             .any(|l| l.contains("operation=\"key.list\"") && l.contains("not_authorised")),
+        "{m}"
+    );
+}
+
+/// `A0` as the security officer: the answer is the new key's block and KCV; the block
+/// works in `BU` and, for a role that may use the key, in `CC` (there and back gives
+/// the tour's block again). The same id twice, and a switch, are refused.
+#[test]
+fn a0_generates_a_key_and_answers_its_block() {
+    let d = Daemon::start_in(with_payshield("ps-a0", ""));
+    let addr = d.payshield.clone().unwrap();
+    let mut officer = Ps::tls(&addr, "security-officer-1");
+    let request = "0001A00FFFS#P0TB00N01010Ezpk.ps-new";
+    let a = officer.call(request);
+    assert!(a.starts_with("0001A100S"), "{a}");
+    let (new, kcv) = a[8..].split_at(a.len() - 8 - 6);
+    assert!(kcv.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+    assert_eq!(
+        officer.call(&format!("0002BUFFF{new}")),
+        format!("0002BV00{kcv}")
+    );
+    let listing = d
+        .connect("security-officer-1")
+        .call(Opcode::KeyList, |_| {})
+        .str(Tag::Listing);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("zpk.ps-new v1 zpk tdes active")
+                && l.contains(&format!("kcv={kcv}"))),
+        "{listing}"
+    );
+    let audit = std::fs::read_to_string(d.dir.join("audit.log")).unwrap();
+    assert!(audit.contains("zpk.ps-new"), "{audit}");
+    // The same id again: refused by key.generate (`key_exists` on the id): 15.
+    assert_eq!(officer.call(&request.replace("0001", "0003")), "0003A115");
+    // The new ZPK in use: the tour's block to it and back.
+    let zpk = block("zpk");
+    let mut host = Ps::tls(&addr, "issuing-host-1");
+    let to = host.call(&format!(
+        "0004CC{zpk}{new}122A3D408A1977DDE90101111111111111"
+    ));
+    assert!(to.starts_with("0004CD0004"), "{to}");
+    let under_new = &to[10..26];
+    assert_ne!(under_new, "2A3D408A1977DDE9");
+    assert_eq!(
+        host.call(&format!("0005CC{new}{zpk}12{under_new}0101111111111111")),
+        "0005CD00042A3D408A1977DDE901"
+    );
+    // A switch may not generate keys.
+    let mut switch = Ps::tls(&addr, "atm-switch-1");
+    assert_eq!(
+        switch.call("0006A00FFFS#P0TB00N010110zpk.ps-other"),
+        "0006A117"
+    );
+    let m = d.metrics_text();
+    assert!(
+        m.lines()
+            .any(|l| l.contains("operation=\"key.generate\"") && l.contains("status=\"ok\"")),
         "{m}"
     );
 }

@@ -177,6 +177,7 @@ impl Connection {
             kbpk: &self.kbpk,
             ring: &ring,
             cache: Some(&self.cache),
+            shared: Some(&shared),
         };
         let (op, body, answer) = match commands::plan(request.command, request.data, &keys) {
             Plan::Refuse { op, error } => {

@@ -24,6 +24,7 @@ use crate::protocol::{Fields, FieldsWriter, Opcode, Status, Tag};
 
 use super::super::keyring::KeyRing;
 use super::super::ops::OpError;
+use super::super::state::Shared;
 use super::fields::Cursor;
 use super::frame::ErrorCode;
 
@@ -67,6 +68,9 @@ pub struct Keys<'a> {
     pub ring: &'a Arc<KeyRing>,
     /// Blocks already resolved against this ring (one connection's), if any.
     pub cache: Option<&'a BlockCache>,
+    /// The daemon's state, for answers that read the ring after their operation
+    /// (`A0` answers the new key's block); `None` refuses those commands (`41`).
+    pub shared: Option<&'a Arc<Shared>>,
 }
 
 /// The ring the entries hold for (kept alive, so it is never confused with a later one)
@@ -183,6 +187,7 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"M6" => (Opcode::MacGenerate, mac::generate(data, keys)),
         b"M8" => (Opcode::MacVerify, mac::verify(data, keys)),
         b"BU" => (Opcode::KeyList, keys::kcv(data, keys)),
+        b"A0" => (Opcode::KeyGenerate, keys::generate(data, keys)),
         _ => {
             return Plan::Refuse {
                 op: None,

@@ -29,6 +29,7 @@ fn commands_refuse_bad_fields_before_any_operation() {
         kbpk: &kbpk,
         ring: &ring,
         cache: None,
+        shared: None,
     };
     let refused = |command: &[u8; 2], data: &[u8]| match plan(*command, data, &keys) {
         Plan::Refuse { error, .. } => error.as_str().to_owned(),
@@ -106,6 +107,7 @@ fn a_held_key_resolves_once_per_ring_and_keeps_its_kind_rule() {
         kbpk: &kbpk,
         ring: &ring,
         cache: Some(&cache),
+        shared: None,
     };
     assert_eq!(keys.resolve(&block, &[KeyKind::Cvk]).unwrap(), "cvk.a");
     // From the cache now: the same answers, the kind rule included.
@@ -120,6 +122,7 @@ fn a_held_key_resolves_once_per_ring_and_keeps_its_kind_rule() {
         kbpk: &kbpk,
         ring: &empty,
         cache: Some(&cache),
+        shared: None,
     };
     assert_eq!(
         reloaded.resolve(&block, &[KeyKind::Cvk]),
