@@ -108,6 +108,13 @@ fn a0_generates_a_key_and_answers_its_block() {
         switch.call("0006A00FFFS#P0TB00N010110zpk.ps-other"),
         "0006A117"
     );
+    // The new block and the PIN blocks are in the answers (positive control), never in
+    // the daemon's log.
+    let log = d.log_text();
+    for s in [&new[40..], under_new] {
+        assert!(a.contains(s) || to.contains(s), "positive control: {s}");
+        assert!(!log.contains(s), "{s} in the daemon log");
+    }
     let m = d.metrics_text();
     assert!(
         m.lines()

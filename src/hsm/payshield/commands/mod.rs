@@ -2,13 +2,15 @@
 //! fields become the native request's fields ([`Plan::Native`]), the native operation
 //! runs through [`crate::hsm::dispatch`] (role policy, key patterns, counters, metrics),
 //! and its answer becomes the command's answer fields or error code ([`error_code`]).
-//! No command computes cryptography of its own.
+//! No command computes cryptography of its own, apart from `A0` wrapping the key the
+//! native `key.generate` made into its `S` block (as `cofre keys export --payshield`).
 //!
 //! Key fields are `S` key blocks under the LMK ([`crate::keys::payshield`]): each is
 //! opened here, checked against the key cofre holds, and passed on as the key's id.
 
 mod cvv;
 mod diagnostics;
+mod ibm;
 mod keys;
 mod mac;
 mod pin;
@@ -173,6 +175,14 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"NC" => (Opcode::Health, diagnostics::nc(data)),
         b"DC" => (Opcode::PinVerify, pin::verify_pvv(data, keys, KeyKind::Tpk)),
         b"EC" => (Opcode::PinVerify, pin::verify_pvv(data, keys, KeyKind::Zpk)),
+        b"DA" => (
+            Opcode::PinVerify,
+            ibm::verify_offset(data, keys, KeyKind::Tpk),
+        ),
+        b"EA" => (
+            Opcode::PinVerify,
+            ibm::verify_offset(data, keys, KeyKind::Zpk),
+        ),
         b"CW" => (Opcode::CvvGenerate, cvv::generate(data, keys)),
         b"CY" => (Opcode::CvvVerify, cvv::verify(data, keys)),
         b"CA" => (
