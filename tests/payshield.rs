@@ -77,7 +77,8 @@ fn malformed_messages_are_answered_and_the_connection_stays_open() {
     assert_eq!(c.call("1234N"), "1234ZZ15");
     // Unknown or unsupported commands.
     assert_eq!(c.call("0001ZA"), "0001ZB68");
-    assert_eq!(c.call("0002A0"), "0002A168");
+    assert_eq!(c.call("0002CI"), "0002CJ68");
+    assert_eq!(c.call("0002A0"), "0002A115");
     // Bad lengths: a key block whose length field runs past the message, one too short
     // to be a block, a PAN over 19 digits, trailing data.
     assert_eq!(c.call(&format!("0003CW{}", &cvk[..100])), "0003CX83");

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An independent payShield host-command client, written from the public host-command
 documentation (Thales payShield 9000/10K Host Command Reference: message framing, and
-the NC, EC, DC, CW and CY command and response layouts), not from cofre's code. Standard
+the NC, EC, DC, EA, CW and CY command and response layouts), not from cofre's code. Standard
 library only. Driven by tests/payshield.rs against a live daemon over mutual TLS.
 
 Framing (host command reference, "TCP/IP"): each message is a 2-byte big-endian length
@@ -106,6 +106,21 @@ def main():
             dc = tpk + pvk + "3100E7D6AB527AA1" + "01" + acct + "1" + "9464"
             err, _ = c.command("DC", dc)
             expect(err == "00", "DC right PIN", err)
+
+            # EA: ZPK, PVK, maximum PIN length (2N), PIN block, format code, check
+            # length (2N), account number, decimalisation table (16N), PIN validation
+            # data (12, N = the account number's last 5 digits), offset (12, F-padded).
+            # 3104 is PIN 1234's IBM 3624 offset under the example PVK for validation
+            # data 111111111111FFFF (computed separately with a DES implementation).
+            ea = lambda offset: (zpk + pvk + "12" + "2A3D408A1977DDE9" + "01" + "04" + acct
+                                 + "0123456789012345" + acct[:7] + "N" + "FFFF"
+                                 + offset.ljust(12, "F"))
+            err, f = c.command("EA", ea("3104"))
+            expect((err, f) == ("00", ""), "EA right PIN", (err, f))
+            err, _ = c.command("EA", ea("3105"))
+            expect(err == "01", "EA verification failure", err)
+            err, _ = c.command("EA", ea("3104"))
+            expect(err == "00", "EA right PIN again", err)
 
             # CA: TPK, ZPK, maximum PIN length, PIN block, source and destination
             # format codes, account number -> PIN length, PIN block, format code.

@@ -3,7 +3,8 @@
 //! guesses per card, and 16 connections x 250 guesses for one card, with a real daemon,
 //! real TLS and an ordinary `atm-switch` certificate. Exactly `limit` guesses are
 //! evaluated, the right PIN never verifies after the lock, the card ends locked at the
-//! limit (read through the native `pin.attempts`).
+//! limit (read through the native `pin.attempts`). `EA` (IBM 3624 offset) counts on
+//! the same card counter as `EC`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
@@ -11,7 +12,7 @@ mod payshield_common;
 
 use daemon::Daemon;
 use daemon::cards::{Card, attempts};
-use payshield_common::{Ps, account_card, ec_frames, pvv_frames, with_payshield};
+use payshield_common::{Ps, account_card, block, ec_frames, pvv_frames, with_payshield};
 
 #[test]
 fn ec_and_dc_guesses_in_one_write_evaluate_exactly_the_limit() {
@@ -77,4 +78,67 @@ fn ec_guesses_from_sixteen_connections_evaluate_exactly_the_limit() {
         let mut native = d.connect("issuing-host-1");
         assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
     }
+}
+
+/// `EA` frames for each guess (format 0 under zpk.example), against the offset of the
+/// card's PIN under pvk.example (validation data: the account number's 12 digits, `F`).
+fn ea_frames(card: &Card, guesses: &[String]) -> Vec<Vec<u8>> {
+    use cofre::crypto::pvv::{Ibm3624Params, Pvk, ibm3624_offset};
+    let account = &card.pan[card.pan.len() - 13..card.pan.len() - 1];
+    let pvk =
+        Pvk::new(&cofre::crypto::ClearKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap())
+            .unwrap();
+    let params = Ibm3624Params::new("0123456789012345", 0, 12, "F").unwrap();
+    let offset = ibm3624_offset(
+        &pvk,
+        &cofre::crypto::Pin::new(&card.pin).unwrap(),
+        &cofre::crypto::pan::Pan::new(&account_card(card)).unwrap(),
+        &params,
+    )
+    .unwrap()
+    .to_string();
+    let (zpk, pvk) = (block("zpk"), block("pvk"));
+    guesses
+        .iter()
+        .enumerate()
+        .map(|(i, pin)| {
+            let b = hex::encode_upper(daemon::iso0_block(&card.pan, pin));
+            format!(
+                "{:04}EA{zpk}{pvk}12{b}0104{account}0123456789012345{}N{}{offset:F<12}",
+                i % 10_000,
+                &account[..7],
+                "FFFF"
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn ea_guesses_in_one_write_evaluate_exactly_the_limit_on_the_ec_counter() {
+    let d = Daemon::start_in(with_payshield("ps-lock-ea", ""));
+    let addr = d.payshield.clone().unwrap();
+    let card = Card::fresh();
+    let mut c = Ps::tls(&addr, "atm-switch-1");
+    // The right PIN verifies (00).
+    c.send_all(&ea_frames(&card, std::slice::from_ref(&card.pin)));
+    assert_eq!(&c.read().unwrap()[6..8], "00");
+    let guesses = card.guesses(249, 100);
+    c.send_all(&ea_frames(&card, &guesses));
+    let codes: Vec<String> = (0..guesses.len())
+        .map(|_| c.read().unwrap()[6..8].to_owned())
+        .collect();
+    let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+    assert_eq!(count("01"), 3, "{codes:?}");
+    assert_eq!(
+        count("00"),
+        0,
+        "the right PIN after the lock never verifies"
+    );
+    assert_eq!(count("39"), 247);
+    let mut native = d.connect("issuing-host-1");
+    assert_eq!(attempts(&mut native, &account_card(&card)), (3, true));
+    // The same card through EC (the Visa PVV): locked too.
+    c.send_all(&ec_frames(&card, std::slice::from_ref(&card.pin)));
+    assert_eq!(&c.read().unwrap()[6..8], "39");
 }

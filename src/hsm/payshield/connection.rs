@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use super::super::admission::HandshakeSlot;
 use super::super::counters::{CounterError, Decided, Decision};
 use super::super::dispatch::{self, Dispatched};
+use super::super::ops::admin;
 use super::super::ops::counted::{self, Then};
 use super::super::ops::{Ctx, OpError, OpResult};
 use super::super::state::Shared;
@@ -176,6 +177,7 @@ impl Connection {
             kbpk: &self.kbpk,
             ring: &ring,
             cache: Some(&self.cache),
+            shared: Some(&shared),
         };
         let (op, body, answer) = match commands::plan(request.command, request.data, &keys) {
             Plan::Refuse { op, error } => {
@@ -246,10 +248,37 @@ impl Connection {
                     }))
                 }
             },
-            // No payShield command maps to key administration.
-            Dispatched::Admin(_) => {
-                let e = OpError::new(Status::NotAuthorised, "not a payShield command");
-                Queued::Ready(finish.frame(&shared, Err(e), &[]))
+            // Key administration (`BU` is key.list, `A0` key.generate) writes files
+            // with fsync: on a blocking thread, as on the native listener.
+            Dispatched::Admin(req) => {
+                let identity = identity.to_owned();
+                Queued::Waiting(Box::pin(async move {
+                    let run = Arc::clone(&shared);
+                    let work = tokio::task::spawn_blocking(move || {
+                        let mut fields = Vec::new();
+                        let r = admin::execute(
+                            &run,
+                            &identity,
+                            &req,
+                            &mut FieldsWriter::new(&mut fields),
+                        );
+                        if r.is_ok() {
+                            tracing::info!(
+                                identity = &*identity,
+                                operation = op.name(),
+                                "key administration"
+                            );
+                        }
+                        (r, fields)
+                    });
+                    match work.await {
+                        Ok((r, fields)) => finish.frame(&shared, r, &fields),
+                        Err(_) => {
+                            let e = OpError::new(Status::Internal, "key administration failed");
+                            finish.frame(&shared, Err(e), &[])
+                        }
+                    }
+                }))
             }
         }
     }

@@ -2,13 +2,16 @@
 //! fields become the native request's fields ([`Plan::Native`]), the native operation
 //! runs through [`crate::hsm::dispatch`] (role policy, key patterns, counters, metrics),
 //! and its answer becomes the command's answer fields or error code ([`error_code`]).
-//! No command computes cryptography of its own.
+//! No command computes cryptography of its own, apart from `A0` wrapping the key the
+//! native `key.generate` made into its `S` block (as `cofre keys export --payshield`).
 //!
 //! Key fields are `S` key blocks under the LMK ([`crate::keys::payshield`]): each is
 //! opened here, checked against the key cofre holds, and passed on as the key's id.
 
 mod cvv;
 mod diagnostics;
+mod ibm;
+mod keys;
 mod mac;
 mod pin;
 mod translate;
@@ -23,6 +26,7 @@ use crate::protocol::{Fields, FieldsWriter, Opcode, Status, Tag};
 
 use super::super::keyring::KeyRing;
 use super::super::ops::OpError;
+use super::super::state::Shared;
 use super::fields::Cursor;
 use super::frame::ErrorCode;
 
@@ -66,14 +70,28 @@ pub struct Keys<'a> {
     pub ring: &'a Arc<KeyRing>,
     /// Blocks already resolved against this ring (one connection's), if any.
     pub cache: Option<&'a BlockCache>,
+    /// The daemon's state, for answers that read the ring after their operation
+    /// (`A0` answers the new key's block); `None` refuses those commands (`41`).
+    pub shared: Option<&'a Arc<Shared>>,
 }
 
 /// The ring the entries hold for (kept alive, so it is never confused with a later one)
 /// and the entries.
-type Entries = (Option<Arc<KeyRing>>, HashMap<String, (String, KeyKind)>);
+type Entries = (Option<Arc<KeyRing>>, HashMap<String, Resolved>);
+
+/// A key field resolved against the ring: the key id, version and kind it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Key id.
+    pub id: String,
+    /// Key version.
+    pub version: u32,
+    /// The held version's kind.
+    pub kind: KeyKind,
+}
 
 /// Key blocks one connection has resolved, so that a switch sending the same block in
-/// every command pays for opening it once: block text -> (key id, kind), valid for one
+/// every command pays for opening it once: block text -> [`Resolved`], valid for one
 /// key ring (a reload or key administration makes a new ring, and the cache starts
 /// over). Only blocks that resolved are kept, at most [`BlockCache::CAPACITY`].
 #[derive(Debug, Default)]
@@ -85,7 +103,7 @@ impl BlockCache {
     /// Distinct blocks kept per connection.
     pub const CAPACITY: usize = 64;
 
-    fn get(&self, ring: &Arc<KeyRing>, block: &str) -> Option<(String, KeyKind)> {
+    fn get(&self, ring: &Arc<KeyRing>, block: &str) -> Option<Resolved> {
         let g = self.entries.lock().ok()?;
         if !g.0.as_ref().is_some_and(|r| Arc::ptr_eq(r, ring)) {
             return None;
@@ -93,7 +111,7 @@ impl BlockCache {
         g.1.get(block).cloned()
     }
 
-    fn put(&self, ring: &Arc<KeyRing>, block: &str, id: &str, kind: KeyKind) {
+    fn put(&self, ring: &Arc<KeyRing>, block: &str, resolved: &Resolved) {
         let Ok(mut g) = self.entries.lock() else {
             return;
         };
@@ -101,7 +119,7 @@ impl BlockCache {
             g.0 = Some(Arc::clone(ring));
             g.1.clear();
         }
-        g.1.insert(block.to_owned(), (id.to_owned(), kind));
+        g.1.insert(block.to_owned(), resolved.clone());
     }
 }
 
@@ -117,12 +135,18 @@ impl Keys<'_> {
     /// `83`; one naming an id and version cofre does not hold (or holding other
     /// material) `84`; a key of another kind `A6`.
     pub fn resolve(&self, field: &str, kinds: &[KeyKind]) -> Result<String, ErrorCode> {
-        if let Some((id, kind)) = self.cache.and_then(|c| c.get(self.ring, field)) {
-            return if kinds.contains(&kind) {
-                Ok(id)
-            } else {
-                Err(ErrorCode::KEY_USAGE)
-            };
+        let named = self.named(field)?;
+        if !kinds.contains(&named.kind) {
+            return Err(ErrorCode::KEY_USAGE);
+        }
+        Ok(named.id)
+    }
+
+    /// Opens a key field of any kind: the id, version and kind of the held key version
+    /// it names (errors as [`Keys::resolve`], without the kind check).
+    pub fn named(&self, field: &str) -> Result<Resolved, ErrorCode> {
+        if let Some(r) = self.cache.and_then(|c| c.get(self.ring, field)) {
+            return Ok(r);
         }
         let named = payshield::unwrap(self.kbpk, field).map_err(|e| match e {
             BlockError::Mac => ErrorCode::KEY_BLOCK_MAC,
@@ -133,13 +157,15 @@ impl Keys<'_> {
             .held(&named.id, named.version)
             .filter(|k| ct_eq(k.key.expose_secret(), named.key.expose_secret()))
             .ok_or(ErrorCode::KEY_NOT_HELD)?;
+        let resolved = Resolved {
+            id: named.id.clone(),
+            version: named.version,
+            kind: held.kind,
+        };
         if let Some(c) = self.cache {
-            c.put(self.ring, field, &named.id, held.kind);
+            c.put(self.ring, field, &resolved);
         }
-        if !kinds.contains(&held.kind) {
-            return Err(ErrorCode::KEY_USAGE);
-        }
-        Ok(named.id)
+        Ok(resolved)
     }
 }
 
@@ -149,6 +175,14 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"NC" => (Opcode::Health, diagnostics::nc(data)),
         b"DC" => (Opcode::PinVerify, pin::verify_pvv(data, keys, KeyKind::Tpk)),
         b"EC" => (Opcode::PinVerify, pin::verify_pvv(data, keys, KeyKind::Zpk)),
+        b"DA" => (
+            Opcode::PinVerify,
+            ibm::verify_offset(data, keys, KeyKind::Tpk),
+        ),
+        b"EA" => (
+            Opcode::PinVerify,
+            ibm::verify_offset(data, keys, KeyKind::Zpk),
+        ),
         b"CW" => (Opcode::CvvGenerate, cvv::generate(data, keys)),
         b"CY" => (Opcode::CvvVerify, cvv::verify(data, keys)),
         b"CA" => (
@@ -162,6 +196,8 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
         b"G0" => (Opcode::PinTranslate, translate::dukpt(data, keys)),
         b"M6" => (Opcode::MacGenerate, mac::generate(data, keys)),
         b"M8" => (Opcode::MacVerify, mac::verify(data, keys)),
+        b"BU" => (Opcode::KeyList, keys::kcv(data, keys)),
+        b"A0" => (Opcode::KeyGenerate, keys::generate(data, keys)),
         _ => {
             return Plan::Refuse {
                 op: None,

@@ -29,6 +29,7 @@ fn commands_refuse_bad_fields_before_any_operation() {
         kbpk: &kbpk,
         ring: &ring,
         cache: None,
+        shared: None,
     };
     let refused = |command: &[u8; 2], data: &[u8]| match plan(*command, data, &keys) {
         Plan::Refuse { error, .. } => error.as_str().to_owned(),
@@ -37,6 +38,12 @@ fn commands_refuse_bad_fields_before_any_operation() {
     assert_eq!(refused(b"NC", b""), "native health");
     assert_eq!(refused(b"NC", b"x"), "15");
     assert_eq!(refused(b"JA", b""), "68");
+    assert_eq!(refused(b"CI", b""), "68");
+    for short in [b"BU", b"A0", b"DA", b"EA"] {
+        assert_eq!(refused(short, b""), "15");
+    }
+    // A0 needs the daemon's state to answer the new key's block: without it, 41.
+    assert_eq!(refused(b"A0", b"0FFFS#P0TB00N010109zpk.a"), "41");
     assert_eq!(refused(b"CW", b""), "15");
     assert_eq!(refused(b"CW", b"U0123"), "26");
     // A block under another LMK: authentication failure.
@@ -106,6 +113,7 @@ fn a_held_key_resolves_once_per_ring_and_keeps_its_kind_rule() {
         kbpk: &kbpk,
         ring: &ring,
         cache: Some(&cache),
+        shared: None,
     };
     assert_eq!(keys.resolve(&block, &[KeyKind::Cvk]).unwrap(), "cvk.a");
     // From the cache now: the same answers, the kind rule included.
@@ -120,6 +128,7 @@ fn a_held_key_resolves_once_per_ring_and_keeps_its_kind_rule() {
         kbpk: &kbpk,
         ring: &empty,
         cache: Some(&cache),
+        shared: None,
     };
     assert_eq!(
         reloaded.resolve(&block, &[KeyKind::Cvk]),
