@@ -291,3 +291,36 @@ fn a_record_that_fails_its_mac_locks_the_card_and_is_logged_without_it() {
     drop(d);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A shared counter store that does not answer at start (PostgreSQL not up yet) is not a
+/// bad configuration: exit 69, which the unit's `Restart=on-failure` retries (it
+/// prevents only 64), and one line saying so; a refused URL stays exit 64.
+#[test]
+fn an_unreachable_counter_store_at_start_exits_69_not_64() {
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    let dir = daemon::scratch_with(
+        "counters-unreachable",
+        &[(
+            "state_dir = \"state\"",
+            "state_dir = \"state\"\ncounters = \"postgres://cofre@127.0.0.1:1/cofre\"\ncounters_password_file = \"pg-password\"",
+        )],
+    );
+    std::fs::write(dir.join("pg-password"), "not-a-real-password\n").unwrap();
+    let (code, err) = start_fails(&dir);
+    assert_eq!(code, Some(69), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not reachable"), "{err}");
+    assert!(!err.contains("not-a-real-password"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // The control: a URL carrying its password is the configuration's fault.
+    let dir = daemon::scratch_with(
+        "counters-bad-url",
+        &[(
+            "state_dir = \"state\"",
+            "state_dir = \"state\"\ncounters = \"postgres://cofre:secret@127.0.0.1:1/cofre\"",
+        )],
+    );
+    let (code, err) = start_fails(&dir);
+    assert_eq!(code, Some(64), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,6 +35,10 @@ pub struct HsmArgs {
 /// Exit status for a bad configuration (EX_CONFIG in sysexits.h is 78; EX_USAGE is 64,
 /// which the issue and most service managers' docs use for "fix your config").
 const EXIT_CONFIG: u8 = 64;
+/// Exit status when the shared (PostgreSQL) counter store does not answer at start
+/// (EX_UNAVAILABLE): not the configuration's fault, so the unit restarts the daemon
+/// (`Restart=on-failure` prevents only 64) until the database is up.
+const EXIT_UNAVAILABLE: u8 = 69;
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
 pub fn run(args: HsmArgs) -> ExitCode {
@@ -80,7 +84,13 @@ pub fn run(args: HsmArgs) -> ExitCode {
     let metrics_listen = args.metrics_listen.or(config.metrics_listen);
     let shared = match server::load(config) {
         Ok(s) => Arc::new(s),
-        Err(e) => {
+        Err(server::LoadError::StoreUnreachable(e)) => {
+            eprintln!(
+                "cofre hsm: the counter store is not reachable (will be tried again when restarted): {e}"
+            );
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+        Err(server::LoadError::Config(e)) => {
             eprintln!("cofre hsm: bad configuration: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }

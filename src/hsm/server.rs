@@ -11,7 +11,9 @@ use tokio::sync::{Semaphore, watch};
 
 use super::admission::{self, AcceptBackoff, Admission};
 use super::config::{CounterBackend, HsmConfig};
-use super::counters::{CounterStore, PgCounters, PgTarget, RedbCounters, Seal, identity};
+use super::counters::{
+    CounterError, CounterStore, PgCounters, PgTarget, RedbCounters, Seal, identity,
+};
 use super::guard::{Guard, GuardPolicy};
 use super::keyring::KeyRing;
 use super::ledger;
@@ -25,9 +27,40 @@ use crate::keys::audit;
 use crate::keys::lmk::Purpose;
 use crate::keys::{KeyStore, LmkSource};
 
+/// Why [`load`] failed: the configuration (or what it names) is wrong, which only an
+/// operator can fix, or the shared counter store is not reachable yet, which a restart
+/// may fix (the daemon exits 69 for it, and its unit restarts it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// A bad configuration, key store, audit log or counter store.
+    Config(String),
+    /// The PostgreSQL counter store did not answer.
+    StoreUnreachable(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Config(m) | LoadError::StoreUnreachable(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for LoadError {
+    fn from(m: String) -> Self {
+        LoadError::Config(m)
+    }
+}
+
+impl From<&str> for LoadError {
+    fn from(m: &str) -> Self {
+        LoadError::Config(m.to_owned())
+    }
+}
+
 /// Loads and checks everything the daemon needs: LMK, key store, configured keys,
 /// policy, TLS files. Errors are one line naming the file or setting.
-pub fn load(config: HsmConfig) -> Result<Shared, String> {
+pub fn load(config: HsmConfig) -> Result<Shared, LoadError> {
     let source = if config.lmk_components.is_empty() {
         LmkSource::from_credentials_directory().ok_or(
             "no lmk_components in the config and no $CREDENTIALS_DIRECTORY/cofre-lmk credential",
@@ -101,7 +134,10 @@ pub fn load(config: HsmConfig) -> Result<Shared, String> {
                     metrics.counters.clone(),
                     guard,
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| match e {
+                    CounterError::Unavailable(_) => LoadError::StoreUnreachable(e.to_string()),
+                    other => LoadError::Config(other.to_string()),
+                })?,
             )
         }
     };

@@ -311,7 +311,7 @@ pub fn run(args: BenchArgs) -> Result<String, String> {
         let local_target = if args.in_process {
             let dir = std::env::temp_dir().join(format!("cofre-bench-local-{}", std::process::id()));
             let config = spawn::private_copy(&args.keys, &dir, "cofre-bench")?;
-            let shared = crate::hsm::server::load(config)?;
+            let shared = crate::hsm::server::load(config).map_err(|e| e.to_string())?;
             Some((Arc::new(shared), dir))
         } else {
             None

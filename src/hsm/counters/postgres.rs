@@ -178,7 +178,15 @@ impl PgCounters {
                 .acquire_timeout(Duration::from_secs(3))
                 .connect_with(options.clone())
                 .await
-                .map_err(|e| open_err(e.to_string()))?;
+                .map_err(|e| {
+                    // Not reachable (yet): a service manager may start the daemon again;
+                    // anything else (a refused login, a bad URL) is the configuration's.
+                    if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) {
+                        unavailable(e)
+                    } else {
+                        open_err(e.to_string())
+                    }
+                })?;
             let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
                 .fetch_one(&pool)
                 .await
