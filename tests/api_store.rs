@@ -582,4 +582,19 @@ async fn postgres_store() {
     let store = Store::open(&url, seal()).await.unwrap();
     exercise(&store).await;
     store.close().await;
+    drop_database(&server, &url).await;
+}
+
+/// Drops the database `fresh_database` made (a passed test leaves nothing on the
+/// server; a failed one keeps it to be looked at).
+async fn drop_database(server: &str, url: &str) {
+    let name = url.rsplit_once('/').unwrap().1;
+    let pool = sqlx::AnyPool::connect(server).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
 }
