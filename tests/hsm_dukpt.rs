@@ -250,6 +250,7 @@ async fn the_client_library_sends_dukpt_blocks() {
     let mut block = DukptPinBlock {
         bdk: "bdk.x924".into(),
         ksn: hex::decode(TDES_KSN).unwrap(),
+        pin_key_type: None,
         format: 0,
         pin_block: hex::decode(TDES_BLOCK).unwrap(),
     };

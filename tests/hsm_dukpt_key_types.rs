@@ -5,7 +5,8 @@
 //! the independent AES DUKPT reference (`tests/oracle/dukpt_aes_reference.py`) under
 //! AES-128, AES-192 and AES-256 PIN keys, from BDKs of every size, translate to the
 //! expected zone block, or are refused exactly where the reference refuses to derive
-//! the key (a working key stronger than its BDK).
+//! the key (a working key stronger than its BDK). The client library and `cofre client`
+//! send the field.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -302,4 +303,102 @@ fn reference_blocks_of_every_aes_pin_key_size_translate() {
     }
     // Both outcomes were exercised.
     assert!(translated > 30 && refused > 5, "{translated} {refused}");
+}
+
+/// The client library names the PIN key type for pin.verify and pin.translate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_library_sends_pin_key_type() {
+    use cofre::client::{
+        Card, Client, ClientConfig, ClientError, DukptPinBlock, PinReference, PinTranslateRequest,
+        Verification,
+    };
+    let d = key_types_daemon("dukpt-key-types-client");
+    let config = ClientConfig::for_identity(
+        vec![d.addr.clone()],
+        &daemon::example_dir().join("pki"),
+        "issuing-host-1",
+    );
+    let client = Client::connect(config).await.unwrap();
+    let card = Card::Pan(AES_PAN.into());
+    let reference = PinReference::Pvv {
+        pvv: pvv_of("1234", AES_PAN),
+        pvki: 1,
+    };
+    let mut block = DukptPinBlock {
+        bdk: "bdk.aes256".into(),
+        ksn: hex::decode(AES_KSN).unwrap(),
+        pin_key_type: Some(4),
+        format: 4,
+        pin_block: hex::decode(AES256_BLOCK).unwrap(),
+    };
+    let shown = format!("{block:?}");
+    assert!(
+        shown.contains("Some(4)") && !shown.contains(AES256_BLOCK),
+        "{shown}"
+    );
+    let v = client
+        .pin_verify_dukpt(&card, &block, "pvk.example", &reference)
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        Verification::Verified {
+            key_version: Some(1)
+        }
+    );
+    block.bdk = "bdk.aes192".into();
+    match client
+        .pin_verify_dukpt(&card, &block, "pvk.example", &reference)
+        .await
+    {
+        Err(ClientError::Status { status, .. }) => assert_eq!(status, Status::WrongKeyUsage),
+        other => panic!("{other:?}"),
+    }
+    let req = PinTranslateRequest {
+        card: card.clone(),
+        key: "bdk.aes256".into(),
+        format: 4,
+        pin_block: hex::decode(AES256_BLOCK).unwrap(),
+        dest_key: "zpk.example".into(),
+        dest_format: 0,
+        dest_pan: None,
+    };
+    let ksn = hex::decode(AES_KSN).unwrap();
+    let out = client
+        .pin_translate_dukpt_with_key_type(&req, &ksn, 4)
+        .await
+        .unwrap();
+    assert_eq!(out, iso0_under_zpk("1234", AES_PAN));
+    // Without the type the PIN key is AES-128, which does not decode this block.
+    match client.pin_translate_dukpt(&req, &ksn).await {
+        Err(ClientError::Status { status, .. }) => assert_eq!(status, Status::InvalidPinBlock),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `cofre client` reaches `pin_key_type` by its protocol name like any other field.
+#[test]
+fn the_command_line_client_takes_a_pin_key_type() {
+    let d = key_types_daemon("dukpt-key-types-cli");
+    let pvv = pvv_of("1234", AES_PAN);
+    let run = |bdk: &str, key_type: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["client", "--address", &d.addr, "pin.verify"])
+            .args(["--pan", AES_PAN, "--key", bdk, "--ksn", AES_KSN])
+            .args(["--pin-key-type", key_type])
+            .args(["--format", "4", "--pin-block", AES256_BLOCK])
+            .args(["--pvk", "pvk.example", "--pvv", &pvv])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run("bdk.aes256", "4");
+    assert!(ok && out.starts_with("ok key_version=1"), "{out}");
+    let (ok, out) = run("bdk.aes192", "4");
+    assert!(!ok && out.contains("pin_key_type_too_strong"), "{out}");
 }
