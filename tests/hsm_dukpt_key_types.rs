@@ -308,22 +308,10 @@ fn reference_blocks_of_every_aes_pin_key_size_translate() {
 /// The client library names the PIN key type for pin.verify and pin.translate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_library_sends_pin_key_type() {
-    use cofre::client::{
-        Card, Client, ClientConfig, ClientError, DukptPinBlock, PinReference, PinTranslateRequest,
-        Verification,
-    };
+    use cofre::client::{Card, ClientError, DukptPinBlock, PinTranslateRequest, Verification};
     let d = key_types_daemon("dukpt-key-types-client");
-    let config = ClientConfig::for_identity(
-        vec![d.addr.clone()],
-        &daemon::example_dir().join("pki"),
-        "issuing-host-1",
-    );
-    let client = Client::connect(config).await.unwrap();
+    let (client, reference) = issuing_host_client(&d, AES_PAN).await;
     let card = Card::Pan(AES_PAN.into());
-    let reference = PinReference::Pvv {
-        pvv: pvv_of("1234", AES_PAN),
-        pvki: 1,
-    };
     let mut block = DukptPinBlock {
         bdk: "bdk.aes256".into(),
         ksn: hex::decode(AES_KSN).unwrap(),

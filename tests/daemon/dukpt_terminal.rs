@@ -174,6 +174,25 @@ pub fn aes_block_of(
     .to_vec()
 }
 
+/// A client library connection to `d` as issuing-host-1, and the PVV reference of PIN
+/// 1234 for `pan`.
+pub async fn issuing_host_client(
+    d: &Daemon,
+    pan: &str,
+) -> (cofre::client::Client, cofre::client::PinReference) {
+    let config = cofre::client::ClientConfig::for_identity(
+        vec![d.addr.clone()],
+        &super::daemon::example_dir().join("pki"),
+        "issuing-host-1",
+    );
+    let client = cofre::client::Client::connect(config).await.unwrap();
+    let reference = cofre::client::PinReference::Pvv {
+        pvv: pvv_of("1234", pan),
+        pvki: 1,
+    };
+    (client, reference)
+}
+
 pub fn tdes_ksn(counter: u32) -> Ksn {
     match Ksn::from_hex(TDES_KSN).unwrap() {
         Ksn::Tdes(k) => Ksn::Tdes(k.with_counter(counter).unwrap()),

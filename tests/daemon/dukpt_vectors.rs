@@ -27,48 +27,50 @@ fn verify(
     w: &mut Writer,
     name: &str,
     identity: &str,
+    key: (&str, &[u8]),
+    block: (u8, &[u8]),
+    pan: &str,
+) {
+    verify_as(w, name, identity, key, None, block, pan);
+}
+
+/// [`verify`] with `pin_key_type` = `key_type` when given.
+fn verify_as(
+    w: &mut Writer,
+    name: &str,
+    identity: &str,
     (bdk, ksn): (&str, &[u8]),
+    key_type: Option<u8>,
     (format, block): (u8, &[u8]),
     pan: &str,
 ) {
     let pvv = pvv_of("1234", pan);
     w.add(FILE, name, identity, Opcode::PinVerify.code(), &[], |f| {
-        f.str(Tag::Pan, pan)
-            .str(Tag::Key, bdk)
-            .bytes(Tag::Ksn, ksn)
-            .u8(Tag::Format, format)
+        f.str(Tag::Pan, pan).str(Tag::Key, bdk).bytes(Tag::Ksn, ksn);
+        if let Some(t) = key_type {
+            f.u8(Tag::PinKeyType, t);
+        }
+        f.u8(Tag::Format, format)
             .bytes(Tag::PinBlock, block)
             .str(Tag::Pvk, "pvk.example")
             .str(Tag::Pvv, &pvv);
     });
 }
 
-/// A verification of a DUKPT block of `pan` against the PVV of PIN 1234, with
-/// `pin_key_type` = `key_type`.
-fn verify_typed(
-    w: &mut Writer,
-    name: &str,
-    (bdk, ksn): (&str, &[u8]),
-    key_type: u8,
-    (format, block): (u8, &[u8]),
-    pan: &str,
-) {
-    let pvv = pvv_of("1234", pan);
+/// A key.import by the security officer of the clear `key` as `id`, a TR-31 block with
+/// `header` under kek.example.
+fn import(w: &mut Writer, name: &str, (id, header, key): (&str, &str, &str)) {
+    let block = wrapped(header, key);
     w.add(
         FILE,
         name,
-        "issuing-host-1",
-        Opcode::PinVerify.code(),
+        "security-officer-1",
+        Opcode::KeyImport.code(),
         &[],
         |f| {
-            f.str(Tag::Pan, pan)
-                .str(Tag::Key, bdk)
-                .bytes(Tag::Ksn, ksn)
-                .u8(Tag::PinKeyType, key_type)
-                .u8(Tag::Format, format)
-                .bytes(Tag::PinBlock, block)
-                .str(Tag::Pvk, "pvk.example")
-                .str(Tag::Pvv, &pvv);
+            f.str(Tag::Key, id)
+                .str(Tag::Kek, "kek.example")
+                .str(Tag::KeyBlock, &block);
         },
     );
 }
@@ -89,55 +91,47 @@ fn write_key_types(w: &mut Writer) {
             AES192_BDK,
         ),
     ] {
-        let block = wrapped("D0000B0AX00N0000", key);
-        w.add(
-            FILE,
-            name,
-            "security-officer-1",
-            Opcode::KeyImport.code(),
-            &[],
-            |f| {
-                f.str(Tag::Key, id)
-                    .str(Tag::Kek, "kek.example")
-                    .str(Tag::KeyBlock, &block);
-            },
-        );
+        import(w, name, (id, "D0000B0AX00N0000", key));
     }
     let aes = h(AES_KSN);
     let first = Ksn::from_hex(AES_KSN).unwrap();
     let aes256_block = h(AES256_BLOCK);
-    verify_typed(
+    verify_as(
         w,
         "pin.verify of the X9.24-3 AES-128 block under bdk.aes naming pin_key_type 2 (AES-128, the default)",
+        "issuing-host-1",
         ("bdk.aes", &aes),
-        2,
+        Some(2),
         (4, &h(AES_BLOCK)),
         AES_PAN,
     );
-    verify_typed(
+    verify_as(
         w,
         "pin.verify of PIN 1234 under the X9.24-3 AES-256 PIN key of bdk.aes256, counter 1 (pin_key_type 4)",
+        "issuing-host-1",
         ("bdk.aes256", &aes),
-        4,
+        Some(4),
         (4, &aes256_block),
         AES_PAN,
     );
-    verify_typed(
+    verify_as(
         w,
         "pin.verify of PIN 1234 under the AES-192 PIN key of bdk.aes256, counter 1 (pin_key_type 3)",
+        "issuing-host-1",
         ("bdk.aes256", &aes),
-        3,
+        Some(3),
         (
             4,
             &aes_block_of(AES256_BDK, &first, KeyType::Aes192, "1234", AES_PAN),
         ),
         AES_PAN,
     );
-    verify_typed(
+    verify_as(
         w,
         "pin.verify of PIN 1234 under the AES-192 PIN key of bdk.aes192, counter 1 (pin_key_type 3)",
+        "issuing-host-1",
         ("bdk.aes192", &aes),
-        3,
+        Some(3),
         (
             4,
             &aes_block_of(AES192_BDK, &first, KeyType::Aes192, "1234", AES_PAN),
@@ -191,13 +185,22 @@ fn write_key_types(w: &mut Writer) {
             5,
         ),
     ] {
-        verify_typed(w, name, (bdk, &aes), key_type, (4, &aes256_block), AES_PAN);
+        verify_as(
+            w,
+            name,
+            "issuing-host-1",
+            (bdk, &aes),
+            Some(key_type),
+            (4, &aes256_block),
+            AES_PAN,
+        );
     }
-    verify_typed(
+    verify_as(
         w,
         "pin.verify naming pin_key_type with a TDES KSN: malformed_field naming pin_key_type",
+        "issuing-host-1",
         ("bdk.x924", &h(TDES_KSN)),
-        2,
+        Some(2),
         (0, &h(TDES_BLOCK)),
         TDES_PAN,
     );
@@ -236,19 +239,7 @@ pub fn write(w: &mut Writer) {
             AES_BDK,
         ),
     ] {
-        let block = wrapped(header, key);
-        w.add(
-            FILE,
-            name,
-            "security-officer-1",
-            Opcode::KeyImport.code(),
-            &[],
-            |f| {
-                f.str(Tag::Key, id)
-                    .str(Tag::Kek, "kek.example")
-                    .str(Tag::KeyBlock, &block);
-            },
-        );
+        import(w, name, (id, header, key));
     }
     let (tdes, aes) = (h(TDES_KSN), h(AES_KSN));
     verify(
