@@ -173,14 +173,6 @@ fn a_wrong_pin_under_dukpt_counts_and_locks_the_card_at_the_limit() {
     assert_eq!(r.status(), Status::PinLocked);
 }
 
-fn leaks(haystack: &str, needle: &str) -> bool {
-    let bytes = hex::decode(needle).unwrap_or_else(|_| needle.as_bytes().to_vec());
-    haystack.contains(needle)
-        || haystack.contains(&needle.to_lowercase())
-        || haystack.contains(&hex::encode(&bytes))
-        || haystack.contains(&hex::encode_upper(&bytes))
-}
-
 #[test]
 fn the_daemon_log_shows_no_pin_bdk_or_derived_key() {
     let mut d = daemon("dukpt-secrecy");

@@ -390,3 +390,54 @@ fn the_command_line_client_takes_a_pin_key_type() {
     let (ok, out) = run("bdk.aes192", "4");
     assert!(!ok && out.contains("pin_key_type_too_strong"), "{out}");
 }
+
+/// Blocks under AES-192 and AES-256 PIN keys, a wrong PIN and the refusals of the field:
+/// each answer counted in the request metrics, and the daemon's log shows no BDK, no
+/// derived key and no PIN.
+#[test]
+fn the_log_shows_no_key_or_pin_of_any_aes_size() {
+    let mut d = key_types_daemon("dukpt-key-types-secrecy");
+    let mut c = d.connect("issuing-host-1");
+    let aes = hex::decode(AES_KSN).unwrap();
+    let first = Ksn::from_hex(AES_KSN).unwrap();
+    let pin = "604137";
+    let aes192 = cofre::crypto::dukpt::KeyType::Aes192;
+    let wrong = aes_block_of(AES192_BDK, &first, aes192, pin, AES_PAN);
+    let r = verify_typed(&mut c, ("bdk.aes192", &aes), Some(3), (4, &wrong), AES_PAN);
+    assert_eq!(r.status(), Status::VerificationFailed);
+    let block = hex::decode(AES256_BLOCK).unwrap();
+    let r = verify_typed(&mut c, ("bdk.aes256", &aes), Some(4), (4, &block), AES_PAN);
+    assert_eq!(r.status(), Status::Ok);
+    let r = verify_typed(&mut c, ("bdk.aes192", &aes), Some(4), (4, &block), AES_PAN);
+    assert_eq!(r.status(), Status::WrongKeyUsage);
+    let r = verify_typed(&mut c, ("bdk.aes256", &aes), Some(9), (4, &block), AES_PAN);
+    assert_eq!(r.status(), Status::MalformedField);
+    let metrics = d.metrics_text();
+    for status in [
+        "ok",
+        "verification_failed",
+        "wrong_key_usage",
+        "malformed_field",
+    ] {
+        let series = format!("operation=\"pin.verify\",status=\"{status}\"}} 1");
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+    drop(c);
+    d.stop();
+    let log = d.log_text();
+    assert!(log.contains("key administration"), "{log}");
+    // The AES-192 PIN keys of both BDKs at counter 1 (tests/dukpt_vectors_aes.rs).
+    let aes192_pin_keys = [
+        "C5043EDC7F2C001097974D40FF82A050B64A1AB27879F3DB",
+        "DD73FB55862AB1CA815FF5CEE50E3135768D16805F5EC33A",
+    ];
+    for secret in [AES192_BDK, AES256_BDK, AES256_PIN_KEY]
+        .into_iter()
+        .chain(aes192_pin_keys)
+    {
+        assert!(leaks(&format!("x{secret}x"), secret), "positive control");
+        assert!(!leaks(&log, secret), "{secret} in the log");
+    }
+    assert!(leaks(&format!("pin={pin}"), pin), "positive control");
+    assert!(!log.contains(pin), "the PIN is in the log");
+}

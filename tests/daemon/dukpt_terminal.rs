@@ -256,3 +256,13 @@ pub fn reason(r: &Resp) -> String {
 pub fn field(r: &Resp) -> Option<u8> {
     r.fields().u8(Tag::Field).unwrap()
 }
+
+/// Whether `needle` (a secret: hex key or PIN) is in `haystack`, in either case or as
+/// its bytes' hex.
+pub fn leaks(haystack: &str, needle: &str) -> bool {
+    let bytes = hex::decode(needle).unwrap_or_else(|_| needle.as_bytes().to_vec());
+    haystack.contains(needle)
+        || haystack.contains(&needle.to_lowercase())
+        || haystack.contains(&hex::encode(&bytes))
+        || haystack.contains(&hex::encode_upper(&bytes))
+}
