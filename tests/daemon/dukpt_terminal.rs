@@ -266,3 +266,36 @@ pub fn leaks(haystack: &str, needle: &str) -> bool {
         || haystack.contains(&hex::encode(&bytes))
         || haystack.contains(&hex::encode_upper(&bytes))
 }
+
+/// A daemon holding the published TDES, AES-128 and AES-256 BDKs and the AES-192 test BDK.
+pub fn key_types_daemon(name: &str) -> Daemon {
+    let d = daemon(name);
+    import_bdks(
+        &d,
+        &[
+            ("bdk.aes192", "D0000B0AX00N0000", AES192_BDK),
+            ("bdk.aes256", "D0000B0AX00N0000", AES256_BDK),
+        ],
+    );
+    d
+}
+
+/// pin.translate of an AES DUKPT block to format 0 under zpk.example.
+pub fn translate_typed(
+    c: &mut Raw,
+    (bdk, ksn): (&str, &[u8]),
+    key_type: Option<u8>,
+    block: &[u8],
+    pan: &str,
+) -> Resp {
+    c.call(Opcode::PinTranslate, |w| {
+        w.str(Tag::Pan, pan).str(Tag::Key, bdk).bytes(Tag::Ksn, ksn);
+        if let Some(t) = key_type {
+            w.u8(Tag::PinKeyType, t);
+        }
+        w.u8(Tag::Format, 4)
+            .bytes(Tag::PinBlock, block)
+            .str(Tag::DestKey, "zpk.example")
+            .u8(Tag::DestFormat, 0);
+    })
+}
