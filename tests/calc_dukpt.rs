@@ -330,3 +330,67 @@ fn usage_errors_exit_2() {
     let (code, _, _) = run(&["working-key", "--usage", "nonsense", "--bdk", TDES_BDK]);
     assert_eq!(code, Some(2));
 }
+
+// The PIN key type the protocol's `pin_key_type` names (protocol/README.md, "DUKPT
+// input"), on the command line: the X9.24-3-2017 AES-256 PIN key of counter 1 (published)
+// and its format 4 block of the supplement's PIN field (tests/vectors/published.md), and
+// an AES-192 PIN key from the AES-256 BDK (no published value: the one
+// tests/dukpt_vectors_aes.rs pins, on which two independent implementations agree).
+#[test]
+fn every_aes_pin_key_size_is_chosen_by_key_type() {
+    let aes256 = ["--bdk", AES256_BDK, "--ksn", AES_KSN];
+    let pan = ["--pan", "4111111111111111"];
+    let decode = |key_type: &[&str], block: &str| {
+        run(&[
+            &["pinblock", "decode", "--format", "4", "--block", block][..],
+            key_type,
+            &pan[..],
+            &aes256[..],
+        ]
+        .concat())
+    };
+    let published = "B9346D129E53FFC0759FC82331CBE9F7";
+    let (code, stdout, _) = decode(&["--key-type", "aes256"], published);
+    assert_eq!((code, stdout.trim_end()), (Some(0), "1234"));
+    // The default PIN key (AES-128) and AES-192 do not decode it.
+    for key_type in [&[][..], &["--key-type", "aes192"]] {
+        let (code, stdout, stderr) = decode(key_type, published);
+        assert_eq!(code, Some(1), "{key_type:?}: {stdout}");
+        assert!(!stderr.contains("1234"), "{stderr}");
+    }
+    assert_eq!(
+        ok(&[
+            &["working-key", "--usage", "pin", "--key-type", "aes192"],
+            &aes256[..]
+        ]
+        .concat()),
+        "DD73FB55862AB1CA815FF5CEE50E3135768D16805F5EC33A"
+    );
+    // A terminal's block under an AES-192 PIN key round-trips, with that key type only.
+    let block = ok(&[
+        &["pinblock", "encode", "--format", "4", "--pin", "24680"][..],
+        &["--key-type", "aes192"],
+        &pan[..],
+        &aes256[..],
+    ]
+    .concat());
+    let (code, stdout, _) = decode(&["--key-type", "aes192"], &block);
+    assert_eq!((code, stdout.trim_end()), (Some(0), "24680"));
+    // (The strict format 4 decoder refuses it, or at worst reads another PIN.)
+    let (code, stdout, _) = decode(&["--key-type", "aes256"], &block);
+    assert!(code == Some(1) || stdout.trim_end() != "24680", "{code:?}");
+    // Stronger than the BDK: refused, naming both types.
+    let r = fails(
+        &[
+            &["pinblock", "encode", "--format", "4", "--pin", "8642"][..],
+            &["--key-type", "aes192"],
+            &pan[..],
+            &["--bdk", AES_BDK, "--ksn", AES_KSN],
+        ]
+        .concat(),
+    );
+    assert!(
+        r.contains("AES-192") && r.contains("AES-128") && !r.contains("8642"),
+        "{r}"
+    );
+}

@@ -329,3 +329,82 @@ fn macs_and_data_encryption() {
         }
     }
 }
+
+// The supplement's AES-256 PIN key of counter 1 (AES256_FIRST_EIGHT[0][2]) enciphering the
+// supplement's format 4 PIN field (PIN 1234, fill FILL) with PAN 4111111111111111. The
+// block itself is not published: it is that key's ISO 9564-1 format 4 encipherment, and
+// openemv/dukpt `dukpt_aes_encrypt_pinblock` (src/dukpt_aes.c, commit 1d01ddaf, built
+// against OpenSSL) gives the same block for this BDK, KSN and key type.
+#[test]
+fn aes256_pin_key_enciphers_the_published_pin_field() {
+    let bdk = Bdk::new(Algorithm::Aes, &key(BDK_256)).unwrap();
+    let (k, pan) = (Ksn::Aes(ksn(1)), Pan::new(PAN).unwrap());
+    let block = dukpt::encipher_pin_with_fill(
+        &bdk,
+        &k,
+        KeyType::Aes256,
+        Format::Iso4,
+        &Pin::new("1234").unwrap(),
+        Some(&pan),
+        &FILL,
+    )
+    .unwrap();
+    assert_eq!(block.to_hex(), "B9346D129E53FFC0759FC82331CBE9F7");
+    let back = dukpt::decipher_pin(&bdk, &k, KeyType::Aes256, Format::Iso4, &block, Some(&pan));
+    assert_eq!(back.unwrap().expose_secret(), "1234");
+}
+
+// AES-192 working keys. The supplement has no AES-192 suite (see tests/vectors/published.md),
+// so these values are not published: each was computed by two independent
+// implementations that agree, the reference `tests/oracle/dukpt_aes_reference.py` (keys)
+// and openemv/dukpt `src/dukpt_aes.c` at commit 1d01ddaf built against OpenSSL (initial and
+// transaction keys, and the format 4 block of the supplement's PIN field, PAN and fill
+// under the PIN key). The AES-192 BDK is the AES-256 BDK's leftmost 24 bytes; the AES-256
+// BDK is the published one, whose transaction keys here are published (AES256_FIRST_EIGHT,
+// HIGH_COUNTERS). Columns: BDK, counter, initial key, transaction key, AES-192 PIN key,
+// format 4 block.
+#[rustfmt::skip]
+const AES192_PIN_KEYS: [(&str, u32, &str, &str, &str, &str); 4] = [
+    ("FEDCBA9876543210F1F1F1F1F1F1F1F1FEDCBA9876543210", 1, "5B6DEE2B5B7FABFFA32591F35BF8F23DD9329AE85131E584", "1387E87CF91556E340947CDBB154AF263ECFCFEA3655EBFE", "C5043EDC7F2C001097974D40FF82A050B64A1AB27879F3DB", "1BFAF188BCD6F74107C96EB7CCD0DDCB"),
+    ("FEDCBA9876543210F1F1F1F1F1F1F1F1FEDCBA9876543210", 0xFFFF_0000, "5B6DEE2B5B7FABFFA32591F35BF8F23DD9329AE85131E584", "91FF0123B134E54F575E3D42580EEF259546CCBDBC8E598B", "EC64C3D6B04F3CB06E683D9FBB0C424A7000252032714BBE", "3189830DA943F8DFD0CD0EA7C4979D49"),
+    (BDK_256, 1, "CE9CE0C101D1138F97FB6CAD4DF045A7083D4EAE2D35A31789D01CCF0949550F", "54AC2B32B145EA4A554CB8BC44B17467063A799856B1CCC2A138D36E8DBF78B3", "DD73FB55862AB1CA815FF5CEE50E3135768D16805F5EC33A", "1636256B9FF468FC88E91D2FB9A91E29"),
+    (BDK_256, 0xFFFF_0000, "CE9CE0C101D1138F97FB6CAD4DF045A7083D4EAE2D35A31789D01CCF0949550F", "6D6DB7AAAE8B3EA90E57A39E4BBA71E173B21B446B30A78D64BFC6A8806C55EE", "336990875BC1BA08A62F001E7DC4B6B99979F0A69078739B", "2BDD2B704C5386820C40AD1D9559B7C4"),
+];
+
+#[test]
+fn aes192_pin_keys_agree_with_two_independent_implementations() {
+    let pan = Pan::new(PAN).unwrap();
+    for (bdk_hex, counter, initial, transaction, pin_key, block) in AES192_PIN_KEYS {
+        let what = format!("{}-byte BDK, counter {counter:#x}", bdk_hex.len() / 2);
+        let ik = aes::Bdk::new(&key(bdk_hex))
+            .unwrap()
+            .initial_key(&ksn(counter))
+            .unwrap();
+        assert_eq!(upper(ik.key().expose_secret()), initial, "{what}");
+        let tk = transaction_key(bdk_hex, counter);
+        assert_eq!(upper(tk.key().expose_secret()), transaction, "{what}");
+        assert_eq!(
+            working(&tk, KeyUsage::PinEncryption, KeyType::Aes192),
+            pin_key
+        );
+        let bdk = Bdk::new(Algorithm::Aes, &key(bdk_hex)).unwrap();
+        let ours = dukpt::encipher_pin_with_fill(
+            &bdk,
+            &Ksn::Aes(ksn(counter)),
+            KeyType::Aes192,
+            Format::Iso4,
+            &Pin::new("1234").unwrap(),
+            Some(&pan),
+            &FILL,
+        )
+        .unwrap();
+        assert_eq!(ours.to_hex(), block, "{what}");
+        // An AES-192 BDK derives no AES-256 working key.
+        if bdk_hex.len() == 48 {
+            assert!(
+                tk.working_key(KeyUsage::PinEncryption, KeyType::Aes256)
+                    .is_err()
+            );
+        }
+    }
+}

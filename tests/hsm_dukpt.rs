@@ -173,14 +173,6 @@ fn a_wrong_pin_under_dukpt_counts_and_locks_the_card_at_the_limit() {
     assert_eq!(r.status(), Status::PinLocked);
 }
 
-fn leaks(haystack: &str, needle: &str) -> bool {
-    let bytes = hex::decode(needle).unwrap_or_else(|_| needle.as_bytes().to_vec());
-    haystack.contains(needle)
-        || haystack.contains(&needle.to_lowercase())
-        || haystack.contains(&hex::encode(&bytes))
-        || haystack.contains(&hex::encode_upper(&bytes))
-}
-
 #[test]
 fn the_daemon_log_shows_no_pin_bdk_or_derived_key() {
     let mut d = daemon("dukpt-secrecy");
@@ -231,25 +223,14 @@ fn the_daemon_log_shows_no_pin_bdk_or_derived_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_library_sends_dukpt_blocks() {
-    use cofre::client::{
-        Card, Client, ClientConfig, ClientError, DukptPinBlock, PinReference, PinTranslateRequest,
-        Verification,
-    };
+    use cofre::client::{Card, ClientError, DukptPinBlock, PinTranslateRequest, Verification};
     let d = daemon("dukpt-client");
-    let config = ClientConfig::for_identity(
-        vec![d.addr.clone()],
-        &daemon::example_dir().join("pki"),
-        "issuing-host-1",
-    );
-    let client = Client::connect(config).await.unwrap();
+    let (client, reference) = issuing_host_client(&d, TDES_PAN).await;
     let card = Card::Pan(TDES_PAN.into());
-    let reference = PinReference::Pvv {
-        pvv: pvv_of("1234", TDES_PAN),
-        pvki: 1,
-    };
     let mut block = DukptPinBlock {
         bdk: "bdk.x924".into(),
         ksn: hex::decode(TDES_KSN).unwrap(),
+        pin_key_type: None,
         format: 0,
         pin_block: hex::decode(TDES_BLOCK).unwrap(),
     };

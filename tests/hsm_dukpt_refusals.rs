@@ -4,7 +4,8 @@
 //! pin.change with a KSN each answer their status, count no try, and leave the
 //! connection answering. Then terminal blocks made by the independent oracles (pydukpt
 //! for TDES DUKPT, the X9.24-3 reference of `tests/oracle/` for AES DUKPT) translate to
-//! the format 0 block expected.
+//! the format 0 block expected, for AES DUKPT under PIN keys of every size
+//! (`pin_key_type`), refused where the reference refuses the key type.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -271,4 +272,96 @@ fn oracle_terminal_blocks_translate_to_the_expected_zone_block() {
             "{ksn} format {format}"
         );
     }
+}
+
+/// Seeded random KSNs (valid counters, the first and last included), PINs and PANs;
+/// BDKs of each size (the published and test ones, plus a seeded random one each); every
+/// AES PIN key type. The reference enciphers the terminal's block, or refuses the key
+/// type; the daemon translates that block to the expected zone block, or refuses it.
+#[test]
+#[cfg_attr(
+    skip_oracle,
+    ignore = "COFRE_SKIP_ORACLE=1: differential oracle skipped on request"
+)]
+fn reference_blocks_of_every_aes_pin_key_size_translate() {
+    let python = common::oracle_python(&["psec", "cryptography"]);
+    let mut rng = common::test_rng(0x21_2D);
+    let hex_of = |rng: &mut rand::rngs::StdRng, n: usize| {
+        let mut b = vec![0u8; n];
+        rng.fill_bytes(&mut b);
+        hex::encode_upper(b)
+    };
+    let mut bdks: Vec<(String, String)> = vec![
+        ("bdk.aes".into(), AES_BDK.into()),
+        ("bdk.aes192".into(), AES192_BDK.into()),
+        ("bdk.aes256".into(), AES256_BDK.into()),
+    ];
+    for len in [16, 24, 32] {
+        bdks.push((format!("bdk.random{len}"), hex_of(&mut rng, len)));
+    }
+    let d = key_types_daemon("dukpt-key-types-oracle");
+    let imports: Vec<(&str, &str, &str)> = bdks[3..]
+        .iter()
+        .map(|(id, key)| (id.as_str(), "D0000B0AX00N0000", key.as_str()))
+        .collect();
+    import_bdks(&d, &imports);
+
+    let digits = |rng: &mut rand::rngs::StdRng, n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect()
+    };
+    let mut cases = Vec::new();
+    let mut inputs = Vec::new();
+    for i in 0..72u32 {
+        let (id, bdk) = bdks[rng.random_range(0..bdks.len())].clone();
+        let key_type: u8 = rng.random_range(2..=4);
+        let counter = match i % 9 {
+            0 => 1,
+            1 => 0xFFFF_0000,
+            _ => loop {
+                let c = rng.random_range(1..0xFFFF_0000u32);
+                if c.count_ones() <= 16 {
+                    break c;
+                }
+            },
+        };
+        let ksn = format!("{}{counter:08X}", hex_of(&mut rng, 8));
+        let (pin_len, pan_len) = (rng.random_range(4..=12), rng.random_range(13..=19));
+        let (pin, pan) = (digits(&mut rng, pin_len), digits(&mut rng, pan_len));
+        let name = ["", "", "AES-128", "AES-192", "AES-256"][usize::from(key_type)];
+        inputs.push(
+            json!({"op": "pin_encipher", "bdk": bdk, "ksn": ksn, "key_type": name,
+            "format": 4, "pin": pin, "pan": pan}),
+        );
+        cases.push((id, ksn, key_type, pin, pan));
+    }
+    let answers = common::run_oracle(&python, "dukpt_aes_reference.py", &inputs);
+    let mut c = d.connect("issuing-host-1");
+    let (mut translated, mut refused) = (0, 0);
+    for ((id, ksn, key_type, pin, pan), answer) in cases.into_iter().zip(answers) {
+        let what = format!("{id} {ksn} pin_key_type {key_type}");
+        let ksn = hex::decode(&ksn).unwrap();
+        match answer["block"].as_str() {
+            Some(block) => {
+                let block = hex::decode(block).unwrap();
+                let r = translate_typed(&mut c, (&id, &ksn), Some(key_type), &block, &pan);
+                assert_eq!(r.status(), Status::Ok, "{what}: {}", r.message());
+                assert_eq!(r.bytes(Tag::PinBlock), iso0_under_zpk(&pin, &pan), "{what}");
+                translated += 1;
+            }
+            None => {
+                assert_eq!(answer["error"], json!(true), "{what}");
+                let r = translate_typed(&mut c, (&id, &ksn), Some(key_type), &[0x5A; 16], &pan);
+                assert_eq!(
+                    (r.status(), reason(&r)),
+                    (Status::WrongKeyUsage, "pin_key_type_too_strong".to_owned()),
+                    "{what}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    // Both outcomes were exercised.
+    assert!(translated > 30 && refused > 5, "{translated} {refused}");
 }

@@ -284,6 +284,35 @@ fn g0_translates_a_published_dukpt_block_to_the_zpk() {
         "08D7B4",
     ]);
     let bdk_block = cofre(&["export", "--payshield", "bdk.x924"]);
+    // The X9.24-3-2017 AES-128 BDK, one component pair the same way.
+    let aes: [u8; 16] = rand::random();
+    let aes_other: Vec<u8> = hex::decode("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+        .unwrap()
+        .iter()
+        .zip(aes)
+        .map(|(b, r)| b ^ r)
+        .collect();
+    let (a1, a2) = (dir.join("aes-bdk-1.txt"), dir.join("aes-bdk-2.txt"));
+    std::fs::write(&a1, format!("component = {}\n", hex::encode_upper(aes))).unwrap();
+    std::fs::write(
+        &a2,
+        format!("component = {}\n", hex::encode_upper(aes_other)),
+    )
+    .unwrap();
+    cofre(&[
+        "import",
+        "--id",
+        "bdk.aes",
+        "--kind",
+        "bdk",
+        "--algorithm",
+        "aes",
+        "--component-file",
+        a1.to_str().unwrap(),
+        "--component-file",
+        a2.to_str().unwrap(),
+    ]);
+    let aes_bdk_block = cofre(&["export", "--payshield", "bdk.aes"]);
     let d = Daemon::start_in(dir);
     let mut c = Ps::tls(&d.payshield.clone().unwrap(), "issuing-host-1");
     let zpk = block("zpk");
@@ -308,6 +337,23 @@ fn g0_translates_a_published_dukpt_block_to_the_zpk() {
             "0003G0{zpk}{zpk}605FFFF9876543210E000011B9C1845EB993A7A01401234567890"
         )),
         "0003G1A6"
+    );
+    // G0 is TDES DUKPT only (protocol/payshield.md): an AES BDK derives no TDES PIN key
+    // from a 20H KSN (A6, the native wrong_key_usage), and a 24H AES KSN with its 32H
+    // format 4 block does not fit G0's fixed fields: the KSN field takes 20 of the 24
+    // characters, the PIN block field the next 16, and the format code lands on `65`,
+    // which is no format code (23).
+    assert_eq!(
+        c.call(&format!(
+            "0004G0{aes_bdk_block}{zpk}605FFFF9876543210E000011B9C1845EB993A7A01401234567890"
+        )),
+        "0004G1A6"
+    );
+    assert_eq!(
+        c.call(&format!(
+            "0005G0{aes_bdk_block}{zpk}605123456789012345600000001A912150391AB65A67E52883D81CE2D1501111111111111"
+        )),
+        "0005G123"
     );
 }
 

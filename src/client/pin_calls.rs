@@ -62,7 +62,20 @@ impl Client {
         req: &PinTranslateRequest,
         ksn: &[u8],
     ) -> Result<Vec<u8>, ClientError> {
-        self.translate(req, Some(ksn)).await
+        self.translate(req, Some((ksn, None))).await
+    }
+
+    /// [`Client::pin_translate_dukpt`] of an AES DUKPT block (12-byte `ksn`) whose PIN
+    /// key is of the type `pin_key_type` names (the X9.24-3-2017 algorithm indicator: 2
+    /// AES-128, 3 AES-192, 4 AES-256); a type stronger than the BDK is the error
+    /// `wrong_key_usage`.
+    pub async fn pin_translate_dukpt_with_key_type(
+        &self,
+        req: &PinTranslateRequest,
+        ksn: &[u8],
+        pin_key_type: u8,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.translate(req, Some((ksn, Some(pin_key_type)))).await
     }
 
     /// pin.translate: the PIN block under the destination key and format.
@@ -73,13 +86,16 @@ impl Client {
     async fn translate(
         &self,
         req: &PinTranslateRequest,
-        ksn: Option<&[u8]>,
+        dukpt: Option<(&[u8], Option<u8>)>,
     ) -> Result<Vec<u8>, ClientError> {
         self.call(Opcode::PinTranslate, |w| {
             req.card.write(w);
             w.str(Tag::Key, &req.key);
-            if let Some(k) = ksn {
-                w.bytes(Tag::Ksn, k);
+            if let Some((ksn, pin_key_type)) = dukpt {
+                w.bytes(Tag::Ksn, ksn);
+                if let Some(t) = pin_key_type {
+                    w.u8(Tag::PinKeyType, t);
+                }
             }
             w.u8(Tag::Format, req.format)
                 .bytes(Tag::PinBlock, &req.pin_block)
@@ -215,13 +231,18 @@ impl Client {
 }
 
 /// A POS terminal's PIN block under DUKPT: the BDK id, the KSN the terminal sent, the
-/// block's format (TDES DUKPT: 0, 1 or 3; AES DUKPT: 4) and the block.
+/// AES DUKPT PIN key's type if not AES-128, the block's format (TDES DUKPT: 0, 1 or 3;
+/// AES DUKPT: 4) and the block.
 #[derive(Clone)]
 pub struct DukptPinBlock {
     /// BDK id.
     pub bdk: String,
     /// The terminal's KSN: 10 bytes (TDES DUKPT) or 12 (AES DUKPT).
     pub ksn: Vec<u8>,
+    /// AES DUKPT only: the PIN working key's type as the X9.24-3-2017 algorithm
+    /// indicator (2 AES-128, 3 AES-192, 4 AES-256); `None` is AES-128 (and the only
+    /// choice for TDES DUKPT).
+    pub pin_key_type: Option<u8>,
     /// ISO 9564 format.
     pub format: u8,
     /// The enciphered PIN block.
@@ -230,9 +251,11 @@ pub struct DukptPinBlock {
 
 impl DukptPinBlock {
     fn write(&self, w: &mut crate::protocol::FieldsWriter<'_>) {
-        w.str(Tag::Key, &self.bdk)
-            .bytes(Tag::Ksn, &self.ksn)
-            .u8(Tag::Format, self.format)
+        w.str(Tag::Key, &self.bdk).bytes(Tag::Ksn, &self.ksn);
+        if let Some(t) = self.pin_key_type {
+            w.u8(Tag::PinKeyType, t);
+        }
+        w.u8(Tag::Format, self.format)
             .bytes(Tag::PinBlock, &self.pin_block);
     }
 }
@@ -243,6 +266,7 @@ impl std::fmt::Debug for DukptPinBlock {
         f.debug_struct("DukptPinBlock")
             .field("bdk", &self.bdk)
             .field("ksn", &hex::encode_upper(&self.ksn))
+            .field("pin_key_type", &self.pin_key_type)
             .field("format", &self.format)
             .finish_non_exhaustive()
     }

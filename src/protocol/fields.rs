@@ -107,6 +107,7 @@ tags! {
     MaskedPan = 0x2A, "masked_pan", Str, "First 6 and last 4 digits, the rest '*'.";
     LookupToken = 0x2B, "lookup_token", Str, "Irreversible lookup token, 64 hex characters.";
     Alphabet = 0x2C, "alphabet", U8, "Token alphabet: 0 numeric, 1 alphanumeric.";
+    PinKeyType = 0x2D, "pin_key_type", U8, "With an AES DUKPT `ksn`: the PIN working key's type, as the X9.24-3-2017 algorithm indicator (2 AES-128, the default; 3 AES-192; 4 AES-256).";
     Dcvv2 = 0x30, "dcvv2", Str, "Dynamic CVV2, 3 digits.";
     Counter = 0x31, "counter", U64, "dCVV2 counter moving factor.";
     UnixTime = 0x32, "unix_time", U64, "Unix time in seconds (dCVV2 time step).";

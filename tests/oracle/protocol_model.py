@@ -49,6 +49,9 @@ OPCODE = {int(r[0], 16): r[1] for r in table(SPEC, "## Opcodes")}
 TAGS = {int(r[0], 16): (r[1], r[2]) for r in table(SPEC, "## Field tags")}
 TAG = {name: code for code, (name, _) in TAGS.items()}
 
+# README.md, "DUKPT input": pin_key_type -> (X9.24-3-2017 key type name, key bytes).
+AES_PIN_KEY_TYPES = {2: ("AES-128", 16), 3: ("AES-192", 24), 4: ("AES-256", 32)}
+
 # The fields each operation uses (README.md, "Operations"; keys.md for administration).
 CARD = ["pan", "token", "token_version"]
 IBM = ["decimalization", "validation_start", "validation_length", "pad"]
@@ -58,9 +61,9 @@ USES = {
     "pan.generate": ["bin", "pan_length", "alphabet", "transport_key"],
     "pan.tokenise": ["pan", "alphabet"],
     "pan.detokenise": ["token", "token_version"],
-    "pin.verify": VERIFY + ["ksn"],
-    "pin.translate": CARD + ["key", "ksn", "format", "pin_block", "dest_key", "dest_format",
-                             "dest_pan"],
+    "pin.verify": VERIFY + ["ksn", "pin_key_type"],
+    "pin.translate": CARD + ["key", "ksn", "pin_key_type", "format", "pin_block", "dest_key",
+                             "dest_format", "dest_pan"],
     "pin.generate": CARD + ["pvk", "method", "pin_length", "pvki", "delivery_key", "format",
                             "weak_digits"] + IBM,
     "pin.change": VERIFY + ["new_pin_block", "weak_digits"],
@@ -378,6 +381,11 @@ class DaemonBase:
             malformed("service_code")
         if "ksn" in f and len(f["ksn"]) not in (10, 12):
             malformed("ksn")
+        # README.md, "DUKPT input": pin_key_type only with a 12-byte KSN, and only the AES
+        # algorithm indicators of X9.24-3-2017 (2, 3, 4).
+        if "pin_key_type" in f and (len(f.get("ksn", b"")) != 12
+                                    or f["pin_key_type"] not in AES_PIN_KEY_TYPES):
+            malformed("pin_key_type")
         if "format" in f and op in ("pin.verify", "pin.change", "pin.translate") and f["format"] > 4:
             malformed("format")
         # README.md, "DUKPT input": TDES DUKPT carries formats 0, 1, 3; AES DUKPT 4 only

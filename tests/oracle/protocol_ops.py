@@ -11,8 +11,8 @@ import dcvv2_reference
 import dukpt_aes_reference
 import ff1_tokens
 from protocol_model import (
-    ALG_CODE, CONFIG, HEADER, KINDS, Bad, DaemonBase, cvv, decode_pin_block, delivery_kinds,
-    encode_iso0, ibm_offset_matches, kcv, mac_of, malformed, pvv, refuse,
+    AES_PIN_KEY_TYPES, ALG_CODE, CONFIG, HEADER, KINDS, Bad, DaemonBase, cvv, decode_pin_block,
+    delivery_kinds, encode_iso0, ibm_offset_matches, kcv, mac_of, malformed, pvv, refuse,
 )
 
 
@@ -79,8 +79,12 @@ class Daemon(DaemonBase):
             alg, pin_key = "tdes", pydukpt.pin_key(current)
         else:
             alg = "aes"
+            key_type, length = AES_PIN_KEY_TYPES[f.get("pin_key_type", 2)]
+            # X9.24-3-2017: a working key is never stronger than the BDK.
+            if length > len(k["key"]):
+                refuse("wrong_key_usage", reason="pin_key_type_too_strong")
             pin_key = dukpt_aes_reference.working_key(k["key"], ksn.hex().upper(), "pin",
-                                                      "AES-128")
+                                                      key_type)
         try:
             return decode_pin_block(fmt, alg, pin_key, f["pin_block"], pan)
         except Bad:

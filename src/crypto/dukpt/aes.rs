@@ -178,8 +178,9 @@ impl KeyType {
         }
     }
 
-    /// The algorithm indicator of the derivation data.
-    fn indicator(self) -> u16 {
+    /// The algorithm indicator of the derivation data (what a request names a working
+    /// key type by).
+    pub fn indicator(self) -> u16 {
         match self {
             KeyType::Tdes2 => 0x0000,
             KeyType::Tdes3 => 0x0001,

@@ -180,6 +180,7 @@ const VERIFY_TAGS: &[Tag] = &[
     Tag::TokenVersion,
     Tag::Key,
     Tag::Ksn,
+    Tag::PinKeyType,
     Tag::Format,
     Tag::PinBlock,
     Tag::Pvk,

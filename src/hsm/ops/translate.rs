@@ -32,6 +32,7 @@ impl<'a> Request<'a> for PinTranslate<'a> {
         Tag::TokenVersion,
         Tag::Key,
         Tag::Ksn,
+        Tag::PinKeyType,
         Tag::Format,
         Tag::PinBlock,
         Tag::DestKey,
