@@ -140,10 +140,7 @@ impl<'a> Request<'a> for PinGenerate<'a> {
         let card = CardRef::parse(f, CARD)?;
         let pvk = fields::key_id(f, Tag::Pvk)?;
         let how = NewReference::parse(f)?;
-        let pin_length = match f.u8(Tag::PinLength)?.unwrap_or(4) {
-            n @ 4..=12 => usize::from(n),
-            _ => return Err(OpError::field(Tag::PinLength, "pin_length must be 4-12")),
-        };
+        let pin_length = super::pin_lmk::pin_length(f)?;
         Ok(Self {
             card,
             pvk,
