@@ -61,94 +61,65 @@ pub fn write(w: &mut Writer) {
         },
     );
     let blob = decode(&sealed).1["pin_blob"].clone();
-    w.add(
-        FILE,
-        "pin.translate the blob above -> format 0 zpk.example: the tour's block",
-        host,
-        Opcode::PinTranslate.code(),
-        &[],
-        |f| {
-            f.str(Tag::Pan, PAN)
+    for (name, dest_format, with_block) in [
+        (
+            "pin.translate the blob above -> format 0 zpk.example: the tour's block",
+            0,
+            false,
+        ),
+        (
+            "pin.translate the blob above -> format 1: translation_not_allowed",
+            1,
+            false,
+        ),
+        (
+            "pin.translate with both pin_blob and pin_block: malformed_field pin_block",
+            0,
+            true,
+        ),
+    ] {
+        w.add(FILE, name, host, Opcode::PinTranslate.code(), &[], |f| {
+            f.str(Tag::Pan, PAN).bytes(Tag::PinBlob, &blob);
+            if with_block {
+                f.bytes(Tag::PinBlock, &block);
+            }
+            f.str(Tag::DestKey, "zpk.example")
+                .u8(Tag::DestFormat, dest_format);
+        });
+    }
+    for (name, pan, pvk, method) in [
+        (
+            "pin.reference: the blob's Visa PVV, PVKI 1 (the tour's 9464)",
+            PAN,
+            "pvk.example",
+            0,
+        ),
+        (
+            "pin.reference: the blob's IBM 3624 offset (default parameters)",
+            PAN,
+            "pvk.example",
+            1,
+        ),
+        (
+            "pin.reference with another card's PAN: invalid_blob",
+            "4000001234567899",
+            "pvk.example",
+            0,
+        ),
+        (
+            "pin.reference under a CVK: wrong_key_usage",
+            PAN,
+            "cvk.example",
+            0,
+        ),
+    ] {
+        w.add(FILE, name, host, Opcode::PinReference.code(), &[], |f| {
+            f.str(Tag::Pan, pan)
                 .bytes(Tag::PinBlob, &blob)
-                .str(Tag::DestKey, "zpk.example")
-                .u8(Tag::DestFormat, 0);
-        },
-    );
-    w.add(
-        FILE,
-        "pin.translate the blob above -> format 1: translation_not_allowed",
-        host,
-        Opcode::PinTranslate.code(),
-        &[],
-        |f| {
-            f.str(Tag::Pan, PAN)
-                .bytes(Tag::PinBlob, &blob)
-                .str(Tag::DestKey, "zpk.example")
-                .u8(Tag::DestFormat, 1);
-        },
-    );
-    w.add(
-        FILE,
-        "pin.translate with both pin_blob and pin_block: malformed_field pin_block",
-        host,
-        Opcode::PinTranslate.code(),
-        &[],
-        |f| {
-            f.str(Tag::Pan, PAN)
-                .bytes(Tag::PinBlob, &blob)
-                .bytes(Tag::PinBlock, &block)
-                .str(Tag::DestKey, "zpk.example")
-                .u8(Tag::DestFormat, 0);
-        },
-    );
-    let op = Opcode::PinReference.code();
-    w.add(
-        FILE,
-        "pin.reference: the blob's Visa PVV, PVKI 1 (the tour's 9464)",
-        host,
-        op,
-        &[],
-        |f| {
-            f.str(Tag::Pan, PAN)
-                .bytes(Tag::PinBlob, &blob)
-                .str(Tag::Pvk, "pvk.example");
-        },
-    );
-    w.add(
-        FILE,
-        "pin.reference: the blob's IBM 3624 offset (default parameters)",
-        host,
-        op,
-        &[],
-        |f| {
-            f.str(Tag::Pan, PAN)
-                .bytes(Tag::PinBlob, &blob)
-                .str(Tag::Pvk, "pvk.example")
-                .u8(Tag::Method, 1);
-        },
-    );
-    w.add(
-        FILE,
-        "pin.reference with another card's PAN: invalid_blob",
-        host,
-        op,
-        &[],
-        |f| {
-            f.str(Tag::Pan, "4000001234567899")
-                .bytes(Tag::PinBlob, &blob)
-                .str(Tag::Pvk, "pvk.example");
-        },
-    );
-    w.add(
-        FILE,
-        "pin.reference under a CVK: wrong_key_usage",
-        host,
-        op,
-        &[],
-        |f| {
-            f.str(Tag::Pan, PAN)
-                .bytes(Tag::PinBlob, &blob)
-                .str(Tag::Pvk, "cvk.example");
-        },
-    );
+                .str(Tag::Pvk, pvk);
+            if method == 1 {
+                f.u8(Tag::Method, 1);
+            }
+        });
+    }
 }

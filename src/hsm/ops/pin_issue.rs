@@ -102,6 +102,17 @@ pub fn random_strong_pin(
     ))
 }
 
+/// A new PIN of `len` digits under the daemon's weak-PIN policy and the request's
+/// `weak_digits` (pin.generate, pin.random).
+pub fn draw(
+    ctx: &Ctx<'_>,
+    len: usize,
+    weak_digits: &CallerDigits,
+    rng: &mut impl rand::CryptoRng,
+) -> Result<Pin, OpError> {
+    random_strong_pin(&ctx.config.pin_policy, len, weak_digits, rng)
+}
+
 /// pin.generate (0x0022).
 #[derive(Debug, Clone)]
 pub struct PinGenerate<'a> {
@@ -160,12 +171,7 @@ pub fn generate(
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
     let mut rng = rand::rng();
-    let pin = random_strong_pin(
-        &ctx.config.pin_policy,
-        r.pin_length,
-        &r.weak_digits,
-        &mut rng,
-    )?;
+    let pin = draw(ctx, r.pin_length, &r.weak_digits, &mut rng)?;
     write_reference(ctx, r.pvk, &pin, &card.pan, &r.how, out)?;
     out.bytes(
         Tag::PinBlob,

@@ -10,7 +10,7 @@ use crate::protocol::{Fields, FieldsWriter, Tag};
 use super::super::pin_policy::CallerDigits;
 use super::fields::{self, NewReference};
 use super::pin::{IBM, write_reference};
-use super::pin_issue::random_strong_pin;
+use super::pin_issue::draw;
 use super::{CARD, Card, CardRef, Ctx, OpError, OpResult, Request};
 
 /// pin.random (0x0029): a random PIN of a given length, answered only under the LMK.
@@ -58,12 +58,7 @@ pub fn random(
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
     let mut rng = rand::rng();
-    let pin = random_strong_pin(
-        &ctx.config.pin_policy,
-        r.pin_length,
-        &r.weak_digits,
-        &mut rng,
-    )?;
+    let pin = draw(ctx, r.pin_length, &r.weak_digits, &mut rng)?;
     out.bytes(
         Tag::PinBlob,
         &ctx.secrets.seal_pin(&pin, &card.pan, &mut rng)?,

@@ -207,3 +207,123 @@ fn write_length(pin: &crate::crypto::Pin, key_version: Option<u32>, out: &mut Fi
         out.u32(Tag::KeyVersion, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const BLOB: [u8; 25] = [1; 25];
+
+    /// What the source and destination parse to, or the refusal's status and field.
+    #[derive(Debug, PartialEq)]
+    enum Parsed {
+        Ok {
+            lmk_source: bool,
+            dest: Option<(String, Format)>,
+        },
+        Refused(Status, Option<Tag>),
+    }
+
+    /// Parses a pin.translate body written by `write` (the card is always a PAN).
+    fn parse(write: impl FnOnce(&mut FieldsWriter<'_>)) -> Parsed {
+        let mut buf = Vec::new();
+        let mut w = FieldsWriter::new(&mut buf);
+        w.str(Tag::Pan, "4111111111111111");
+        write(&mut w);
+        w.finish().unwrap();
+        let f = Fields::parse_strict(&buf).unwrap();
+        f.only(PinTranslate::TAGS).unwrap();
+        match PinTranslate::parse(&f) {
+            Ok(r) => Parsed::Ok {
+                lmk_source: matches!(r.source, Source::Lmk(_)),
+                dest: match r.dest {
+                    Destination::Block { key, format } => Some((key.to_owned(), format)),
+                    Destination::Lmk => None,
+                },
+            },
+            Err(e) => Parsed::Refused(e.status, e.field.and_then(Tag::from_code)),
+        }
+    }
+
+    fn block_source(w: &mut FieldsWriter<'_>, format: u8) {
+        w.str(Tag::Key, "zpk.a")
+            .u8(Tag::Format, format)
+            .bytes(Tag::PinBlock, &[0; 8]);
+    }
+
+    fn refused(status: Status, tag: Option<Tag>) -> Parsed {
+        Parsed::Refused(status, tag)
+    }
+
+    #[test]
+    fn either_side_may_be_the_lmk_form() {
+        // A block into the LMK form: neither dest_key nor dest_format.
+        let into_lmk = Parsed::Ok {
+            lmk_source: false,
+            dest: None,
+        };
+        assert_eq!(parse(|w| block_source(w, 0)), into_lmk);
+        // Format 1 (not PAN-bound) may go into the LMK form, as into format 4.
+        assert_eq!(parse(|w| block_source(w, 1)), into_lmk);
+        // The LMK form into a zone key.
+        let r = parse(|w| {
+            w.bytes(Tag::PinBlob, &BLOB)
+                .str(Tag::DestKey, "zpk.b")
+                .u8(Tag::DestFormat, 3);
+        });
+        let from_lmk = Parsed::Ok {
+            lmk_source: true,
+            dest: Some(("zpk.b".to_owned(), Format::Iso3)),
+        };
+        assert_eq!(r, from_lmk);
+    }
+
+    #[test]
+    fn the_lmk_form_comes_alone_and_follows_the_format_4_rules() {
+        for tag in [Tag::Key, Tag::Format, Tag::PinBlock, Tag::Ksn] {
+            let r = parse(|w| {
+                w.bytes(Tag::PinBlob, &BLOB);
+                match tag {
+                    Tag::Key => w.str(tag, "zpk.a"),
+                    Tag::Format => w.u8(tag, 0),
+                    _ => w.bytes(tag, &[0; 10]),
+                };
+                w.str(Tag::DestKey, "zpk.b").u8(Tag::DestFormat, 0);
+            });
+            assert_eq!(r, refused(Status::MalformedField, Some(tag)), "{tag:?}");
+        }
+        // From the LMK form to the LMK form: a destination key is missing.
+        let r = parse(|w| {
+            w.bytes(Tag::PinBlob, &BLOB);
+        });
+        assert_eq!(r, refused(Status::MalformedField, Some(Tag::DestKey)));
+        // Half a destination.
+        let r = parse(|w| {
+            block_source(w, 0);
+            w.u8(Tag::DestFormat, 0);
+        });
+        assert_eq!(r, refused(Status::MalformedField, Some(Tag::DestKey)));
+        let r = parse(|w| {
+            block_source(w, 0);
+            w.str(Tag::DestKey, "zpk.b");
+        });
+        assert_eq!(r, refused(Status::MalformedField, Some(Tag::DestFormat)));
+        // Nothing but format 1 goes into format 1; format 2 never goes anywhere.
+        let r = parse(|w| {
+            w.bytes(Tag::PinBlob, &BLOB)
+                .str(Tag::DestKey, "zpk.b")
+                .u8(Tag::DestFormat, 1);
+        });
+        assert_eq!(r, refused(Status::TranslationNotAllowed, None));
+        let r = parse(|w| block_source(w, 2));
+        assert_eq!(r, refused(Status::TranslationNotAllowed, None));
+        // A blob of another length.
+        let r = parse(|w| {
+            w.bytes(Tag::PinBlob, &BLOB[..24])
+                .str(Tag::DestKey, "zpk.b")
+                .u8(Tag::DestFormat, 0);
+        });
+        assert_eq!(r, refused(Status::MalformedField, Some(Tag::PinBlob)));
+    }
+}

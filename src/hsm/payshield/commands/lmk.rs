@@ -26,7 +26,7 @@ use crate::protocol::{Fields, Tag};
 use super::super::fields::Cursor;
 use super::super::frame::ErrorCode;
 use super::ibm::validation;
-use super::{Answer, Keys, account_card, body, pin_block, pin_format};
+use super::{Answer, Keys, account_card, body, pin_block, pin_block_answer, pin_format};
 
 /// Hex characters of the PIN under the LMK (a 25-byte `pin_blob`).
 pub const LMK_PIN_LEN: usize = 50;
@@ -85,15 +85,7 @@ pub fn to_zpk(data: &[u8], keys: &Keys<'_>) -> Result<(Vec<u8>, Answer), ErrorCo
             .str(Tag::DestKey, &zpk)
             .u8(Tag::DestFormat, to);
     })?;
-    let answer: Answer = Box::new(|f: &Fields<'_>| {
-        let block = f
-            .bytes(Tag::PinBlock)
-            .ok()
-            .flatten()
-            .filter(|b| b.len() == 8)
-            .ok_or(ErrorCode::INTERNAL)?;
-        Ok(hex::encode_upper(block).into_bytes())
-    });
+    let answer: Answer = Box::new(|f: &Fields<'_>| Ok(pin_block_answer(f)?.into_bytes()));
     Ok((body, answer))
 }
 

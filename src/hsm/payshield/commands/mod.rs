@@ -291,6 +291,16 @@ fn pin_block(c: &mut Cursor<'_>) -> Result<[u8; 8], ErrorCode> {
     Ok(out)
 }
 
+/// The TDES PIN block of a native answer, as 16 hex characters.
+fn pin_block_answer(f: &Fields<'_>) -> Result<String, ErrorCode> {
+    f.bytes(Tag::PinBlock)
+        .ok()
+        .flatten()
+        .filter(|b| b.len() == 8)
+        .map(hex::encode_upper)
+        .ok_or(ErrorCode::INTERNAL)
+}
+
 /// An answer without fields.
 fn no_fields() -> Answer {
     Box::new(|_| Ok(Vec::new()))
