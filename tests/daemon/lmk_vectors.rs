@@ -12,6 +12,8 @@ const FILE: &str = "pin_lmk.txt";
 const PAN: &str = "4111111111111111";
 /// PIN 1234 for PAN 4111111111111111, format 0 under zpk.example (the README tour's).
 const TOUR_BLOCK: &str = "2A3D408A1977DDE9";
+/// The numeric token of PAN 4111111111111111 under token.example (pin.txt's).
+const TOKEN: &str = "4111117668871111";
 
 pub fn write(w: &mut Writer) {
     let host = "issuing-host-1";
@@ -44,6 +46,16 @@ pub fn write(w: &mut Writer) {
         &[],
         |f| {
             f.str(Tag::Pan, PAN);
+        },
+    );
+    w.add(
+        FILE,
+        "pin.random for a card given as a token (the answer names the token key version)",
+        host,
+        op,
+        &["pin_blob"],
+        |f| {
+            f.str(Tag::Token, TOKEN);
         },
     );
     let block = hex::decode(TOUR_BLOCK).unwrap();
@@ -109,6 +121,12 @@ pub fn write(w: &mut Writer) {
         (
             "pin.reference under a CVK: wrong_key_usage",
             PAN,
+            "cvk.example",
+            0,
+        ),
+        (
+            "pin.reference, another card's PAN under a CVK: wrong_key_usage (keys before the blob)",
+            "4000001234567899",
             "cvk.example",
             0,
         ),

@@ -166,8 +166,8 @@ class Daemon(DaemonBase):
     def op_pin_random(self, op, f, role):
         if not 4 <= f.get("pin_length", 4) <= 12:
             malformed("pin_length")
-        self.card(f)
-        return {"pin_blob": None}
+        pan, tv = self.card(f)
+        return {"pin_blob": None, **({"token_version": tv} if tv else {})}
 
     def op_pin_reference(self, op, f, role):
         pan, tv = self.card(f)
