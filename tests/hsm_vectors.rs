@@ -13,6 +13,8 @@ mod daemon;
 mod dukpt_terminal;
 #[path = "daemon/dukpt_vectors.rs"]
 mod dukpt_vectors;
+#[path = "daemon/lmk_vectors.rs"]
+mod lmk_vectors;
 #[path = "daemon/spec_vectors.rs"]
 mod spec_vectors;
 
@@ -827,6 +829,7 @@ fn write_vectors() {
     );
     spec_vectors::write(&mut w);
     dukpt_vectors::write(&mut w);
+    lmk_vectors::write(&mut w);
     std::fs::create_dir_all(dir()).unwrap();
     for (name, text) in &w.files {
         std::fs::write(dir().join(name), text).unwrap();

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """An independent payShield host-command client, written from the public host-command
 documentation (Thales payShield 9000/10K Host Command Reference: message framing, and
-the NC, EC, DC, EA, CW and CY command and response layouts), not from cofre's code. Standard
+the NC, EC, DC, EA, CW, CY, JA, JG, JE, DG and DE command and response layouts), not from
+cofre's code. The "PIN encrypted under the LMK" field (LN or LH in the reference) is
+opaque here: its length is the one thing taken from cofre's protocol/payshield.md
+(50 hex characters), and every value read out of it goes back through the HSM. Standard
 library only. Driven by tests/payshield.rs against a live daemon over mutual TLS.
 
 Framing (host command reference, "TCP/IP"): each message is a 2-byte big-endian length
@@ -22,6 +25,7 @@ import struct
 import sys
 
 HEADER = 4
+LMK_PIN = 50
 
 
 class Client:
@@ -146,8 +150,44 @@ def main():
             expect(err == "15", "CW short", err)
             err, _ = c.command("EC", zpk + pvk + "2A3D408A1977DDE9" + "99" + acct + "19464")
             expect(err == "23", "EC format code 99", err)
-            err, _ = c.command("JA", acct + "04")
-            expect(err == "68", "JA not offered", err)
+            err, _ = c.command("CI", "")
+            expect(err == "68", "CI not offered", err)
+
+            # JA: account number (12N), PIN length (2N, optional, 04-12) -> the PIN
+            # under the LMK. JG: ZPK, PIN block format code, account number, LMK PIN ->
+            # PIN block (16H). DG: PVK, LMK PIN, account number, PVKI (1N) -> PVV (4N).
+            # DE: PVK, LMK PIN, check length (2N), account number, decimalisation
+            # table, PIN validation data -> offset (12, F-padded). An issuer's chain:
+            # a random PIN, its PVV and offset, its block under the ZPK; EC and EA then
+            # verify that block against them.
+            acct2 = "222222222222"
+            err, lmk_pin = c.command("JA", acct2 + "04")
+            expect(err == "00" and len(lmk_pin) == LMK_PIN, "JA answer", (err, lmk_pin))
+            err, other = c.command("JA", acct2 + "04")
+            expect(err == "00" and other != lmk_pin, "two JA answers differ", other)
+            err, pvv = c.command("DG", pvk + lmk_pin + acct2 + "1")
+            expect(err == "00" and len(pvv) == 4 and pvv.isdigit(), "DG PVV", (err, pvv))
+            validation = acct2[:7] + "N" + "FFFF"
+            err, offset = c.command("DE", pvk + lmk_pin + "04" + acct2 + "0123456789012345"
+                                    + validation)
+            expect(err == "00" and len(offset) == 12 and offset[:4].isdigit()
+                   and offset[4:] == "F" * 8, "DE offset", (err, offset))
+            err, block = c.command("JG", zpk + "01" + acct2 + lmk_pin)
+            expect(err == "00" and len(block) == 16, "JG PIN block", (err, block))
+            err, _ = c.command("EC", zpk + pvk + block + "01" + acct2 + "1" + pvv)
+            expect(err == "00", "EC of JG's block with DG's PVV", err)
+            err, _ = c.command("EA", zpk + pvk + "12" + block + "01" + "04" + acct2
+                               + "0123456789012345" + validation + offset)
+            expect(err == "00", "EA of JG's block with DE's offset", err)
+            # JE: ZPK, PIN block, format code, account number -> LMK PIN; JG of it
+            # gives the format 0 block back (format 0 has no random fill).
+            err, tour = c.command("JE", zpk + "2A3D408A1977DDE9" + "01" + acct)
+            expect(err == "00" and len(tour) == LMK_PIN, "JE answer", (err, tour))
+            err, back = c.command("JG", zpk + "01" + acct + tour)
+            expect((err, back) == ("00", "2A3D408A1977DDE9"), "JG of JE", (err, back))
+            # The LMK PIN of another account does not open (14: error in PIN).
+            err, _ = c.command("JG", zpk + "01" + acct + lmk_pin)
+            expect(err == "14", "JG of another account's PIN", err)
             err, _ = c.command("NC", "")
             expect(err == "00", "NC after errors", err)
     print("%d checks passed" % CHECKS[0])

@@ -32,6 +32,7 @@ use super::ops::dcvv2::{self, Dcvv2Generate, Dcvv2Verify};
 use super::ops::mac::{self, MacGenerate, MacVerify};
 use super::ops::pin::{PinChange, PinVerify};
 use super::ops::pin_issue::{self, PinDeliver, PinGenerate, PinRebind};
+use super::ops::pin_lmk::{self, PinRandom, PinReference};
 use super::ops::tokens::{self, Detokenise, PanGenerate, Tokenise};
 use super::ops::translate::{self, PinTranslate};
 use super::ops::{self, Card, Ctx, Health, OpError, OpResult, Request};
@@ -281,6 +282,20 @@ pub fn dispatch(ctx: &Ctx<'_>, op: Opcode, body: &[u8], out: &mut FieldsWriter<'
         Opcode::PinRebind => parsed::<PinRebind>(ctx, &f)
             .and_then(|r| counted::pin_rebind(ctx, &r, out))
             .into(),
+        Opcode::PinRandom => now(on_card(
+            ctx,
+            parsed::<PinRandom>(ctx, &f),
+            |r| &r.card,
+            pin_lmk::random,
+            out,
+        )),
+        Opcode::PinReference => now(on_card(
+            ctx,
+            parsed::<PinReference>(ctx, &f),
+            |r| &r.card,
+            pin_lmk::reference,
+            out,
+        )),
         Opcode::CvvGenerate => now(on_card(
             ctx,
             parsed::<CvvGenerate>(ctx, &f),

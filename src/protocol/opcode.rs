@@ -57,6 +57,8 @@ opcodes! {
     PinAttemptsReset = 0x0026, "pin.attempts.reset", "Clear a card's PIN try counter.";
     GuardReset = 0x0027, "pin.guard.reset", "Lift the global brute-force guard.";
     PinRebind = 0x0028, "pin.rebind", "A card's PIN carried over to a new card: its PVV or offset and LMK-encrypted PIN.";
+    PinRandom = 0x0029, "pin.random", "A random PIN, answered only under the LMK (pin_blob); no counter touched.";
+    PinReference = 0x002A, "pin.reference", "The PVV or IBM 3624 offset of the PIN in a pin_blob; no counter touched.";
     CvvGenerate = 0x0030, "cvv.generate", "CVV, CVV2 and iCVV for a card.";
     CvvVerify = 0x0031, "cvv.verify", "Verify a presented CVV, CVV2 or iCVV.";
     SecurityCodesExport = 0x0032, "card.codes.export", "CVV, CVV2, iCVV and PIN encrypted under a transport key.";

@@ -63,7 +63,7 @@ USES = {
     "pan.detokenise": ["token", "token_version"],
     "pin.verify": VERIFY + ["ksn", "pin_key_type"],
     "pin.translate": CARD + ["key", "ksn", "pin_key_type", "format", "pin_block", "dest_key",
-                             "dest_format", "dest_pan"],
+                             "dest_format", "dest_pan", "pin_blob"],
     "pin.generate": CARD + ["pvk", "method", "pin_length", "pvki", "delivery_key", "format",
                             "weak_digits"] + IBM,
     "pin.change": VERIFY + ["new_pin_block", "weak_digits"],
@@ -71,6 +71,8 @@ USES = {
     "pin.attempts": CARD,
     "pin.attempts.reset": CARD,
     "pin.guard.reset": [],
+    "pin.random": CARD + ["pin_length", "weak_digits"],
+    "pin.reference": CARD + ["pin_blob", "pvk", "method", "pvki"] + IBM,
     "pin.rebind": CARD + ["pin_blob", "new_pan", "new_token", "new_token_version", "pvk",
                           "method", "pvki"] + IBM,
     "cvv.generate": CARD + ["key", "expiry", "service_code"],
@@ -124,6 +126,7 @@ NEEDS = {
     ("pin.translate", "key"): ("zpk", "tpk"), ("pin.translate", "dest_key"): ("zpk", "tpk"),
     ("pin.verify", "pvk"): ("pvk",), ("pin.change", "pvk"): ("pvk",),
     ("pin.generate", "pvk"): ("pvk",), ("pin.rebind", "pvk"): ("pvk",),
+    ("pin.reference", "pvk"): ("pvk",),
     ("cvv.generate", "key"): ("cvk",), ("cvv.verify", "key"): ("cvk",),
     ("card.codes.export", "key"): ("cvk",), ("card.codes.export", "transport_key"): ("transport",),
     ("pan.generate", "transport_key"): ("transport",),
@@ -241,15 +244,20 @@ def pvv(pvk, pvki, pin, pan):
     return psec.pin.generate_visa_pvv(pvk, str(pvki), pin[:4], pan)
 
 
-def ibm_offset_matches(pvk, pin, pan, offset):
+def ibm_offset(pvk, pin, pan):
+    """The IBM 3624 offset of `pin`, as many digits as the PIN, with the default
+    validation data (the 12 PAN digits before the check digit, then F) and table."""
     table = "0123456789012345"
     vd = (pan[len(pan) - 13:len(pan) - 1]).ljust(16, "F")
     inter = "".join(table[int(c, 16)] for c in tdes_ecb(pvk, bytes.fromhex(vd)).hex())
+    return "".join(str((int(p) - int(q)) % 10) for p, q in zip(pin, inter[:len(pin)]))
+
+
+def ibm_offset_matches(pvk, pin, pan, offset):
     n, m = len(pin), len(offset)
     if m > n:
         return False
-    full = "".join(str((int(p) - int(q)) % 10) for p, q in zip(pin, inter[:n]))
-    return full[n - m:] == offset
+    return ibm_offset(pvk, pin, pan)[n - m:] == offset
 
 
 def cvv(cvk, pan, expiry, sc):
@@ -324,7 +332,11 @@ class DaemonBase:
         self.lookup_key = self.keys[CONFIG["lookup_key"]]["key"]
         self.pin_tries = {}
         self.dcvv2 = {}  # pan -> (enabled, last used factor)
-        self.blob_pins = {}  # blob hex -> the PVV of its PIN, when one answer told it
+        # pin_blob -> (PIN, PAN) for the blobs whose PIN this model knows: a blob is
+        # opaque (algorithms.md), so only an answer sealing a PIN the model deciphered
+        # itself (pin.translate into the LMK form) tells it; see protocol_vectors.py.
+        self.blobs = {}
+        self.expect_blob = None
 
     # Steps 1-9 of "Order of checks".
     def admit(self, identity, payload):

@@ -12,7 +12,8 @@ import dukpt_aes_reference
 import ff1_tokens
 from protocol_model import (
     AES_PIN_KEY_TYPES, ALG_CODE, CONFIG, HEADER, KINDS, Bad, DaemonBase, cvv, decode_pin_block,
-    delivery_kinds, encode_iso0, ibm_offset_matches, kcv, mac_of, malformed, pvv, refuse,
+    delivery_kinds, IBM as IBM_NAMES, encode_iso0, ibm_offset, ibm_offset_matches, kcv, mac_of,
+    malformed, pvv, refuse,
 )
 
 
@@ -128,15 +129,61 @@ class Daemon(DaemonBase):
                 "pvk_version": 1, "pin_blob": None, "key_version": 1}
 
     def op_pin_translate(self, op, f, role):
-        src, dst = f["format"], f["dest_format"]
+        # README.md, pin.translate: a pin_blob stands for key, ksn, format and pin_block
+        # (it comes alone); no dest_key and no dest_format is the LMK form; both count
+        # as format 4 for the rules.
+        if "pin_blob" in f:
+            for name in ("key", "ksn", "format", "pin_block"):
+                if name in f:
+                    malformed(name)
+        if "dest_key" not in f and ("dest_format" in f or "pin_blob" in f):
+            malformed("dest_key")
+        if "dest_key" in f and "dest_format" not in f:
+            malformed("dest_format")
+        src = 4 if "pin_blob" in f else f["format"]
+        dst = f.get("dest_format", 4)
         if 2 in (src, dst) or (dst == 1 and src != 1):
             refuse("translation_not_allowed")
         pan, tv = self.card(f)
-        pin = self.pin_of(op, f, pan)
+        if "pin_blob" in f:
+            pin = self.open_blob(f["pin_blob"], pan)
+            versions = {}
+        else:
+            pin = self.pin_of(op, f, pan)
+            versions = {"key_version": 1}
+        if "dest_key" not in f:
+            self.expect_blob = (pin, pan)
+            return {"pin_blob": None, "pin_length": len(pin), **versions}
         dest = self.key(op, "dest_key", f["dest_key"])
         assert dst == 0 and dest["alg"] == "tdes", "vectors translate into format 0 only"
-        return {"pin_block": encode_iso0(dest["key"], pin, pan), "pin_length": len(pin),
-                "key_version": 1, "dest_key_version": 1}
+        block = encode_iso0(dest["key"], pin, pan) if pin else None
+        return {"pin_block": block, "pin_length": len(pin) if pin else None, **versions,
+                "dest_key_version": 1}
+
+    def open_blob(self, blob, pan):
+        """The PIN of a blob this model saw sealed (None for one it did not); a blob
+        sealed for another card is invalid_blob."""
+        known = self.blobs.get(bytes(blob))
+        if known and known[1] != pan:
+            refuse("invalid_blob")
+        return known[0] if known else None
+
+    def op_pin_random(self, op, f, role):
+        if not 4 <= f.get("pin_length", 4) <= 12:
+            malformed("pin_length")
+        pan, tv = self.card(f)
+        return {"pin_blob": None, **({"token_version": tv} if tv else {})}
+
+    def op_pin_reference(self, op, f, role):
+        pan, tv = self.card(f)
+        pvk = self.key(op, "pvk", f["pvk"])["key"]
+        pin = self.open_blob(f["pin_blob"], pan)
+        if f.get("method", 0) == 1:
+            assert not any(n in f for n in IBM_NAMES), "vectors use the default parameters"
+            # algorithms.md, "IBM 3624": validation data = the PAN's 12 digits before the
+            # check digit (the default), then F; table 0123456789012345.
+            return {"offset": ibm_offset(pvk, pin, pan) if pin else None, "pvk_version": 1}
+        return {"pvv": pvv(pvk, f.get("pvki", 1), pin, pan) if pin else None, "pvk_version": 1}
 
     def op_pin_generate(self, op, f, role):
         return {"pvv": None, "pvk_version": 1, "pin_blob": None}

@@ -58,7 +58,7 @@ def check(daemon, v):
     payload = req[4:]
     got_status = STATUS_NAME.get(int.from_bytes(resp[12:14], "big"))
     got = response_fields(resp)
-    daemon.expect_code_block = daemon.expect_export = None
+    daemon.expect_code_block = daemon.expect_export = daemon.expect_blob = None
     try:
         fields = daemon.run(v["identity"], payload)
         want = Answer("ok", fields)
@@ -93,6 +93,10 @@ def check(daemon, v):
 def properties(daemon, v, got):
     """What the ignored (random) values must satisfy."""
     out = []
+    if "pin_blob" in got and daemon.expect_blob:
+        # A blob sealing a PIN the model knows: later vectors name it (pin.reference,
+        # pin.translate from the LMK form), and their exact values follow from it.
+        daemon.blobs[bytes(got["pin_blob"])] = daemon.expect_blob
     if "encrypted" in got and daemon.expect_code_block:
         key, code = daemon.expect_code_block
         clear = tdes_ecb(key, got["encrypted"], decrypt=True).hex().upper()

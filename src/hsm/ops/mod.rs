@@ -18,6 +18,7 @@ pub mod fields;
 pub mod mac;
 pub mod pin;
 pub mod pin_issue;
+pub mod pin_lmk;
 mod secrets;
 pub mod tokens;
 pub mod translate;

@@ -102,6 +102,17 @@ pub fn random_strong_pin(
     ))
 }
 
+/// A new PIN of `len` digits under the daemon's weak-PIN policy and the request's
+/// `weak_digits` (pin.generate, pin.random).
+pub fn draw(
+    ctx: &Ctx<'_>,
+    len: usize,
+    weak_digits: &CallerDigits,
+    rng: &mut impl rand::CryptoRng,
+) -> Result<Pin, OpError> {
+    random_strong_pin(&ctx.config.pin_policy, len, weak_digits, rng)
+}
+
 /// pin.generate (0x0022).
 #[derive(Debug, Clone)]
 pub struct PinGenerate<'a> {
@@ -140,10 +151,7 @@ impl<'a> Request<'a> for PinGenerate<'a> {
         let card = CardRef::parse(f, CARD)?;
         let pvk = fields::key_id(f, Tag::Pvk)?;
         let how = NewReference::parse(f)?;
-        let pin_length = match f.u8(Tag::PinLength)?.unwrap_or(4) {
-            n @ 4..=12 => usize::from(n),
-            _ => return Err(OpError::field(Tag::PinLength, "pin_length must be 4-12")),
-        };
+        let pin_length = super::pin_lmk::pin_length(f)?;
         Ok(Self {
             card,
             pvk,
@@ -163,12 +171,7 @@ pub fn generate(
     out: &mut FieldsWriter<'_>,
 ) -> OpResult {
     let mut rng = rand::rng();
-    let pin = random_strong_pin(
-        &ctx.config.pin_policy,
-        r.pin_length,
-        &r.weak_digits,
-        &mut rng,
-    )?;
+    let pin = draw(ctx, r.pin_length, &r.weak_digits, &mut rng)?;
     write_reference(ctx, r.pvk, &pin, &card.pan, &r.how, out)?;
     out.bytes(
         Tag::PinBlob,

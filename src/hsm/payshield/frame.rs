@@ -24,6 +24,9 @@ impl ErrorCode {
     pub const SOURCE_KEY: Self = Self(*b"10");
     /// Destination key parity error (cofre: the destination key field).
     pub const DESTINATION_KEY: Self = Self(*b"11");
+    /// Error in the PIN from the host (cofre: the PIN under the LMK does not open for
+    /// this account number: altered, or another card's).
+    pub const LMK_PIN: Self = Self(*b"14");
     /// Invalid input data (format, characters, or not enough data).
     pub const INVALID_INPUT: Self = Self(*b"15");
     /// Not authorised, or prohibited by security settings (cofre: the role policy,

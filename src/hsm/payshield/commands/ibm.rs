@@ -23,7 +23,7 @@ use super::{Answer, Keys, account_card, body, no_fields, pin_block, pin_format};
 
 /// The native validation data of a payShield one: (start, length, pad) over the card
 /// named by `account`.
-fn validation(account: &str, data: &str) -> Result<(u8, u8, char), ErrorCode> {
+pub(super) fn validation(account: &str, data: &str) -> Result<(u8, u8, char), ErrorCode> {
     let (before, after) = data.split_once('N').ok_or(ErrorCode::INVALID_INPUT)?;
     if after.contains('N')
         || !before

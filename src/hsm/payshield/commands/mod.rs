@@ -12,6 +12,7 @@ mod cvv;
 mod diagnostics;
 mod ibm;
 mod keys;
+mod lmk;
 mod mac;
 mod pin;
 mod translate;
@@ -194,6 +195,11 @@ pub fn plan(command: [u8; 2], data: &[u8], keys: &Keys<'_>) -> Plan {
             translate::zone(data, keys, KeyKind::Zpk),
         ),
         b"G0" => (Opcode::PinTranslate, translate::dukpt(data, keys)),
+        b"JA" => (Opcode::PinRandom, lmk::random(data)),
+        b"JG" => (Opcode::PinTranslate, lmk::to_zpk(data, keys)),
+        b"JE" => (Opcode::PinTranslate, lmk::from_zpk(data, keys)),
+        b"DG" => (Opcode::PinReference, lmk::pvv(data, keys)),
+        b"DE" => (Opcode::PinReference, lmk::offset(data, keys)),
         b"M6" => (Opcode::MacGenerate, mac::generate(data, keys)),
         b"M8" => (Opcode::MacVerify, mac::verify(data, keys)),
         b"BU" => (Opcode::KeyList, keys::kcv(data, keys)),
@@ -230,6 +236,7 @@ pub fn error_code(e: &OpError) -> ErrorCode {
             _ => ErrorCode::INVALID_INPUT,
         },
         Status::InvalidPinBlock => ErrorCode::PIN_BLOCK,
+        Status::InvalidBlob => ErrorCode::LMK_PIN,
         Status::TranslationNotAllowed => ErrorCode::PIN_BLOCK_FORMAT,
         Status::PanMismatch => ErrorCode::ACCOUNT,
         Status::KeyBlockRefused => ErrorCode::KEY_BLOCK_FORMAT,
@@ -282,6 +289,16 @@ fn pin_block(c: &mut Cursor<'_>) -> Result<[u8; 8], ErrorCode> {
     let mut out = [0u8; 8];
     hex::decode_to_slice(text, &mut out).map_err(|_| ErrorCode::INVALID_INPUT)?;
     Ok(out)
+}
+
+/// The TDES PIN block of a native answer, as 16 hex characters.
+fn pin_block_answer(f: &Fields<'_>) -> Result<String, ErrorCode> {
+    f.bytes(Tag::PinBlock)
+        .ok()
+        .flatten()
+        .filter(|b| b.len() == 8)
+        .map(hex::encode_upper)
+        .ok_or(ErrorCode::INTERNAL)
 }
 
 /// An answer without fields.

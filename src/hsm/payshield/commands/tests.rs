@@ -12,6 +12,7 @@ fn native_refusals_map_to_documented_error_codes() {
     assert_eq!(code(Status::UnknownKey), "84");
     assert_eq!(code(Status::WrongKeyUsage), "A6");
     assert_eq!(code(Status::InvalidPinBlock), "20");
+    assert_eq!(code(Status::InvalidBlob), "14");
     assert_eq!(code(Status::TranslationNotAllowed), "23");
     assert_eq!(code(Status::StoreUnavailable), "41");
     assert_eq!(code(Status::MalformedField), "15");
@@ -37,8 +38,22 @@ fn commands_refuse_bad_fields_before_any_operation() {
     };
     assert_eq!(refused(b"NC", b""), "native health");
     assert_eq!(refused(b"NC", b"x"), "15");
-    assert_eq!(refused(b"JA", b""), "68");
     assert_eq!(refused(b"CI", b""), "68");
+    // JA: the account number, an optional length 04-12, nothing after it.
+    assert_eq!(refused(b"JA", b""), "15");
+    assert_eq!(refused(b"JA", b"111111111111"), "native pin.random");
+    assert_eq!(refused(b"JA", b"11111111111112"), "native pin.random");
+    for bad in [
+        &b"11111111111103"[..],
+        b"11111111111113",
+        b"1111111111110",
+        b"11111111111104~",
+    ] {
+        assert_eq!(refused(b"JA", bad), "15");
+    }
+    for short in [b"JG", b"JE", b"DG", b"DE"] {
+        assert_eq!(refused(short, b""), "15");
+    }
     for short in [b"BU", b"A0", b"DA", b"EA"] {
         assert_eq!(refused(short, b""), "15");
     }

@@ -18,7 +18,9 @@ use crate::protocol::{Fields, Tag};
 
 use super::super::fields::Cursor;
 use super::super::frame::ErrorCode;
-use super::{Answer, Keys, account_card, body, format_code, pin_block, pin_format};
+use super::{
+    Answer, Keys, account_card, body, format_code, pin_block, pin_block_answer, pin_format,
+};
 
 /// `CA` (`source` TPK) or `CC` (`source` ZPK).
 pub fn zone(data: &[u8], keys: &Keys<'_>, source: KeyKind) -> Result<(Vec<u8>, Answer), ErrorCode> {
@@ -83,13 +85,8 @@ fn translated(to: u8, max: u8) -> Answer {
         if length > max {
             return Err(ErrorCode::PIN_LENGTH);
         }
-        let block = f
-            .bytes(Tag::PinBlock)
-            .ok()
-            .flatten()
-            .filter(|b| b.len() == 8)
-            .ok_or(ErrorCode::INTERNAL)?;
+        let block = pin_block_answer(f)?;
         let code = format_code(to).ok_or(ErrorCode::INTERNAL)?;
-        Ok(format!("{length:02}{}{code}", hex::encode_upper(block)).into_bytes())
+        Ok(format!("{length:02}{block}{code}").into_bytes())
     })
 }
