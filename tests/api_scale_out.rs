@@ -223,11 +223,36 @@ fn a_wrong_pin_sent_to_both_facades_at_once_is_one_try() {
             assert_eq!(again.header("idempotent-replayed"), Some("true"));
         }
         assert_eq!(attempts(&on_b, &card)["cardInvalidPinTries"], 1);
+        // The recorded call's marker stays to its lease (given back at once, a copy that
+        // waited on it could run with a snapshot from before the answer).
+        assert!(
+            live_marker(&sys, &format!("r:{rid}")).is_some(),
+            "round {round}: the marker of a recorded call lives on"
+        );
         // The right PIN resets the count for the next round.
         validate(&on_b, &card, &right).expect(200);
         assert_eq!(attempts(&on_a, &card)["cardInvalidPinTries"], 0);
     }
     println!("{turned_away} of {ROUNDS} copies answered request_in_progress");
+
+    // A call refused before the daemon (its body is not JSON) records nothing and gives
+    // its marker back: the same request on the other facade runs at once, not
+    // `request_in_progress` for the lease (60 s; the poll gives up after 10 s).
+    let rid = format!("bad-json-{run}");
+    let ts = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let bad = on_a.call_raw("POST", "/cards/pin/validation", b"{not json", &rid, ts);
+    assert_eq!((bad.status, bad.code().as_str()), (400, "invalid_json"));
+    let again = poll(Duration::from_secs(10), "the marker is given back", || {
+        let r = on_b.call_raw("POST", "/cards/pin/validation", b"{not json", &rid, ts);
+        (r.code() != "request_in_progress").then_some(r)
+    });
+    assert_eq!((again.status, again.code().as_str()), (400, "invalid_json"));
 }
 
 /// Polls `check` every 20 ms until it answers, for at most `limit`.
