@@ -2,7 +2,8 @@
 //! rotated on one daemon is used by the other without a restart or a copy; key changes
 //! on both daemons at once leave one linear audit chain; a document tampered with in
 //! the database is refused and the daemon keeps its keys; the database and the logs
-//! hold no key in clear.
+//! hold no key in clear; `cofre keys --config <node's hsm.toml>` run on either node
+//! changes the keys of both running daemons through the shared ledger.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
@@ -24,14 +25,19 @@ const DATA: &[u8] = b"0200 pair";
 /// The longest a change may take to reach the other daemon (it polls every 2 s).
 const REACH: Duration = Duration::from_secs(30);
 
-fn import_mac_key(so: &mut Raw, id: &str) -> cofre::protocol::Status {
-    let block = tr31::wrap(
+/// The example retail MAC key as a TR-31 block under the example KEK.
+fn mac_key_block() -> String {
+    tr31::wrap(
         &ClearKey::from_hex(KEK).unwrap(),
         &tr31::Header::parse("D0000M3TC00E0000").unwrap(),
         &ClearKey::from_hex(RETAIL).unwrap(),
         &mut rand::rng(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn import_mac_key(so: &mut Raw, id: &str) -> cofre::protocol::Status {
+    let block = mac_key_block();
     so.call(Opcode::KeyImport, |w| {
         w.str(Tag::Key, id)
             .str(Tag::Kek, "kek.example")
@@ -337,4 +343,125 @@ fn with_postgres_stopped_key_changes_are_refused_and_keys_keep_working() {
         1,
         "logged once per outage"
     );
+}
+
+/// `cofre keys <args>` on a node's files, with `--config` naming its `hsm.toml` when
+/// `config` is set; (success, stdout, stderr).
+fn keys_on_node(dir: &std::path::Path, config: bool, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cofre"));
+    cmd.arg("keys")
+        .args(args)
+        .arg("--store")
+        .arg(dir.join("keys.json"))
+        .arg("--lmk-component")
+        .arg(dir.join("lmk/component-1.txt"))
+        .arg("--lmk-component")
+        .arg(dir.join("lmk/component-2.txt"))
+        .args(["--operator", "so-cli"]);
+    if config {
+        cmd.arg("--config").arg(dir.join("hsm.toml"));
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[cfg_attr(
+    skip_postgres,
+    ignore = "COFRE_SKIP_POSTGRES=1: PostgreSQL skipped on request"
+)]
+fn cofre_keys_on_a_node_of_a_pair_changes_both_running_daemons() {
+    let Some(db) = FreshDb::new() else { return };
+    let p = Pair::start("pair-keys-cli", &db.url);
+    let (mut host_a, mut host_b) = (p.a.connect("issuing-host-1"), p.b.connect("issuing-host-1"));
+    assert_eq!(
+        mac_generate(&mut host_b, "mac.cli").status(),
+        Status::UnknownKey
+    );
+    let (generation_before, _, _) = ledger_row(&db.url);
+
+    // Imported with `cofre keys` on A's node: both running daemons use it.
+    let block = mac_key_block();
+    let mut printed = Vec::new();
+    let (ok, out, err) = keys_on_node(
+        &p.a.dir,
+        true,
+        &[
+            "import",
+            "--id",
+            "mac.cli",
+            "--kek",
+            "kek.example",
+            "--tr31",
+            &block,
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    printed.extend([out, err]);
+    let expected = cofre::crypto::mac::retail_mac(&ClearKey::from_hex(RETAIL).unwrap(), DATA)
+        .unwrap()
+        .to_vec();
+    for (name, host) in [("A", &mut host_a), ("B", &mut host_b)] {
+        eventually(
+            &format!("{name} generates with the key imported by cofre keys"),
+            || {
+                let r = mac_generate(host, "mac.cli");
+                r.status() == Status::Ok && r.bytes(Tag::Mac) == expected
+            },
+        );
+    }
+    // One chain: the import is the ledger's next generation, its audit line names the
+    // operator, and A's files are that generation.
+    let (generation, document, audit) = ledger_row(&db.url);
+    assert_eq!(generation, generation_before + 1);
+    let last = audit.lines().last().unwrap();
+    assert!(
+        last.contains("\"so-cli\"") && last.contains("\"import\"") && last.contains("mac.cli"),
+        "{last}"
+    );
+    cofre::hsm::ledger::verify(&document, &audit, &example_lmk()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(p.a.dir.join("audit.log")).unwrap(),
+        audit
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.a.dir.join("keys.json")).unwrap(),
+        document
+    );
+
+    // Rotated with `cofre keys` on B's node: A generates with version 2.
+    let (ok, out, err) = keys_on_node(&p.b.dir, true, &["rotate", "--id", "mac.cli"]);
+    assert!(ok, "{out}{err}");
+    printed.extend([out, err]);
+    eventually("A generates with the version rotated on B's node", || {
+        let r = mac_generate(&mut host_a, "mac.cli");
+        r.status() == Status::Ok && r.u32(Tag::KeyVersion) == 2
+    });
+    assert_eq!(ledger_row(&db.url).0, generation + 1);
+    // Seeding a pair's ledger is its first daemon's, not `init`'s.
+    let (ok, _, err) = keys_on_node(&p.b.dir, true, &["init"]);
+    assert!(!ok && err.contains("pair"), "{err}");
+
+    // Control: without --config the command edits only the node's files (the old way):
+    // the ledger does not move.
+    let (ok, out, err) = keys_on_node(&p.a.dir, false, &["rotate", "--id", "mac.cli"]);
+    assert!(ok, "{out}{err}");
+    printed.extend([out, err]);
+    assert_eq!(ledger_row(&db.url).0, generation + 1);
+
+    // No key in clear in what the commands printed (positive control: the same search
+    // finds the clear key in a text that has it).
+    let control = format!("control {RETAIL}");
+    printed.extend([p.a.log_text(), p.b.log_text()]);
+    for text in std::iter::once(&control).chain(&printed) {
+        assert_eq!(
+            text.to_uppercase().contains(RETAIL) || text.contains(KEK),
+            std::ptr::eq(text, &control),
+            "clear key in {text:.200}"
+        );
+    }
 }

@@ -27,6 +27,8 @@ struct File {
     check_responses: bool,
     #[serde(default, with = "humantime_serde_opt")]
     idempotency_retention: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    call_lease: Option<Duration>,
     hsm: HsmFile,
     keys: DaemonKeys,
     #[serde(default)]
@@ -318,6 +320,10 @@ pub struct ApiConfig {
     /// How long a call's answer is kept for replay under its request id (default 24 h);
     /// after that the same id runs as a new call.
     pub idempotency_retention: Duration,
+    /// PostgreSQL: how long the marker of a call in progress, shared by every facade,
+    /// holds its request id (default 60 s, longer than a daemon call's timeout); a
+    /// crashed instance's markers end with it. See docs/scale-out.md.
+    pub call_lease: Duration,
     /// How to reach the daemon.
     pub hsm: ClientConfig,
     /// Daemon key ids.
@@ -341,6 +347,8 @@ pub struct ApiConfig {
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// Default time answers are kept for idempotent replay.
 pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Default lease of a call-in-progress marker.
+pub const DEFAULT_CALL_LEASE: Duration = Duration::from_secs(60);
 
 fn limits(f: &LimitsFile) -> Result<Limits, String> {
     let d = Limits::default();
@@ -458,6 +466,10 @@ impl ApiConfig {
         {
             return Err("idempotency_retention: between 1m and 3660d".into());
         }
+        let call_lease = file.call_lease.unwrap_or(DEFAULT_CALL_LEASE);
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&call_lease) {
+            return Err("call_lease: between 1s and 1h".into());
+        }
         for p in &file.products {
             if !(6..=11).contains(&p.bin.len()) || !p.bin.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("products: bin {:?} is not 6-11 digits", p.bin));
@@ -564,6 +576,7 @@ impl ApiConfig {
             max_body,
             check_responses: file.check_responses,
             idempotency_retention,
+            call_lease,
             hsm,
             keys: file.keys,
             key_associations: file.key_associations,
@@ -662,6 +675,23 @@ mod tests {
             let e = load_with(&format!("idempotency_retention = {bad}")).unwrap_err();
             println!("{e}");
             assert!(e.contains("idempotency_retention"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn call_lease_defaults_parses_and_is_bounded() {
+        assert_eq!(load_with("").unwrap().call_lease, DEFAULT_CALL_LEASE);
+        assert_eq!(
+            load_with("call_lease = \"3s\"").unwrap().call_lease,
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            load_with("call_lease = \"1h\"").unwrap().call_lease,
+            Duration::from_secs(3600)
+        );
+        for bad in ["\"500ms\"", "\"2h\"", "\"0s\"", "\"soon\""] {
+            let e = load_with(&format!("call_lease = {bad}")).unwrap_err();
+            assert!(e.contains("call_lease"), "{bad}: {e}");
         }
     }
 }

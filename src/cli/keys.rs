@@ -69,6 +69,11 @@ pub struct StoreArgs {
     /// Who is acting, for the audit log (default: $USER).
     #[arg(long)]
     operator: Option<String>,
+    /// The node's `hsm.toml`. When its `counters` is a PostgreSQL URL (a pair), key
+    /// changes are made on the pair's shared key ledger, which both daemons adopt
+    /// within their poll, and the files above are rewritten with the result.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -87,6 +92,58 @@ impl StoreArgs {
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "unknown".into())
     }
+
+    /// The shared key ledger when `--config` names a node of a pair.
+    fn shared_ledger(&self) -> Result<Option<crate::hsm::ledger_pg::PgLedger>, KeysError> {
+        match &self.config {
+            Some(config) => super::keys_ledger::of_node(config),
+            None => Ok(None),
+        }
+    }
+
+    /// Refuses a command that has no meaning on a pair's shared ledger.
+    fn not_on_a_pair(&self, what: &str) -> Result<(), KeysError> {
+        if self.shared_ledger()?.is_some() {
+            return Err(KeysError::Invalid(format!(
+                "{what} is not done on a node of a pair: {}",
+                match what {
+                    "init" => "the shared key ledger is seeded by the first daemon's start",
+                    _ => "stop both daemons and follow docs/pair.md",
+                }
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One key change: `f` edits the store and returns the record it made or touched,
+/// which the audit line `op` names. Made on the files (audit line first, then the
+/// store), or, with `--config` naming a node of a pair, on the shared key ledger
+/// (`keys_ledger`).
+fn change_keys<T>(
+    args: &StoreArgs,
+    op: &str,
+    f: impl FnOnce(&Lmk, &mut KeyStore) -> Result<(T, KeyRecord), KeysError>,
+) -> Result<T, KeysError> {
+    let event = |r: &KeyRecord| AuditEvent {
+        who: args.operator(),
+        op: op.into(),
+        key_id: r.id.clone(),
+        version: Some(r.version),
+        kcv: Some(r.kcv.clone()),
+        counter_store: None,
+    };
+    if let Some(ledger) = args.shared_ledger()? {
+        let lmk = args.lmk.load()?;
+        return super::keys_ledger::change(&ledger, &lmk, &args.store, &args.audit_path(), |s| {
+            let (value, record) = f(&lmk, s)?;
+            Ok((value, event(&record)))
+        });
+    }
+    let (lmk, mut s) = open(args)?;
+    let (value, record) = f(&lmk, &mut s)?;
+    commit_event(args, &lmk, &mut s, event(&record))?;
+    Ok(value)
 }
 
 /// `cofre keys ...`
@@ -403,6 +460,7 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                     store.store.display()
                 )));
             }
+            store.not_on_a_pair("init")?;
             let lmk = store.lmk.load()?;
             let mut s = KeyStore::new(&lmk);
             commit(&store, &lmk, &mut s, "init", None, "*")?;
@@ -413,7 +471,6 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             ))
         }
         KeysCommand::Generate { store, key } => {
-            let (lmk, mut s) = open(&store)?;
             let spec = NewKey {
                 id: key.id,
                 kind: key.kind,
@@ -421,9 +478,10 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                 length: key.length,
                 exportable: key.exportable,
             };
-            let r = s.generate(&lmk, &spec, SystemTime::now(), &mut rng)?;
-            commit(&store, &lmk, &mut s, "generate", Some(&r), &r.id)?;
-            Ok(show(&r))
+            change_keys(&store, "generate", |lmk, s| {
+                let r = s.generate(lmk, &spec, SystemTime::now(), &mut rng)?;
+                Ok((show(&r), r))
+            })
         }
         KeysCommand::Import {
             store,
@@ -436,47 +494,50 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             tr31,
             kek,
         } => {
-            let (lmk, mut s) = open(&store)?;
-            let r = if let (Some(block), Some(kek)) = (tr31, kek) {
-                s.import_tr31(
-                    &lmk,
-                    &Tr31Import {
-                        id: &id,
-                        kind,
-                        kek_id: &kek,
-                        block: &block,
-                    },
-                    SystemTime::now(),
-                    &mut rng,
-                )?
-            } else {
-                let kind = kind.ok_or_else(|| {
-                    KeysError::Invalid("--kind is required with --component-file".into())
-                })?;
-                match component_files.len() {
-                    0 => {
-                        return Err(KeysError::Invalid(
-                            "give --component-file (2 or more for split knowledge)".into(),
-                        ));
-                    }
-                    1 => eprintln!("warning: single-component import: no split knowledge"),
-                    _ => {}
+            if let (Some(block), Some(kek)) = (tr31, kek) {
+                return change_keys(&store, "import", |lmk, s| {
+                    let r = s.import_tr31(
+                        lmk,
+                        &Tr31Import {
+                            id: &id,
+                            kind,
+                            kek_id: &kek,
+                            block: &block,
+                        },
+                        SystemTime::now(),
+                        &mut rng,
+                    )?;
+                    Ok((show(&r), r))
+                });
+            }
+            let kind = kind.ok_or_else(|| {
+                KeysError::Invalid("--kind is required with --component-file".into())
+            })?;
+            match component_files.len() {
+                0 => {
+                    return Err(KeysError::Invalid(
+                        "give --component-file (2 or more for split knowledge)".into(),
+                    ));
                 }
-                let parts = component_files
-                    .iter()
-                    .map(|p| read_component(p))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let spec = NewKey {
-                    id: id.clone(),
-                    kind,
-                    algorithm,
-                    length: None,
-                    exportable,
-                };
-                s.import_components(&lmk, &spec, &parts, kcv, SystemTime::now(), &mut rng)?
+                1 => eprintln!("warning: single-component import: no split knowledge"),
+                _ => {}
+            }
+            let parts = component_files
+                .iter()
+                .map(|p| read_component(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = NewKey {
+                id: id.clone(),
+                kind,
+                algorithm,
+                length: None,
+                exportable,
             };
-            commit(&store, &lmk, &mut s, "import", Some(&r), &r.id)?;
-            Ok(show(&r))
+            change_keys(&store, "import", |lmk, s| {
+                let r =
+                    s.import_components(lmk, &spec, &parts, kcv, SystemTime::now(), &mut rng)?;
+                Ok((show(&r), r))
+            })
         }
         KeysCommand::Export {
             store,
@@ -485,18 +546,17 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             kek,
             payshield,
         } => {
-            let (lmk, mut s) = open(&store)?;
             if let Some(id) = payshield {
-                let (block, r) = s.payshield_block(&lmk, &id, version, &mut rng)?;
-                commit(&store, &lmk, &mut s, "export-payshield", Some(&r), &id)?;
-                return Ok(block);
+                return change_keys(&store, "export-payshield", |lmk, s| {
+                    s.payshield_block(lmk, &id, version, &mut rng)
+                });
             }
             let (Some(id), Some(kek)) = (id, kek) else {
                 return Err(KeysError::Invalid("export needs --id and --kek".into()));
             };
-            let (block, r) = s.export_tr31(&id, version, &kek, &mut rng)?;
-            commit(&store, &lmk, &mut s, "export", Some(&r), &id)?;
-            Ok(block)
+            change_keys(&store, "export", |_, s| {
+                s.export_tr31(&id, version, &kek, &mut rng)
+            })
         }
         KeysCommand::List { store } => {
             let (_, s) = open(&store)?;
@@ -504,12 +564,10 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
             lines.extend(s.list().into_iter().map(show));
             Ok(lines.join("\n"))
         }
-        KeysCommand::Rotate { store, id } => {
-            let (lmk, mut s) = open(&store)?;
-            let r = s.rotate(&lmk, &id, SystemTime::now(), &mut rng)?;
-            commit(&store, &lmk, &mut s, "rotate", Some(&r), &id)?;
-            Ok(show(&r))
-        }
+        KeysCommand::Rotate { store, id } => change_keys(&store, "rotate", |lmk, s| {
+            let r = s.rotate(lmk, &id, SystemTime::now(), &mut rng)?;
+            Ok((show(&r), r))
+        }),
         KeysCommand::MacMinLength { store, id, min } => {
             let min = match min.as_str() {
                 "full" => None,
@@ -517,23 +575,22 @@ pub fn run(cmd: KeysCommand) -> Result<String, KeysError> {
                     KeysError::Invalid(format!("--min {n:?}: give a number of bytes or full"))
                 })?),
             };
-            let (lmk, mut s) = open(&store)?;
-            let r = s.set_mac_min_length(&id, min)?;
-            commit(&store, &lmk, &mut s, "mac-min-length", Some(&r), &id)?;
-            Ok(show(&r))
+            change_keys(&store, "mac-min-length", |_, s| {
+                let r = s.set_mac_min_length(&id, min)?;
+                Ok((show(&r), r))
+            })
         }
-        KeysCommand::Retire { store, id, version } => {
-            let (lmk, mut s) = open(&store)?;
+        KeysCommand::Retire { store, id, version } => change_keys(&store, "retire", |_, s| {
             let r = s.retire(&id, version)?;
-            commit(&store, &lmk, &mut s, "retire", Some(&r), &id)?;
-            Ok(show(&r))
-        }
+            Ok((show(&r), r))
+        }),
         KeysCommand::Rewrap {
             store,
             new_components,
             new_credential,
             yes,
         } => {
+            store.not_on_a_pair("rewrap")?;
             let (old, s) = open(&store)?;
             let new_source = match new_credential {
                 Some(c) => LmkSource::Credential(c),

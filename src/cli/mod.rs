@@ -10,4 +10,5 @@ pub mod calc;
 pub mod client;
 pub mod hsm;
 pub mod keys;
+mod keys_ledger;
 pub mod up;

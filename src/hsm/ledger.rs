@@ -9,12 +9,13 @@
 //! local `key_store` and `audit_log` files stay the one-node store, the seed of the
 //! shared one, and a copy of the last generation adopted. Design: `docs/pair.md`.
 
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::keyring::KeyRing;
 use super::state::Shared;
-use crate::keys::audit::{self, AuditHead, AuditLine};
+use crate::keys::audit::{self, AuditEvent, AuditHead, AuditLine};
 use crate::keys::store::write_atomic;
 use crate::keys::{KeyStore, KeysError, Lmk, Operation};
 
@@ -132,12 +133,44 @@ pub fn ring_for(shared: &Shared, store: &KeyStore) -> Result<KeyRing, String> {
 /// Writes the local copy of a generation (the files a restart or a one-node move reads).
 pub fn write_local(shared: &Shared, store_text: &str, audit_text: &str) {
     let c = &shared.config;
-    // The log first: a store whose head is not in the log would not load.
-    let written = write_atomic(&c.audit_log, audit_text.as_bytes())
-        .and_then(|()| write_atomic(&c.key_store, store_text.as_bytes()));
-    if let Err(e) = written {
+    if let Err(e) = write_files(&c.key_store, &c.audit_log, store_text, audit_text) {
         tracing::warn!(error = %e, "could not refresh the local copy of the key ledger");
     }
+}
+
+/// Writes a generation to a key store file and an audit log file, the log first: a
+/// store whose head is not in the log would not load.
+pub fn write_files(
+    key_store: &Path,
+    audit_log: &Path,
+    store_text: &str,
+    audit_text: &str,
+) -> Result<(), KeysError> {
+    write_atomic(audit_log, audit_text.as_bytes())
+        .and_then(|()| write_atomic(key_store, store_text.as_bytes()))
+}
+
+/// Appends `event` to the audit log text of a generation being built, whose last line
+/// is `head`, and records the new head in `head` and in `store`.
+pub fn append_line(
+    lmk: &Lmk,
+    store: &mut KeyStore,
+    text: &mut String,
+    head: &mut Option<AuditHead>,
+    event: AuditEvent,
+) -> Result<(), KeysError> {
+    let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let line = audit::next_line(lmk, head.as_ref(), event, time)?;
+    let raw = serde_json::to_string(&line).map_err(|e| KeysError::Audit(e.to_string()))?;
+    text.push_str(&raw);
+    text.push('\n');
+    let new_head = AuditHead {
+        seq: line.seq,
+        mac: line.mac,
+    };
+    store.set_audit_head(new_head.clone());
+    *head = Some(new_head);
+    Ok(())
 }
 
 /// Looks once for a newer generation and adopts it (the poll, and SIGHUP).
@@ -209,7 +242,6 @@ pub fn spawn_poller(shared: &Arc<Shared>) -> Option<std::sync::mpsc::Sender<()>>
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::keys::audit::AuditEvent;
 
     fn lmk() -> Lmk {
         use crate::keys::lmk::Component;

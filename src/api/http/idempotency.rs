@@ -1,14 +1,18 @@
 //! Step 4 of a call: the idempotency key, what makes two calls the same request, the
 //! calls in progress in this process, and the answer recorded before.
 //!
-//! A call in progress is known only to this process ([`InFlight`]): nothing pending is
-//! ever written to the database, so a crash leaves no claim behind and a retry after a
-//! restart is never `request_in_progress`. Two facades on one database may both start
-//! the same key; the writer records the first commit and undoes the second's effects,
-//! which then answers the first's answer (see [`crate::api::store::writer`]).
+//! A call in progress is known to this process ([`InFlight`]) and, on PostgreSQL, to
+//! every facade on the database: a call that may change something marks its keys there
+//! before it runs, under a lease ([`SharedMark`], [`crate::api::store::Begun`]), so a
+//! copy sent to another instance at the same time is `409 request_in_progress` instead
+//! of a second daemon call. Nothing pending is written to the idempotency table: a
+//! crash leaves at most a marker, which ends with its lease (`call_lease`). Should two
+//! copies still both run (a lease overrun), the writer records the first commit and
+//! undoes the second's effects, which then answers the first's answer (see
+//! [`crate::api::store::writer`]).
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::RawPathParams;
 use axum::http::HeaderMap;
@@ -16,6 +20,9 @@ use sha2::{Digest, Sha256};
 
 use super::pipeline::header_str;
 use super::{ApiError, Route};
+use crate::api::mass::lease::instance_id;
+use crate::api::state::App;
+use crate::api::store::Claim;
 
 /// The call's keys: its request id (`X-Client-Request-Id`, which the signature
 /// covers) always, and `Idempotency-Key` (1-255 characters) as an alias when sent.
@@ -118,5 +125,49 @@ impl Drop for InFlightGuard<'_> {
         for e in &self.entries {
             set.remove(e);
         }
+    }
+}
+
+/// The markers a running call holds in the database (PostgreSQL: see
+/// [`crate::api::store::Begun`]). Given back when dropped, unless the call's answer was
+/// recorded ([`SharedMark::answered`]): a call that failed, was refused before the
+/// daemon, or was cancelled by a closed socket leaves nothing that would turn a retry
+/// away; a recorded one leaves its marker to its lease (see the store's module).
+pub struct SharedMark {
+    app: Arc<App>,
+    claim: Option<Claim>,
+}
+
+impl SharedMark {
+    /// Holds `claim`'s markers until answered or dropped.
+    pub fn new(app: Arc<App>, claim: Claim) -> Self {
+        Self {
+            app,
+            claim: Some(claim),
+        }
+    }
+
+    /// The call's answer is recorded (or another instance's is): the markers stay until
+    /// their lease ends.
+    pub fn answered(mut self) {
+        self.claim = None;
+    }
+}
+
+impl Drop for SharedMark {
+    fn drop(&mut self) {
+        let Some(claim) = self.claim.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let app = Arc::clone(&self.app);
+        runtime.spawn(async move {
+            if let Err(e) = app.store.claim_end(&claim, instance_id()).await {
+                // The marker then ends with its lease.
+                tracing::warn!(error = %e, "a call's in-progress marker was not given back");
+            }
+        });
     }
 }

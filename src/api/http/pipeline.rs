@@ -11,13 +11,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sqlx::AnyConnection;
 
-use super::idempotency::{self, InFlight};
+use super::idempotency::{self, InFlight, SharedMark};
 use super::listener::Peer;
 use super::{ApiError, Ctx, Handler, Route, Style, now_ms};
 use crate::api::auth::{Authenticator, CallHeaders};
 use crate::api::call::ctx::{ClaimSlot, answer_of, outcome_of};
+use crate::api::mass::lease::instance_id;
 use crate::api::state::App;
-use crate::api::store::{Answer, Claim, Committed, Recorded};
+use crate::api::store::{Answer, Begun, Claim, Committed, Recorded};
 
 /// The calls running in this process (see [`idempotency`]).
 static IN_FLIGHT: LazyLock<InFlight> = LazyLock::new(InFlight::default);
@@ -54,6 +55,17 @@ fn answer_response(answer: Answer, style: Style, replayed: bool) -> Response {
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     r
+}
+
+/// `409 request_in_progress`: a call with this id runs (here, or on another instance).
+fn in_progress(style: Style) -> Response {
+    error_response(
+        &ApiError::conflict(
+            "request_in_progress",
+            "the first request with this id is still running",
+        ),
+        style,
+    )
 }
 
 fn reused(style: Style) -> Response {
@@ -254,13 +266,7 @@ async fn run(
         .chain(alias.as_deref())
         .collect();
     let Some(_running) = IN_FLIGHT.enter(&client_id, &running_keys) else {
-        return error_response(
-            &ApiError::conflict(
-                "request_in_progress",
-                "the first request with this id is still running",
-            ),
-            style,
-        );
+        return in_progress(style);
     };
     let is_read = route.method == Method::GET;
     let claim = Claim {
@@ -270,14 +276,33 @@ async fn run(
         fingerprint,
         keep_body: !is_read,
     };
-    match app.store.claim_lookup(app.seal.as_ref(), &claim).await {
-        Ok(Recorded::Nothing) => {}
-        // A read is answered afresh; the id stays bound to this exact request.
-        Ok(Recorded::Same(_)) if is_read => {}
-        Ok(Recorded::Same(answer)) => return answer_response(answer, style, true),
-        Ok(Recorded::Other) => return reused(style),
-        Err(e) => return error_response(&ApiError::from(e), style),
-    }
+    let mark = if is_read {
+        match app.store.claim_lookup(app.seal.as_ref(), &claim).await {
+            // A read is answered afresh; the id stays bound to this exact request.
+            Ok(Recorded::Nothing | Recorded::Same(_)) => None,
+            Ok(Recorded::Other) => return reused(style),
+            Err(e) => return error_response(&ApiError::from(e), style),
+        }
+    } else {
+        let begun = app
+            .store
+            .claim_begin(
+                app.seal.as_ref(),
+                &claim,
+                instance_id(),
+                app.config.call_lease,
+            )
+            .await;
+        match begun {
+            Ok(Begun::Run) => Some(SharedMark::new(Arc::clone(&app), claim.clone())),
+            Ok(Begun::Recorded(Recorded::Same(answer))) => {
+                return answer_response(answer, style, true);
+            }
+            Ok(Begun::Recorded(_)) => return reused(style),
+            Ok(Begun::InProgress) => return in_progress(style),
+            Err(e) => return error_response(&ApiError::from(e), style),
+        }
+    };
     if !bytes.is_empty() && !is_json(header_str(&headers, "content-type")) {
         return error_response(
             &ApiError::new(
@@ -397,6 +422,16 @@ async fn run(
                 .await
         }
     };
+    // The markers stay to their lease once an answer is recorded; a server error (not
+    // recorded) or a failed commit gives them back when `mark` drops.
+    let recorded = match &committed {
+        Ok(Committed::Answer(answer)) => answer.status < 500,
+        Ok(Committed::Replay(_) | Committed::Mismatch) => true,
+        Err(_) => false,
+    };
+    if recorded && let Some(mark) = mark {
+        mark.answered();
+    }
     match committed {
         Ok(Committed::Answer(answer)) => {
             if app.config.check_responses && answer.status < 300 {

@@ -283,6 +283,22 @@ async fn purge_idempotency(app: Arc<App>) {
     }
 }
 
+/// Deletes the in-progress markers whose lease ended (PostgreSQL), every lease (no
+/// more often than every 10 s): a crashed instance's markers, and those of recorded calls, which
+/// stay to their lease (`store::in_progress`). Any instance may delete any ended one.
+async fn purge_calls_in_progress(app: Arc<App>) {
+    if app.store.dialect() == crate::api::store::Dialect::Sqlite {
+        return;
+    }
+    let every = app.config.call_lease.max(Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = app.store.purge_calls_in_progress().await {
+            tracing::warn!(error = %e, "purge of ended in-progress markers failed; retried later");
+        }
+    }
+}
+
 /// The facade's TLS acceptor (`None`: plain HTTP on loopback, by configuration), built
 /// before any port is bound so that a bad certificate stops the start (exit 64).
 pub fn tls(app: &App) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
@@ -304,6 +320,7 @@ pub async fn serve(app: Arc<App>, tls: Option<tokio_rustls::TlsAcceptor>) -> Res
     println!("api listening on {scheme}://{addr}");
     crate::notify::notify("READY=1");
     let purger = tokio::spawn(purge_idempotency(Arc::clone(&app))).abort_handle();
+    let marker_purger = tokio::spawn(purge_calls_in_progress(Arc::clone(&app))).abort_handle();
     let app_store = app.store.clone();
     let limits = app.config.limits;
     let router = router(app);
@@ -322,6 +339,7 @@ pub async fn serve(app: Arc<App>, tls: Option<tokio_rustls::TlsAcceptor>) -> Res
     };
     super::listener::serve(listener, router, tls, limits, stop, Duration::from_secs(10)).await;
     purger.abort();
+    marker_purger.abort();
     app_store.close().await;
     Ok(())
 }

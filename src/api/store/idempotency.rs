@@ -121,13 +121,31 @@ async fn lookup(
     let Some(row) = row else {
         return Ok(Recorded::Nothing);
     };
-    if row.fingerprint != fingerprint {
+    recorded_row(
+        seal,
+        fingerprint,
+        &row.fingerprint,
+        row.status,
+        &row.sealed_answer,
+    )
+}
+
+/// A recorded row for a request whose fingerprint is `expected`: its answer opened,
+/// or [`Recorded::Other`].
+pub(super) fn recorded_row(
+    seal: &dyn AnswerSeal,
+    expected: &str,
+    fingerprint: &str,
+    status: i64,
+    sealed: &str,
+) -> Result<Recorded, StoreError> {
+    if fingerprint != expected {
         return Ok(Recorded::Other);
     }
     let body = seal
-        .open(&row.sealed_answer)
+        .open(sealed)
         .ok_or_else(|| StoreError::Corrupt("a stored answer does not verify".into()))?;
-    let status = u16::try_from(row.status)
+    let status = u16::try_from(status)
         .map_err(|_| StoreError::Corrupt("a stored answer has no HTTP status".into()))?;
     Ok(Recorded::Same(Answer { status, body }))
 }

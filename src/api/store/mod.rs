@@ -38,6 +38,7 @@ mod cards;
 mod customers;
 mod history;
 mod idempotency;
+mod in_progress;
 mod key_filter;
 mod mass;
 mod mass_lease;
@@ -52,6 +53,7 @@ pub use cache::RecordCache;
 pub use cards::pan_issued;
 pub use history::{AppendOnly, AppendOp, Appends};
 pub use idempotency::Recorded;
+pub use in_progress::Begun;
 pub use key_filter::KeyFilter;
 pub use mass::{BatchCard, MassIssue};
 pub use mass_lease::{Claim as BatchClaim, CommittedCard};
@@ -236,6 +238,9 @@ impl Store {
             .run(&mut write)
             .await
             .map_err(|e| StoreError::Database(format!("migration: {e}")))?;
+        if dialect == Dialect::Postgres {
+            in_progress::create(&mut write).await?;
+        }
         let reader_url = url.clone();
         let read = AnyPoolOptions::new()
             .max_connections(READ_CONNECTIONS)

@@ -17,11 +17,12 @@
 //! Then it commits and only then answers every job of the batch. So a call's claim, its
 //! effects and its answer are durable together or not at all: after a crash (SIGKILL
 //! anywhere) a retry either finds the answer and replays it, or finds nothing and runs
-//! once. Nothing is ever left pending in the database: a call in progress is known only
-//! to the process running it (`409 request_in_progress` comes from that process's
-//! memory), and dies with it. A daemon call made before the operation (a PAN drawn, a
-//! PIN generated) is not a database effect: if the process dies before the commit that
-//! PAN is simply never used; the retry draws another.
+//! once. Nothing pending is written to the idempotency table: a call in progress is known
+//! to the process running it (`409 request_in_progress` from its memory) and, on
+//! PostgreSQL, by a marker with a lease in `calls_in_progress` (`store/in_progress.rs`),
+//! which a crash leaves only until the lease ends. A daemon call made before the
+//! operation (a PAN drawn, a PIN generated) is not a database effect: if the process dies
+//! before the commit that PAN is simply never used; the retry draws another.
 
 use std::sync::Arc;
 

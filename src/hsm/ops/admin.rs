@@ -403,17 +403,7 @@ fn record_event(
             store.save(&shared.config.key_store, &shared.lmk)
         }
         Audit::Text { text, head } => {
-            let line = audit::next_line(&shared.lmk, head.as_ref(), event, time)?;
-            let raw = serde_json::to_string(&line).map_err(|e| KeysError::Audit(e.to_string()))?;
-            text.push_str(&raw);
-            text.push('\n');
-            let new_head = audit::AuditHead {
-                seq: line.seq,
-                mac: line.mac,
-            };
-            store.set_audit_head(new_head.clone());
-            *head = Some(new_head);
-            Ok(())
+            super::super::ledger::append_line(&shared.lmk, store, text, head, event)
         }
     }
 }
