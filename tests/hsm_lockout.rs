@@ -29,6 +29,21 @@ fn verify(c: &mut Raw, pan: &str, pin: &str) -> Status {
     .status()
 }
 
+/// pin.change of `pan` (PIN 1234 on file) from `old` to `new`.
+fn change(c: &mut Raw, pan: &str, old: &str, new: &str) -> daemon::Resp {
+    let pvv = pvv_of(pan, "1234");
+    let (old, new) = (daemon::iso0_block(pan, old), daemon::iso0_block(pan, new));
+    c.call(Opcode::PinChange, |w| {
+        w.str(Tag::Pan, pan)
+            .str(Tag::Key, "zpk.example")
+            .u8(Tag::Format, 0)
+            .bytes(Tag::PinBlock, &old)
+            .bytes(Tag::NewPinBlock, &new)
+            .str(Tag::Pvk, "pvk.example")
+            .str(Tag::Pvv, &pvv);
+    })
+}
+
 #[test]
 fn lock_refuse_reset_succeed() {
     let d = Daemon::start("lock");
@@ -50,12 +65,26 @@ fn lock_refuse_reset_succeed() {
         (3, true),
         "locked refusals do not count"
     );
+    // Nor is a locked card's pin.change looked at: the right old PIN with a weak new one
+    // is answered pin_locked, and the new PIN is never judged (the weak-PIN counter has
+    // not moved; the control below shows it moving once the card is unlocked).
+    let r = change(&mut c, CARD, "1234", "1111");
+    assert_eq!(r.status(), Status::PinLocked, "{}", r.message());
+    let m = d.metrics_text();
+    assert!(!m.contains("cofre_weak_pins_total{"), "{m}");
     // Reset by the issuing host, then the PIN works.
     let r = c.call(Opcode::PinAttemptsReset, |w| {
         w.str(Tag::Pan, CARD);
     });
     assert_eq!((r.status(), r.u32(Tag::Attempts)), (Status::Ok, 0));
     assert_eq!(verify(&mut c, CARD, "1234"), Status::Ok);
+    let r = change(&mut c, CARD, "1234", "1111");
+    assert_eq!(r.status(), Status::WeakPin, "{}", r.message());
+    let m = d.metrics_text();
+    assert!(
+        m.contains("cofre_weak_pins_total{rule=\"repeated\"} 1"),
+        "{m}"
+    );
     // A BIN range with its own limit (555555: 5).
     let other = "5555554000000009";
     for _ in 0..4 {
@@ -479,6 +508,24 @@ fn full_disk_refuses_pin_verification() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut c = Raw::connect(&addr, "issuing-host-1").unwrap();
     assert_eq!(verify(&mut c, CARD, "1234"), Status::StoreUnavailable);
+    // Refused before the PIN block is looked at, by the daemon's own check, not by the
+    // store failing the attempt's write afterwards.
+    let b = daemon::iso0_block(CARD, "1234");
+    let r = c.call(Opcode::PinVerify, |w| {
+        w.str(Tag::Pan, CARD)
+            .str(Tag::Key, "zpk.example")
+            .u8(Tag::Format, 0)
+            .bytes(Tag::PinBlock, &b)
+            .str(Tag::Pvk, "pvk.example")
+            .str(Tag::Pvv, &pvv);
+    });
+    assert_eq!(
+        (r.status(), r.message()),
+        (
+            Status::StoreUnavailable,
+            "the counter store cannot record attempts; verification is refused".to_owned()
+        )
+    );
     assert_eq!(verify(&mut c, CARD, "0000"), Status::StoreUnavailable);
     let _ = child.kill();
     let _ = child.wait();

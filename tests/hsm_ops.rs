@@ -186,6 +186,12 @@ fn pin_operations() {
         translate(&mut c, Format::Iso0, 3, Some("5500000000000004")),
         Status::PanMismatch
     );
+    // Format 1 carries no PAN, so the PAN rule does not apply: its PIN may be bound to
+    // another PAN in a PAN-bound format (the rule holds between two PAN-bound formats).
+    assert_eq!(
+        translate(&mut c, Format::Iso1, 0, Some("5500000000000004")),
+        Status::Ok
+    );
 
     // Generate with delivery, deliver again from the blob, change the PIN.
     let r = c.call(Opcode::PinGenerate, |w| {
@@ -557,4 +563,43 @@ fn codes_export_one_block_per_value() {
             .u8(Tag::Format, 2);
     });
     assert_eq!(r.status(), Status::MalformedField);
+}
+
+/// pin.generate's delivery block comes in the format asked for (0, 1 and 3 under a TDES
+/// delivery key); format 2 (ICC only) and format 4 (AES) under it are refused, and a
+/// format without a delivery key is a malformed request, not a silently dropped field.
+#[test]
+fn pin_delivery_in_the_format_asked_for() {
+    let d = Daemon::start("delivery-formats");
+    let mut c = d.connect("issuing-host-1");
+    let generate = |c: &mut Raw, key: Option<&str>, format: Option<u8>| {
+        c.call(Opcode::PinGenerate, |w| {
+            w.str(Tag::Pan, PAN).str(Tag::Pvk, "pvk.example");
+            if let Some(k) = key {
+                w.str(Tag::DeliveryKey, k);
+            }
+            if let Some(f) = format {
+                w.u8(Tag::Format, f);
+            }
+        })
+    };
+    for f in [Format::Iso0, Format::Iso1, Format::Iso3] {
+        let r = generate(&mut c, Some("transport.example"), Some(f.number()));
+        assert_eq!(r.status(), Status::Ok, "{f:?}: {}", r.message());
+        let b = PinBlock::from_bytes(&r.bytes(Tag::DeliveryBlock)).unwrap();
+        let pin = pinblock::decipher(f, &tdes(TRANSPORT), &b, Some(&pan())).unwrap();
+        assert_eq!(r.str(Tag::Pvv), pvv_of(pin.expose_secret()), "{f:?}");
+    }
+    for f in [2, 4] {
+        let r = generate(&mut c, Some("transport.example"), Some(f));
+        assert_eq!(r.status(), Status::WrongKeyUsage, "format {f}");
+        assert!(r.fields().bytes(Tag::DeliveryBlock).unwrap().is_none());
+    }
+    let r = generate(&mut c, None, Some(0));
+    assert_eq!(r.status(), Status::MalformedField, "{}", r.message());
+    assert_eq!(r.fields().u8(Tag::Field).unwrap(), Some(Tag::Format.code()));
+    // Neither: no delivery block.
+    let r = generate(&mut c, None, None);
+    assert_eq!(r.status(), Status::Ok, "{}", r.message());
+    assert!(r.fields().bytes(Tag::DeliveryBlock).unwrap().is_none());
 }
