@@ -1,11 +1,11 @@
 //! The one-node store as the daemon holds it ([`RedbCounters`]): its `Debug` form,
-//! availability, the early verification hint, and a drop that commits what was
-//! decided before it.
+//! availability, the early verification hint, a drop that commits what was decided
+//! before it, and a snapshot trusted only for its own card.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::Ordering;
 
-use super::tests::{card, dir, guard, request, seal};
+use super::tests::{card, commit_queued, dir, guard, later, manual, now, request, seal};
 use super::*;
 use crate::hsm::counters::{Attempt, CounterMetrics, PinOutcome};
 
@@ -80,5 +80,36 @@ fn a_drop_commits_what_was_decided_and_the_hint_reads_it() {
     );
     assert_eq!(hint.record, store.snapshot(&x).unwrap().record);
     drop(store);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A snapshot is trusted only for the card it was taken of: a request that carries
+/// another card's snapshot (same shard, same version) is decided on its own card's
+/// state, not on the other card's lock.
+#[test]
+fn a_snapshot_of_another_card_is_not_trusted() {
+    let (core, d) = manual("other-snapshot");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let x = CardId::from_bytes([5; 32]);
+    let mut name = [5; 32];
+    name[31] = 6;
+    let y = CardId::from_bytes(name);
+    assert_eq!(x.shard(SHARDS), y.shard(SHARDS));
+    for _ in 0..3 {
+        later(core.decide(request(x, Attempt::Pin(PinOutcome::Mismatched)), Some(&tx)));
+    }
+    commit_queued(&core, &rx);
+    let seen = {
+        let shard = lock(core.shard(&x));
+        Snapshot {
+            card: x,
+            record: core.latest(&shard, &x).unwrap(),
+            version: shard.version,
+        }
+    };
+    assert!(seen.record.pin.locked, "the other card is locked");
+    let mut r = request(y, Attempt::Pin(PinOutcome::Matched));
+    r.seen = Some(seen);
+    assert_eq!(now(core.decide(r, Some(&tx))).verdict, Verdict::AsComputed);
     let _ = std::fs::remove_dir_all(d);
 }
