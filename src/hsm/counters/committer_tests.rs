@@ -4,10 +4,11 @@
 //! dropped, and a batch carries at most `MAX_BATCH` changes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
 
-use super::tests::{card, commit_queued, later, manual, request};
+use super::tests::{card, commit_queued, guard, later, manual, open_core, request};
 use super::*;
 use crate::hsm::counters::{Attempt, PinOutcome, Verdict};
 
@@ -146,4 +147,109 @@ fn queued_changes_are_committed_in_batches_of_at_most_max_batch() {
     assert!(answers.iter_mut().all(|a| a.try_recv().unwrap().is_ok()));
     assert!(core.committed(&cards[MAX_BATCH]).unwrap().dcvv2.enabled);
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// A disk whose writes fail while `failing` is set (a full or failing device under
+/// redb), so the committer's failure paths meet a real storage error.
+#[derive(Debug)]
+struct FailingDisk {
+    inner: redb::backends::InMemoryBackend,
+    failing: Arc<AtomicBool>,
+}
+
+impl FailingDisk {
+    fn refuse(&self) -> std::io::Result<()> {
+        if self.failing.load(Ordering::Acquire) {
+            return Err(std::io::Error::other("injected write failure"));
+        }
+        Ok(())
+    }
+}
+
+impl redb::StorageBackend for FailingDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.refuse()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.refuse()?;
+        self.inner.write(offset, data)
+    }
+}
+
+/// A core over a [`FailingDisk`] whose writes fail once the returned flag is set.
+fn on_failing_disk() -> (Core, Arc<AtomicBool>) {
+    let failing = Arc::new(AtomicBool::new(false));
+    let disk = FailingDisk {
+        inner: redb::backends::InMemoryBackend::new(),
+        failing: Arc::clone(&failing),
+    };
+    let db = redb::Builder::new().create_with_backend(disk).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(RECORDS).unwrap();
+    txn.commit().unwrap();
+    let core = open_core(db, StoreId([6; 16]), guard(false, 1000));
+    (core, failing)
+}
+
+/// The probe that lets a broken store decide again must be a durable write: on a disk
+/// that refuses writes it fails (the table insert succeeds in memory, only the commit
+/// reaches the disk), and a broken committer stays broken, refusing what reaches it.
+/// The same probe on the same store succeeds while the disk takes writes (the control).
+#[test]
+fn the_probe_fails_while_the_disk_refuses_writes() {
+    let (core, failing) = on_failing_disk();
+    assert!(core.probe(), "a writable disk: the probe commits");
+    failing.store(true, Ordering::Release);
+    assert!(!core.probe(), "no durable write, no recovery");
+
+    let (core, failing) = on_failing_disk();
+    let (tx, rx) = channel();
+    let x = card(33);
+    let mut answer = later(core.decide(request(x, WRONG), Some(&tx)));
+    failing.store(true, Ordering::Release);
+    core.broken.store(true, Ordering::Release);
+    drop(tx);
+    core.run_committer(&rx);
+    assert!(matches!(
+        answer.try_recv().unwrap(),
+        Err(CounterError::Unavailable(_))
+    ));
+    assert!(
+        core.broken.load(Ordering::Acquire),
+        "the probe failed: still broken, verification still refused"
+    );
+}
+
+/// A commit that fails on the disk refuses its batch and breaks the store; redb then
+/// refuses every later write transaction on that handle (its `PreviousIo`), so the
+/// probe keeps failing even once the disk takes writes again: the store stays
+/// closed to verification until the daemon is restarted (and reopens the file).
+#[test]
+fn a_failed_disk_write_breaks_the_store_until_it_is_reopened() {
+    let (core, failing) = on_failing_disk();
+    let (tx, rx) = channel();
+    let x = card(34);
+    let mut answer = later(core.decide(request(x, WRONG), Some(&tx)));
+    failing.store(true, Ordering::Release);
+    let batch: Vec<Job> = rx.try_iter().collect();
+    let error = core.write(&batch).unwrap_err();
+    core.failed_batch(batch, &rx, &error.to_string());
+    assert!(matches!(
+        answer.try_recv().unwrap(),
+        Err(CounterError::Unavailable(_))
+    ));
+    assert!(core.broken.load(Ordering::Acquire));
+    failing.store(false, Ordering::Release);
+    assert!(!core.probe(), "redb refuses writes after an I/O error");
+    assert_eq!(core.committed(&x).unwrap(), CardRecord::default());
 }

@@ -314,3 +314,7 @@ mod tests;
 #[cfg(test)]
 #[path = "committer_tests.rs"]
 mod committer_tests;
+
+#[cfg(test)]
+#[path = "redb_store_tests.rs"]
+mod redb_store_tests;

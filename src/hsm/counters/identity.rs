@@ -403,4 +403,79 @@ mod tests {
         let _ = std::fs::remove_dir_all(d);
         let _ = std::fs::remove_dir_all(d2);
     }
+
+    fn line(seq: u64, op: &str, store: Option<String>) -> AuditLine {
+        AuditLine {
+            seq,
+            time: "2026-11-29T00:00:00Z".into(),
+            event: crate::keys::audit::AuditEvent {
+                who: "officer".into(),
+                op: op.into(),
+                key_id: "*".into(),
+                version: None,
+                kcv: None,
+                counter_store: store,
+            },
+            prev: String::new(),
+            mac: String::new(),
+        }
+    }
+
+    /// The binding is the latest `counters-create` or `counters-reset` line naming a
+    /// store: other lines (even one that names a store) and unreadable identities are
+    /// passed over, and a log with none binds nothing.
+    #[test]
+    fn the_binding_is_the_latest_create_or_reset_line() {
+        let (a, b) = (StoreId([0xA; 16]), StoreId([0xB; 16]));
+        let created = line(1, CREATED, Some(a.to_hex()));
+        assert_eq!(
+            binding(std::slice::from_ref(&created)),
+            Some(Binding { id: a, seq: 1 })
+        );
+        let lines = [
+            created.clone(),
+            line(2, "generate", None),
+            line(3, RESET, Some(b.to_hex())),
+            line(4, "rotate", None),
+        ];
+        assert_eq!(binding(&lines), Some(Binding { id: b, seq: 3 }));
+        let lines = [
+            created.clone(),
+            line(2, "rewrap", Some(b.to_hex())),
+            line(3, RESET, Some("not hex".into())),
+            line(4, RESET, None),
+        ];
+        assert_eq!(binding(&lines), Some(Binding { id: a, seq: 1 }));
+        assert_eq!(binding(&[line(1, "generate", None)]), None);
+        assert_eq!(binding(&[]), None);
+    }
+
+    /// The audit event of a creation or a reset names the store and the whole key
+    /// store (`*`), and nothing else.
+    #[test]
+    fn the_audit_event_names_the_store() {
+        let id = StoreId([0xC; 16]);
+        let e = audit_event(RESET, "officer", id);
+        assert_eq!(
+            (e.who.as_str(), e.op.as_str(), e.key_id.as_str()),
+            ("officer", RESET, "*")
+        );
+        assert_eq!((e.version, e.kcv), (None, None));
+        assert_eq!(e.counter_store, Some(id.to_hex()));
+    }
+
+    /// A first start checks that the file it put in place is the store it recorded: a
+    /// file swapped in while the audit line was written is refused, not adopted.
+    #[test]
+    fn a_store_swapped_during_its_creation_is_refused() {
+        let d = dir("swapped");
+        let path = d.join(FILE);
+        let m = message(open_bound(&d, &seal(1), None, 5, |_| {
+            create_file(&new_path(&path), &seal(1), 5)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }));
+        assert!(m.contains("the store just created reads as"), "{m}");
+        let _ = std::fs::remove_dir_all(d);
+    }
 }

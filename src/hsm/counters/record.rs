@@ -416,4 +416,67 @@ mod tests {
         let text = format!("{:?}", CardId([0xAB; 32]));
         assert_eq!(text, "CardId(abab..)");
     }
+
+    /// The shard is the name's first two bytes, big-endian, modulo the shard count (at
+    /// least one): cards spread over every shard, each always in the same one.
+    #[test]
+    fn a_card_s_shard_is_its_first_two_bytes_modulo_the_count() {
+        let mut name = [0u8; 32];
+        name[..2].copy_from_slice(&[0x01, 0x02]);
+        let card = CardId(name);
+        assert_eq!(card.shard(256), 2);
+        assert_eq!(card.shard(7), 258 % 7);
+        assert_eq!(card.shard(1000), 258);
+        assert_eq!(card.shard(1), 0);
+        assert_eq!(card.shard(0), 0, "no shard count is treated as one");
+        assert_eq!(CardId([0xFF; 32]).shard(256), 255);
+        assert_eq!(CardId([0; 32]).shard(256), 0);
+    }
+
+    #[test]
+    fn a_card_s_stored_name_is_its_bytes() {
+        assert_eq!(CardId([7; 32]).as_bytes(), &[7; 32]);
+        assert_eq!(CardId::from_bytes([9; 32]).as_bytes(), &[9; 32]);
+    }
+
+    /// Keys are redacted in every `Debug` form; the store's identity is not a secret
+    /// and is printed whole (as the audit log records it).
+    #[test]
+    fn debug_and_display_forms_are_exact() {
+        let key = ClearKey::from_bytes(&[0xAB; 32]).unwrap();
+        assert_eq!(
+            format!("{:?}", CardNamer::new(&key).unwrap()),
+            "CardNamer([REDACTED])"
+        );
+        assert_eq!(
+            format!("{:?}", Seal::new(&key).unwrap()),
+            "Seal([REDACTED])"
+        );
+        let id = StoreId([0xAB; 16]);
+        assert_eq!(id.to_hex(), "ab".repeat(16));
+        assert_eq!(format!("{id}"), "ab".repeat(16));
+        assert_eq!(format!("{id:?}"), format!("StoreId({})", "ab".repeat(16)));
+    }
+
+    /// A record that fails its MAC stands for a card locked both ways with dCVV2 on
+    /// (so a static CVV2 is refused too), and no other state.
+    #[test]
+    fn a_tampered_record_is_locked_both_ways() {
+        let locked = Tries {
+            failures: 0,
+            last_failure: 0,
+            locked: true,
+        };
+        assert_eq!(
+            CardRecord::tampered(),
+            CardRecord {
+                pin: locked,
+                dcvv2: Dcvv2State {
+                    enabled: true,
+                    tries: locked,
+                    last_used: None,
+                },
+            }
+        );
+    }
 }
