@@ -199,6 +199,7 @@ async fn exercise(store: &Store) -> (Tenant, i64, i64) {
     concurrent_changes(store, &a_t, id).await;
     corrupt_body(store, &a_t, id).await;
     idempotency(store).await;
+    records_in_one_batch(store).await;
     (a_t, number, a_id)
 }
 
@@ -408,6 +409,100 @@ async fn idempotency(store: &Store) {
             .unwrap(),
         Recorded::Nothing
     );
+}
+
+/// Calls that changed nothing are recorded by one multi-row insert per batch: queued
+/// while the writer is held inside another job (explicit hand-offs, no sleeps), they
+/// commit together. Each new key gets its own answer, durably; a key recorded before
+/// replays its answer (or is a mismatch for another request); a key twice in the batch
+/// answers the first's answer the second time.
+async fn records_in_one_batch(store: &Store) {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    let seal = seal();
+    let old = format!("r:{}", unique());
+    let answer = |body: &str| Answer {
+        status: 200,
+        body: body.as_bytes().to_vec(),
+    };
+    let first = store
+        .writer()
+        .record(claim(&old, "f-old"), OpOutcome::Keep(answer("old")))
+        .await
+        .unwrap();
+    assert_eq!(first, Committed::Answer(answer("old")));
+
+    // Hold the writer inside a job of its own.
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let writer = store.writer().clone();
+    let holder = tokio::spawn(async move {
+        writer
+            .write(move |_db| {
+                Box::pin(async move {
+                    entered_tx.send(()).unwrap();
+                    held.await.unwrap();
+                    Ok(())
+                })
+            })
+            .await
+    });
+    entered.await.unwrap();
+
+    let fresh: Vec<String> = (0..4).map(|_| format!("r:{}", unique())).collect();
+    let mut jobs: Vec<(String, &str, String)> = fresh
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), "f", format!("new-{i}")))
+        .collect();
+    jobs.push((fresh[1].clone(), "f", "twice".into()));
+    jobs.push((old.clone(), "f-old", "again".into()));
+    jobs.push((old.clone(), "f-other", "other".into()));
+    type Pending = Pin<Box<dyn Future<Output = Result<Committed, StoreError>> + Send>>;
+    let mut pending: Vec<Pending> = jobs
+        .iter()
+        .map(|(key, fingerprint, body)| {
+            let (writer, claim, outcome) = (
+                store.writer().clone(),
+                claim(key, fingerprint),
+                OpOutcome::Keep(answer(body)),
+            );
+            Box::pin(async move { writer.record(claim, outcome).await }) as Pending
+        })
+        .collect();
+    // Each is polled once: queued behind the held job, waiting for its answer.
+    std::future::poll_fn(|cx| {
+        for p in &mut pending {
+            assert!(p.as_mut().poll(cx).is_pending());
+        }
+        Poll::Ready(())
+    })
+    .await;
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    let mut results = Vec::new();
+    for p in pending {
+        results.push(p.await.unwrap());
+    }
+    let mut expected: Vec<Committed> = (0..4)
+        .map(|i| Committed::Answer(answer(&format!("new-{i}"))))
+        .collect();
+    expected.push(Committed::Replay(answer("new-1")));
+    expected.push(Committed::Replay(answer("old")));
+    expected.push(Committed::Mismatch);
+    assert_eq!(results, expected);
+    for (i, key) in fresh.iter().enumerate() {
+        assert_eq!(
+            store
+                .idempotency_lookup(seal.as_ref(), "client-a", key, "f")
+                .await
+                .unwrap(),
+            Recorded::Same(answer(&format!("new-{i}"))),
+            "{key}"
+        );
+    }
 }
 
 /// Whether the read cache (SQLite) holds card `token` of `t`.

@@ -157,6 +157,18 @@ mod tests {
         ] {
             assert!(!k.verify(bad, "key", b"secret", NOW));
         }
+        // A token of another version, its tag computed as for version 1 under the
+        // right key, is refused: the version is checked, not only MACed.
+        let mut raw = B64URL.decode(&t).unwrap();
+        raw[0] = VERSION + 1;
+        let tag = k.tag("key", b"secret", &raw[..RAW - TAG]);
+        raw[RAW - TAG..].copy_from_slice(&tag);
+        assert!(!k.verify(&B64URL.encode(&raw), "key", b"secret", NOW));
+        // The positive control: the same rebuild with the version kept verifies.
+        raw[0] = VERSION;
+        let tag = k.tag("key", b"secret", &raw[..RAW - TAG]);
+        raw[RAW - TAG..].copy_from_slice(&tag);
+        assert!(k.verify(&B64URL.encode(&raw), "key", b"secret", NOW));
         // Debug never shows the key.
         assert_eq!(format!("{k:?}"), "BearerKey([REDACTED])");
     }

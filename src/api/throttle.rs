@@ -125,6 +125,19 @@ mod tests {
         assert_eq!(t.entries().len(), 1);
     }
 
+    /// A full table still counts the failures of the keys it tracks: only a new key is
+    /// turned away.
+    #[test]
+    fn a_full_table_keeps_counting_its_keys() {
+        let t = Throttle::new(2, Duration::from_secs(60));
+        for i in 0..MAX_KEYS {
+            t.failure(&[&format!("ip:{i}")], 0);
+        }
+        assert!(t.retry_after(&["ip:7"], 1).is_none());
+        t.failure(&["ip:7"], 1);
+        assert_eq!(t.retry_after(&["ip:7"], 1), Some(60));
+    }
+
     /// A window is `[start, start + window)`: at the instant it ends the key may try
     /// again, its count starts over from that failure, and, when the table is full,
     /// its entry is one that makes room.

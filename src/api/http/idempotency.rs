@@ -171,3 +171,143 @@ impl Drop for SharedMark {
         });
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{HeaderValue, Method, Request};
+    use tower_service::Service;
+
+    use super::*;
+    use crate::api::call::{Ctx, Handler, HandlerFuture, Style};
+
+    fn with_key(value: Option<&[u8]>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = value {
+            h.insert("idempotency-key", HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    fn refused(value: &[u8]) -> ApiError {
+        keys(&with_key(Some(value)), "req-1").unwrap_err()
+    }
+
+    #[test]
+    fn the_request_id_is_always_a_key_and_the_idempotency_key_an_alias() {
+        assert_eq!(
+            keys(&with_key(None), "req-1").unwrap(),
+            ("r:req-1".to_owned(), None)
+        );
+        assert_eq!(
+            keys(&with_key(Some(b"order-42")), "req-1").unwrap(),
+            ("r:req-1".to_owned(), Some("k:order-42".to_owned()))
+        );
+        let longest = "k".repeat(255);
+        assert_eq!(
+            keys(&with_key(Some(longest.as_bytes())), "req-2").unwrap(),
+            ("r:req-2".to_owned(), Some(format!("k:{longest}")))
+        );
+    }
+
+    #[test]
+    fn an_empty_overlong_or_invisible_idempotency_key_is_refused() {
+        for value in [&b""[..], "k".repeat(256).as_bytes(), "chave-é".as_bytes()] {
+            let e = refused(value);
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+            assert_eq!(e.code, "missing_header");
+            assert_eq!(e.field.as_deref(), Some("Idempotency-Key"));
+        }
+        // The overlong and the invisible are told apart in the message.
+        assert_eq!(refused(b"").message, "Idempotency-Key: 1-255 characters");
+        assert_eq!(
+            refused("chave-é".as_bytes()).message,
+            "Idempotency-Key: 1-255 visible characters"
+        );
+    }
+
+    fn unused(_: Ctx) -> HandlerFuture {
+        Box::pin(async { Err(ApiError::internal("not called")) })
+    }
+
+    /// The fingerprint of a request to `uri` routed by `template`, computed with the
+    /// path parameters axum extracts.
+    async fn fingerprint_of(
+        method: Method,
+        template: &'static str,
+        uri: &str,
+        query: Option<&'static str>,
+        body: &'static [u8],
+    ) -> String {
+        let route = Route {
+            method: method.clone(),
+            path: template,
+            spec: None,
+            style: Style::Problem,
+            doc: None,
+            handler: Handler::Staged(unused),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut router = axum::Router::new().route(
+            template,
+            axum::routing::any(move |params: RawPathParams| {
+                let tx = tx.clone();
+                let route = route.clone();
+                async move {
+                    tx.send(fingerprint(&route, &params, query, body)).unwrap();
+                }
+            }),
+        );
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let answer = router.call(request).await.unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+        rx.recv().unwrap()
+    }
+
+    /// SHA-256 of `method 0 template 0 (name = value 0)* query 0 body`; the expected
+    /// values computed independently, with Python's `hashlib.sha256`.
+    #[tokio::test]
+    async fn the_fingerprint_covers_method_template_parameters_query_and_body() {
+        let full = fingerprint_of(
+            Method::POST,
+            "/cards/{card_id}/x/{n}",
+            "/cards/abc/x/7",
+            Some("q=1&r=2"),
+            br#"{"a":1}"#,
+        )
+        .await;
+        assert_eq!(
+            full,
+            "57e4383110e32db06333d7ed47f252289e93e080209efff3f1750f0509a57223"
+        );
+        assert_eq!(
+            fingerprint_of(Method::GET, "/health", "/health", None, b"").await,
+            "1004b384b8a073f83e2511e20fc5a8c7eeac057ceaf4ede1128bec025379c8a0"
+        );
+    }
+
+    #[test]
+    fn a_key_runs_once_at_a_time_and_is_released_when_its_call_ends() {
+        let in_flight = InFlight::default();
+        let first = in_flight.enter("client-a", &["r:1", "k:order"]).unwrap();
+        // The same request id, or the same alias under a new request id: refused.
+        assert!(in_flight.enter("client-a", &["r:1"]).is_none());
+        assert!(in_flight.enter("client-a", &["r:2", "k:order"]).is_none());
+        // Another client's keys are its own.
+        let other = in_flight.enter("client-b", &["r:1", "k:order"]).unwrap();
+        // A refused entry marked nothing: r:2 alone is free.
+        drop(in_flight.enter("client-a", &["r:2"]).unwrap());
+        drop(first);
+        // Both of the first call's keys are free again; the other client's are not.
+        let again = in_flight.enter("client-a", &["r:1", "k:order"]).unwrap();
+        assert!(in_flight.enter("client-b", &["k:order"]).is_none());
+        drop(again);
+        drop(other);
+        assert!(in_flight.enter("client-b", &["r:1", "k:order"]).is_some());
+    }
+}
