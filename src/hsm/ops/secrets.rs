@@ -156,6 +156,29 @@ mod tests {
             );
         }
         assert!(s.open_pin(&blob[..24], &pan).is_err());
+        // Every other length is refused before the blob is split, even with the
+        // version byte in front (a blob shorter than its head must not be cut).
+        for len in (0..BLOB_LEN + 8).filter(|&n| n != BLOB_LEN) {
+            let mut b = blob.clone();
+            b.resize(len, 0);
+            if let Some(first) = b.first_mut() {
+                *first = BLOB_VERSION;
+            }
+            assert_eq!(
+                s.open_pin(&b, &pan).unwrap_err().status,
+                Status::InvalidBlob,
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_lmk_check_value_and_no_key() {
+        let s = secrets();
+        assert_eq!(
+            format!("{s:?}"),
+            format!("DaemonSecrets {{ lmk_kcv: {:?}, .. }}", s.lmk_kcv)
+        );
     }
 
     #[test]
